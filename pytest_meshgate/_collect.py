@@ -1,0 +1,144 @@
+"""pytest nodes for case files: one collector per file and case, one item per check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._errors import CaseError, CheckFailed, MeshgateError, Problem, TargetError, display_path
+from ._loader import InvalidDocument, LoadedCase, load_case_file
+from ._yamlpos import Mark
+
+if TYPE_CHECKING:
+    from ._targets import Target
+
+__all__ = ["CaseFileNode", "CaseNode", "CheckItem", "InvalidCaseItem"]
+
+# Suite-wide registry of case names -> where first defined (names are pytest ids).
+_CASE_NAMES = pytest.StashKey[dict[str, Mark]]()
+
+
+class CaseFileNode(pytest.File):
+    """A YAML file whose first document is a ``meshgate.dev`` case."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        loaded = load_case_file(self.path)
+        names = self.config.stash.setdefault(_CASE_NAMES, {})
+        for case in loaded.cases:
+            first = names.get(case.name)
+            if first is not None and first.path != case.path:
+                mark = case.mark(("metadata", "name"))
+                problem = Problem(
+                    mark.path,
+                    mark.line,
+                    mark.column,
+                    "metadata.name",
+                    f"duplicate case name '{case.name}' (first used in {first.path}:{first.line})",
+                )
+                yield InvalidCaseItem.from_parent(
+                    self, name=case.name, document=_invalid(case, problem)
+                )
+                continue
+            names[case.name] = case.start
+            yield CaseNode.from_parent(self, name=case.name, loaded=case)
+        for document in loaded.invalid:
+            yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
+
+
+def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
+    return InvalidDocument(case.name, case.start, CaseError([problem]))
+
+
+class CaseNode(pytest.Collector):
+    """One case; its checks run in order against one deployment of it."""
+
+    def __init__(self, *, loaded: LoadedCase, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.add_marker(pytest.mark.meshgate)
+        self.add_marker(pytest.mark.meshgate_case(loaded.name))
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for index, check in enumerate(self.loaded.case.spec.checks):
+            yield CheckItem.from_parent(
+                self,
+                name=check.name,
+                callobj=_runner(self.loaded, index),
+                loaded=self.loaded,
+                index=index,
+            )
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.loaded.path, self.loaded.start.line - 1, self.loaded.name
+
+
+def _runner(loaded: LoadedCase, index: int) -> Callable[..., None]:
+    # The signature names the fixtures pytest injects: the target is a real
+    # session fixture, so users can override or wrap it in a conftest.
+    def run_check(meshgate_target: Target) -> None:
+        from ._run import run_check as run
+
+        run(meshgate_target, loaded, index)
+
+    run_check.__doc__ = loaded.case.spec.checks[index].description
+    return run_check
+
+
+class CheckItem(pytest.Function):
+    """One check of a case: ``<file>::<case>::<check>``."""
+
+    def __init__(self, *, loaded: LoadedCase, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.index = index
+        self.check = loaded.case.spec.checks[index]
+        self.user_properties.append(("meshgate_case", loaded.name))
+        mark = loaded.check_mark(index)
+        self.user_properties.append(("meshgate_location", f"{mark.path}:{mark.line}"))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        mark = self.loaded.check_mark(self.index)
+        return mark.path, mark.line - 1, f"{self.loaded.name}::{self.name}"
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, (CheckFailed, TargetError, CaseError)):
+            mark = self.loaded.check_mark(self.index)
+            return f"{display_path(mark.path)}:{mark.line}: {excinfo.value}"
+        if isinstance(excinfo.value, MeshgateError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+
+class InvalidCaseItem(pytest.Item):
+    """Stands for a case document that failed validation.
+
+    It errors in setup, so the run reports it as an ERROR (a bad case file),
+    apart from FAILED checks (a misbehaving gateway), and the other cases of
+    the suite still run.
+    """
+
+    def __init__(self, *, document: InvalidDocument, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.document = document
+
+    def setup(self) -> None:
+        raise self.document.error
+
+    def runtest(self) -> None:  # pragma: no cover - setup always raises
+        raise self.document.error
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        start = self.document.start
+        return start.path, start.line - 1, f"{self.name} (invalid case)"
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, CaseError):
+            return excinfo.value.render()
+        return super().repr_failure(excinfo, style=style)

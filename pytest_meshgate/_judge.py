@@ -1,0 +1,250 @@
+"""Judging: expectations against an exchange, inside an eventual-consistency loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._client import Exchange
+from ._errors import CheckFailed
+from ._model.base import format_duration
+from ._model.case import Expect
+
+__all__ = ["Consistency", "await_verdict", "judge"]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """A check passes after ``successes`` passing attempts in a row within ``timeout``."""
+
+    timeout: float = 5.0
+    successes: int = 3
+    poll_interval: float = 0.1
+
+
+def judge(expect: Expect, exchange: Exchange) -> list[str]:
+    """Every expectation ``exchange`` misses, as one line each; empty means it passes."""
+    failures: list[str] = []
+    if expect.connections:
+        if exchange.response is not None:
+            failures.append(
+                f"connection: expected {' or '.join(expect.connections)}, "
+                f"got an HTTP answer {exchange.response.status}"
+            )
+        elif exchange.connection not in expect.connections:
+            failures.append(
+                f"connection: expected {' or '.join(expect.connections)}, "
+                f"got {exchange.connection} ({exchange.error})"
+            )
+        _judge_latency(expect, exchange, failures)
+        return failures
+
+    response = exchange.response
+    if response is None:
+        failures.append(
+            f"status: expected {_statuses(expect)}, but the connection failed: "
+            f"{exchange.connection} ({exchange.error})"
+        )
+        return failures
+    if response.status not in expect.statuses:
+        failures.append(f"status: expected {_statuses(expect)}, got {response.status}")
+
+    echo = response.echo
+    backend = expect.backend_ref
+    if backend is not None:
+        if echo is None:
+            failures.append(f"backend: expected {backend}, but no echo backend answered")
+        else:
+            got = f"{echo.get('namespace')}/{echo.get('service')} {echo.get('version')}"
+            if (
+                echo.get("service") != backend.service
+                or (backend.version is not None and echo.get("version") != backend.version)
+                or (backend.namespace is not None and echo.get("namespace") != backend.namespace)
+            ):
+                failures.append(f"backend: expected {backend}, got {got}")
+
+    if expect.request is not None:
+        if echo is None:
+            failures.append("request: expected the backend's view, but no echo backend answered")
+        else:
+            failures += _judge_backend_request(expect, echo)
+
+    if expect.response is not None:
+        want = expect.response
+        for name, value in want.headers.items():
+            got_value = response.header(name)
+            if got_value != value:
+                failures.append(f"response.headers.{name}: expected {value!r}, got {got_value!r}")
+        for name in want.absent_headers:
+            if response.header(name) is not None:
+                failures.append(
+                    f"response.absentHeaders: {name} is present ({response.header(name)!r})"
+                )
+        if want.body is not None:
+            text = response.body.decode("utf-8", "replace")
+            if want.body.equals is not None and text != want.body.equals:
+                failures.append(f"response.body: expected {want.body.equals!r}, got {text[:200]!r}")
+            if want.body.contains is not None and want.body.contains not in text:
+                failures.append(f"response.body: {want.body.contains!r} not in {text[:200]!r}")
+
+    if expect.redirect is not None:
+        failures += _judge_redirect(expect, exchange)
+
+    _judge_latency(expect, exchange, failures)
+    return failures
+
+
+def _statuses(expect: Expect) -> str:
+    statuses = expect.statuses
+    return str(statuses[0]) if len(statuses) == 1 else "one of " + ", ".join(map(str, statuses))
+
+
+def _echo_header(echo: dict[str, object], name: str) -> str | None:
+    headers = echo.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    values: list[str] = []
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            values += value if isinstance(value, list) else [str(value)]
+    return ",".join(values) if values else None
+
+
+def _judge_backend_request(expect: Expect, echo: dict[str, object]) -> list[str]:
+    want = expect.request
+    assert want is not None
+    failures: list[str] = []
+    for key in ("method", "path", "host"):
+        wanted = getattr(want, key)
+        if wanted is not None and echo.get(key) != wanted:
+            failures.append(f"request.{key}: expected {wanted!r}, backend saw {echo.get(key)!r}")
+    for name, value in want.headers.items():
+        seen = _echo_header(echo, name)
+        if seen != value:
+            failures.append(f"request.headers.{name}: expected {value!r}, backend saw {seen!r}")
+    for name in want.absent_headers:
+        seen = _echo_header(echo, name)
+        if seen is not None:
+            failures.append(f"request.absentHeaders: backend saw {name}: {seen!r}")
+    if want.tls is not None:
+        tls = echo.get("tls")
+        server_name = tls.get("serverName") if isinstance(tls, dict) else None
+        if server_name != want.tls.server_name:
+            failures.append(
+                f"request.tls.serverName: expected {want.tls.server_name!r}, "
+                f"backend saw {server_name!r}" + ("" if tls else " (no TLS at the backend)")
+            )
+    return failures
+
+
+def _judge_redirect(expect: Expect, exchange: Exchange) -> list[str]:
+    want = expect.redirect
+    assert want is not None and exchange.response is not None
+    location = exchange.response.header("location")
+    if location is None:
+        return ["redirect: expected a Location header, got none"]
+    if want.location is not None:
+        if location != want.location:
+            return [f"redirect.location: expected {want.location!r}, got {location!r}"]
+        return []
+    failures: list[str] = []
+    parts = urlsplit(location)
+    if want.scheme is not None and parts.scheme != want.scheme:
+        failures.append(f"redirect.scheme: expected {want.scheme!r}, got {parts.scheme!r} ({location})")
+    if want.host is not None and parts.hostname != want.host.lower():
+        failures.append(f"redirect.host: expected {want.host!r}, got {parts.hostname!r} ({location})")
+    if want.port is not None:
+        port = parts.port
+        if port is None:
+            # No port in Location means the scheme's default, as a browser reads it.
+            port = _DEFAULT_PORTS.get(parts.scheme)
+        if port != want.port:
+            failures.append(f"redirect.port: expected {want.port}, got {parts.port} ({location})")
+    if want.path is not None and parts.path != want.path:
+        failures.append(f"redirect.path: expected {want.path!r}, got {parts.path!r} ({location})")
+    return failures
+
+
+def _judge_latency(expect: Expect, exchange: Exchange, failures: list[str]) -> None:
+    if expect.latency is None:
+        return
+    took = exchange.elapsed
+    if expect.latency.at_least is not None and took < expect.latency.at_least:
+        failures.append(
+            f"latency: expected at least {format_duration(expect.latency.at_least)}, "
+            f"took {took * 1000:.0f}ms"
+        )
+    if expect.latency.at_most is not None and took > expect.latency.at_most:
+        failures.append(
+            f"latency: expected at most {format_duration(expect.latency.at_most)}, "
+            f"took {took * 1000:.0f}ms"
+        )
+
+
+def await_verdict(
+    send: Callable[[], Exchange],
+    expect: Expect,
+    consistency: Consistency,
+    explain: Callable[[Exchange], str] | None = None,
+    title: str = "check",
+) -> Exchange:
+    """Send until ``consistency.successes`` attempts in a row pass, or time runs out.
+
+    Every assertion runs inside the loop, so a stale answer never passes (the
+    Gateway API suite learnt this the hard way, kubernetes-sigs/gateway-api#1242).
+
+    Raises:
+        CheckFailed: with what was sent, what came back and why, for the last failing attempt.
+    """
+    start = time.monotonic()
+    deadline = start + consistency.timeout
+    in_a_row = attempts = 0
+    last_failure: tuple[Exchange, list[str]] | None = None
+    while True:
+        exchange = send()
+        attempts += 1
+        failures = judge(expect, exchange)
+        if not failures:
+            in_a_row += 1
+            if in_a_row >= consistency.successes:
+                return exchange
+        else:
+            in_a_row = 0
+            last_failure = (exchange, failures)
+        now = time.monotonic()
+        # A passing streak may finish past the deadline (slow checks such as
+        # delays); only a failing attempt ends the wait.
+        if failures and now >= deadline:
+            break
+        if failures:
+            time.sleep(min(consistency.poll_interval, max(0.0, deadline - now)))
+
+    assert last_failure is not None
+    exchange, failures = last_failure
+    lines = [
+        f"{title} failed: {attempts} attempts in {time.monotonic() - start:.1f}s, "
+        f"needed {consistency.successes} passing in a row",
+        "",
+        "sent:",
+        _indent(exchange.request.describe()),
+        "got:",
+        _indent(exchange.describe_outcome()),
+        "failed expectations:",
+        *(f"  - {failure}" for failure in failures),
+    ]
+    if explain is not None:
+        try:
+            details = explain(exchange)
+        except Exception as exc:  # diagnostics must never hide the verdict
+            details = f"(could not gather target diagnostics: {exc})"
+        if details:
+            lines += ["", details]
+    raise CheckFailed("\n".join(lines))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

@@ -1,0 +1,433 @@
+"""The case file contract (``meshgate.dev/v1alpha1``): services, secrets, resources, checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Duration, StrictModel
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_GATEWAYS",
+    "BackendRef",
+    "BodyExpectation",
+    "Case",
+    "CaseMetadata",
+    "CaseSpec",
+    "Check",
+    "Client",
+    "ConnectionOutcome",
+    "Expect",
+    "GatewayPort",
+    "GatewayWorkload",
+    "Include",
+    "LatencyExpectation",
+    "RedirectExpectation",
+    "Request",
+    "RequestExpectation",
+    "RequestTLS",
+    "ResponseExpectation",
+    "Secret",
+    "Service",
+    "ServicePort",
+    "ServicePortTLS",
+    "TLSExpectation",
+]
+
+API_VERSION = "meshgate.dev/v1alpha1"
+
+_SLUG = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_NAME = r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9])?$"
+_TLS_VERSION = Literal["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+
+Slug = Annotated[str, Field(pattern=_SLUG, max_length=63)]
+StatusCode = Annotated[int, Field(ge=100, le=599)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+# --------------------------------------------------------------------- workloads
+
+
+class ServicePortTLS(StrictModel):
+    """The echo terminates TLS itself on this port (passthrough, re-encryption)."""
+
+    secret: str | None = Field(
+        default=None,
+        description="A spec.secrets entry of type server or mutual; default: a certificate "
+        "for the service's names issued by the default CA.",
+    )
+
+
+class ServicePort(StrictModel):
+    """A Service port; the protocol comes from the name prefix, as Istio does."""
+
+    name: str = Field(description="http, http2, grpc, https, tls, tcp, ... optionally -suffix.")
+    port: Port
+    target_port: Port | None = Field(default=None, description="Container port; default: port.")
+    app_protocol: str | None = None
+    tls: ServicePortTLS | None = None
+
+    @property
+    def protocol(self) -> str:
+        """Istio's protocol sniffing by port name: ``http-web`` -> ``HTTP``."""
+        if self.app_protocol:
+            return self.app_protocol.upper()
+        prefix = self.name.split("-", 1)[0].lower()
+        return {
+            "http": "HTTP",
+            "http2": "HTTP2",
+            "grpc": "GRPC",
+            "grpc-web": "GRPC-WEB",
+            "https": "HTTPS",
+            "tls": "TLS",
+            "tcp": "TCP",
+            "mongo": "MONGO",
+            "redis": "REDIS",
+            "mysql": "MYSQL",
+        }.get(prefix, "UNSUPPORTED")
+
+
+class Service(StrictModel):
+    """An echo workload (one per version) and its Kubernetes Service."""
+
+    name: str = Field(pattern=_DNS_NAME, description="Service name, or a host for external ones.")
+    namespace: Slug = "default"
+    ports: list[ServicePort] = Field(min_length=1)
+    versions: list[Slug] = Field(
+        default_factory=lambda: ["v1"],
+        min_length=1,
+        description="One workload per version, labelled app=<name>, version=<v>.",
+    )
+    external: bool = Field(default=False, description="Outside the mesh (egress cases).")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+
+    @field_validator("versions")
+    @classmethod
+    def _unique_versions(cls, versions: list[str]) -> list[str]:
+        duplicated = sorted({v for v in versions if versions.count(v) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate version {', '.join(duplicated)}")
+        return versions
+
+
+class Client(StrictModel):
+    """An in-mesh workload whose requests leave through its sidecar."""
+
+    name: Slug
+    namespace: Slug = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class GatewayPort(StrictModel):
+    """A port of a gateway's Service: clients reach ``port``, Envoy listens on ``targetPort``."""
+
+    name: str
+    port: Port
+    target_port: Port | None = None
+
+
+class GatewayWorkload(StrictModel):
+    """A gateway deployment besides the default ingress and egress gateways."""
+
+    name: Slug
+    namespace: Slug = "istio-system"
+    labels: dict[str, str] = Field(min_length=1)
+    ports: list[GatewayPort] = Field(
+        default_factory=lambda: [
+            GatewayPort(name="http2", port=80, target_port=8080),
+            GatewayPort(name="https", port=443, target_port=8443),
+        ]
+    )
+
+
+DEFAULT_GATEWAYS: dict[str, GatewayWorkload] = {
+    "ingress": GatewayWorkload(
+        name="istio-ingressgateway",
+        labels={"app": "istio-ingressgateway", "istio": "ingressgateway"},
+    ),
+    "egress": GatewayWorkload(
+        name="istio-egressgateway",
+        labels={"app": "istio-egressgateway", "istio": "egressgateway"},
+    ),
+}
+"""The gateways every case has, by the short name requests use (``gateway: ingress``)."""
+
+
+class Secret(StrictModel):
+    """TLS material generated per run with trustme; never written into the repository."""
+
+    name: Slug
+    namespace: Slug | None = Field(
+        default=None, description="Where the Kubernetes Secret lives; none: not published."
+    )
+    type: Literal["server", "mutual", "client", "ca", "trust"]
+    hosts: list[str] = Field(default_factory=list)
+    issuer: str = Field(default="default", description="The CA that signs it.")
+    format: Literal["tls", "generic"] = Field(
+        default="tls",
+        description="Key names: tls.crt/tls.key/ca.crt, or generic cert/key/cacert.",
+    )
+    expired: bool = Field(default=False, description="Issue a certificate that has expired.")
+
+    @model_validator(mode="after")
+    def _hosts_where_needed(self) -> Secret:
+        if self.type in ("server", "mutual", "client") and not self.hosts:
+            raise ValueError(f"a {self.type} secret needs hosts")
+        if self.type == "ca" and self.hosts:
+            raise ValueError("a ca secret has no hosts")
+        return self
+
+
+class Include(StrictModel):
+    """``- include: path``: manifests from another file, relative to this one."""
+
+    include: str
+
+
+# --------------------------------------------------------------------- requests
+
+
+class RequestTLS(StrictModel):
+    """How the client side of a TLS connection behaves."""
+
+    sni: str | None = Field(default=None, description="Override, or 'none' to send no SNI.")
+    ca: str = Field(default="default", description="The issuer the client trusts.")
+    client_cert: str | None = Field(default=None, description="A client secret to present.")
+    alpn: list[str] | None = None
+    min_version: _TLS_VERSION | None = None
+    max_version: _TLS_VERSION | None = None
+    ciphers: list[str] | None = None
+
+
+class Request(StrictModel):
+    """What a check sends."""
+
+    gateway: str | None = Field(
+        default=None, description="ingress (default), egress or a spec.gateways name."
+    )
+    from_: str | None = Field(
+        default=None, alias="from", description="A spec.clients name: leave through its sidecar."
+    )
+    url: str
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    http2: bool = False
+    tls: RequestTLS | None = None
+    timeout: Duration | None = None
+    count: int | None = Field(default=None, ge=1, le=100000)
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL with a host: {url!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {url!r}: {exc}") from None
+        return url
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, method: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]+", method):
+            raise ValueError(f"not an HTTP method: {method!r}")
+        return method.upper()
+
+    @model_validator(mode="after")
+    def _gateway_or_from(self) -> Request:
+        if self.gateway is not None and self.from_ is not None:
+            raise ValueError("give either gateway or from, not both")
+        return self
+
+    @property
+    def workload(self) -> str:
+        """The gateway short name or client name the request enters through."""
+        return self.from_ or self.gateway or "ingress"
+
+
+# --------------------------------------------------------------------- expectations
+
+
+class BackendRef(StrictModel):
+    """An echo workload: service, and optionally version and namespace."""
+
+    service: str
+    version: str | None = None
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        text = self.service if self.namespace is None else f"{self.namespace}/{self.service}"
+        return text if self.version is None else f"{text} {self.version}"
+
+
+class TLSServerName(StrictModel):
+    server_name: str
+
+
+class RequestExpectation(StrictModel):
+    """What the backend received."""
+
+    method: str | None = None
+    path: str | None = Field(default=None, description="Path with query, exactly.")
+    host: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    absent_headers: list[str] = Field(default_factory=list)
+    tls: TLSServerName | None = None
+
+
+class BodyExpectation(StrictModel):
+    equals: str | None = None
+    contains: str | None = None
+
+
+class ResponseExpectation(StrictModel):
+    """What came back to the client besides the status."""
+
+    headers: dict[str, str] = Field(default_factory=dict)
+    absent_headers: list[str] = Field(default_factory=list)
+    body: BodyExpectation | None = None
+
+
+class RedirectExpectation(StrictModel):
+    """The Location header, whole or by parts."""
+
+    location: str | None = None
+    scheme: str | None = None
+    host: str | None = None
+    port: Port | None = None
+    path: str | None = Field(default=None, description="Without the query.")
+
+    @model_validator(mode="after")
+    def _whole_or_parts(self) -> RedirectExpectation:
+        parts = (self.scheme, self.host, self.port, self.path)
+        if self.location is not None and any(p is not None for p in parts):
+            raise ValueError("give location, or its parts (scheme, host, port, path), not both")
+        return self
+
+
+class PeerCertificateExpectation(StrictModel):
+    san: list[str] | None = None
+    issuer: str | None = None
+
+
+class TLSExpectation(StrictModel):
+    """Facts of the client's TLS handshake with the gateway."""
+
+    version: _TLS_VERSION | None = None
+    alpn: str | None = None
+    peer_certificate: PeerCertificateExpectation | None = None
+
+
+class LatencyExpectation(StrictModel):
+    at_least: Duration | None = None
+    at_most: Duration | None = None
+
+
+ConnectionOutcome = Literal["refused", "reset", "tlsError"]
+
+
+class Expect(StrictModel):
+    """The outcome a check must get. Empty: status 200."""
+
+    status: StatusCode | list[StatusCode] | None = None
+    backend: str | BackendRef | None = None
+    request: RequestExpectation | None = None
+    response: ResponseExpectation | None = None
+    redirect: RedirectExpectation | None = None
+    connection: ConnectionOutcome | list[ConnectionOutcome] | None = None
+    tls: TLSExpectation | None = None
+    via: str | None = None
+    latency: LatencyExpectation | None = None
+    split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = None
+    mirrored_to: str | BackendRef | list[str | BackendRef] | None = None
+
+    @model_validator(mode="after")
+    def _connection_excludes_http(self) -> Expect:
+        if self.connection is not None:
+            http = ("status", "backend", "request", "response", "redirect", "split", "mirroredTo")
+            given = [k for k in http if getattr(self, _attr(k)) is not None]
+            if given:
+                raise ValueError(
+                    f"connection expects no HTTP answer; drop {', '.join(given)} or connection"
+                )
+        return self
+
+    @property
+    def statuses(self) -> tuple[int, ...]:
+        """Accepted statuses: as given; else any redirect with ``redirect``; else 200."""
+        if isinstance(self.status, int):
+            return (self.status,)
+        if self.status:
+            return tuple(self.status)
+        if self.redirect is not None:
+            return (301, 302, 303, 307, 308)
+        return (200,)
+
+    @property
+    def backend_ref(self) -> BackendRef | None:
+        if isinstance(self.backend, str):
+            return BackendRef(service=self.backend)
+        return self.backend
+
+    @property
+    def connections(self) -> tuple[str, ...]:
+        if self.connection is None:
+            return ()
+        return (self.connection,) if isinstance(self.connection, str) else tuple(self.connection)
+
+
+def _attr(key: str) -> str:
+    return {"mirroredTo": "mirrored_to"}.get(key, key)
+
+
+class Check(StrictModel):
+    """A request and the outcome it must get."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    skip: str | None = Field(default=None, description="Skip this check, with the reason.")
+    request: Request
+    expect: Expect = Field(default_factory=Expect)
+
+
+# --------------------------------------------------------------------- the case
+
+
+class CaseMetadata(StrictModel):
+    name: Slug = Field(description="Unique in the suite; the pytest id.")
+    description: str | None = None
+    features: list[str] = Field(default_factory=list)
+    provisional: bool = False
+
+
+class CaseSpec(StrictModel):
+    services: list[Service] = Field(default_factory=list)
+    clients: list[Client] = Field(default_factory=list)
+    gateways: list[GatewayWorkload] = Field(default_factory=list)
+    secrets: list[Secret] = Field(default_factory=list)
+    resources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Istio manifests as users write them, or {include: path}.",
+    )
+    checks: list[Check] = Field(min_length=1)
+
+
+class Case(StrictModel):
+    """One case: a document of a case file."""
+
+    api_version: Literal["meshgate.dev/v1alpha1"]
+    kind: Literal["Case"]
+    metadata: CaseMetadata
+    spec: CaseSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

@@ -1,0 +1,139 @@
+"""Targets: where a case is deployed and its requests are sent.
+
+A target turns a case into a running deployment and sends a check's request
+into it. It declares the capabilities it has (``tls``, ``mesh-clients``, ...);
+a check that needs one it lacks is skipped with a reason naming it.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .._client import Exchange
+from .._errors import MeshgateError
+from .._judge import Consistency
+from .._model.base import parse_duration
+from .._model.case import Check, Request
+
+if TYPE_CHECKING:
+    from .._loader import LoadedCase
+
+__all__ = ["Deployment", "Target", "create_target", "required_capabilities"]
+
+
+class Deployment(abc.ABC):
+    """One case running on a target."""
+
+    @abc.abstractmethod
+    def send(self, request: Request) -> Exchange:
+        """Send one attempt of ``request`` and capture what came back."""
+
+    def explain(self, exchange: Exchange) -> str:
+        """Target diagnostics for a failed attempt (access log, routes); may be empty."""
+        return ""
+
+    @abc.abstractmethod
+    def teardown(self) -> None:
+        """Remove the case from the target; idempotent."""
+
+
+class Target(abc.ABC):
+    """Runs cases. One per session (per xdist worker)."""
+
+    name: str
+    capabilities: frozenset[str]
+    consistency: Consistency
+
+    def __init__(self) -> None:
+        self._current: tuple[LoadedCase, Deployment] | None = None
+        self._failed: tuple[LoadedCase, BaseException] | None = None
+
+    def activate(self, loaded: LoadedCase) -> Deployment:
+        """The deployment of ``loaded``, deploying it (and removing the previous case) if needed.
+
+        Checks of one case run back to back, so a case is deployed once and
+        replaced when the first check of the next case runs. A failed
+        deployment is remembered, so the case's other checks fail fast with
+        the same error instead of trying again.
+        """
+        if self._current is not None and self._current[0] is loaded:
+            return self._current[1]
+        if self._failed is not None and self._failed[0] is loaded:
+            raise self._failed[1]
+        self.deactivate()
+        try:
+            deployment = self.deploy(loaded)
+        except (MeshgateError, pytest.skip.Exception) as exc:
+            self._failed = (loaded, exc)
+            raise
+        self._current = (loaded, deployment)
+        return deployment
+
+    def deactivate(self) -> None:
+        self._failed = None
+        if self._current is not None:
+            _, deployment = self._current
+            self._current = None
+            deployment.teardown()
+
+    @abc.abstractmethod
+    def deploy(self, loaded: LoadedCase) -> Deployment:
+        """Deploy a case; raise ``pytest.skip.Exception`` for capabilities it lacks."""
+
+    def close(self) -> None:
+        """Stop everything the target started; idempotent."""
+        self.deactivate()
+
+
+def required_capabilities(check: Check) -> set[str]:
+    """The capabilities a check needs from a target beyond plain HTTP at a gateway."""
+    request, expect = check.request, check.expect
+    needed: set[str] = set()
+    if (
+        request.url.startswith("https:")
+        or request.tls is not None
+        or expect.tls is not None
+        or "tlsError" in expect.connections
+        or (expect.request is not None and expect.request.tls is not None)
+    ):
+        needed.add("tls")
+    if request.from_ is not None:
+        needed.add("mesh-clients")
+    if request.http2:
+        needed.add("http2")
+    if expect.via is not None:
+        needed.add("via")
+    if expect.split is not None or request.count is not None or request.concurrency is not None:
+        needed.add("statistics")
+    if expect.mirrored_to is not None:
+        needed.add("mirroring")
+    return needed
+
+
+def create_target(config: pytest.Config) -> Target:
+    """The target ``--meshgate-target`` names, configured from the options."""
+    from ..plugin import get_option
+
+    name = get_option(config, "target") or "local"
+    consistency = Consistency()
+    timeout = get_option(config, "consistency-timeout")
+    if timeout is not None:
+        consistency = Consistency(parse_duration(timeout), consistency.successes)
+    successes = get_option(config, "consecutive-successes")
+    if successes is not None:
+        consistency = Consistency(consistency.timeout, int(successes))
+    request_timeout = parse_duration(get_option(config, "request-timeout") or "10s")
+
+    if name == "local":
+        from .local import LocalTarget
+
+        return LocalTarget(
+            consistency=consistency,
+            request_timeout=request_timeout,
+            envoy_binary=get_option(config, "envoy"),
+            envoy_log_level=get_option(config, "envoy-log-level") or "warn",
+        )
+    raise pytest.UsageError(f"--meshgate-target={name}: not available in this version")

@@ -1,0 +1,474 @@
+"""The embedded local target: one real Envoy per gateway, echo backends on loopback.
+
+Envoys start on first use and stay up for the session; each case swaps their
+configuration through filesystem xDS, which costs milliseconds, not a start.
+Echo listeners live only as long as their case.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from ..._client import Exchange, HTTPClient
+from ..._errors import TargetError
+from ..._judge import Consistency
+from ..._loader import LoadedCase
+from ..._model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
+from .. import Deployment, Target
+from .world import (
+    DOMAIN_SUFFIX,
+    Endpoint,
+    GatewayProxy,
+    MeshService,
+    ServicePortInfo,
+    World,
+)
+
+__all__ = ["LocalTarget"]
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class _Proxy:
+    """A gateway workload's Envoy and the loopback ports its listeners bind."""
+
+    workload: GatewayWorkload
+    envoy: Any  # EnvoyProcess
+    ports: dict[int, int] = field(default_factory=dict)  # listener port -> loopback port
+    config: Any = None  # the EnvoyConfig last applied
+
+    @property
+    def access_log_path(self) -> Path:
+        return Path(self.envoy.workdir) / "access.log"
+
+    def bind(self, listener_port: int) -> tuple[str, int]:
+        from .envoy import allocate_port
+
+        if listener_port not in self.ports:
+            self.ports[listener_port] = allocate_port(LOOPBACK)
+        return LOOPBACK, self.ports[listener_port]
+
+    def address_for(self, service_port: int) -> tuple[str, int]:
+        """Where a client reaching the gateway Service on ``service_port`` connects.
+
+        The Service maps port -> targetPort (80 -> 8080); a port that is not a
+        Service port is taken as a pod port, as when addressing the pod itself.
+        """
+        listener_port = service_port
+        for port in self.workload.ports:
+            if port.port == service_port:
+                listener_port = port.target_port or port.port
+                break
+        return self.bind(listener_port)
+
+
+class LocalTarget(Target):
+    """Runs cases on local Envoys; see the module docstring."""
+
+    name = "local"
+    capabilities = frozenset({"http"})
+
+    def __init__(
+        self,
+        consistency: Consistency | None = None,
+        request_timeout: float = 10.0,
+        envoy_binary: str | None = None,
+        envoy_log_level: str = "warn",
+    ) -> None:
+        super().__init__()
+        self.consistency = consistency or Consistency()
+        self.envoy_binary = envoy_binary
+        self.envoy_log_level = envoy_log_level
+        # Private (0700) scratch space for Envoy bootstraps, xDS files and logs.
+        self.workdir = Path(tempfile.mkdtemp(prefix="meshgate-local-"))
+        self.client = HTTPClient(timeout=request_timeout)
+        self._proxies: dict[str, _Proxy] = {}
+        self._echo: Any = None
+        self._versions = 0
+        self._closed = False
+        atexit.register(self.close)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def echo(self) -> Any:
+        if self._echo is None:
+            from ..._echo import EchoServer
+
+            self._echo = EchoServer()
+            self._echo.start()
+        return self._echo
+
+    def proxy(self, workload: GatewayWorkload) -> _Proxy:
+        """The Envoy of ``workload``, started on first use."""
+        key = f"{workload.namespace}/{workload.name}"
+        proxy = self._proxies.get(key)
+        if proxy is not None and proxy.workload != workload:
+            # Same name, other labels or ports: its listeners must be rebuilt.
+            proxy.ports.clear()
+            proxy.workload = workload
+        if proxy is None:
+            from .envoy import EnvoyProcess
+
+            envoy = EnvoyProcess(
+                name=workload.name,
+                workdir=self.workdir / f"{workload.namespace}.{workload.name}",
+                binary=self.envoy_binary,
+                # Envoy flushes access logs every 10 s by default; failure
+                # messages quote the line of the failed request.
+                extra_args=("--file-flush-interval-msec", "100"),
+            )
+            envoy.start()
+            proxy = self._proxies[key] = _Proxy(workload, envoy)
+        return proxy
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            super().close()
+        finally:
+            for proxy in self._proxies.values():
+                proxy.envoy.stop()
+            self._proxies.clear()
+            if self._echo is not None:
+                self._echo.close()
+            self.client.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            atexit.unregister(self.close)
+
+    # ---------------------------------------------------------------- deploying
+
+    def deploy(self, loaded: LoadedCase) -> Deployment:
+        spec = loaded.case.spec
+        lacking = _case_capabilities(loaded) - self.capabilities
+        if lacking:
+            pytest.skip(f"target 'local' lacks capability {', '.join(sorted(lacking))}")
+        deployment = LocalDeployment(self, loaded)
+        try:
+            deployment.start_backends()
+            gateways = {g.name: g for g in spec.gateways} | DEFAULT_GATEWAYS
+            used = {check.request.gateway or "ingress" for check in spec.checks if not check.request.from_}
+            world = deployment.world()
+            for short_name in sorted(used):
+                deployment.configure(short_name, self.proxy(gateways[short_name]), world)
+            # Gateways this case does not use must not keep serving the last case.
+            in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
+            for key, proxy in self._proxies.items():
+                if key not in in_use and proxy.config is not None:
+                    self._apply(proxy, None)
+        except BaseException:
+            deployment.teardown()
+            raise
+        return deployment
+
+    def _apply(self, proxy: _Proxy, config: Any) -> None:
+        self._versions += 1
+        version = f"v{self._versions}"
+        if config is None:
+            proxy.envoy.apply(clusters=[], listeners=[], routes=[], version=version)
+        else:
+            # The Envoy manager points each RDS block at its own route file.
+            for listener in config.listeners:
+                _drop_rds_sources(listener)
+            proxy.envoy.apply(
+                clusters=config.clusters,
+                listeners=config.listeners,
+                routes=config.routes,
+                version=version,
+            )
+        proxy.config = config
+
+
+def _drop_rds_sources(node: Any) -> None:
+    if isinstance(node, dict):
+        rds = node.get("rds")
+        if isinstance(rds, dict):
+            rds.pop("config_source", None)
+        for value in node.values():
+            _drop_rds_sources(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_rds_sources(value)
+
+
+def _case_capabilities(loaded: LoadedCase) -> set[str]:
+    """Capabilities a whole case needs, whatever its checks ask."""
+    spec = loaded.case.spec
+    needed: set[str] = set()
+    if any(s.external for s in spec.services):
+        needed.add("external-services")
+    if any(p.tls is not None or p.protocol in ("HTTPS", "TLS") for s in spec.services for p in s.ports):
+        needed.add("backend-tls")
+    kinds = {getattr(r, "kind", "") for r in loaded.resources}
+    if "ServiceEntry" in kinds:
+        needed.add("service-entry")
+    if "Sidecar" in kinds:
+        needed.add("mesh-clients")
+    return needed
+
+
+class LocalDeployment(Deployment):
+    """One case on the local target: its echo listeners and the gateways it configured."""
+
+    def __init__(self, target: LocalTarget, loaded: LoadedCase) -> None:
+        self.target = target
+        self.loaded = loaded
+        self._listeners: list[Any] = []
+        self._services: list[MeshService] = []
+        self._entries: dict[str, _Proxy] = {}
+        self._torn_down = False
+
+    def start_backends(self) -> None:
+        from ..._echo import EchoIdentity
+
+        for service in self.loaded.case.spec.services:
+            endpoints: list[Endpoint] = []
+            for version in service.versions:
+                pod = f"{service.name}-{version}-{_pod_suffix(self.loaded.name, service.name, version)}"
+                addresses: dict[int, tuple[str, int]] = {}
+                for port in service.ports:
+                    identity = EchoIdentity(
+                        service=service.name,
+                        namespace=service.namespace,
+                        version=version,
+                        pod=pod,
+                        port_name=port.name,
+                    )
+                    handle = self.target.echo.listen(identity, host=LOOPBACK)
+                    self._listeners.append(handle)
+                    addresses[port.port] = handle.address
+                labels = {"app": service.name, "version": version, **service.labels}
+                endpoints.append(Endpoint(labels, addresses, f"{service.name}-{version}"))
+            ports = tuple(
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, p.protocol)
+                for p in service.ports
+            )
+            hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
+            self._services.append(MeshService(hostname, service.namespace, ports, tuple(endpoints)))
+
+    def world(self) -> World:
+        return World(resources=self.loaded.resources, services=tuple(self._services))
+
+    def configure(self, short_name: str, proxy: _Proxy, world: World) -> None:
+        from .translate import UnsupportedFeature, translate_gateway
+
+        workload = proxy.workload
+        gateway_proxy = GatewayProxy(
+            name=workload.name,
+            namespace=workload.namespace,
+            labels=workload.labels,
+            service_ports=tuple(
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, "HTTP")
+                for p in workload.ports
+            ),
+            bind=proxy.bind,
+            access_log_path=str(proxy.access_log_path),
+        )
+        try:
+            config = translate_gateway(world, gateway_proxy)
+        except UnsupportedFeature as exc:
+            pytest.skip(f"target 'local' lacks capability: {exc}")
+        self.target._apply(proxy, config)
+        self._entries[short_name] = proxy
+
+    # ---------------------------------------------------------------- requests
+
+    def send(self, request: Request) -> Exchange:
+        proxy = self._entries[request.gateway or "ingress"]
+        proxy.envoy.check_alive()
+        parts = urlsplit(request.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = proxy.address_for(port)
+        entry = f"gateway {proxy.workload.name} port {port}"
+        exchange = self.target.client.send(request, address, entry, timeout=request.timeout)
+        exchange.extra.update(gateway=request.gateway or "ingress", service_port=port)
+        return exchange
+
+    def explain(self, exchange: Exchange) -> str:
+        proxy = self._entries.get(exchange.extra.get("gateway", ""))
+        if proxy is None:
+            return ""
+        lines = [f"access log of {proxy.workload.name}:"]
+        record = _access_log_record(proxy.access_log_path, exchange.request.meshgate_id)
+        if record is None:
+            lines.append("  (no line for this request: it never reached an HTTP listener)")
+        else:
+            lines.append("  " + _format_access_record(record))
+        table = _route_table(proxy, int(exchange.extra["service_port"]), _host_of(exchange))
+        if table:
+            lines += ["", *table]
+        return "\n".join(lines)
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        for handle in self._listeners:
+            handle.close()
+        self._listeners.clear()
+
+
+def _pod_suffix(*parts: str) -> str:
+    # Stable, Kubernetes-looking pod names ("reviews-v1-5f7c9d"), so messages are reproducible.
+    return hashlib.sha1("/".join(parts).encode()).hexdigest()[:6]
+
+
+def _host_of(exchange: Exchange) -> str:
+    for name, value in exchange.request.headers:
+        if name.lower() == "host":
+            return value
+    return urlsplit(exchange.request.url).netloc
+
+
+def _access_log_record(path: Path, meshgate_id: str, wait: float = 1.5) -> dict[str, Any] | None:
+    """The access log entry of one request; Envoy flushes its log about once a second."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        for line in reversed(text.splitlines()):
+            if meshgate_id in line:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    return {"raw": line}
+                return record if isinstance(record, dict) else {"raw": line}
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def _format_access_record(record: dict[str, Any]) -> str:
+    if "raw" in record:
+        return str(record["raw"])
+    keys = (
+        ("response_code", "status"),
+        ("response_flags", "flags"),
+        ("response_code_details", "details"),
+        ("route_name", "route"),
+        ("upstream_cluster", "cluster"),
+        ("upstream_host", "upstream"),
+    )
+    return "  ".join(f"{label}={record.get(key) if record.get(key) is not None else '-'}" for key, label in keys)
+
+
+def _route_table(proxy: _Proxy, service_port: int, host: str) -> list[str]:
+    """The routes of the virtual host Envoy picks for ``host`` on that port."""
+    config = proxy.config
+    if config is None:
+        return []
+    listener_port = service_port
+    for port in proxy.workload.ports:
+        if port.port == service_port:
+            listener_port = port.target_port or port.port
+    listener = next((x for x in config.listeners if x.get("name") == f"0.0.0.0_{listener_port}"), None)
+    if listener is None:
+        return [f"no listener on gateway port {service_port} (listener port {listener_port})"]
+    route_names = sorted(_route_config_names(listener))
+    lines: list[str] = []
+    for route_config in config.routes:
+        if route_config.get("name") not in route_names:
+            continue
+        vhost = _pick_virtual_host(route_config.get("virtual_hosts", []), host)
+        if vhost is None:
+            lines.append(f"route config {route_config['name']}: no virtual host matches {host!r}")
+            continue
+        lines.append(
+            f"routes of virtual host {vhost.get('name')!r} in {route_config['name']} "
+            f"(first match wins):"
+        )
+        routes = vhost.get("routes", [])
+        if not routes:
+            lines.append("  (none: every request is 404)")
+        for i, route in enumerate(routes, 1):
+            lines.append(f"  {i}. {_describe_route(route)}")
+    return lines
+
+
+def _route_config_names(node: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(node, dict):
+        rds = node.get("rds")
+        if isinstance(rds, dict) and "route_config_name" in rds:
+            names.add(rds["route_config_name"])
+        for value in node.values():
+            names |= _route_config_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _route_config_names(value)
+    return names
+
+
+def _pick_virtual_host(vhosts: list[dict[str, Any]], host: str) -> dict[str, Any] | None:
+    """Envoy's order: exact domain, then longest suffix wildcard, prefix wildcard, then ``*``."""
+    host = host.lower()
+    bare = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
+    candidates = (host, bare)
+    for name in candidates:
+        for vhost in vhosts:
+            if name in vhost.get("domains", []):
+                return vhost
+    best: tuple[int, dict[str, Any]] | None = None
+    for vhost in vhosts:
+        for domain in vhost.get("domains", []):
+            if domain.startswith("*") and domain != "*":
+                if any(n.endswith(domain[1:]) and len(n) > len(domain) - 1 for n in candidates):
+                    if best is None or len(domain) > best[0]:
+                        best = (len(domain), vhost)
+    if best is not None:
+        return best[1]
+    for vhost in vhosts:
+        for domain in vhost.get("domains", []):
+            if domain.endswith("*") and domain != "*" and any(n.startswith(domain[:-1]) for n in candidates):
+                return vhost
+    return next((v for v in vhosts if "*" in v.get("domains", [])), None)
+
+
+def _describe_route(route: dict[str, Any]) -> str:
+    match = route.get("match", {})
+    parts: list[str] = []
+    for key in ("prefix", "path", "path_separated_prefix"):
+        if key in match:
+            parts.append(f"{key} {match[key]}")
+    if "safe_regex" in match:
+        parts.append(f"regex {match['safe_regex'].get('regex')}")
+    if match.get("case_sensitive") is False:
+        parts.append("(ignore case)")
+    for header in match.get("headers", []):
+        parts.append(f"header {header.get('name')}{'!' if header.get('invert_match') else ''}")
+    for query in match.get("query_parameters", []):
+        parts.append(f"query {query.get('name')}")
+    if "route" in route:
+        action = route["route"]
+        if "cluster" in action:
+            target = action["cluster"]
+        elif "weighted_clusters" in action:
+            target = ", ".join(
+                f"{c['name']} ({c.get('weight')})" for c in action["weighted_clusters"].get("clusters", [])
+            )
+        else:
+            target = json.dumps(action, sort_keys=True)[:120]
+    elif "redirect" in route:
+        target = "redirect " + json.dumps(route["redirect"], sort_keys=True)
+    elif "direct_response" in route:
+        target = f"direct response {route['direct_response'].get('status')}"
+    else:
+        target = "no action"
+    name = route.get("name")
+    return f"{' '.join(parts) or 'any'} -> {target}" + (f"   [{name}]" if name else "")

@@ -1,0 +1,31 @@
+"""Istio config -> Envoy xDS for one gateway proxy of the local target.
+
+``translate_gateway(world, proxy)`` is pure and deterministic: the same World
+gives byte-identical JSON. Rules follow Istio's pilot code (cited per function).
+"""
+
+from __future__ import annotations
+
+from ..world import GatewayProxy, World
+from .clusters import build_clusters
+from .common import EnvoyConfig, Json, UnsupportedFeature
+from .gateway import build_listener, merge_servers
+from .routes import build_route_config
+
+__all__ = ["EnvoyConfig", "UnsupportedFeature", "translate_gateway"]
+
+
+def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
+    """Listeners, clusters and route configurations for ``proxy``."""
+    listeners: list[Json] = []
+    routes: list[Json] = []
+    for entry in merge_servers(world, proxy):
+        listener = build_listener(proxy, entry)
+        if listener is None:
+            continue
+        listeners.append(listener)
+        if entry.http_servers:
+            routes.append(build_route_config(world, proxy, entry))
+    listeners.sort(key=lambda r: str(r["name"]))
+    routes.sort(key=lambda r: str(r["name"]))
+    return EnvoyConfig(listeners=listeners, clusters=build_clusters(world, proxy), routes=routes)

