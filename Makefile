@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check pytest_meshgate tests benchmarks
 	$(BIN)/ruff format --check pytest_meshgate tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks --ignore-missing-imports
 
 ## Regenerate schema/case.schema.json from the case model.
 schema: $(STAMP)

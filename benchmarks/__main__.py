@@ -14,6 +14,7 @@ Two measurements, each printed as one line:
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import subprocess
@@ -21,7 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 30
@@ -59,7 +62,6 @@ spec:
 
 
 def bench_reload() -> str:
-    from pytest_meshgate._judge import judge
     from pytest_meshgate._loader import load_case_file
     from pytest_meshgate._targets.local import LocalTarget
 
@@ -79,8 +81,7 @@ def bench_reload() -> str:
                 check = loaded.case.spec.checks[0]
                 start = time.perf_counter()
                 deployment = target.activate(loaded)
-                while judge(check.expect, deployment.send(check.request)):
-                    pass
+                _until_passing(check.expect, functools.partial(deployment.send, check.request))
                 if i >= 2:  # the first rounds start Envoy and warm caches
                     switch_ms.append((time.perf_counter() - start) * 1000)
             swap_ms = _raw_swaps(target, cases)
@@ -93,33 +94,45 @@ def bench_reload() -> str:
     )
 
 
-def _raw_swaps(target: object, cases: list[object]) -> list[float]:
-    """The same Envoy, two pre-translated configs swapped through ``apply`` only."""
-    from pytest_meshgate._client import HTTPClient
+def _until_passing(expect: Any, send: Callable[[], Any], limit: float = 10.0) -> None:
+    """Probe with no sleep until an attempt passes; a regression fails loudly, never hangs."""
     from pytest_meshgate._judge import judge
 
+    deadline = time.monotonic() + limit
+    while failures := judge(expect, send()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: the new configuration never served: {failures}")
+
+
+def _raw_swaps(target: Any, cases: list[Any]) -> list[float]:
+    """The same Envoy and echo listeners; two pre-translated configs swapped by ``apply`` only."""
+    from pytest_meshgate._client import HTTPClient
+    from pytest_meshgate._model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._targets.local.target import LocalDeployment, _drop_rds_sources
+    from pytest_meshgate._targets.local.translate import translate_gateway
+
+    target.deactivate()
+    proxy = target.proxy(DEFAULT_GATEWAYS["ingress"])
+    deployments = [LocalDeployment(target, loaded) for loaded in cases]
     configs = []
-    deployments = []
-    for loaded in cases:
-        deployment = target.activate(loaded)  # type: ignore[attr-defined]
-        proxy = deployment._entries["ingress"]
-        configs.append(proxy.config)
-        deployments.append(deployment)
-    # Keep both cases' echo listeners up: only Envoy's configuration changes.
-    target._current = None  # type: ignore[attr-defined]
-    for deployment, loaded in zip(deployments, cases, strict=True):
-        deployment.start_backends_again = None
+    for deployment in deployments:
+        deployment.start_backends()
+        config = translate_gateway(deployment.world(), deployment.gateway_proxy(proxy))
+        for listener in config.listeners:
+            _drop_rds_sources(listener)
+        configs.append(config)
     client = HTTPClient()
+    address = proxy.address_for(80)
     samples = []
     try:
         for i in range(ROUNDS + 2):
             config = configs[i % 2]
-            check = cases[i % 2].case.spec.checks[0]  # type: ignore[attr-defined]
+            check = cases[i % 2].case.spec.checks[0]
             start = time.perf_counter()
             proxy.envoy.apply(config.clusters, config.listeners, config.routes, version=f"raw{i}")
-            address = proxy.address_for(80)
-            while judge(check.expect, client.send(check.request, address, "bench")):
-                pass
+            _until_passing(
+                check.expect, functools.partial(client.send, check.request, address, "bench")
+            )
             if i >= 2:
                 samples.append((time.perf_counter() - start) * 1000)
     finally:
@@ -181,7 +194,8 @@ def bench_suite() -> str:
     checks = _count(summary)
     return (
         f"suite: {checks} checks in {elapsed:.1f} s on the local target, "
-        f"peak memory {peak / 1024:.0f} MiB (PSS of pytest, Envoys and echo; pytest said: {summary})"
+        f"peak memory {peak / 1024:.0f} MiB "
+        f"(PSS of pytest, Envoys and echo; pytest said: {summary})"
     )
 
 

@@ -32,7 +32,9 @@ class SentRequest:
     meshgate_id: str
 
     def describe(self) -> str:
-        lines = [f"{self.method} {self.url}   (via {self.entry} at {self.address[0]}:{self.address[1]})"]
+        lines = [
+            f"{self.method} {self.url}   (via {self.entry} at {self.address[0]}:{self.address[1]})"
+        ]
         lines += [f"  {name}: {value}" for name, value in self.headers]
         if self.body:
             lines.append(f"  body: {self.body[:200]!r}")
@@ -80,7 +82,8 @@ class Exchange:
 
     def describe_outcome(self) -> str:
         if self.response is None:
-            return f"no HTTP answer: {self.connection} ({self.error})  after {self.elapsed * 1000:.0f} ms"
+            took = f"{self.elapsed * 1000:.0f} ms"
+            return f"no HTTP answer: {self.connection} ({self.error}) after {took}"
         r = self.response
         lines = [f"{r.http_version} {r.status} {r.reason}   ({self.elapsed * 1000:.0f} ms)"]
         lines += [f"  {name}: {value}" for name, value in r.headers]
@@ -169,7 +172,9 @@ class HTTPClient:
             status=response.status_code,
             reason=response.reason_phrase,
             http_version=response.http_version,
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw),
+            headers=tuple(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+            ),
             body=response.content,
         )
         return Exchange(sent, record, elapsed=_since(start))
@@ -187,7 +192,10 @@ def _describe(exc: BaseException) -> str:
 def _connect_outcome(exc: httpx.ConnectError) -> str:
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
+        if (
+            isinstance(cause, ConnectionRefusedError)
+            or getattr(cause, "errno", None) == errno.ECONNREFUSED
+        ):
             return "refused"
         if isinstance(cause, ConnectionResetError):
             return "reset"

@@ -103,15 +103,17 @@ class CheckItem(pytest.Function):
         mark = self.loaded.check_mark(self.index)
         return mark.path, mark.line - 1, f"{self.loaded.name}::{self.name}"
 
+    # pytest.Function itself narrows Node.repr_failure to (excinfo); we follow it.
     def repr_failure(  # type: ignore[override]
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+        self, excinfo: pytest.ExceptionInfo[BaseException]
     ) -> str | Any:
+        """A failed check reads as its story (sent, got, why), not a traceback."""
         if isinstance(excinfo.value, (CheckFailed, TargetError, CaseError)):
             mark = self.loaded.check_mark(self.index)
             return f"{display_path(mark.path)}:{mark.line}: {excinfo.value}"
         if isinstance(excinfo.value, MeshgateError):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
 
 class InvalidCaseItem(pytest.Item):
@@ -136,7 +138,7 @@ class InvalidCaseItem(pytest.Item):
         start = self.document.start
         return start.path, start.line - 1, f"{self.name} (invalid case)"
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | Any:
         if isinstance(excinfo.value, CaseError):

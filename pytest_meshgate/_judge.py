@@ -154,9 +154,13 @@ def _judge_redirect(expect: Expect, exchange: Exchange) -> list[str]:
     failures: list[str] = []
     parts = urlsplit(location)
     if want.scheme is not None and parts.scheme != want.scheme:
-        failures.append(f"redirect.scheme: expected {want.scheme!r}, got {parts.scheme!r} ({location})")
+        failures.append(
+            f"redirect.scheme: expected {want.scheme!r}, got {parts.scheme!r} ({location})"
+        )
     if want.host is not None and parts.hostname != want.host.lower():
-        failures.append(f"redirect.host: expected {want.host!r}, got {parts.hostname!r} ({location})")
+        failures.append(
+            f"redirect.host: expected {want.host!r}, got {parts.hostname!r} ({location})"
+        )
     if want.port is not None:
         port = parts.port
         if port is None:

@@ -314,8 +314,8 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
     for i, service in enumerate(spec.services):
         for j, port in enumerate(service.ports):
             if port.tls and port.tls.secret is not None:
-                secret = secrets.get(port.tls.secret)
-                if secret is None or secret.type not in ("server", "mutual"):
+                server_secret = secrets.get(port.tls.secret)
+                if server_secret is None or server_secret.type not in ("server", "mutual"):
                     yield problem(
                         ("spec", "services", i, "ports", j, "tls", "secret"),
                         f"'{port.tls.secret}' is not a server or mutual secret of this case",
@@ -333,12 +333,14 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
             yield problem(
                 (*base, "request", "from"),
                 f"unknown client '{request.from_}'"
-                + (f" (clients: {', '.join(sorted(clients))})" if clients else " (no spec.clients)"),
+                + (
+                    f" (clients: {', '.join(sorted(clients))})" if clients else " (no spec.clients)"
+                ),
             )
         if request.tls is not None:
             if request.tls.client_cert is not None:
-                secret = secrets.get(request.tls.client_cert)
-                if secret is None or secret.type != "client":
+                client_secret = secrets.get(request.tls.client_cert)
+                if client_secret is None or client_secret.type != "client":
                     yield problem(
                         (*base, "request", "tls", "clientCert"),
                         f"'{request.tls.client_cert}' is not a client secret of this case",
@@ -372,9 +374,7 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                 )
 
 
-def _duplicates(
-    entries: list[tuple[str, KeyPath]], what: str, problem: Any
-) -> Iterator[Problem]:
+def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:
     seen: dict[str, KeyPath] = {}
     for name, key_path in entries:
         if name in seen:

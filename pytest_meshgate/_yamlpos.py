@@ -127,7 +127,9 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
             data = loader.construct_document(node)
             if data is None:  # a document of only comments (e.g. a trailing `---`)
                 continue
-            documents.append(Document(data, positions, _mark(path, node.start_mark), len(documents)))
+            documents.append(
+                Document(data, positions, _mark(path, node.start_mark), len(documents))
+            )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -172,8 +174,9 @@ def _index(
                     )
                 )
             seen[key] = key_node
-            positions.keys[(*key_path, key)] = _mark(path, key_node.start_mark)
-            _index(value_node, (*key_path, key), path, positions, problems)
+            child = (*key_path, key)
+            positions.keys[child] = _mark(path, key_node.start_mark)
+            _index(value_node, child, path, positions, problems)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _index(item, (*key_path, i), path, positions, problems)

@@ -77,9 +77,11 @@ def test_duplicate_case_names_in_a_file(write: Write) -> None:
 
 
 def test_references_are_checked(write: Write) -> None:
-    text = GOOD.replace("NAME", "refs").replace(
-        "request: {url:", "request: {gateway: nowhere, url:"
-    ).replace("version: v1}", "version: v9}")
+    text = (
+        GOOD.replace("NAME", "refs")
+        .replace("request: {url:", "request: {gateway: nowhere, url:")
+        .replace("version: v1}", "version: v9}")
+    )
     lines = headlines(write("c.yaml", text))
     assert any("request.gateway: unknown gateway 'nowhere'" in x for x in lines)
     assert any("service 'reviews' has no version 'v9' (v1, v2)" in x for x in lines)
@@ -114,7 +116,9 @@ def test_errors_inside_an_included_file_point_into_it(write: Write) -> None:
     path = write("c.yaml", text)
     (line,) = headlines(path)
     included = path.parent / "manifests" / "vs.yaml"
-    assert line.startswith(f"{included}:9:36: spec.resources[0].spec.http[0].route[0].destination.prot")
+    assert line.startswith(
+        f"{included}:9:36: spec.resources[0].spec.http[0].route[0].destination.prot"
+    )
 
 
 def test_missing_include_is_located_in_the_case_file(write: Write) -> None:

@@ -104,7 +104,7 @@ def test_bad_case_file_errors_cleanly_and_others_run(suite: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(
         [
             "broken.yaml:9:45: spec.checks[0].request.methd: unknown key (did you mean 'method'?)",
-            "9 |     request: {url: \"http://a.example.com/\", methd: GET}",
+            '9 |     request: {url: "http://a.example.com/", methd: GET}',
             "*|                                             ^",
         ]
     )
@@ -156,7 +156,7 @@ def _processes_mentioning(text: str) -> list[int]:
 def test_interrupt_leaves_no_process_or_file(
     pytester: pytest.Pytester, tmp_path: Path, signum: int
 ) -> None:
-    slow = ROUTING_CASE.replace("/reviews/1\"}", "/reviews/1?delay=30s\"}", 1)
+    slow = ROUTING_CASE.replace('/reviews/1"}', '/reviews/1?delay=30s"}', 1)
     pytester.makefile(".yaml", routing=MODELINE + slow)
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -486,7 +486,11 @@ class EnvoyProcess:
         query = "/stats?format=json"
         if regex is not None:
             query += "&filter=" + urllib.parse.quote(regex, safe="")
-        status, body = self._admin_get(query)
+        try:
+            status, body = self._admin_get(query)
+        except (OSError, http.client.HTTPException) as exc:
+            self.check_alive()  # a dead Envoy is the likely cause: say so, with its log
+            raise ProxyCrashed(f"Envoy {self.name!r} admin {query} unreachable: {exc}") from exc
         if status != 200:
             raise ProxyCrashed(f"Envoy {self.name!r} admin {query} answered {status}: {body!r}")
         result: dict[str, Any] = {}

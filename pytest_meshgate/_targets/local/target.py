@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..._client import Exchange, HTTPClient
-from ..._errors import TargetError
 from ..._judge import Consistency
 from ..._loader import LoadedCase
 from ..._model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
@@ -161,7 +160,11 @@ class LocalTarget(Target):
         try:
             deployment.start_backends()
             gateways = {g.name: g for g in spec.gateways} | DEFAULT_GATEWAYS
-            used = {check.request.gateway or "ingress" for check in spec.checks if not check.request.from_}
+            used = {
+                check.request.gateway or "ingress"
+                for check in spec.checks
+                if not check.request.from_
+            }
             world = deployment.world()
             for short_name in sorted(used):
                 deployment.configure(short_name, self.proxy(gateways[short_name]), world)
@@ -211,7 +214,9 @@ def _case_capabilities(loaded: LoadedCase) -> set[str]:
     needed: set[str] = set()
     if any(s.external for s in spec.services):
         needed.add("external-services")
-    if any(p.tls is not None or p.protocol in ("HTTPS", "TLS") for s in spec.services for p in s.ports):
+    if any(
+        p.tls is not None or p.protocol in ("HTTPS", "TLS") for s in spec.services for p in s.ports
+    ):
         needed.add("backend-tls")
     kinds = {getattr(r, "kind", "") for r in loaded.resources}
     if "ServiceEntry" in kinds:
@@ -238,7 +243,8 @@ class LocalDeployment(Deployment):
         for service in self.loaded.case.spec.services:
             endpoints: list[Endpoint] = []
             for version in service.versions:
-                pod = f"{service.name}-{version}-{_pod_suffix(self.loaded.name, service.name, version)}"
+                suffix = _pod_suffix(self.loaded.name, service.name, version)
+                pod = f"{service.name}-{version}-{suffix}"
                 addresses: dict[int, tuple[str, int]] = {}
                 for port in service.ports:
                     identity = EchoIdentity(
@@ -263,11 +269,10 @@ class LocalDeployment(Deployment):
     def world(self) -> World:
         return World(resources=self.loaded.resources, services=tuple(self._services))
 
-    def configure(self, short_name: str, proxy: _Proxy, world: World) -> None:
-        from .translate import UnsupportedFeature, translate_gateway
-
+    def gateway_proxy(self, proxy: _Proxy) -> GatewayProxy:
+        """What the translation needs to know about a gateway workload's Envoy."""
         workload = proxy.workload
-        gateway_proxy = GatewayProxy(
+        return GatewayProxy(
             name=workload.name,
             namespace=workload.namespace,
             labels=workload.labels,
@@ -278,8 +283,12 @@ class LocalDeployment(Deployment):
             bind=proxy.bind,
             access_log_path=str(proxy.access_log_path),
         )
+
+    def configure(self, short_name: str, proxy: _Proxy, world: World) -> None:
+        from .translate import UnsupportedFeature, translate_gateway
+
         try:
-            config = translate_gateway(world, gateway_proxy)
+            config = translate_gateway(world, self.gateway_proxy(proxy))
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self.target._apply(proxy, config)
@@ -365,7 +374,9 @@ def _format_access_record(record: dict[str, Any]) -> str:
         ("upstream_cluster", "cluster"),
         ("upstream_host", "upstream"),
     )
-    return "  ".join(f"{label}={record.get(key) if record.get(key) is not None else '-'}" for key, label in keys)
+    return "  ".join(
+        f"{label}={record.get(key) if record.get(key) is not None else '-'}" for key, label in keys
+    )
 
 
 def _route_table(proxy: _Proxy, service_port: int, host: str) -> list[str]:
@@ -377,7 +388,9 @@ def _route_table(proxy: _Proxy, service_port: int, host: str) -> list[str]:
     for port in proxy.workload.ports:
         if port.port == service_port:
             listener_port = port.target_port or port.port
-    listener = next((x for x in config.listeners if x.get("name") == f"0.0.0.0_{listener_port}"), None)
+    listener = next(
+        (x for x in config.listeners if x.get("name") == f"0.0.0.0_{listener_port}"), None
+    )
     if listener is None:
         return [f"no listener on gateway port {service_port} (listener port {listener_port})"]
     route_names = sorted(_route_config_names(listener))
@@ -427,15 +440,23 @@ def _pick_virtual_host(vhosts: list[dict[str, Any]], host: str) -> dict[str, Any
     best: tuple[int, dict[str, Any]] | None = None
     for vhost in vhosts:
         for domain in vhost.get("domains", []):
-            if domain.startswith("*") and domain != "*":
-                if any(n.endswith(domain[1:]) and len(n) > len(domain) - 1 for n in candidates):
-                    if best is None or len(domain) > best[0]:
-                        best = (len(domain), vhost)
+            suffix = domain[1:]
+            if (
+                domain.startswith("*")
+                and domain != "*"
+                and any(n.endswith(suffix) and len(n) > len(suffix) for n in candidates)
+                and (best is None or len(domain) > best[0])
+            ):
+                best = (len(domain), vhost)
     if best is not None:
         return best[1]
     for vhost in vhosts:
         for domain in vhost.get("domains", []):
-            if domain.endswith("*") and domain != "*" and any(n.startswith(domain[:-1]) for n in candidates):
+            if (
+                domain.endswith("*")
+                and domain != "*"
+                and any(n.startswith(domain[:-1]) for n in candidates)
+            ):
                 return vhost
     return next((v for v in vhosts if "*" in v.get("domains", [])), None)
 
@@ -460,7 +481,8 @@ def _describe_route(route: dict[str, Any]) -> str:
             target = action["cluster"]
         elif "weighted_clusters" in action:
             target = ", ".join(
-                f"{c['name']} ({c.get('weight')})" for c in action["weighted_clusters"].get("clusters", [])
+                f"{c['name']} ({c.get('weight')})"
+                for c in action["weighted_clusters"].get("clusters", [])
             )
         else:
             target = json.dumps(action, sort_keys=True)[:120]

