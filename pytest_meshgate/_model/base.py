@@ -142,11 +142,9 @@ def _real_path(loc: tuple[str | int, ...], data: Any, *, missing: bool) -> KeyPa
     current = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        ):
+        if (isinstance(current, dict) and part in current) or (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)):
             out.append(part)
-            current = current[int(part)]
+            current = current[part]
         elif missing and last and isinstance(part, str) and isinstance(current, dict):
             out.append(part)  # a missing key names itself
         else:

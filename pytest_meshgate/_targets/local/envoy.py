@@ -48,8 +48,9 @@ ENVOY_FLAGS: tuple[str, ...] = (
     "--drain-strategy",
     "immediate",
     "--reject-unknown-dynamic-fields",
-    "--log-level",
-    "warn",
+    # Access logs are read back for failure messages; Envoy's default is every 10 s.
+    "--file-flush-interval-msec",
+    "100",
 )
 
 START_TIMEOUT_S = 10.0
@@ -218,6 +219,7 @@ class EnvoyProcess:
         workdir: str | os.PathLike[str],
         *,
         binary: str | None = None,
+        log_level: str = "warn",
         extra_args: Sequence[str] = (),
         apply_timeout: float = APPLY_TIMEOUT_S,
     ) -> None:
@@ -234,6 +236,7 @@ class EnvoyProcess:
         self.bootstrap_path = self.workdir / "bootstrap.json"
         self._admin_address_path = self.workdir / "admin-address.txt"
         self._binary = binary
+        self._log_level = log_level
         self._extra_args = tuple(extra_args)
         self.apply_timeout = apply_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -302,6 +305,8 @@ class EnvoyProcess:
                 "--admin-address-path",
                 str(self._admin_address_path),
                 *ENVOY_FLAGS,
+                "--log-level",
+                self._log_level,
                 *self._extra_args,
             ]
             with open(self.log_path, "wb") as log:

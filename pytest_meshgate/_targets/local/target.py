@@ -125,9 +125,7 @@ class LocalTarget(Target):
                 name=workload.name,
                 workdir=self.workdir / f"{workload.namespace}.{workload.name}",
                 binary=self.envoy_binary,
-                # Envoy flushes access logs every 10 s by default; failure
-                # messages quote the line of the failed request.
-                extra_args=("--file-flush-interval-msec", "100"),
+                log_level=self.envoy_log_level,
             )
             envoy.start()
             proxy = self._proxies[key] = _Proxy(workload, envoy)

@@ -679,3 +679,69 @@ def test_deterministic() -> None:
     svc = (service("a", v1=30000, v2=30100),)
     dumps = {json.dumps(translate(text, services=svc).__dict__, sort_keys=False) for _ in range(3)}
     assert len(dumps) == 1
+
+
+@pytest.mark.parametrize(
+    ("policy", "field"),
+    [
+        ("{tls: {mode: ISTIO_MUTUAL}}", r"spec\.trafficPolicy\.tls\.mode"),
+        ("{loadBalancer: {consistentHash: {useSourceIp: true}}}", r"loadBalancer\.consistentHash"),
+        (
+            "{portLevelSettings: [{port: {number: 80}, tls: {mode: SIMPLE}}]}",
+            r"portLevelSettings\[0\]",
+        ),
+    ],
+)
+def test_unsupported_destination_rule_policies_raise(policy: str, field: str) -> None:
+    dr = f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: a}}
+spec:
+  host: a
+  trafficPolicy: {policy}
+"""
+    with pytest.raises(UnsupportedFeature, match=rf"DestinationRule default/a: .*{field}"):
+        translate(GATEWAY + dr, services=(service("a"),))
+
+
+def test_destination_rule_policy_and_lookup_order() -> None:
+    drs = """
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mesh-wide, namespace: istio-system}
+spec:
+  host: "*.local"
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: hidden, namespace: default}
+spec:
+  host: b
+  exportTo: ["."]
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}, http: {http2MaxRequests: 7}}
+    outlierDetection: {consecutive5xxErrors: 0}
+"""
+    cfg = translate(GATEWAY + drs, services=(service("a"), service("b")))
+    by_name = {c["name"]: c for c in cfg.clusters}
+    a = by_name["outbound|80||a.default.svc.cluster.local"]
+    b = by_name["outbound|80||b.default.svc.cluster.local"]
+    # The service's own namespace DR beats the root namespace's wildcard one.
+    assert a["lb_policy"] == "LEAST_REQUEST"
+    assert a["circuit_breakers"]["thresholds"][0]["max_connections"] == 1
+    assert a["circuit_breakers"]["thresholds"][0]["max_requests"] == 7
+    assert a["outlier_detection"]["enforcing_consecutive_5xx"] == 0
+    assert a["common_lb_config"]["healthy_panic_threshold"] == {"value": 0.0}
+    # `hidden` is not exported to istio-system: the mesh-wide rule applies.
+    assert b["lb_policy"] == "RANDOM"

@@ -146,10 +146,28 @@ kind: DestinationRule
 metadata: {name: reviews}
 spec:
   host: reviews
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1, connectTimeout: 2s}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
-  - {name: v3, labels: {version: v3}}
+  - name: v3
+    labels: {version: v3}
+    trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings.default.svc.cluster.local
+  trafficPolicy:
+    loadBalancer: {simple: RANDOM}
+    portLevelSettings:
+    - port: {number: 9080}
+      connectionPool: {http: {idleTimeout: 30s}}
 """
 
 MULTI = """
@@ -332,6 +350,13 @@ def test_golden_spot_checks() -> None:
         for vh in by_name["http.8080"]["virtual_hosts"]
         for r in vh["routes"]
     )
+    bookinfo = {c["name"]: c for c in translate_gateway(*WORLDS["bookinfo"]()).clusters}
+    v3 = bookinfo["outbound|9080|v3|reviews.default.svc.cluster.local"]
+    assert v3["lb_policy"] == "ROUND_ROBIN"  # subset block overrides
+    assert v3["circuit_breakers"]["thresholds"][0]["max_connections"] == 1  # top-level kept
+    assert v3["outlier_detection"]["consecutive_5xx"] == 1
+    ratings = bookinfo["outbound|9080||ratings.default.svc.cluster.local"]
+    assert ratings["lb_policy"] == "LEAST_REQUEST"  # port-level settings replace wholesale
     egress = translate_gateway(*WORLDS["egress"]())
     (route,) = egress.routes[0]["virtual_hosts"][0]["routes"]
     assert route["route"]["cluster"] == "outbound|80||edition.cnn.com"

@@ -47,24 +47,48 @@ def destination_rule_for(
 ) -> list[DestinationRule]:
     """The DestinationRules that apply to ``service`` for this proxy.
 
-    push_context.go destinationRule(): the proxy's namespace first (the root
-    namespace's own rules when the proxy lives there), then rules in the
+    push_context.go destinationRule(): rules in the proxy's namespace (only the
+    private ones when the proxy lives in the root namespace), then rules of the
     service's namespace exported to the proxy, then the root namespace's. The
     most specific host wins; rules of one namespace for the same host merge.
     """
     rules = [
         dr
         for dr in resources_of(world, DestinationRule)
-        if dr.spec.workload_selector is None
-        and exported_to(dr.spec.export_to, dr.metadata.namespace, proxy.namespace)
+        if dr.spec.workload_selector is None and "~" not in dr.spec.export_to
     ]
-    order = [proxy.namespace, service.namespace, world.root_namespace]
-    for ns in dict.fromkeys(order):
-        candidates = [dr for dr in rules if dr.metadata.namespace == ns]
-        best = most_specific_match(service.hostname, {_dr_host(dr, world) for dr in candidates})
-        if best is not None:
-            return [dr for dr in candidates if _dr_host(dr, world) == best]
-    return []
+
+    def best(candidates: list[DestinationRule]) -> list[DestinationRule]:
+        host = most_specific_match(service.hostname, {_dr_host(dr, world) for dr in candidates})
+        return [dr for dr in candidates if host is not None and _dr_host(dr, world) == host]
+
+    def private(dr: DestinationRule) -> bool:
+        return bool(dr.spec.export_to) and all(
+            e in (".", dr.metadata.namespace) for e in dr.spec.export_to
+        )
+
+    def exported(ns: str) -> list[DestinationRule]:
+        return [
+            dr
+            for dr in rules
+            if dr.metadata.namespace == ns
+            and exported_to(dr.spec.export_to, dr.metadata.namespace, proxy.namespace)
+        ]
+
+    if proxy.namespace != world.root_namespace:
+        # 1. any rule in the proxy's own namespace
+        found = best([dr for dr in rules if dr.metadata.namespace == proxy.namespace])
+    else:
+        # 1'. only the root namespace's private (exportTo ".") rules
+        found = best(
+            [dr for dr in rules if dr.metadata.namespace == proxy.namespace and private(dr)]
+        )
+    # 2. rules in the service's namespace exported to the proxy; 3. the root namespace's.
+    for ns in (service.namespace, world.root_namespace):
+        if found:
+            break
+        found = best(exported(ns))
+    return found
 
 
 def _merged_subsets(rules: list[DestinationRule]) -> list[Subset]:
