@@ -141,12 +141,13 @@ def _real_path(loc: tuple[str | int, ...], data: Any, *, missing: bool) -> KeyPa
     out: list[str | int] = []
     current = data
     for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if (isinstance(current, dict) and part in current) or (isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)):
-            out.append(part)
+        if isinstance(current, dict) and part in current:
             current = current[part]
-        elif missing and last and isinstance(part, str) and isinstance(current, dict):
-            out.append(part)  # a missing key names itself
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        elif missing and i == len(loc) - 1 and isinstance(current, dict):
+            pass  # a missing key names itself
         else:
             continue  # a union or validator tag, not a key
+        out.append(part)
     return tuple(out)
