@@ -108,7 +108,7 @@ def _raw_swaps(target: Any, cases: list[Any]) -> list[float]:
     """The same Envoy and echo listeners; two pre-translated configs swapped by ``apply`` only."""
     from pytest_meshgate._client import HTTPClient
     from pytest_meshgate._model.case import DEFAULT_GATEWAYS
-    from pytest_meshgate._targets.local.target import LocalDeployment, _drop_rds_sources
+    from pytest_meshgate._targets.local.target import LocalDeployment
     from pytest_meshgate._targets.local.translate import translate_gateway
 
     target.deactivate()
@@ -118,8 +118,6 @@ def _raw_swaps(target: Any, cases: list[Any]) -> list[float]:
     for deployment in deployments:
         deployment.start_backends()
         config = translate_gateway(deployment.world(), deployment.gateway_proxy(proxy))
-        for listener in config.listeners:
-            _drop_rds_sources(listener)
         configs.append(config)
     client = HTTPClient()
     address = proxy.address_for(80)

@@ -182,9 +182,6 @@ class LocalTarget(Target):
         if config is None:
             proxy.envoy.apply(clusters=[], listeners=[], routes=[], version=version)
         else:
-            # The Envoy manager points each RDS block at its own route file.
-            for listener in config.listeners:
-                _drop_rds_sources(listener)
             proxy.envoy.apply(
                 clusters=config.clusters,
                 listeners=config.listeners,
@@ -192,18 +189,6 @@ class LocalTarget(Target):
                 version=version,
             )
         proxy.config = config
-
-
-def _drop_rds_sources(node: Any) -> None:
-    if isinstance(node, dict):
-        rds = node.get("rds")
-        if isinstance(rds, dict):
-            rds.pop("config_source", None)
-        for value in node.values():
-            _drop_rds_sources(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_rds_sources(value)
 
 
 def _case_capabilities(loaded: LoadedCase) -> set[str]:

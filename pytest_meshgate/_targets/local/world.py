@@ -71,11 +71,6 @@ class GatewayProxy:
     bind: Callable[[int], tuple[str, int]]
     access_log_path: str = "/dev/stdout"
     source_address: str | None = None  # upstream bind address (how `via` is known)
-    # ConfigSource for every HCM's RDS subscription: the local target passes a
-    # path_config_source for its file-xDS rds.json; the default is Istio's ADS.
-    rds_config_source: Mapping[str, Any] = field(
-        default_factory=lambda: {"ads": {}, "resource_api_version": "V3"}
-    )
 
 
 @dataclass(frozen=True)

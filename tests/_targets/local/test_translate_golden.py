@@ -39,14 +39,6 @@ def bind(port: int) -> tuple[str, int]:
     return ("127.0.0.1", 20000 + port)
 
 
-RDS_SOURCE = {
-    "resource_api_version": "V3",
-    "path_config_source": {
-        "path": "/tmp/meshgate-golden/rds.json",
-        "watched_directory": {"path": "/tmp/meshgate-golden"},
-    },
-}
-
 INGRESS = GatewayProxy(
     name="istio-ingressgateway",
     namespace="istio-system",
@@ -57,7 +49,6 @@ INGRESS = GatewayProxy(
     ),
     bind=bind,
     access_log_path="/tmp/meshgate-golden/access.log",
-    rds_config_source=RDS_SOURCE,
 )
 
 EGRESS = GatewayProxy(
@@ -68,7 +59,6 @@ EGRESS = GatewayProxy(
     bind=bind,
     access_log_path="/tmp/meshgate-golden/access.log",
     source_address="127.0.0.3",
-    rds_config_source=RDS_SOURCE,
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from ...._model.istio import Gateway, Server
 from ..world import GatewayProxy, World
@@ -261,12 +260,13 @@ def http_connection_manager(
     buildHTTPConnectionManager() (codec AUTO, use_remote_address for gateways,
     normalize_path with slashes kept, websocket upgrades, no stream idle timeout).
     """
-    config_source: dict[str, Any] = dict(proxy.rds_config_source)
     return {
         "@type": HCM_TYPE,
         "stat_prefix": f"outbound_{listener_name}",
         "codec_type": "AUTO",
-        "rds": {"route_config_name": route_name, "config_source": config_source},
+        # No config_source: the transport that delivers routes (file xDS per
+        # route file, or ADS) fills it in, so translation stays transport-free.
+        "rds": {"route_config_name": route_name},
         "http_filters": _http_filters(servers),
         "access_log": access_log(proxy),
         "use_remote_address": True,
