@@ -15,10 +15,12 @@ from ._yamlpos import Mark
 if TYPE_CHECKING:
     from ._targets import Target
 
-__all__ = ["CaseFileNode", "CaseNode", "CheckItem", "InvalidCaseItem"]
+__all__ = ["INVALID_DOCUMENTS", "CaseFileNode", "CaseNode", "CheckItem", "InvalidCaseItem"]
 
 # Suite-wide registry of case names -> where first defined (names are pytest ids).
 _CASE_NAMES = pytest.StashKey[dict[str, Mark]]()
+# Invalid documents seen at collection, shown in the summary of --collect-only.
+INVALID_DOCUMENTS = pytest.StashKey[list[InvalidDocument]]()
 
 
 class CaseFileNode(pytest.File):
@@ -45,6 +47,7 @@ class CaseFileNode(pytest.File):
             names[case.name] = case.start
             yield CaseNode.from_parent(self, name=case.name, loaded=case)
         for document in loaded.invalid:
+            self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
 
 

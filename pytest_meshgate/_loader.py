@@ -139,10 +139,19 @@ def _case_schema() -> dict[str, Any]:
     return case_schema()
 
 
-def _did_you_mean(schema: dict[str, Any], key_path: KeyPath) -> str:
+@functools.cache
+def _resource_schema(kind: str) -> dict[str, Any] | None:
+    from ._schema import resource_schema
+
+    return resource_schema(kind)
+
+
+def _did_you_mean(schema: dict[str, Any] | None, key_path: KeyPath) -> str:
     """`` (did you mean 'method'?)`` for a misspelt key, else the keys allowed there."""
     from ._schema import allowed_keys
 
+    if schema is None:
+        return ""
     allowed = allowed_keys(schema, key_path[:-1])
     if not allowed:
         return ""
@@ -257,6 +266,8 @@ def _parse_resources(
             problems.append(_problem(positions, (*base, "kind"), str(exc), path))
         except ValidationError as exc:
             for key_path, message, at_key in validation_problems(exc, raw):
+                if at_key:
+                    message += _did_you_mean(_resource_schema(str(raw.get("kind"))), key_path)
                 problems.append(_problem(positions, base + key_path, message, path, at_key=at_key))
     return parsed
 

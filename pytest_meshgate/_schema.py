@@ -5,30 +5,85 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._model.case import Case
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-__all__ = ["SCHEMA_ID", "case_schema", "case_schema_json"]
+from ._model.case import Case, Include
+
+__all__ = [
+    "SCHEMA_ID",
+    "allowed_keys",
+    "case_schema",
+    "case_schema_json",
+    "resource_schema",
+]
 
 SCHEMA_ID = "https://meshgate.dev/schema/v1alpha1/case.schema.json"
 
 
 def case_schema() -> dict[str, Any]:
-    """The schema of one case document.
+    """The schema of one case document, manifests under ``spec.resources`` included.
 
     yaml-language-server validates with draft-07 semantics, so definitions go
     under ``definitions`` (pydantic emits 2020-12 ``$defs``) and the draft is
-    stated explicitly.
+    stated explicitly. Each manifest is checked against the model of its
+    ``kind`` through ``if``/``then``, so an editor reports the misspelt key
+    inside a VirtualService rather than "matches none of the alternatives".
     """
-    schema = Case.model_json_schema(by_alias=True, ref_template="#/definitions/{model}")
-    definitions = schema.pop("$defs", {})
+    from ._model.istio import resource_models
+
+    kinds = resource_models()
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (Case, "validation"),
+        (Include, "validation"),
+        *((model, "validation") for model in kinds.values()),
+    ]
+    _, top = models_json_schema(models, by_alias=True, ref_template="#/definitions/{model}")
+    definitions: dict[str, Any] = top["$defs"]
+    root = definitions.pop("Case")
+    spec_name = root["properties"]["spec"]["$ref"].rsplit("/", 1)[-1]
+    resources = definitions[spec_name]["properties"]["resources"]
+    resources["items"] = {
+        "type": "object",
+        "if": {"required": ["include"]},
+        "then": {"$ref": "#/definitions/Include"},
+        "else": {
+            "required": ["apiVersion", "kind", "metadata", "spec"],
+            "properties": {"kind": {"enum": sorted(kinds)}},
+            "allOf": [
+                {
+                    "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                    "then": {"$ref": f"#/definitions/{_definition_name(definitions, model)}"},
+                }
+                for kind, model in sorted(kinds.items())
+            ],
+        },
+    }
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": SCHEMA_ID,
         "title": "pytest-meshgate case (meshgate.dev/v1alpha1)",
         "description": "A gateway configuration, its echo workloads and the checks it must pass.",
-        **schema,
+        **root,
         "definitions": definitions,
     }
+
+
+def _definition_name(definitions: dict[str, Any], model: type[BaseModel]) -> str:
+    """pydantic qualifies a definition's name only when two models share it."""
+    if model.__name__ in definitions:
+        return model.__name__
+    return next(name for name in definitions if name.endswith(f"__{model.__name__}"))
+
+
+def resource_schema(kind: str) -> dict[str, Any] | None:
+    """The schema of one manifest kind (for "did you mean" hints on its keys)."""
+    from ._model.istio import resource_models
+
+    model = resource_models().get(kind)
+    if model is None:
+        return None
+    return model.model_json_schema(by_alias=True)
 
 
 def case_schema_json() -> str:

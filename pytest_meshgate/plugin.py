@@ -8,6 +8,7 @@ targets are imported only when a case file is actually collected or run.
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,20 @@ def pytest_runtest_makereport(
             path, line, _ = item.reportinfo()
             report.longrepr = f"{path}:{(line or 0) + 1}: {error}"
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """With --collect-only nothing runs, so show why case documents are invalid here."""
+    if not config.option.collectonly or "pytest_meshgate._collect" not in sys.modules:
+        return
+    from ._collect import INVALID_DOCUMENTS
+
+    invalid = config.stash.get(INVALID_DOCUMENTS, [])
+    if invalid:
+        terminalreporter.section("meshgate: invalid case documents", red=True)
+        for document in invalid:
+            terminalreporter.write_line(document.error.render())
+            terminalreporter.write_line("")
 
 
 @pytest.fixture(scope="session")

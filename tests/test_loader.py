@@ -116,8 +116,9 @@ def test_errors_inside_an_included_file_point_into_it(write: Write) -> None:
     path = write("c.yaml", text)
     (line,) = headlines(path)
     included = path.parent / "manifests" / "vs.yaml"
-    assert line.startswith(
-        f"{included}:9:36: spec.resources[0].spec.http[0].route[0].destination.prot"
+    assert line == (
+        f"{included}:9:36: spec.resources[0].spec.http[0].route[0].destination.prot: "
+        "unknown key (did you mean 'port'?)"
     )
 
 

@@ -95,6 +95,9 @@ def test_collect_only_ids_and_offline(suite: pytest.Pytester) -> None:
         ]
     )
     assert "unrelated" not in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["*meshgate: invalid case documents*", "broken.yaml:9:45: spec.checks?0?.request.methd: *"]
+    )
     assert result.ret == 0
 
 

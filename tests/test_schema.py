@@ -38,3 +38,32 @@ def test_every_case_file_validates_and_carries_the_modeline(path: Path) -> None:
     assert first_line.startswith("# yaml-language-server: $schema="), first_line
     schema_ref = first_line.split("$schema=", 1)[1].strip()
     assert (path.parent / schema_ref).resolve() == COMMITTED
+
+
+def _case_with(resource: dict[str, object]) -> dict[str, object]:
+    return {
+        "apiVersion": "meshgate.dev/v1alpha1",
+        "kind": "Case",
+        "metadata": {"name": "schema-probe"},
+        "spec": {
+            "resources": [resource],
+            "checks": [{"name": "c", "request": {"url": "http://a/"}}],
+        },
+    }
+
+
+def test_schema_checks_manifests_by_kind_as_an_editor_would() -> None:
+    validator = jsonschema.Draft7Validator(case_schema())
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "vs"},
+        "spec": {"hosts": ["a"], "http": [{"route": [{"destination": {"host": "b"}}]}]},
+    }
+    assert not list(validator.iter_errors(_case_with(virtual_service)))
+    virtual_service["spec"]["http"][0]["route"][0]["destination"]["prot"] = 3  # type: ignore[index]
+    errors = list(validator.iter_errors(_case_with(virtual_service)))
+    assert any("'prot' was unexpected" in e.message for e in errors), [e.message for e in errors]
+    unknown_kind = {**virtual_service, "kind": "VirtualServis"}
+    assert list(validator.iter_errors(_case_with(unknown_kind)))
+    assert not list(validator.iter_errors(_case_with({"include": "x.yaml"})))

@@ -47,6 +47,7 @@ __all__ = [
     "VirtualService",
     "VirtualServiceSpec",
     "parse_resource",
+    "resource_models",
 ]
 
 API_VERSIONS = (
@@ -643,3 +644,8 @@ def parse_resource(data: Mapping[str, Any]) -> IstioResource:
             f"{supported} (apiVersion {', '.join(API_VERSIONS)})"
         )
     return _KINDS[str(kind)].model_validate(dict(data))
+
+
+def resource_models() -> dict[str, type[IstioResource]]:
+    """The model of each supported kind, for schemas and "did you mean" hints."""
+    return dict(_KINDS)
