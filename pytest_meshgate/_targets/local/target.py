@@ -114,6 +114,12 @@ class LocalTarget(Target):
         """The Envoy of ``workload``, started on first use."""
         key = f"{workload.namespace}/{workload.name}"
         proxy = self._proxies.get(key)
+        if proxy is not None and proxy.envoy.poll() is not None:
+            # It crashed; the check that was running reported it with the log
+            # tail. Later cases get a fresh Envoy instead of the same error.
+            proxy.envoy.stop()
+            del self._proxies[key]
+            proxy = None
         if proxy is not None and proxy.workload != workload:
             # Same name, other labels or ports: its listeners must be rebuilt.
             proxy.ports.clear()

@@ -1,0 +1,77 @@
+"""Unit tests of the case model: durations, defaults and field validators."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from pytest_meshgate._model.base import format_duration, parse_duration
+from pytest_meshgate._model.case import Expect, Request, Secret, ServicePort
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("2s", 2.0), ("1m", 60.0), ("1m30s", 90.0), ("1.5s", 1.5), ("250us", 0.00025)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", [2, "2", "s", "2 parsecs", True])
+def test_durations_need_units(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_format_duration_round_trips() -> None:
+    assert [format_duration(s) for s in (0.5, 2.0, 0.001)] == ["500ms", "2s", "1ms"]
+
+
+def test_expected_status_defaults() -> None:
+    assert Expect().statuses == (200,)
+    assert Expect.model_validate({"redirect": {"scheme": "https"}}).statuses == (
+        301,
+        302,
+        303,
+        307,
+        308,
+    )
+    assert Expect.model_validate({"status": [404, 503]}).statuses == (404, 503)
+    assert Expect.model_validate({"connection": "refused"}).connections == ("refused",)
+
+
+def test_request_validation() -> None:
+    request = Request.model_validate({"url": "http://a.example.com/", "method": "post"})
+    assert (request.method, request.workload) == ("POST", "ingress")
+    assert Request.model_validate({"url": "http://a/", "from": "sleep"}).workload == "sleep"
+    for bad in ({"url": "ftp://a/"}, {"url": "http://a:99999/"}, {"url": "/relative"}):
+        with pytest.raises(ValidationError):
+            Request.model_validate(bad)
+    with pytest.raises(ValidationError, match="either gateway or from"):
+        Request.model_validate({"url": "http://a/", "gateway": "ingress", "from": "sleep"})
+
+
+def test_port_protocol_follows_istio_naming() -> None:
+    def protocol(name: str) -> str:
+        return ServicePort(name=name, port=80).protocol
+
+    assert [
+        protocol(n) for n in ("http", "http-web", "http2", "grpc", "https-x", "tcp", "foo")
+    ] == [
+        "HTTP",
+        "HTTP",
+        "HTTP2",
+        "GRPC",
+        "HTTPS",
+        "TCP",
+        "UNSUPPORTED",
+    ]
+    assert ServicePort(name="web", port=80, app_protocol="http2").protocol == "HTTP2"
+
+
+def test_secrets_need_hosts_except_cas() -> None:
+    with pytest.raises(ValidationError, match="a server secret needs hosts"):
+        Secret(name="s", type="server")
+    with pytest.raises(ValidationError, match="a ca secret has no hosts"):
+        Secret(name="c", type="ca", hosts=["a"])
+    assert Secret(name="c", type="ca").issuer == "default"

@@ -1,0 +1,144 @@
+"""Tests of the local target's lifecycle on a real Envoy: ports, swaps, crashes, cleanup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_meshgate._errors import ProxyCrashed
+from pytest_meshgate._judge import judge
+from pytest_meshgate._loader import LoadedCase, load_case_file
+from pytest_meshgate._model.case import Request
+from pytest_meshgate._targets.local import LocalTarget
+
+CASE = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: NAME}
+spec:
+  services:
+  - name: web
+    ports: [{name: http, port: 8000}]
+  resources:
+  - apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: gw}
+    spec:
+      selector: SELECTOR
+      servers:
+      - port: {number: 80, name: http, protocol: HTTP}
+        hosts: ["*"]
+  - apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: vs}
+    spec:
+      hosts: ["*"]
+      gateways: [gw]
+      http:
+      - route: [{destination: {host: web}}]
+  checks:
+  - name: reaches web
+    request: {url: "http://web.example.com/"}
+    expect: {backend: web}
+"""
+
+
+@pytest.fixture
+def target() -> Iterator[LocalTarget]:
+    local = LocalTarget()
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+@pytest.fixture
+def make_case(tmp_path: Path) -> Callable[..., LoadedCase]:
+    def make(name: str, selector: str = "{istio: ingressgateway}") -> LoadedCase:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(CASE.replace("NAME", name).replace("SELECTOR", selector))
+        result = load_case_file(path)
+        assert not result.invalid, result.invalid[0].error.render()
+        return result.cases[0]
+
+    return make
+
+
+def request(url: str) -> Request:
+    return Request(url=url)
+
+
+def test_routes_through_envoy_and_refuses_ports_without_servers(
+    target: LocalTarget, make_case: Callable[..., LoadedCase]
+) -> None:
+    loaded = make_case("basic")
+    deployment = target.activate(loaded)
+    check = loaded.case.spec.checks[0]
+    assert judge(check.expect, deployment.send(check.request)) == []
+    # Service port 443 maps to 8443, where no Gateway server listens.
+    exchange = deployment.send(request("http://web.example.com:443/"))
+    assert exchange.connection == "refused", exchange.describe_outcome()
+
+
+def test_selector_matching_no_gateway_refuses(
+    target: LocalTarget, make_case: Callable[..., LoadedCase]
+) -> None:
+    deployment = target.activate(make_case("nomatch", selector="{istio: nosuchgateway}"))
+    assert deployment.send(request("http://web.example.com/")).connection == "refused"
+
+
+def test_switching_cases_replaces_backends_and_routes(
+    target: LocalTarget, make_case: Callable[..., LoadedCase]
+) -> None:
+    first = target.activate(make_case("first"))
+    response = first.send(request("http://web.example.com/")).response
+    assert response is not None and response.status == 200
+    echo_ports = {h.address for h in first._listeners}  # type: ignore[attr-defined]
+    second = target.activate(make_case("second", selector="{istio: other}"))
+    # The first case's echo listeners are gone and the gateway no longer routes.
+    for host, port in echo_ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((host, port), timeout=1).close()
+    assert second.send(request("http://web.example.com/")).connection == "refused"
+
+
+def test_crashed_envoy_is_reported_then_replaced(
+    target: LocalTarget, make_case: Callable[..., LoadedCase]
+) -> None:
+    loaded = make_case("crash")
+    deployment = target.activate(loaded)
+    (proxy,) = target._proxies.values()
+    pid = proxy.envoy.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while proxy.envoy.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(ProxyCrashed, match="killed by signal 9; last log lines"):
+        deployment.send(loaded.case.spec.checks[0].request)
+    # The next case starts a fresh Envoy rather than repeating the error.
+    again = target.activate(make_case("after-crash"))
+    response = again.send(request("http://web.example.com/")).response
+    assert response is not None and response.status == 200
+    assert target._proxies and next(iter(target._proxies.values())).envoy.pid != pid
+
+
+def test_close_leaves_no_process_or_file(
+    target: LocalTarget, make_case: Callable[..., LoadedCase]
+) -> None:
+    target.activate(make_case("closing"))
+    pids = [p.envoy.pid for p in target._proxies.values()]
+    workdir = target.workdir
+    assert workdir.is_dir() and oct(workdir.stat().st_mode & 0o777) == "0o700"
+    target.close()
+    assert not workdir.exists()
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
