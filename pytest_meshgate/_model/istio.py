@@ -207,6 +207,7 @@ class HTTPRouteDestination(StrictModel):
 
 class HTTPRedirect(StrictModel):
     uri: str | None = None
+    prefix_rewrite: str | None = None
     authority: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = None
@@ -217,6 +218,18 @@ class HTTPRedirect(StrictModel):
     def _port_one_of(self) -> HTTPRedirect:
         if self.port is not None and self.derive_port is not None:
             raise ValueError("set only one of port or derivePort")
+        # validation.go validateHTTPRedirect()
+        if self.uri and self.prefix_rewrite:
+            raise ValueError("redirect may only specify one of uri or prefixRewrite")
+        if not (
+            self.uri
+            or self.prefix_rewrite
+            or self.authority
+            or self.scheme
+            or self.port is not None
+            or self.derive_port is not None
+        ):
+            raise ValueError("redirect must specify uri, prefixRewrite, authority, scheme or port")
         # validation.go validateHTTPRedirect(): 3xx only (301/302/303/307/308 translate)
         if self.redirect_code != 0 and not 300 <= self.redirect_code <= 399:
             raise ValueError(f"{self.redirect_code} is not a valid redirect code, must be 3xx")
@@ -330,6 +343,12 @@ class HTTPRoute(StrictModel):
             raise ValueError("an http rule needs route, redirect, directResponse or delegate")
         if len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
             raise ValueError("total destination weight is 0 with more than one destination")
+        if (
+            self.redirect is not None
+            and self.redirect.prefix_rewrite
+            and any(m.uri is not None and m.uri.prefix is None for m in self.match)
+        ):
+            raise ValueError("redirect prefixRewrite requires every uri match to be a prefix match")
         return self
 
 

@@ -281,3 +281,28 @@ def test_models_are_frozen() -> None:
     )
     with pytest.raises(pydantic.ValidationError):
         res.metadata.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            {"redirect": {"uri": "/a", "prefixRewrite": "/b"}},
+            "only specify one of uri or prefixRewrite",
+        ),
+        ({"redirect": {"redirectCode": 302}}, "redirect must specify uri, prefixRewrite"),
+        (
+            {"match": [{"uri": {"exact": "/a"}}], "redirect": {"prefixRewrite": "/b"}},
+            "requires every uri match to be a prefix match",
+        ),
+    ],
+)
+def test_redirect_validation_follows_istio(rule: dict[str, object], message: str) -> None:
+    manifest = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "vs"},
+        "spec": {"hosts": ["a"], "http": [rule]},
+    }
+    with pytest.raises(pydantic.ValidationError, match=message):
+        parse_resource(manifest)

@@ -516,6 +516,11 @@ def test_h2_upstream_and_source_address() -> None:
             "{derivePort: FROM_PROTOCOL_DEFAULT, redirectCode: 307}",
             {"response_code": "TEMPORARY_REDIRECT"},
         ),
+        # Istio's "redirect prefix_rewrite" integration case: /foo/bar -> /new/bar.
+        (
+            "{prefixRewrite: /new/}",
+            {"prefix_rewrite": "/new/", "response_code": "MOVED_PERMANENTLY"},
+        ),
     ],
 )
 def test_redirect(redirect: str, expected: dict[str, Any]) -> None:

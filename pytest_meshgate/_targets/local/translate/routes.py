@@ -466,7 +466,10 @@ def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool) -> Json | None:
     out: Json = {}
     if redirect.authority:
         out["host_redirect"] = redirect.authority
-    if redirect.uri:
+    # ApplyRedirect(): prefixRewrite replaces the matched prefix, else uri the whole path.
+    if redirect.prefix_rewrite:
+        out["prefix_rewrite"] = redirect.prefix_rewrite
+    elif redirect.uri:
         out["path_redirect"] = redirect.uri
     if redirect.scheme:
         out["scheme_redirect"] = redirect.scheme
