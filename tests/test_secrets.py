@@ -59,9 +59,11 @@ def handshake(server_pem: bytes, key_pem: bytes, trust_pem: bytes, sni: str, tmp
     thread.start()
     client_ctx = ssl.create_default_context(cadata=trust_pem.decode())
     try:
-        with socket.create_connection(("127.0.0.1", port)) as raw:
-            with client_ctx.wrap_socket(raw, server_hostname=sni) as tls:
-                return str(tls.version())
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            client_ctx.wrap_socket(raw, server_hostname=sni) as tls,
+        ):
+            return str(tls.version())
     finally:
         thread.join(2)
         listener.close()
