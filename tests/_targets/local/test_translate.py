@@ -323,6 +323,22 @@ def test_creation_timestamp_overrides_file_order() -> None:
     ]
 
 
+def test_without_timestamps_name_order_wins_over_file_order() -> None:
+    # One `kubectl apply` creates both in the same second; Istio then sorts by
+    # name (configCompareByCreationTime), so file order must not matter.
+    later_in_name = vs_yaml(
+        "  - match: [{uri: {prefix: /z}}]\n    route: [{destination: {host: z}}]\n", name="zeta"
+    )
+    earlier_in_name = vs_yaml(
+        "  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: a}}]\n", name="alpha"
+    )
+    for text in (later_in_name + earlier_in_name, earlier_in_name + later_in_name):
+        assert [r["name"] for r in routes(translate(GATEWAY + text))] == [
+            "default/alpha.http[0].match[0]",
+            "default/zeta.http[0].match[0]",
+        ]
+
+
 def test_translation_stops_after_first_catch_all() -> None:
     http = """\
   - match: [{uri: {regex: ".*"}}]

@@ -68,27 +68,31 @@ def envoy_duration(seconds: float) -> str:
     return f"{whole}.{frac:09d}".rstrip("0") + "s"
 
 
-# Resources without an explicit creationTimestamp are taken as created "now",
-# one after the other in case-file order, so after any explicit (past) timestamp.
+# Resources without an explicit creationTimestamp count as created together
+# "now" (after any explicit, past timestamp), as one `kubectl apply` creates
+# them within the same second: Kubernetes stores creationTimestamp in whole
+# seconds, so Istio then orders them by name and namespace, not file order.
 _IMPLICIT_EPOCH = 10**11
 
 
 def by_creation(resources: list[tuple[int, R]]) -> list[R]:
     """Istio's config order: creationTimestamp, then name, then namespace.
 
-    ``model/config.go`` ``configCompareByCreationTime``; ``resources`` carry
-    their index in ``World.resources`` (creation order when no timestamp is set).
+    ``model/config.go`` ``configCompareByCreationTime``: "If creation time is
+    the same, ... pick an arbitrary but consistent ordering based on name and
+    namespace". ``resources`` carry their index in ``World.resources``, which
+    only keeps the sort stable.
     """
 
     def key(item: tuple[int, R]) -> tuple[float, str, str]:
-        index, res = item
+        _, res = item
         ts = res.metadata.creation_timestamp
         if ts is None:
-            when = float(_IMPLICIT_EPOCH + index)
+            when = float(_IMPLICIT_EPOCH)
         else:
             if ts.tzinfo is None:
                 ts = ts.replace(tzinfo=timezone.utc)
-            when = ts.timestamp()
+            when = float(int(ts.timestamp()))  # whole seconds, as Kubernetes stores it
         return (when, res.metadata.name, res.metadata.namespace)
 
     return [res for _, res in sorted(resources, key=key)]
