@@ -4,19 +4,140 @@ from __future__ import annotations
 
 import errno
 import json
+import ssl
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography import x509
 
 from ._model.case import Request
 
-__all__ = ["Exchange", "HTTPClient", "ResponseRecord", "SentRequest", "substitute"]
+__all__ = [
+    "ClientTLS",
+    "Exchange",
+    "HTTPClient",
+    "ResponseRecord",
+    "SentRequest",
+    "TLSInfo",
+    "substitute",
+]
 
 MESHGATE_ID_HEADER = "x-meshgate-id"
+
+
+_TLS_VERSIONS = {
+    "TLSv1.0": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """The client side of a TLS connection, resolved from a check and its case.
+
+    ``server_name`` is the SNI sent (None: none at all); the certificate is
+    verified against ``ca_pem`` and, when an SNI is sent, against that name.
+    """
+
+    server_name: str | None
+    ca_pem: bytes
+    client_cert: tuple[Path, Path] | None = None
+    alpn: tuple[str, ...] | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+    ciphers: tuple[str, ...] | None = None
+    http2: bool = False
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=self.ca_pem.decode())
+        # No SNI means nothing to check the name against (as `curl` to an IP).
+        context.check_hostname = self.server_name is not None
+        if self.min_version or self.max_version:
+            # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; a
+            # check that offers them must really offer them, to prove the
+            # gateway refuses them.
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            # Offering TLS 1.0/1.1 is deliberate here (ssl deprecates the names).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if self.min_version:
+                context.minimum_version = _TLS_VERSIONS[self.min_version]
+            if self.max_version:
+                context.maximum_version = _TLS_VERSIONS[self.max_version]
+        if self.ciphers:
+            context.set_ciphers(":".join(self.ciphers))
+        default_alpn = ("h2", "http/1.1") if self.http2 else ("http/1.1",)
+        context.set_alpn_protocols(list(self.alpn if self.alpn is not None else default_alpn))
+        if self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
+        return context
+
+    def key(self) -> tuple[object, ...]:
+        """What decides the SSL context (the SNI is per request, not per context)."""
+        return (
+            self.server_name is None,
+            self.ca_pem,
+            self.client_cert,
+            self.alpn,
+            self.min_version,
+            self.max_version,
+            self.ciphers,
+            self.http2,
+        )
+
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """What the client's handshake negotiated and the certificate the server showed."""
+
+    version: str | None
+    alpn: str | None
+    cipher: str | None
+    peer_subject: str | None = None
+    peer_issuer: str | None = None
+    peer_sans: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        sans = ", ".join(self.peer_sans) or "-"
+        return (
+            f"TLS {self.version}, ALPN {self.alpn or '-'}, cipher {self.cipher}; "
+            f"server certificate {self.peer_subject} (SAN {sans}), issuer {self.peer_issuer}"
+        )
+
+
+def _tls_info(ssl_object: Any) -> TLSInfo:
+    cipher = ssl_object.cipher()
+    info = TLSInfo(
+        version=ssl_object.version(),
+        alpn=ssl_object.selected_alpn_protocol(),
+        cipher=cipher[0] if cipher else None,
+    )
+    der = ssl_object.getpeercert(True)
+    if not der:
+        return info
+    certificate = x509.load_der_x509_certificate(der)
+    try:
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = tuple(str(n.value) for n in sans.value)
+    except x509.ExtensionNotFound:
+        names = ()
+    return TLSInfo(
+        version=info.version,
+        alpn=info.alpn,
+        cipher=info.cipher,
+        peer_subject=certificate.subject.rfc4514_string(),
+        peer_issuer=certificate.issuer.rfc4514_string(),
+        peer_sans=names,
+    )
 
 
 @dataclass(frozen=True)
@@ -30,15 +151,33 @@ class SentRequest:
     address: tuple[str, int]  # where the connection went
     entry: str  # e.g. "gateway istio-ingressgateway port 80"
     meshgate_id: str
+    tls: ClientTLS | None = None
+    http2: bool = False
 
     def describe(self) -> str:
-        lines = [
-            f"{self.method} {self.url}   (via {self.entry} at {self.address[0]}:{self.address[1]})"
-        ]
+        where = f"{self.address[0]}:{self.address[1]}"
+        lines = [f"{self.method} {self.url}   (via {self.entry} at {where})"]
+        if self.tls is not None:
+            lines.append("  " + _describe_offer(self.tls))
+        elif self.http2:
+            lines.append("  HTTP/2 with prior knowledge (h2c)")
         lines += [f"  {name}: {value}" for name, value in self.headers]
         if self.body:
             lines.append(f"  body: {self.body[:200]!r}")
         return "\n".join(lines)
+
+
+def _describe_offer(tls: ClientTLS) -> str:
+    parts = [f"TLS offered: SNI {tls.server_name or '(none)'}"]
+    if tls.min_version or tls.max_version:
+        parts.append(f"versions {tls.min_version or 'any'}..{tls.max_version or 'any'}")
+    parts.append(
+        f"ALPN {','.join(tls.alpn) if tls.alpn else ('h2,http/1.1' if tls.http2 else 'http/1.1')}"
+    )
+    if tls.ciphers:
+        parts.append(f"ciphers {':'.join(tls.ciphers)}")
+    parts.append("client certificate " + ("sent" if tls.client_cert else "none"))
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -78,6 +217,7 @@ class Exchange:
     connection: str | None = None  # refused | reset | tlsError | timeout | error
     error: str | None = None
     elapsed: float = 0.0
+    tls: TLSInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe_outcome(self) -> str:
@@ -86,6 +226,8 @@ class Exchange:
             return f"no HTTP answer: {self.connection} ({self.error}) after {took}"
         r = self.response
         lines = [f"{r.http_version} {r.status} {r.reason}   ({self.elapsed * 1000:.0f} ms)"]
+        if self.tls is not None:
+            lines.append("  " + self.tls.describe())
         lines += [f"  {name}: {value}" for name, value in r.headers]
         echo = r.echo
         if echo is not None:
@@ -105,28 +247,52 @@ class HTTPClient:
     """Sends requests over new connections (no keep-alive, as Gateway API's suite does).
 
     A fresh connection per attempt means a listener swap between cases can
-    never make an old connection answer for the new configuration.
+    never make an old connection answer for the new configuration. One httpx
+    client is kept per TLS configuration (an SSL context is per client).
     """
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
-        self._client = httpx.Client(
-            limits=httpx.Limits(max_keepalive_connections=0),
-            follow_redirects=False,
-            trust_env=False,
-            timeout=timeout,
-        )
+        self._clients: dict[tuple[object, ...], httpx.Client] = {}
+
+    def _client(self, tls: ClientTLS | None, http2: bool) -> httpx.Client:
+        key = ("plain", http2) if tls is None else tls.key()
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = httpx.Client(
+                verify=tls.context() if tls is not None else False,
+                # h2 over TLS through ALPN; over plaintext, prior knowledge (h2c).
+                http1=not (http2 and tls is None),
+                http2=http2,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                follow_redirects=False,
+                trust_env=False,
+                timeout=self.timeout,
+            )
+        return client
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def send(
-        self, request: Request, address: tuple[str, int], entry: str, timeout: float | None = None
+        self,
+        request: Request,
+        address: tuple[str, int],
+        entry: str,
+        timeout: float | None = None,
+        tls: ClientTLS | None = None,
     ) -> Exchange:
-        """Send ``request`` to ``address``, Host header and path taken from its URL."""
+        """Send ``request`` to ``address``, Host header and path taken from its URL.
+
+        ``tls`` is required for ``https`` URLs: the case decides what to trust.
+        """
         attempt_uuid = str(uuid.uuid4())
         url = substitute(request.url, attempt_uuid)
         parts = urlsplit(url)
+        if parts.scheme == "https" and tls is None:
+            raise ValueError("an https request needs its ClientTLS")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers: list[tuple[str, str]] = []
         if not any(k.lower() == "host" for k in request.headers):
@@ -135,6 +301,7 @@ class HTTPClient:
         meshgate_id = uuid.uuid4().hex
         headers.append((MESHGATE_ID_HEADER, meshgate_id))
         body = substitute(request.body, attempt_uuid) if request.body is not None else None
+        use_tls = tls if parts.scheme == "https" else None
         sent = SentRequest(
             method=request.method,
             url=url,
@@ -143,29 +310,48 @@ class HTTPClient:
             address=address,
             entry=entry,
             meshgate_id=meshgate_id,
+            tls=use_tls,
+            http2=request.http2,
         )
-        wire_url = f"http://{address[0]}:{address[1]}{target}"
-        # `target` goes on the request line verbatim: httpx would otherwise
-        # normalise dot segments and percent-encoding the gateway must see.
-        built = self._client.build_request(
+        client = self._client(use_tls, request.http2)
+        extensions: dict[str, Any] = {
+            # `target` goes on the request line verbatim: httpx would otherwise
+            # normalise dot segments and percent-encoding the gateway must see.
+            "target": target.encode(),
+            "timeout": httpx.Timeout(timeout or self.timeout).as_dict(),
+        }
+        if use_tls is not None and use_tls.server_name is not None:
+            extensions["sni_hostname"] = use_tls.server_name
+        scheme = "https" if use_tls is not None else "http"
+        built = client.build_request(
             request.method,
-            wire_url,
+            f"{scheme}://{address[0]}:{address[1]}{target}",
             headers=headers,
             content=body.encode() if body is not None else None,
-            extensions={
-                "target": target.encode(),
-                "timeout": httpx.Timeout(timeout or self.timeout).as_dict(),
-            },
+            extensions=extensions,
         )
         start = time.perf_counter()
+        tls_info: TLSInfo | None = None
         try:
-            response = self._client.send(built)
-        except httpx.ConnectError as exc:
-            return Exchange(sent, None, _connect_outcome(exc), _describe(exc), _since(start))
+            response = client.send(built, stream=True)
+            try:
+                # Read the handshake facts before the body: without keep-alive
+                # the connection, and its SSL object, are gone once it is read.
+                if use_tls is not None:
+                    stream = response.extensions.get("network_stream")
+                    ssl_object = stream.get_extra_info("ssl_object") if stream else None
+                    if ssl_object is not None:
+                        tls_info = _tls_info(ssl_object)
+                response.read()
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             return Exchange(sent, None, "timeout", _describe(exc), _since(start))
+        except httpx.ConnectError as exc:
+            return Exchange(sent, None, _connect_outcome(exc), _describe(exc), _since(start))
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            return Exchange(sent, None, "reset", _describe(exc), _since(start))
+            outcome = "tlsError" if _tls_alert(exc) else "reset"
+            return Exchange(sent, None, outcome, _describe(exc), _since(start))
         except httpx.TransportError as exc:
             return Exchange(sent, None, "error", _describe(exc), _since(start))
         record = ResponseRecord(
@@ -177,7 +363,7 @@ class HTTPClient:
             ),
             body=response.content,
         )
-        return Exchange(sent, record, elapsed=_since(start))
+        return Exchange(sent, record, elapsed=_since(start), tls=tls_info)
 
 
 def _since(start: float) -> float:
@@ -189,17 +375,49 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _connect_outcome(exc: httpx.ConnectError) -> str:
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
     cause: BaseException | None = exc
-    while cause is not None:
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
+def _tls_alert(exc: BaseException) -> bool:
+    """A TLS-level refusal: failed verification, or an alert from the peer.
+
+    An EOF or reset during the handshake is not one: that is the server
+    closing the connection (no filter chain for the SNI), reported as reset.
+    """
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return False
+        if isinstance(cause, ssl.SSLError):
+            reason = (cause.reason or str(cause)).upper()
+            return "EOF" not in reason
+    return False
+
+
+def _connect_outcome(exc: httpx.ConnectError) -> str:
+    """refused, reset (closed during the handshake), tlsError, or error."""
+    if _tls_alert(exc):
+        return "tlsError"
+    for cause in _causes(exc):
         if (
             isinstance(cause, ConnectionRefusedError)
             or getattr(cause, "errno", None) == errno.ECONNREFUSED
         ):
             return "refused"
-        if isinstance(cause, ConnectionResetError):
+        if isinstance(cause, (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
             return "reset"
-        cause = cause.__cause__ or cause.__context__
-    if "refused" in str(exc).lower():
+        if isinstance(cause, ssl.SSLError) and "EOF" in (cause.reason or str(cause)).upper():
+            return "reset"
+    text = str(exc).lower()
+    if "refused" in text:
         return "refused"
+    if "eof" in text or "reset" in text:
+        return "reset"
     return "error"

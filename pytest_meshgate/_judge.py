@@ -43,6 +43,7 @@ def judge(expect: Expect, exchange: Exchange) -> list[str]:
         _judge_latency(expect, exchange, failures)
         return failures
 
+    _judge_tls(expect, exchange, failures)
     response = exchange.response
     if response is None:
         failures.append(
@@ -171,6 +172,38 @@ def _judge_redirect(expect: Expect, exchange: Exchange) -> list[str]:
     if want.path is not None and parts.path != want.path:
         failures.append(f"redirect.path: expected {want.path!r}, got {parts.path!r} ({location})")
     return failures
+
+
+def _judge_tls(expect: Expect, exchange: Exchange, failures: list[str]) -> None:
+    """Handshake facts; an issuer may be named by a CA of the case (``default``)."""
+    want = expect.tls
+    if want is None:
+        return
+    info = exchange.tls
+    if info is None:
+        failures.append("tls: expected a TLS handshake with the gateway, there was none")
+        return
+    if want.version is not None and info.version != want.version:
+        failures.append(f"tls.version: expected {want.version}, negotiated {info.version}")
+    if want.alpn is not None and info.alpn != want.alpn:
+        failures.append(f"tls.alpn: expected {want.alpn!r}, negotiated {info.alpn!r}")
+    peer = want.peer_certificate
+    if peer is None:
+        return
+    for san in peer.san or []:
+        if san not in info.peer_sans:
+            failures.append(
+                f"tls.peerCertificate.san: {san!r} not among the server certificate's "
+                f"SANs {list(info.peer_sans)}"
+            )
+    if peer.issuer is not None:
+        issuer_ca = exchange.extra.get("issuer_ca")
+        if peer.issuer != issuer_ca and peer.issuer not in (info.peer_issuer or ""):
+            named = f" (the case's CA '{issuer_ca}')" if issuer_ca else ""
+            failures.append(
+                f"tls.peerCertificate.issuer: expected {peer.issuer!r}, "
+                f"got {info.peer_issuer!r}{named}"
+            )
 
 
 def _judge_latency(expect: Expect, exchange: Exchange, failures: list[str]) -> None:

@@ -148,3 +148,46 @@ def test_failure_message_says_what_was_sent_got_and_why() -> None:
     assert "- status: expected 200, got 404" in text
     assert "- backend: expected reviews, but no echo backend answered" in text
     assert text.endswith("access log: 404 NR")
+
+
+def tls_exchange(**extra: Any) -> Exchange:
+    from pytest_meshgate._client import TLSInfo
+
+    info = TLSInfo(
+        version="TLSv1.3",
+        alpn="h2",
+        cipher="TLS_AES_128_GCM_SHA256",
+        peer_subject="CN=app.example.com",
+        peer_issuer="O=meshgate default CA",
+        peer_sans=("app.example.com",),
+    )
+    base = echo_exchange()
+    return Exchange(base.request, base.response, tls=info, extra=dict(extra))
+
+
+def test_tls_facts() -> None:
+    good = expect(
+        tls={
+            "version": "TLSv1.3",
+            "alpn": "h2",
+            "peerCertificate": {"san": ["app.example.com"], "issuer": "default"},
+        }
+    )
+    assert judge(good, tls_exchange(issuer_ca="default")) == []
+    assert (
+        judge(expect(tls={"peerCertificate": {"issuer": "O=meshgate default CA"}}), tls_exchange())
+        == []
+    )
+    bad = expect(
+        tls={
+            "version": "TLSv1.2",
+            "peerCertificate": {"san": ["other.example.com"], "issuer": "corp"},
+        }
+    )
+    assert judge(bad, tls_exchange(issuer_ca="default")) == [
+        "tls.version: expected TLSv1.2, negotiated TLSv1.3",
+        "tls.peerCertificate.san: 'other.example.com' not among the server certificate's SANs ['app.example.com']",
+        "tls.peerCertificate.issuer: expected 'corp', got 'O=meshgate default CA' (the case's CA 'default')",
+    ]
+    (failure,) = judge(expect(tls={"version": "TLSv1.3"}), echo_exchange())
+    assert failure == "tls: expected a TLS handshake with the gateway, there was none"
