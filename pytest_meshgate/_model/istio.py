@@ -80,7 +80,7 @@ class Metadata(StrictModel):
 
 
 class StringMatch(StrictModel):
-    """Istio ``StringMatch``: a oneOf of exact, prefix and regex (RE2)."""
+    """Istio ``StringMatch``: at most one of exact, prefix and regex (RE2)."""
 
     exact: str | None = None
     prefix: str | None = None
@@ -88,10 +88,21 @@ class StringMatch(StrictModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> StringMatch:
+        # A oneOf: at most one. An empty match is valid: for headers and query
+        # parameters it means "present" (route.go canBeConvertedToPresentMatch).
         count = sum(v is not None for v in (self.exact, self.prefix, self.regex))
-        if count != 1:
-            raise ValueError("set exactly one of exact, prefix or regex")
+        if count > 1:
+            raise ValueError("set only one of exact, prefix or regex")
+        # validation.go validateStringMatch()
+        if self.prefix == "":
+            raise ValueError("prefix string match should not be empty")
+        if self.regex == "":
+            raise ValueError("regex string match should not be empty")
         return self
+
+    @property
+    def is_empty(self) -> bool:
+        return self.exact is None and self.prefix is None and self.regex is None
 
 
 class PortSelector(StrictModel):

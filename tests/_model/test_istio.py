@@ -226,15 +226,32 @@ def test_string_match_one_of() -> None:
     )
     problems = _problems(data)
     assert problems == [
-        (("spec", "http", 0, "match", 0, "uri"), "set exactly one of exact, prefix or regex", False)
+        (("spec", "http", 0, "match", 0, "uri"), "set only one of exact, prefix or regex", False)
     ]
+    # An empty match is valid (for headers it means "present"); an empty prefix is not.
     empty = vs(
         {
             "hosts": ["a"],
-            "http": [{"match": [{"uri": {}}], "route": [{"destination": {"host": "b"}}]}],
+            "http": [
+                {
+                    "match": [{"uri": {}, "headers": {"x-debug": {}}}],
+                    "route": [{"destination": {"host": "b"}}],
+                }
+            ],
         }
     )
-    assert _problems(empty)[0][0] == ("spec", "http", 0, "match", 0, "uri")
+    parse_resource(empty)  # valid
+    empty_prefix = vs(
+        {
+            "hosts": ["a"],
+            "http": [
+                {"match": [{"uri": {"prefix": ""}}], "route": [{"destination": {"host": "b"}}]}
+            ],
+        }
+    )
+    assert _problems(empty_prefix) == [
+        (("spec", "http", 0, "match", 0, "uri"), "prefix string match should not be empty", False)
+    ]
 
 
 def test_bad_duration_and_missing_name() -> None:

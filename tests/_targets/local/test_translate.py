@@ -390,6 +390,29 @@ def test_match_translation() -> None:
     }
 
 
+def test_empty_string_matches_mean_present() -> None:
+    # route.go canBeConvertedToPresentMatch(): an empty StringMatch is "present"
+    # for headers and query parameters; an empty uri match leaves prefix "/".
+    http = """\
+  - match:
+    - uri: {}
+      headers: {x-debug: {}}
+      withoutHeaders: {x-skip: {}}
+      queryParams: {q: {}}
+    route: [{destination: {host: b}}]
+"""
+    (route,) = routes(translate(GATEWAY + vs_yaml(http)))
+    assert route["match"] == {
+        "prefix": "/",
+        "case_sensitive": True,
+        "headers": [
+            {"name": "x-debug", "present_match": True},
+            {"name": "x-skip", "present_match": True, "invert_match": True},
+        ],
+        "query_parameters": [{"name": "q", "present_match": True}],
+    }
+
+
 def test_match_port_is_the_gateway_number_and_source_labels() -> None:
     http = """\
   - match: [{port: 8080}]

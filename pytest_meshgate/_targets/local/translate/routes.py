@@ -349,8 +349,9 @@ def _string_matcher(m: StringMatch) -> Json:
 
 
 def _is_present_match(m: StringMatch) -> bool:
-    # route.go canBeConvertedToPresentMatch(): `regex: "*"` means "header present".
-    return m.regex == "*"
+    # route.go canBeConvertedToPresentMatch(): an empty match, or `regex: "*"`
+    # (not an RE2 regex, istio#20629), means "present".
+    return m.is_empty or m.regex == "*"
 
 
 def _header_matcher(name: str, m: StringMatch) -> Json:
@@ -372,8 +373,8 @@ def translate_match(match: HTTPMatchRequest | None) -> Json:
             matcher["treat_missing_header_as_empty"] = True
         headers.append(matcher)
     headers.sort(key=lambda h: str(h["name"]))
-    if match.uri is not None:
-        uri = match.uri
+    uri = match.uri
+    if uri is not None and not uri.is_empty:  # an empty uri match keeps prefix "/"
         out.pop("prefix")
         if uri.exact is not None:
             out["path"] = uri.exact
