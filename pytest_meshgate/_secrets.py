@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives import hashes
 
 from ._model.case import Case, Secret
 
-__all__ = ["DEFAULT_CA", "CaseSecrets", "Material", "SecretStore", "describe_certificate"]
+__all__ = [
+    "DEFAULT_CA",
+    "CaseSecrets",
+    "Material",
+    "SecretStore",
+    "describe_certificate",
+    "generate_case_secrets",
+]
 
 DEFAULT_CA = "default"
 
@@ -100,36 +107,8 @@ class SecretStore:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def for_case(self, case: Case) -> CaseSecrets:
-        """Generate the case's secrets: CAs first, then what they issue."""
-        cas: dict[str, trustme.CA] = {DEFAULT_CA: self.default_ca}
-        materials: dict[str, Material] = {}
-        secrets = case.spec.secrets
-        for secret in secrets:
-            if secret.type == "ca":
-                ca = trustme.CA(organization_name=f"meshgate {case.name} {secret.name}")
-                cas[secret.name] = ca
-                materials[secret.name] = Material(secret, ca_pem=ca.cert_pem.bytes())
-        for secret in secrets:
-            if secret.type == "ca":
-                continue
-            issuer = cas[secret.issuer]
-            if secret.type == "trust":
-                materials[secret.name] = Material(secret, ca_pem=issuer.cert_pem.bytes())
-                continue
-            not_before, not_after = _validity(secret)
-            leaf = issuer.issue_cert(
-                *secret.hosts,
-                common_name=secret.hosts[0],
-                not_before=not_before,
-                not_after=not_after,
-            )
-            materials[secret.name] = Material(
-                secret,
-                cert_pem=b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
-                key_pem=leaf.private_key_pem.bytes(),
-                ca_pem=issuer.cert_pem.bytes(),
-            )
-        return CaseSecrets(materials, cas)
+        """Generate the case's secrets, issued under this session's default CA."""
+        return generate_case_secrets(case, self.default_ca)
 
     def key_pair_files(self, case_name: str, material: Material) -> tuple[Path, Path]:
         """Cert and key as 0600 files, for APIs that only take paths (ssl.load_cert_chain)."""
@@ -147,6 +126,42 @@ class SecretStore:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
         return path
+
+
+def generate_case_secrets(case: Case, default_ca: trustme.CA) -> CaseSecrets:
+    """A case's secrets: its CAs first (``default`` is given), then what they issue.
+
+    The one place that knows what each secret type generates; the local
+    target and the Kubernetes target both publish its ``Material.data``.
+    """
+    cas: dict[str, trustme.CA] = {DEFAULT_CA: default_ca}
+    materials: dict[str, Material] = {}
+    for secret in case.spec.secrets:
+        if secret.type == "ca":
+            ca = trustme.CA(organization_name=f"meshgate {case.name} {secret.name}")
+            cas[secret.name] = ca
+            materials[secret.name] = Material(secret, ca_pem=ca.cert_pem.bytes())
+    for secret in case.spec.secrets:
+        if secret.type == "ca":
+            continue
+        issuer = cas[secret.issuer]
+        if secret.type == "trust":
+            materials[secret.name] = Material(secret, ca_pem=issuer.cert_pem.bytes())
+            continue
+        not_before, not_after = _validity(secret)
+        leaf = issuer.issue_cert(
+            *secret.hosts,
+            common_name=secret.hosts[0],
+            not_before=not_before,
+            not_after=not_after,
+        )
+        materials[secret.name] = Material(
+            secret,
+            cert_pem=b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+            key_pem=leaf.private_key_pem.bytes(),
+            ca_pem=issuer.cert_pem.bytes(),
+        )
+    return CaseSecrets(materials, cas)
 
 
 def _validity(secret: Secret) -> tuple[datetime.datetime | None, datetime.datetime | None]:

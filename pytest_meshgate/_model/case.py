@@ -36,6 +36,7 @@ __all__ = [
     "ServicePort",
     "ServicePortTLS",
     "TLSExpectation",
+    "port_protocol",
 ]
 
 API_VERSION = "meshgate.dev/v1alpha1"
@@ -73,22 +74,27 @@ class ServicePort(StrictModel):
 
     @property
     def protocol(self) -> str:
-        """Istio's protocol sniffing by port name: ``http-web`` -> ``HTTP``."""
-        if self.app_protocol:
-            return self.app_protocol.upper()
-        prefix = self.name.split("-", 1)[0].lower()
-        return {
-            "http": "HTTP",
-            "http2": "HTTP2",
-            "grpc": "GRPC",
-            "grpc-web": "GRPC-WEB",
-            "https": "HTTPS",
-            "tls": "TLS",
-            "tcp": "TCP",
-            "mongo": "MONGO",
-            "redis": "REDIS",
-            "mysql": "MYSQL",
-        }.get(prefix, "UNSUPPORTED")
+        """Istio's protocol selection by port name: ``http-web`` -> ``HTTP``."""
+        return port_protocol(self.name, self.app_protocol)
+
+
+def port_protocol(name: str, app_protocol: str | None = None) -> str:
+    """The protocol Istio infers for a Service port (appProtocol, else the name prefix)."""
+    if app_protocol:
+        return app_protocol.upper()
+    prefix = name.split("-", 1)[0].lower()
+    return {
+        "http": "HTTP",
+        "http2": "HTTP2",
+        "grpc": "GRPC",
+        "grpc-web": "GRPC-WEB",
+        "https": "HTTPS",
+        "tls": "TLS",
+        "tcp": "TCP",
+        "mongo": "MONGO",
+        "redis": "REDIS",
+        "mysql": "MYSQL",
+    }.get(prefix, "UNSUPPORTED")
 
 
 class Service(StrictModel):

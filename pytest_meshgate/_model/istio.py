@@ -146,9 +146,10 @@ class TLSCertificate(StrictModel):
 
 class ServerTLSSettings(StrictModel):
     https_redirect: bool = False
+    # The API's zero value: a server with `tls` but no mode passes TLS through.
     mode: Literal[
         "PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"
-    ] = "SIMPLE"
+    ] = "PASSTHROUGH"
     server_certificate: str | None = None
     private_key: str | None = None
     ca_certificates: str | None = None

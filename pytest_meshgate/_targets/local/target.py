@@ -11,6 +11,7 @@ import atexit
 import hashlib
 import json
 import shutil
+import ssl
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,11 +20,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography import x509
 
-from ..._client import Exchange, HTTPClient
+from ..._client import ClientTLS, Exchange, HTTPClient
 from ..._judge import Consistency
 from ..._loader import LoadedCase
-from ..._model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
+from ..._model.case import (
+    DEFAULT_GATEWAYS,
+    GatewayWorkload,
+    Request,
+    RequestTLS,
+    Service,
+    ServicePort,
+    port_protocol,
+)
+from ..._secrets import CaseSecrets, SecretStore
 from .. import Deployment, Target
 from .world import (
     DOMAIN_SUFFIX,
@@ -77,7 +88,75 @@ class LocalTarget(Target):
     """Runs cases on local Envoys; see the module docstring."""
 
     name = "local"
-    capabilities = frozenset({"http"})
+    capabilities = frozenset({"http", "tls", "backend-tls", "http2"})
+    # Conformance features (conformance/features.yaml) the translation implements
+    # today: HTTP and TLS ingress. Not yet: egress, mesh clients, faults,
+    # mirroring, CORS, trafficPolicy. (Weights are translated; shares other
+    # than 0/100 need the `statistics` capability, so such checks skip.)
+    supported_features = frozenset(
+        [
+            "Gateway",
+            "GatewaySelector",
+            "GatewayPortTranslation",
+            "GatewayServerMerge",
+            "GatewayHostNamespaceScoping",
+            "VirtualService",
+            "VirtualServiceGatewayReference",
+            "VirtualServiceMerge",
+            "RouteOrdering",
+            "HostWildcard",
+            "HostIntersection",
+            "ExportTo",
+            "NotFound",
+            "DestinationRule",
+            "DestinationSubset",
+            "DestinationPortDefault",
+            "DestinationHostResolution",
+            "ServiceUnavailable",
+            "WeightedDestinations",
+            "HTTPPathPrefixMatch",
+            "HTTPPathExactMatch",
+            "HTTPPathRegexMatch",
+            "HTTPIgnoreUriCase",
+            "HTTPHeaderMatch",
+            "HTTPWithoutHeaders",
+            "HTTPQueryParamMatch",
+            "HTTPMethodMatch",
+            "HTTPAuthorityMatch",
+            "HTTPSchemeMatch",
+            "HTTPPortMatch",
+            "HTTPGatewayMatch",
+            "HTTPSourceLabelsMatch",
+            "HTTPMatchConditions",
+            "HTTPRequestHeaders",
+            "HTTPResponseHeaders",
+            "HTTPRewrite",
+            "HTTPRegexRewrite",
+            "HTTPAuthorityRewrite",
+            "HTTPRedirect",
+            "HTTPRedirectScheme",
+            "HTTPRedirectPort",
+            "HTTPRedirectAuthority",
+            "HTTPRedirectPrefixRewrite",
+            "HTTPSRedirect",
+            "DirectResponse",
+            "HTTPRouteTimeout",
+            "HTTPRetries",
+            "GatewayTLSSimple",
+            "GatewayCredentialName",
+            "GatewayTLSSNI",
+            "GatewayTLSMutual",
+            "GatewayTLSOptionalMutual",
+            "GatewayTLSSubjectAltNames",
+            "GatewayTLSVersions",
+            "GatewayTLSCipherSuites",
+            "GatewayTLSPassthrough",
+            "TLSRoute",
+            "GatewayTCP",
+            "TCPRoute",
+            "DestinationRuleTLS",
+        ]
+    )
 
     def __init__(
         self,
@@ -95,11 +174,19 @@ class LocalTarget(Target):
         self.client = HTTPClient(timeout=request_timeout)
         self._proxies: dict[str, _Proxy] = {}
         self._echo: Any = None
+        self._secrets: SecretStore | None = None
         self._versions = 0
         self._closed = False
         atexit.register(self.close)
 
     # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def secrets(self) -> SecretStore:
+        """TLS material for the session; the default CA is shared by every case."""
+        if self._secrets is None:
+            self._secrets = SecretStore(directory=self.workdir)
+        return self._secrets
 
     @property
     def echo(self) -> Any:
@@ -149,6 +236,8 @@ class LocalTarget(Target):
             self._proxies.clear()
             if self._echo is not None:
                 self._echo.close()
+            if self._secrets is not None:
+                self._secrets.close()
             self.client.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             atexit.unregister(self.close)
@@ -225,10 +314,12 @@ class LocalDeployment(Deployment):
         self._services: list[MeshService] = []
         self._entries: dict[str, _Proxy] = {}
         self._torn_down = False
+        self.secrets = CaseSecrets({}, {})
 
     def start_backends(self) -> None:
         from ..._echo import EchoIdentity
 
+        self.secrets = self.target.secrets.for_case(self.loaded.case)
         for service in self.loaded.case.spec.services:
             endpoints: list[Endpoint] = []
             for version in service.versions:
@@ -243,7 +334,8 @@ class LocalDeployment(Deployment):
                         pod=pod,
                         port_name=port.name,
                     )
-                    handle = self.target.echo.listen(identity, host=LOOPBACK)
+                    context = self._backend_tls(service, port)
+                    handle = self.target.echo.listen(identity, host=LOOPBACK, ssl_context=context)
                     self._listeners.append(handle)
                     addresses[port.port] = handle.address
                 labels = {"app": service.name, "version": version, **service.labels}
@@ -255,8 +347,40 @@ class LocalDeployment(Deployment):
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
             self._services.append(MeshService(hostname, service.namespace, ports, tuple(endpoints)))
 
+    def _backend_tls(self, service: Service, port: ServicePort) -> ssl.SSLContext | None:
+        """Backends on https/tls ports terminate TLS themselves (passthrough, re-encryption).
+
+        The certificate is the port's secret, else one the default CA issues
+        for the service's names. Client certificates from the case's CAs are
+        asked for and reported (``tls.peerCertificates``); a ``mutual`` secret
+        makes them required.
+        """
+        if port.tls is None and port.protocol not in ("HTTPS", "TLS"):
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        secret_name = port.tls.secret if port.tls is not None else None
+        if secret_name is not None:
+            material = self.secrets.materials[secret_name]
+            cert, key = self.target.secrets.key_pair_files(self.loaded.name, material)
+            context.load_cert_chain(cert, key)
+            required = material.secret.type == "mutual"
+        else:
+            names = _service_names(service)
+            leaf = self.target.secrets.default_ca.issue_cert(*names, common_name=names[0])
+            leaf.configure_cert(context)
+            required = False
+        for ca in self.secrets.cas.values():
+            context.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
+        context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+        context.set_alpn_protocols(["http/1.1"])
+        return context
+
     def world(self) -> World:
-        return World(resources=self.loaded.resources, services=tuple(self._services))
+        return World(
+            resources=self.loaded.resources,
+            services=tuple(self._services),
+            secrets=self.secrets.kubernetes_secrets(),
+        )
 
     def gateway_proxy(self, proxy: _Proxy) -> GatewayProxy:
         """What the translation needs to know about a gateway workload's Envoy."""
@@ -266,7 +390,7 @@ class LocalDeployment(Deployment):
             namespace=workload.namespace,
             labels=workload.labels,
             service_ports=tuple(
-                ServicePortInfo(p.name, p.port, p.target_port or p.port, "HTTP")
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, port_protocol(p.name))
                 for p in workload.ports
             ),
             bind=proxy.bind,
@@ -292,9 +416,49 @@ class LocalDeployment(Deployment):
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = proxy.address_for(port)
         entry = f"gateway {proxy.workload.name} port {port}"
-        exchange = self.target.client.send(request, address, entry, timeout=request.timeout)
+        tls = self.client_tls(request) if parts.scheme == "https" else None
+        exchange = self.target.client.send(
+            request, address, entry, timeout=request.timeout, tls=tls
+        )
         exchange.extra.update(gateway=request.gateway or "ingress", service_port=port)
+        if exchange.tls is not None and exchange.tls.peer_issuer is not None:
+            exchange.extra["issuer_ca"] = self._ca_named(exchange.tls.peer_issuer)
         return exchange
+
+    def client_tls(self, request: Request) -> ClientTLS:
+        """The check's TLS settings resolved against the case's secrets.
+
+        SNI and the name verified are the URL host unless ``tls.sni`` says
+        otherwise (``none``: no SNI, and the chain alone is verified).
+        """
+        wanted = request.tls or RequestTLS()
+        host = urlsplit(request.url).hostname or ""
+        if wanted.sni is None:
+            server_name: str | None = host
+        else:
+            server_name = None if wanted.sni == "none" else wanted.sni
+        client_cert = None
+        if wanted.client_cert is not None:
+            material = self.secrets.materials[wanted.client_cert]
+            client_cert = self.target.secrets.key_pair_files(self.loaded.name, material)
+        return ClientTLS(
+            server_name=server_name,
+            ca_pem=self.secrets.ca_pem(wanted.ca),
+            client_cert=client_cert,
+            alpn=tuple(wanted.alpn) if wanted.alpn is not None else None,
+            min_version=wanted.min_version,
+            max_version=wanted.max_version,
+            ciphers=tuple(wanted.ciphers) if wanted.ciphers is not None else None,
+            http2=request.http2,
+        )
+
+    def _ca_named(self, issuer: str) -> str | None:
+        """The name of the case CA whose subject is ``issuer`` (RFC 4514), if any."""
+        for name, ca in self.secrets.cas.items():
+            subject = x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject
+            if subject.rfc4514_string() == issuer:
+                return name
+        return None
 
     def explain(self, exchange: Exchange) -> str:
         proxy = self._entries.get(exchange.extra.get("gateway", ""))
@@ -318,6 +482,19 @@ class LocalDeployment(Deployment):
         for handle in self._listeners:
             handle.close()
         self._listeners.clear()
+
+
+def _service_names(service: Service) -> list[str]:
+    """The DNS names a backend's certificate carries, as a Kubernetes Service has them."""
+    if service.external:
+        return [service.name]
+    ns = service.namespace
+    return [
+        f"{service.name}.{ns}.svc.{DOMAIN_SUFFIX}",
+        service.name,
+        f"{service.name}.{ns}",
+        f"{service.name}.{ns}.svc",
+    ]
 
 
 def _pod_suffix(*parts: str) -> str:

@@ -7,6 +7,8 @@ started; the translation is a pure function of it, so golden tests build a
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = [
     "MeshService",
     "ServicePortInfo",
     "World",
+    "default_system_ca_file",
 ]
 
 DOMAIN_SUFFIX = "cluster.local"
@@ -87,3 +90,29 @@ class World:
     domain_suffix: str = DOMAIN_SUFFIX
     root_namespace: str = ROOT_NAMESPACE
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Kubernetes Secret data by (namespace, name): ``tls.crt``/``tls.key``/``ca.crt``
+    # (``ca.crl``) or generic ``cert``/``key``/``cacert`` (``crl``), PEM bytes. Gateway
+    # ``credentialName`` and DestinationRule ``credentialName`` resolve here, in the
+    # gateway proxy's namespace. Never logged: messages name secrets, not contents.
+    secrets: Mapping[tuple[str, str], Mapping[str, bytes]] = field(default_factory=dict, repr=False)
+    # The OS trust store Envoy uses where Istio means "system" roots (a DestinationRule
+    # SIMPLE/MUTUAL without caCertificates or credentialName). None: no such file, so
+    # those clusters cannot verify anything and are left out (503, as a bad CA is).
+    system_ca_file: str | None = field(default_factory=lambda: default_system_ca_file())
+
+
+_SYSTEM_CA_CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/cert.pem",  # macOS, OpenBSD
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+)
+
+
+def default_system_ca_file() -> str | None:
+    """The host's CA bundle file, as Istio's agent serves for ``caCertificates: system``."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile, *_SYSTEM_CA_CANDIDATES):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return None

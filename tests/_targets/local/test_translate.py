@@ -731,8 +731,8 @@ def test_deterministic() -> None:
         ("{tls: {mode: ISTIO_MUTUAL}}", r"spec\.trafficPolicy\.tls\.mode"),
         ("{loadBalancer: {consistentHash: {useSourceIp: true}}}", r"loadBalancer\.consistentHash"),
         (
-            "{portLevelSettings: [{port: {number: 80}, tls: {mode: SIMPLE}}]}",
-            r"portLevelSettings\[0\]",
+            "{portLevelSettings: [{port: {number: 80}, tls: {mode: MUTUAL}}]}",
+            r"portLevelSettings\[0\]\.tls\.clientCertificate",
         ),
     ],
 )

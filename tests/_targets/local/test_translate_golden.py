@@ -246,10 +246,155 @@ spec:
     timeout: 3s
 """
 
+# A fixed self-signed test-only certificate and key, so TLS goldens are stable.
+# It is valid PEM with a matching key (the translation checks both) and serves
+# only as golden-file content and for `envoy --mode validate`.
+FIXTURE_CERT = b"""-----BEGIN CERTIFICATE-----
+MIIBiDCCAS2gAwIBAgIBATAKBggqhkjOPQQDAjAuMSwwKgYDVQQDDCNtZXNoZ2F0
+ZSBnb2xkZW4gZml4dHVyZSAodGVzdCBvbmx5KTAgFw0yNTAxMDEwMDAwMDBaGA8y
+MTI0MTIwODAwMDAwMFowLjEsMCoGA1UEAwwjbWVzaGdhdGUgZ29sZGVuIGZpeHR1
+cmUgKHRlc3Qgb25seSkwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAR352FzKRra
+voZjh0MhuWBDKpQysRuOMWBI+CCBPiqznIaD1DJqaD5ssvwtrV0JWARKiDJuJwOP
+rp6EpQIcldilozowODAlBgNVHREEHjAcgg0qLmV4YW1wbGUuY29tggtleGFtcGxl
+LmNvbTAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQC/TPAXuqGX
+P2YEni1KOkhlNFN2pmzVlx/ynogwb5QGeQIhAL0TpDFANlt6C1vCMKrUxRELJhRf
+cZlPKyeVAQQ5haJb
+-----END CERTIFICATE-----
+"""
+FIXTURE_KEY = b"""-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg5mnyxvIcEnGMdgGl
+xmU1yBbPVeo5jkLtERR8XqSI92ihRANCAAR352FzKRravoZjh0MhuWBDKpQysRuO
+MWBI+CCBPiqznIaD1DJqaD5ssvwtrV0JWARKiDJuJwOPrp6EpQIcldil
+-----END PRIVATE KEY-----
+"""
 
-def _world(text: str, services: tuple[MeshService, ...]) -> World:
+TLS_CASE = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: tls-gw, namespace: apps}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-shop, protocol: HTTPS}
+    hosts: [shop.example.com, "*.shop.example.com"]
+    tls:
+      mode: SIMPLE
+      credentialName: shop-cred
+      minProtocolVersion: TLSV1_2
+      maxProtocolVersion: TLSV1_3
+      cipherSuites: [ECDHE-ECDSA-AES128-GCM-SHA256, fake, ECDHE-ECDSA-AES128-GCM-SHA256]
+  - port: {number: 443, name: https-admin, protocol: HTTPS}
+    hosts: [admin.example.com]
+    tls: {mode: MUTUAL, credentialName: admin-cred, subjectAltNames: [client.example.com]}
+  - port: {number: 443, name: https-partner, protocol: HTTPS}
+    hosts: [partner.example.com]
+    tls: {mode: OPTIONAL_MUTUAL, credentialName: partner-cred, httpsRedirect: true}
+  - port: {number: 443, name: https-broken, protocol: HTTPS}
+    hosts: [broken.example.com]
+    tls: {mode: SIMPLE, credentialName: no-such-secret}
+  - port: {number: 443, name: tls-pass, protocol: TLS}
+    hosts: [pass.example.com, "*.legacy.example.com"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 9443, name: tls-db, protocol: TLS}
+    hosts: [db.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-cred}
+  - port: {number: 31400, name: tcp, protocol: TCP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: apps}
+spec:
+  hosts: [shop.example.com, "*.shop.example.com", admin.example.com, partner.example.com]
+  gateways: [tls-gw]
+  http:
+  - match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: secure-backend, port: {number: 443}}}]
+  - match: [{uri: {prefix: /grpc}}]
+    route: [{destination: {host: secure-backend, port: {number: 7443}}}]
+  - route: [{destination: {host: web}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: passthrough, namespace: apps}
+spec:
+  hosts: [pass.example.com, a.legacy.example.com]
+  gateways: [tls-gw]
+  tls:
+  - match: [{sniHosts: [pass.example.com], port: 443}]
+    route: [{destination: {host: pass-svc}}]
+  - match: [{sniHosts: [a.legacy.example.com]}]
+    route:
+    - {destination: {host: pass-svc, subset: v1}, weight: 75}
+    - {destination: {host: pass-svc, subset: v2}, weight: 25}
+  - match: [{sniHosts: [pass.example.com]}]   # duplicate SNI: skipped
+    route: [{destination: {host: web}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: tcp, namespace: apps}
+spec:
+  hosts: ["*"]
+  gateways: [tls-gw]
+  tcp:
+  - match: [{port: 9999}]
+    route: [{destination: {host: web}}]
+  - match: [{port: 31400}, {port: 9443}]
+    route: [{destination: {host: tcp-echo, port: {number: 9000}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pass-svc, namespace: apps}
+spec:
+  host: pass-svc
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: secure-backend, namespace: apps}
+spec:
+  host: secure-backend
+  trafficPolicy:
+    tls: {mode: SIMPLE, credentialName: backend-ca, sni: backend.internal}
+    portLevelSettings:
+    - port: {number: 7443}
+      tls: {mode: MUTUAL, credentialName: client-cred, subjectAltNames: [backend.internal]}
+    - port: {number: 8443}
+      connectionPool: {http: {useClientProtocol: true}}
+      tls: {mode: SIMPLE, insecureSkipVerify: true}
+"""
+
+TLS_SECRETS: dict[tuple[str, str], dict[str, bytes]] = {
+    ("istio-system", "shop-cred"): {"tls.crt": FIXTURE_CERT, "tls.key": FIXTURE_KEY},
+    ("istio-system", "admin-cred"): {
+        "tls.crt": FIXTURE_CERT,
+        "tls.key": FIXTURE_KEY,
+        "ca.crt": FIXTURE_CERT,
+    },
+    ("istio-system", "partner-cred"): {"cert": FIXTURE_CERT, "key": FIXTURE_KEY},
+    ("istio-system", "partner-cred-cacert"): {"cacert": FIXTURE_CERT},
+    ("istio-system", "backend-ca"): {"ca.crt": FIXTURE_CERT},
+    ("istio-system", "client-cred"): {"tls.crt": FIXTURE_CERT, "tls.key": FIXTURE_KEY},
+    ("istio-system", "client-cred-cacert"): {"ca.crt": FIXTURE_CERT},
+    # In the Gateway's namespace, not the proxy's: never used.
+    ("apps", "no-such-secret"): {"tls.crt": FIXTURE_CERT, "tls.key": FIXTURE_KEY},
+}
+
+
+def _world(
+    text: str,
+    services: tuple[MeshService, ...],
+    secrets: dict[tuple[str, str], dict[str, bytes]] | None = None,
+) -> World:
     resources = tuple(parse_resource(d) for d in yaml.safe_load_all(text) if d)
-    return World(resources=resources, services=services)
+    return World(
+        resources=resources,
+        services=services,
+        secrets=secrets or {},
+        system_ca_file="/etc/ssl/certs/ca-certificates.crt",
+    )
 
 
 WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
@@ -282,6 +427,28 @@ WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
                 _svc("echo", "team-a", [("http", 80, "HTTP")], {"v1": 30500}),
                 _svc("grpc-echo", "team-a", [("grpc", 7070, "GRPC")], {"v1": 30600}),
             ),
+        ),
+        INGRESS,
+    ),
+    "tls": lambda: (
+        _world(
+            TLS_CASE,
+            (
+                _svc("web", "apps", [("http", 80, "HTTP")], {"v1": 30800}),
+                _svc("pass-svc", "apps", [("tls", 443, "TLS")], {"v1": 30810, "v2": 30820}),
+                _svc("tcp-echo", "apps", [("tcp", 9000, "TCP")], {"v1": 30830}),
+                _svc(
+                    "secure-backend",
+                    "apps",
+                    [
+                        ("https", 443, "HTTPS"),
+                        ("grpc-tls", 7443, "GRPC"),
+                        ("https-alt", 8443, "HTTPS"),
+                    ],
+                    {"v1": 30840},
+                ),
+            ),
+            TLS_SECRETS,
         ),
         INGRESS,
     ),

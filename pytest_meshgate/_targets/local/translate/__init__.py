@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..world import GatewayProxy, World
 from .clusters import build_clusters
 from .common import EnvoyConfig, Json, UnsupportedFeature
-from .gateway import build_listener, merge_servers
+from .gateway import merge_servers
+from .listeners import build_listener
 from .routes import build_route_config
 
 __all__ = ["EnvoyConfig", "UnsupportedFeature", "translate_gateway"]
@@ -20,12 +21,12 @@ def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     listeners: list[Json] = []
     routes: list[Json] = []
     for entry in merge_servers(world, proxy):
-        listener = build_listener(proxy, entry)
-        if listener is None:
+        built = build_listener(world, proxy, entry)
+        if built.listener is None:
             continue
-        listeners.append(listener)
-        if entry.http_servers:
-            routes.append(build_route_config(world, proxy, entry))
+        listeners.append(built.listener)
+        for route_name, servers in built.routes:
+            routes.append(build_route_config(world, proxy, route_name, servers))
     listeners.sort(key=lambda r: str(r["name"]))
     routes.sort(key=lambda r: str(r["name"]))
     return EnvoyConfig(listeners=listeners, clusters=build_clusters(world, proxy), routes=routes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,11 @@ from .common import (
 )
 from .hosts import most_specific_match, resolve_shortname
 from .routes import cluster_name
+from .tls import CredentialError, upstream_tls
 
 __all__ = ["H2_PROTOCOLS", "build_clusters", "destination_rule_for"]
+
+log = logging.getLogger(__name__)
 
 # protocol.Instance.IsHTTP2(): these ports get an HTTP/2 upstream (cluster_builder.go
 # setUpstreamProtocol); everything else stays HTTP/1.1, whatever the client spoke.
@@ -157,8 +161,8 @@ def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | 
                     raise UnsupportedFeature(dr, f"{path}.loadBalancer.{alias}")
             if lb.simple == "PASSTHROUGH":
                 raise UnsupportedFeature(dr, f"{path}.loadBalancer.simple", "PASSTHROUGH")
-        if p.tls is not None and p.tls.mode != "DISABLE":
-            raise UnsupportedFeature(dr, f"{path}.tls.mode", p.tls.mode)
+        if p.tls is not None:
+            _check_client_tls(dr, f"{path}.tls", p.tls)
         pool = p.connection_pool
         if pool is not None:
             if pool.tcp is not None and (
@@ -166,12 +170,10 @@ def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | 
             ):
                 raise UnsupportedFeature(dr, f"{path}.connectionPool.tcp", "keepalive/duration")
             if pool.http is not None and (
-                pool.http.h2_upgrade_policy
-                or pool.http.use_client_protocol
-                or pool.http.max_concurrent_streams
+                pool.http.h2_upgrade_policy or pool.http.max_concurrent_streams
             ):
                 raise UnsupportedFeature(
-                    dr, f"{path}.connectionPool.http", "h2UpgradePolicy/useClientProtocol"
+                    dr, f"{path}.connectionPool.http", "h2UpgradePolicy/maxConcurrentStreams"
                 )
         od = p.outlier_detection
         if od is not None and (
@@ -180,6 +182,24 @@ def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | 
             or od.consecutive_errors
         ):
             raise UnsupportedFeature(dr, f"{path}.outlierDetection", "local-origin errors")
+
+
+def _check_client_tls(dr: DestinationRule, path: str, tls: ClientTLSSettings) -> None:
+    """ClientTLSSettings the local target can honour: DISABLE, SIMPLE, MUTUAL by credentialName."""
+    if tls.mode == "ISTIO_MUTUAL":
+        raise UnsupportedFeature(dr, f"{path}.mode", "ISTIO_MUTUAL needs mesh certificates")
+    if tls.mode == "DISABLE" or tls.credential_name:
+        return  # with a credentialName Istio ignores the file fields
+    if tls.mode == "MUTUAL":
+        raise UnsupportedFeature(
+            dr, f"{path}.clientCertificate", "certificate files; use credentialName"
+        )
+    if tls.ca_certificates and tls.ca_certificates != "system":
+        raise UnsupportedFeature(
+            dr, f"{path}.caCertificates", "a CA file; use credentialName (its ca.crt)"
+        )
+    if tls.ca_crl:
+        raise UnsupportedFeature(dr, f"{path}.caCrl", "a CRL file; use credentialName")
 
 
 def _check_policies(rules: list[DestinationRule]) -> None:
@@ -224,13 +244,7 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
             if idle is None:
                 idle = pool.tcp.idle_timeout
         if idle is not None or per_connection:
-            options = cluster.setdefault("typed_extension_protocol_options", {}).setdefault(
-                _HTTP_OPTIONS,
-                {
-                    "@type": f"{_API}.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http_protocol_options": {}},
-                },
-            )
+            options = _http_options(cluster)
             common = options.setdefault("common_http_protocol_options", {})
             if idle is not None:
                 common["idle_timeout"] = envoy_duration(idle)
@@ -258,6 +272,60 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
         cluster["common_lb_config"]["healthy_panic_threshold"] = {
             "value": float(od.min_health_percent or 0)
         }
+
+
+def _http_options(cluster: Json) -> Json:
+    """The cluster's HttpProtocolOptions, created as explicit HTTP/1.1 when absent."""
+    options: Json = cluster.setdefault("typed_extension_protocol_options", {}).setdefault(
+        _HTTP_OPTIONS,
+        {
+            "@type": f"{_API}.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http_protocol_options": {}},
+        },
+    )
+    return options
+
+
+def _is_http2(cluster: Json) -> bool:
+    """cluster_builder.go isHttp2Cluster(): explicit HTTP/2 upstream."""
+    options = cluster.get("typed_extension_protocol_options", {}).get(_HTTP_OPTIONS, {})
+    return "http2_protocol_options" in options.get("explicit_http_config", {})
+
+
+def _apply_client_protocol(cluster: Json, policy: _Policy) -> None:
+    """``useClientProtocol``: upstream speaks what the client spoke (setUseDownstreamProtocol)."""
+    pool = policy.connection_pool
+    if pool is None or pool.http is None or not pool.http.use_client_protocol:
+        return
+    options = _http_options(cluster)
+    explicit = options.pop("explicit_http_config", {})
+    options["use_downstream_protocol_config"] = {
+        "http_protocol_options": explicit.get("http_protocol_options", {}),
+        "http2_protocol_options": {},
+    }
+
+
+def _apply_tls(cluster: Json, policy: _Policy, world: World, proxy: GatewayProxy) -> bool:
+    """DestinationRule ``tls`` -> the cluster's transport socket; False to leave the cluster out.
+
+    A credential that cannot be read leaves the cluster out: in Istio its SDS
+    secret never arrives, the cluster keeps warming and requests get a 503.
+    """
+    if policy.tls is None:
+        return True
+    try:
+        origination = upstream_tls(world, proxy.namespace, policy.tls, http2=_is_http2(cluster))
+    except CredentialError as exc:
+        log.warning("cluster %s left out: %s", cluster["name"], exc)
+        return False
+    if origination is None:
+        return True
+    cluster["transport_socket"] = origination.transport_socket
+    if origination.http_options:
+        _http_options(cluster).setdefault("upstream_http_protocol_options", {}).update(
+            origination.http_options
+        )
+    return True
 
 
 def _endpoints(endpoints: list[Endpoint], port: int) -> list[Json]:
@@ -334,8 +402,11 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
                 _endpoints(endpoints, sp.port),
                 proxy,
             )
-            _apply_policy(default, _effective_policy(top, None, sp.port))
-            clusters.append(default)
+            policy = _effective_policy(top, None, sp.port)
+            _apply_policy(default, policy)
+            _apply_client_protocol(default, policy)
+            if _apply_tls(default, policy, world, proxy):
+                clusters.append(default)
             for subset in subsets:
                 chosen = [ep for ep in endpoints if _matches(ep.labels, subset.labels)]
                 sub = _cluster(
@@ -344,7 +415,10 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
                     _endpoints(chosen, sp.port),
                     proxy,
                 )
-                _apply_policy(sub, _effective_policy(top, subset.traffic_policy, sp.port))
-                clusters.append(sub)
+                policy = _effective_policy(top, subset.traffic_policy, sp.port)
+                _apply_policy(sub, policy)
+                _apply_client_protocol(sub, policy)
+                if _apply_tls(sub, policy, world, proxy):
+                    clusters.append(sub)
     clusters.sort(key=lambda c: str(c["name"]))
     return clusters

@@ -1,4 +1,7 @@
-"""Gateway -> proxy binding, server merging per port, and listeners with their HCM."""
+"""Gateway -> proxy binding, server merging per port, and the gateway HCM.
+
+Listeners and their filter chains are assembled in ``listeners.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,16 @@ from dataclasses import dataclass, field
 
 from ...._model.istio import Gateway, Server
 from ..world import GatewayProxy, World
-from .common import _API, HCM_TYPE, LISTENER_TYPE, Json, UnsupportedFeature, resources_of
+from .common import _API, HCM_TYPE, Json, UnsupportedFeature, resources_of
 from .hosts import sanitize_server_hosts
 
 __all__ = [
     "HTTP_PROTOCOLS",
     "BoundServer",
     "PortServers",
-    "build_listener",
+    "access_log",
+    "http_connection_manager",
+    "https_route_name",
     "merge_servers",
     "resolve_port",
     "selected_gateways",
@@ -59,6 +64,27 @@ class BoundServer:
     @property
     def https_redirect(self) -> bool:
         return self.server.tls is not None and self.server.tls.https_redirect
+
+    @property
+    def tls_mode(self) -> str | None:
+        """``tls.mode`` (the model defaults it to PASSTHROUGH, the API's zero value)."""
+        tls = self.server.tls
+        return None if tls is None else tls.mode
+
+    @property
+    def is_passthrough(self) -> bool:
+        """``gateway.IsPassThroughServer``."""
+        return self.tls_mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
+
+    @property
+    def terminates_https(self) -> bool:
+        """``gateway.IsHTTPSServerWithTLSTermination``: an HCM behind a TLS context."""
+        return self.protocol == "HTTPS" and self.server.tls is not None and not self.is_passthrough
+
+    @property
+    def https_route_name(self) -> str:
+        """``gatewayRDSRouteName`` for a terminating HTTPS server."""
+        return https_route_name(self)
 
 
 @dataclass
@@ -142,6 +168,8 @@ def merge_servers(world: World, proxy: GatewayProxy) -> list[PortServers]:
             if entry is None:
                 entry = ports[port] = PortServers(port=port)
                 (entry.tls if bound.is_tls else entry.plaintext).append(bound)
+                if bound.terminates_https:
+                    https_route_names.add(bound.https_route_name)
                 continue
             if entry.plaintext:
                 current = entry.plaintext[0].protocol
@@ -160,16 +188,16 @@ def merge_servers(world: World, proxy: GatewayProxy) -> list[PortServers]:
                 # separate MergedServers entry on the same listener.
                 entry.plaintext.append(bound)
             else:
-                if bound.protocol == "HTTPS" and _https_route_name(bound) in https_route_names:
+                if bound.terminates_https and bound.https_route_name in https_route_names:
                     log.info("skipping server of %s: non unique port name", gw.key)
                     continue
                 entry.tls.append(bound)
-            if bound.is_tls and bound.protocol == "HTTPS":
-                https_route_names.add(_https_route_name(bound))
+            if bound.terminates_https:
+                https_route_names.add(bound.https_route_name)
     return sorted(ports.values(), key=lambda p: p.port)
 
 
-def _https_route_name(bound: BoundServer) -> str:
+def https_route_name(bound: BoundServer) -> str:
     port = bound.server.port
     gw = bound.gateway.metadata
     return f"https.{port.number}.{port.name or ''}.{gw.name}.{gw.namespace}"
@@ -290,48 +318,4 @@ def http_connection_manager(
                 "use_request_id_for_trace_sampling": True,
             }
         },
-    }
-
-
-def _tls_filter_chains(proxy: GatewayProxy, entry: PortServers) -> list[Json]:
-    """TODO(tls): HTTPS/TLS servers (gateway.go buildGatewayTCPBasedFilterChains).
-
-    One filter chain per terminating server (SNI ``server_names`` from its hosts,
-    DownstreamTlsContext, HCM on ``https.<port>.<portName>.<gw>.<ns>``), and
-    tcp_proxy chains for PASSTHROUGH. Until then such servers get no filter
-    chain, so a port with only TLS servers has no listener.
-    """
-    return []
-
-
-def _tcp_filter_chains(proxy: GatewayProxy, entry: PortServers) -> list[Json]:
-    """TODO(tcp): plaintext TCP servers -> tcp_proxy from the first matching VS ``tcp`` route."""
-    return []
-
-
-def build_listener(proxy: GatewayProxy, entry: PortServers) -> Json | None:
-    """The ``0.0.0.0_<port>`` listener for one port, or None when it has no filter chain."""
-    name = f"0.0.0.0_{entry.port}"  # gateway.go getListenerName()
-    chains: list[Json] = []
-    http = entry.http_servers
-    if http:
-        hcm = http_connection_manager(proxy, name, entry.route_name, http)
-        chains.append(
-            {
-                "filters": [
-                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
-                ]
-            }
-        )
-    else:
-        chains.extend(_tcp_filter_chains(proxy, entry))
-    chains.extend(_tls_filter_chains(proxy, entry))
-    if not chains:
-        return None
-    ip, port = proxy.bind(entry.port)
-    return {
-        "@type": LISTENER_TYPE,
-        "name": name,
-        "address": {"socket_address": {"address": ip, "port_value": port}},
-        "filter_chains": chains,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...._model.istio import (
@@ -18,7 +18,7 @@ from ...._model.istio import (
 )
 from ..world import GatewayProxy, MeshService, World
 from .common import ROUTE_TYPE, Json, UnsupportedFeature, envoy_duration, resources_of
-from .gateway import BoundServer, PortServers
+from .gateway import BoundServer
 from .hosts import intersection, names_for_namespace, resolve_gateway_name, resolve_shortname
 
 __all__ = [
@@ -121,15 +121,17 @@ class _Lookup:
         self.services: dict[str, MeshService] = {s.hostname: s for s in world.services}
 
 
-def build_route_config(world: World, proxy: GatewayProxy, entry: PortServers) -> Json:
-    """``http.<port>`` for the plaintext HTTP servers of one port.
+def build_route_config(
+    world: World, proxy: GatewayProxy, route_name: str, servers: Sequence[BoundServer]
+) -> Json:
+    """Route config ``route_name`` for ``servers``: the plaintext HTTP servers of a
+    port (``http.<port>``), or one terminating HTTPS server (``https.<port>.<portName>.<gw>.<ns>``).
 
     gateway.go buildGatewayHTTPRouteConfig(): one vhost per intersected host;
     routes of every VS binding that host are concatenated, then catch-alls are
     moved last; an httpsRedirect server sets ``require_tls: ALL`` on its hosts.
     """
     lookup = _Lookup(world)
-    servers = entry.http_servers
     vhosts: dict[str, Json] = {}
     vs_cache: dict[str, list[ResolvedVS]] = {}
     route_cache: dict[tuple[str, str], list[Json] | None] = {}
@@ -189,7 +191,7 @@ def build_route_config(world: World, proxy: GatewayProxy, entry: PortServers) ->
         virtual_hosts.sort(key=lambda v: str(v["name"]))  # util.SortVirtualHosts
     return {
         "@type": ROUTE_TYPE,
-        "name": entry.route_name,
+        "name": route_name,
         "virtual_hosts": virtual_hosts,
         "validate_clusters": False,
         "ignore_port_in_host_matching": True,
