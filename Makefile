@@ -5,6 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 REPORT ?= reports/conformance-local.yaml
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# Where a passing run's report is copied to be committed (`make conformance PUBLISH=` skips it).
+PUBLISH ?= conformance/reports/v$(VERSION)/pytest-meshgate-local.yaml
+# The implementation a report is about (conformance/README.md: all five are required).
+IMPLEMENTATION = --meshgate-report-organization=pytest-meshgate --meshgate-report-project=local \
+	--meshgate-report-url=https://github.com/pytest-meshgate/pytest-meshgate \
+	--meshgate-report-version=v$(VERSION) --meshgate-report-contact=@pytest-meshgate/maintainers
 
 .PHONY: conformance test bench lint schema clean
 
@@ -14,9 +21,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## The main job: the conformance suite in cases/ on the embedded local target.
+## The main job: the conformance suite in cases/ on the embedded local target,
+## its ConformanceReport in $(REPORT) (and, when it passes, in $(PUBLISH)).
 conformance: $(STAMP)
-	$(BIN)/python -m pytest cases -p no:cacheprovider -q
+	$(BIN)/python -m pytest cases -p no:cacheprovider -q \
+		--meshgate-report=$(REPORT) $(IMPLEMENTATION)
+	@echo "conformance report: $(REPORT)"
+ifneq ($(PUBLISH),)
+	@mkdir -p $(dir $(PUBLISH))
+	cp $(REPORT) $(PUBLISH)
+endif
 
 ## The project's own tests.
 test: $(STAMP)

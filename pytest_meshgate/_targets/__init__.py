@@ -45,6 +45,9 @@ class Target(abc.ABC):
 
     name: str
     capabilities: frozenset[str]
+    # Conformance features (conformance/features.yaml) it implements; cases
+    # needing others are skipped as not supported and not counted.
+    supported_features: frozenset[str] = frozenset()
     consistency: Consistency
 
     def __init__(self) -> None:
