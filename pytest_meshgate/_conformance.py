@@ -229,6 +229,16 @@ def declared_features(target: str, config: pytest.Config | None = None) -> froze
         from ._targets.local.target import LocalTarget
 
         return LocalTarget.supported_features
+    if target in ("kind", "cluster") and config is not None:
+        from ._targets.kubernetes import OPTION_NAMES
+        from ._targets.kubernetes.adapters import AdapterOptions, load_implementation
+        from .plugin import get_option
+
+        values = {name: get_option(config, name) for name in OPTION_NAMES}
+        adapter = load_implementation(
+            values.get("implementation") or "istio", AdapterOptions(values, target)
+        )
+        return adapter.supported_features()
     return frozenset()
 
 

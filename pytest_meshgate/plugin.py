@@ -71,6 +71,26 @@ OPTIONS: tuple[tuple[str, str, str | None], ...] = (
         None,
     ),
     ("report-contact", "report: comma-separated contacts (e.g. @org/maintainers, an email).", None),
+    # kind and cluster targets (docs/kubernetes.md).
+    ("kind-cluster-name", "kind: the cluster to create or reuse (default meshgate).", None),
+    ("kind-keep", "kind: yes keeps a cluster this run created (default: delete it).", None),
+    ("kind-image", "kind: the node image (default: the one pinned for the pinned kind).", None),
+    ("kind-bin", "kind: the kind binary (default: kind on PATH).", None),
+    ("kind-kubectl-bin", "kind: the kubectl binary (default: kubectl on PATH).", None),
+    ("kind-download", "kind: yes fetches the pinned kind/kubectl, SHA-256 checked.", None),
+    ("kubeconfig", "cluster: the kubeconfig (default: KUBECONFIG, ~/.kube/config).", None),
+    ("context", "cluster: the kubeconfig context (default: its current-context).", None),
+    ("implementation", "kind/cluster: the adapter (meshgate.implementations; istio).", None),
+    ("istio-profile", "istio: default, demo, minimal or ambient (default: default).", None),
+    ("istio-version", "istio: the version (Helm chart version; checked against istioctl).", None),
+    ("istio-revision", "istio: install and inject with this revision.", None),
+    ("istio-install", "istio: istioctl (kind default), helm, none (cluster default).", None),
+    ("istioctl", "istio: the istioctl binary (default: istioctl on PATH).", None),
+    ("helm", "istio: the helm binary (default: helm on PATH).", None),
+    ("echo-image", "kind/cluster: the echo-basic image (default: pinned).", None),
+    ("client-image", "kind/cluster: the from: clients' image, with curl (default: pinned).", None),
+    ("gateway-address", "cluster: host to reach gateways at (default: LB or node).", None),
+    ("external-dns", "kind/cluster: coredns (kind default) or none (cluster default).", None),
 )
 
 # name, help; boolean flags, each also an ini key (true/false) of the same name.
@@ -184,6 +204,29 @@ def _terminate_cleanly_on_sigterm() -> None:
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """kind/cluster: stop at once, in one line, when this machine cannot get a cluster.
+
+    Before xdist starts workers (tryfirst) and never for --collect-only, which
+    must work offline; only cheap checks (binaries, the Docker socket, a TCP
+    connect to the API server), so a missing engine costs milliseconds.
+    """
+    config = session.config
+    target = get_option(config, "target")
+    if target not in ("kind", "cluster") or config.option.collectonly:
+        return
+    if hasattr(config, "workerinput"):  # the controller checked already
+        return
+    from ._errors import TargetUnavailable
+    from ._targets.kubernetes import OPTION_NAMES, preflight
+
+    try:
+        preflight(target, {name: get_option(config, name) for name in OPTION_NAMES})
+    except TargetUnavailable as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

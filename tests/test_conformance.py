@@ -186,3 +186,25 @@ def test_local_target_declares_known_features_and_claims_only_ingress() -> None:
     not_yet = {"ServiceEntry", "EgressGateway", "MeshRouting", "HTTPFaultAbort",
                "HTTPMirror", "HTTPCorsPolicy", "TrafficPolicyConnectionPool"}  # fmt: skip
     assert declared & not_yet == set()
+
+
+@pytest.mark.parametrize(
+    ("profile", "has_ingress", "has_egress", "has_mesh"),
+    [
+        ("demo", True, True, True),
+        ("default", True, False, True),
+        ("minimal", False, False, True),
+        ("ambient", False, False, False),
+    ],
+)
+def test_istio_adapter_declares_features_by_profile(
+    pytester: pytest.Pytester, profile: str, has_ingress: bool, has_egress: bool, has_mesh: bool
+) -> None:
+    # Declaring features reads options only: no cluster, no kind, no istioctl.
+    config = pytester.parseconfig("--meshgate-target=kind", f"--meshgate-istio-profile={profile}")
+    catalog = load_catalog(DEFAULT_CATALOG)
+    declared = declared_features("kind", config)
+    supported = set(catalog.features) if declared is None else set(declared)
+    assert ("GatewayTLSSimple" in supported) is has_ingress
+    assert ("EgressGateway" in supported) is has_egress
+    assert ("MeshRouting" in supported) is has_mesh

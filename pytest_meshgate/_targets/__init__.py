@@ -139,4 +139,11 @@ def create_target(config: pytest.Config) -> Target:
             envoy_binary=get_option(config, "envoy"),
             envoy_log_level=get_option(config, "envoy-log-level") or "warn",
         )
+    if name in ("kind", "cluster"):
+        from .kubernetes import OPTION_NAMES, build_target
+
+        values = {option: get_option(config, option) for option in OPTION_NAMES}
+        if timeout is None:  # clusters converge slower: their own default budget
+            consistency = Consistency(timeout=60.0, successes=consistency.successes)
+        return build_target(name, values, consistency, request_timeout=request_timeout)
     raise pytest.UsageError(f"--meshgate-target={name}: not available in this version")

@@ -1,0 +1,205 @@
+"""Golden files of what the kubernetes target would apply, and the rules behind them.
+
+Pure rendering only: no cluster ran. These prove which objects, labels,
+namespaces and rewrites we send; whether Istio and echo-basic then behave as
+intended is only shown by a run on a real cluster (see docs/kubernetes.md).
+
+Regenerate after an intended change, then review the diff::
+
+    MESHGATE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/_targets/kubernetes/test_k8s_manifests.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_meshgate._loader import LoadedCase, load_case_file
+from pytest_meshgate._model.case import Secret, Service, ServicePort
+from pytest_meshgate._targets.kubernetes.adapters import AdapterOptions
+from pytest_meshgate._targets.kubernetes.istio import IstioAdapter
+from pytest_meshgate._targets.kubernetes.manifests import (
+    Material,
+    NamespacePlan,
+    RenderSettings,
+    container_port,
+    coredns_rewrite_block,
+    k8s_name,
+    render_case,
+    rewrite_host,
+    rewrite_url,
+    version_from_pod,
+)
+from pytest_meshgate._targets.kubernetes.providers import kind_config
+from pytest_meshgate._targets.kubernetes.target import (
+    insert_coredns_block,
+    remove_coredns_block,
+)
+
+HERE = Path(__file__).parent
+GOLDEN = HERE / "golden"
+UPDATE = os.environ.get("MESHGATE_UPDATE_GOLDEN") == "1"
+
+
+class FixedMaterial(Material):
+    """Placeholder PEM text, so golden files do not change with every run."""
+
+    def secret_data(self, secret: Secret) -> dict[str, str]:
+        crt, key, ca = (
+            ("cert", "key", "cacert")
+            if secret.format == "generic"
+            else ("tls.crt", "tls.key", "ca.crt")
+        )
+        if secret.type in ("ca", "trust"):
+            return {
+                ca: f"<ca certificate of {secret.name if secret.type == 'ca' else secret.issuer}>"
+            }
+        data = {crt: f"<{secret.type} certificate {secret.name} for {','.join(secret.hosts)} by {secret.issuer}>",
+                key: f"<key of {secret.name}>"}  # fmt: skip
+        if secret.type == "mutual":
+            data[ca] = f"<ca certificate of {secret.issuer}>"
+        return data
+
+    def service_cert(self, names: list[str]) -> dict[str, str]:
+        return {"tls.crt": f"<certificate for {','.join(names)}>", "tls.key": "<key>"}
+
+
+def rich_case() -> LoadedCase:
+    loaded = load_case_file(HERE / "cases" / "rich.yaml")
+    assert not loaded.invalid, [i.error.render() for i in loaded.invalid]
+    return loaded.cases[0]
+
+
+def compare(name: str, data: Any) -> None:
+    text = (
+        yaml.safe_dump_all(data, sort_keys=False)
+        if isinstance(data, list)
+        else yaml.safe_dump(data, sort_keys=False)
+    )
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text)
+    assert path.exists(), f"{path} missing: run with MESHGATE_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), (
+        f"{name} differs from its golden file (MESHGATE_UPDATE_GOLDEN=1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("profile", "revision"), [("default", None), ("ambient", None), ("demo", "canary")]
+)
+def test_rendered_case_matches_golden(profile: str, revision: str | None) -> None:
+    loaded = rich_case()
+    adapter = IstioAdapter(
+        AdapterOptions({"istio-profile": profile, "istio-revision": revision}, "kind")
+    )
+    plan = NamespacePlan.for_case(loaded.case, "golden-run/rich/1")
+    settings = RenderSettings(
+        mesh_labels=adapter.mesh_namespace_labels(),
+        outside_labels=adapter.outside_namespace_labels(),
+        case_labels={"meshgate.dev/case": "rich", "meshgate.dev/run": "golden-run"},
+        gateway_manifests=adapter.gateway_manifests,
+    )
+    objects = render_case(loaded.case, plan, settings, FixedMaterial())
+    suffix = profile + (f"-{revision}" if revision else "")
+    compare(f"rich-{suffix}.yaml", objects)
+
+
+def test_kind_config_matches_golden() -> None:
+    compare("kind-config.yaml", kind_config())
+
+
+def test_every_object_of_a_case_lives_in_its_own_or_a_system_namespace() -> None:
+    loaded = rich_case()
+    plan = NamespacePlan.for_case(loaded.case, "x")
+    objects = render_case(loaded.case, plan, RenderSettings(), FixedMaterial())
+    for obj in objects:
+        namespace = obj["metadata"].get("namespace")
+        if obj["kind"] == "Namespace":
+            assert obj["metadata"]["name"].startswith(plan.prefix + "-")
+        else:
+            assert namespace in (*plan.owned, "istio-system"), obj
+    assert plan.mapping == {
+        "backend": f"{plan.prefix}-backend",
+        "default": f"{plan.prefix}-default",
+    }
+    assert NamespacePlan.for_case(loaded.case, "y").prefix != plan.prefix
+
+
+def test_hosts_are_rewritten_only_where_they_name_a_case_namespace() -> None:
+    plan = NamespacePlan("mg-1", {"default": "mg-1-default", "backend": "mg-1-backend"})
+    services = ["reviews"]
+    assert (
+        rewrite_host("reviews.default.svc.cluster.local", plan)
+        == "reviews.mg-1-default.svc.cluster.local"
+    )
+    assert rewrite_host("*.backend.svc.cluster.local", plan) == "*.mg-1-backend.svc.cluster.local"
+    assert rewrite_host("reviews.default", plan, services) == "reviews.mg-1-default"
+    assert rewrite_host("backend/app.example.com", plan) == "mg-1-backend/app.example.com"
+    assert rewrite_host("istio-system/*", plan) == "istio-system/*"
+    # Not namespaces: a domain whose second label happens to be a case namespace.
+    assert rewrite_host("www.default", plan, services) == "www.default"
+    assert rewrite_host("app.example.com", plan) == "app.example.com"
+    assert rewrite_url("http://reviews.default.svc.cluster.local:9080/a?b=1", plan) == (
+        "http://reviews.mg-1-default.svc.cluster.local:9080/a?b=1"
+    )
+    assert rewrite_url("http://app.example.com/x", plan) == "http://app.example.com/x"
+
+
+def test_version_is_read_from_the_pod_name_prefix() -> None:
+    service = Service(
+        name="reviews", ports=[ServicePort(name="http", port=80)], versions=["v1", "v1-canary"]
+    )
+    assert version_from_pod("reviews-v1-5f7c9d8b6-x2x7q", service) == "v1"
+    assert version_from_pod("reviews-v1-canary-5f7c9d8b6-x2x7q", service) == "v1-canary"
+    assert version_from_pod("ratings-v1-5f7c9d8b6-x2x7q", service) is None
+    external = Service(
+        name="api.example.com", external=True, ports=[ServicePort(name="http", port=80)]
+    )
+    assert k8s_name(external.name) == "api-example-com"
+    assert version_from_pod("api-example-com-v1-abc-def", external) == "v1"
+
+
+def test_echo_ports_follow_the_protocol() -> None:
+    assert container_port(ServicePort(name="http-web", port=80)) == 3000
+    assert container_port(ServicePort(name="grpc", port=7070)) == 3001
+    assert container_port(ServicePort(name="https", port=443)) == 8443
+
+
+COREFILE = """.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+    }
+    forward . /etc/resolv.conf
+    reload
+}
+"""
+
+
+def test_coredns_rewrites_are_added_first_and_removed_exactly() -> None:
+    block = coredns_rewrite_block(
+        "mg-1", {"api.example.com": "api-example-com.mg-1--external.svc.cluster.local"}
+    )
+    edited = insert_coredns_block(COREFILE, block)
+    assert edited.splitlines()[:7] == [
+        ".:53 {",
+        "    # meshgate begin mg-1",
+        "    rewrite stop {",
+        r"        name regex ^api\.example\.com\.$ api-example-com.mg-1--external.svc.cluster.local.",
+        r"        answer name ^api\-example\-com\.mg\-1\-\-external\.svc\.cluster\.local\.$ api.example.com.",
+        "    }",
+        "    # meshgate end mg-1",
+    ]
+    assert insert_coredns_block(edited, block) == edited  # idempotent
+    other = coredns_rewrite_block("mg-2", {"b.example": "b.mg-2--external.svc.cluster.local"})
+    both = insert_coredns_block(edited, other)
+    assert remove_coredns_block(both, "mg-1") == insert_coredns_block(COREFILE, other)
+    assert remove_coredns_block(remove_coredns_block(both, "mg-1"), "mg-2") == COREFILE
