@@ -15,10 +15,10 @@ IMPLEMENTATION = --meshgate-report-organization=pytest-meshgate --meshgate-repor
 
 .PHONY: conformance test bench lint schema clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,kind]'
 	touch $(STAMP)
 
 ## The main job: the conformance suite in cases/ on the embedded local target,
