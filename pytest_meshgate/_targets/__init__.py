@@ -53,6 +53,7 @@ class Target(abc.ABC):
     def __init__(self) -> None:
         self._current: tuple[LoadedCase, Deployment] | None = None
         self._failed: tuple[LoadedCase, BaseException] | None = None
+        self._closed = False
 
     def activate(self, loaded: LoadedCase) -> Deployment:
         """The deployment of ``loaded``, deploying it (and removing the previous case) if needed.
@@ -87,8 +88,23 @@ class Target(abc.ABC):
         """Deploy a case; raise ``pytest.skip.Exception`` for capabilities it lacks."""
 
     def close(self) -> None:
-        """Stop everything the target started; idempotent."""
-        self.deactivate()
+        """Remove the current case, then release what the target holds; idempotent.
+
+        Runs from fixture teardown, atexit and signal paths alike, so a second
+        call must be harmless, and a failing case removal must not keep
+        processes alive.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.deactivate()
+        finally:
+            self.release()
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Stop processes and close clients the target started (called once by close)."""
 
 
 def required_capabilities(check: Check) -> set[str]:

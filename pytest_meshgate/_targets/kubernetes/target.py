@@ -194,7 +194,6 @@ class KubernetesTarget(Target):
         self.cluster: ClusterHandle | None = None
         self.kube: Any = None
         self._counter = itertools.count(1)
-        self._closed = False
         self._broken: str | None = None
 
     # ------------------------------------------------------------ session
@@ -263,17 +262,11 @@ class KubernetesTarget(Target):
         self.adapter.install(cluster)
         marker.write_text(fingerprint)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            super().close()
-        finally:
-            self.client.close()
-            if self.cluster is not None:
-                self.cluster = None
-                self.provider.release()
+    def release(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster = None
+            self.provider.release()
 
     # ------------------------------------------------------------ deploying
 

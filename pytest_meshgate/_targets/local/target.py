@@ -176,7 +176,6 @@ class LocalTarget(Target):
         self._echo: Any = None
         self._secrets: SecretStore | None = None
         self._versions = 0
-        self._closed = False
         atexit.register(self.close)
 
     # ---------------------------------------------------------------- lifecycle
@@ -224,21 +223,18 @@ class LocalTarget(Target):
             proxy = self._proxies[key] = _Proxy(workload, envoy)
         return proxy
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def release(self) -> None:
         try:
-            super().close()
-        finally:
             for proxy in self._proxies.values():
                 proxy.envoy.stop()
             self._proxies.clear()
             if self._echo is not None:
                 self._echo.close()
+            self.client.close()
+        finally:
+            # Keys and configs go even if stopping something failed.
             if self._secrets is not None:
                 self._secrets.close()
-            self.client.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             atexit.unregister(self.close)
 
