@@ -1,4 +1,4 @@
-# Every target bootstraps .venv on first use (or when pyproject.toml changes),
+# Every target bootstraps .venv on first use (or when pyproject.toml or this file changes),
 # so a fresh machine needs only Python >= 3.10, make and the package registries.
 PYTHON ?= python3
 VENV   := .venv
@@ -6,8 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 REPORT ?= reports/conformance-local.yaml
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-# Where a passing run's report is copied to be committed (`make conformance PUBLISH=` skips it).
-PUBLISH ?= conformance/reports/v$(VERSION)/pytest-meshgate-local.yaml
+# `make conformance PUBLISH=1` also copies a passing run's report to where it is committed;
+# plain runs leave the checkout clean.
+PUBLISH ?=
+PUBLISHED := conformance/reports/v$(VERSION)/pytest-meshgate-local.yaml
 # The implementation a report is about (conformance/README.md: all five are required).
 IMPLEMENTATION = --meshgate-report-organization=pytest-meshgate --meshgate-report-project=local \
 	--meshgate-report-url=https://github.com/pytest-meshgate/pytest-meshgate \
@@ -22,14 +24,14 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 ## The main job: the conformance suite in cases/ on the embedded local target,
-## its ConformanceReport in $(REPORT) (and, when it passes, in $(PUBLISH)).
+## its ConformanceReport in $(REPORT) (with PUBLISH=1, also in $(PUBLISHED)).
 conformance: $(STAMP)
 	$(BIN)/python -m pytest cases -p no:cacheprovider -q \
 		--meshgate-report=$(REPORT) $(IMPLEMENTATION)
 	@echo "conformance report: $(REPORT)"
 ifneq ($(PUBLISH),)
-	@mkdir -p $(dir $(PUBLISH))
-	cp $(REPORT) $(PUBLISH)
+	@mkdir -p $(dir $(PUBLISHED))
+	cp $(REPORT) $(PUBLISHED)
 endif
 
 ## The project's own tests.
