@@ -76,6 +76,10 @@ def judge(expect: Expect, exchange: Exchange) -> list[str]:
 
     if expect.response is not None:
         want = expect.response
+        if want.protocol is not None and response.http_version != want.protocol:
+            failures.append(
+                f"response.protocol: expected {want.protocol}, answered {response.http_version}"
+            )
         for name, value in want.headers.items():
             got_value = response.header(name)
             if got_value != value:
@@ -119,7 +123,7 @@ def _judge_backend_request(expect: Expect, echo: dict[str, object]) -> list[str]
     want = expect.request
     assert want is not None
     failures: list[str] = []
-    for key in ("method", "path", "host"):
+    for key in ("method", "path", "host", "proto"):
         wanted = getattr(want, key)
         if wanted is not None and echo.get(key) != wanted:
             failures.append(f"request.{key}: expected {wanted!r}, backend saw {echo.get(key)!r}")

@@ -191,3 +191,17 @@ def test_tls_facts() -> None:
     ]
     (failure,) = judge(expect(tls={"version": "TLSv1.3"}), echo_exchange())
     assert failure == "tls: expected a TLS handshake with the gateway, there was none"
+
+
+def test_protocols_answered_and_seen() -> None:
+    exchange = echo_exchange(proto="HTTP/1.1")
+    assert (
+        judge(expect(response={"protocol": "HTTP/1.1"}, request={"proto": "HTTP/1.1"}), exchange)
+        == []
+    )
+    assert judge(
+        expect(response={"protocol": "HTTP/2"}, request={"proto": "HTTP/2"}), exchange
+    ) == [
+        "request.proto: expected 'HTTP/2', backend saw 'HTTP/1.1'",
+        "response.protocol: expected HTTP/2, answered HTTP/1.1",
+    ]

@@ -284,6 +284,7 @@ class RequestExpectation(StrictModel):
     method: str | None = None
     path: str | None = Field(default=None, description="Path with query, exactly.")
     host: str | None = None
+    proto: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as the backend saw.")
     headers: dict[str, str] = Field(default_factory=dict)
     absent_headers: list[str] = Field(default_factory=list)
     tls: TLSServerName | None = None
@@ -297,6 +298,7 @@ class BodyExpectation(StrictModel):
 class ResponseExpectation(StrictModel):
     """What came back to the client besides the status."""
 
+    protocol: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as answered.")
     headers: dict[str, str] = Field(default_factory=dict)
     absent_headers: list[str] = Field(default_factory=list)
     body: BodyExpectation | None = None

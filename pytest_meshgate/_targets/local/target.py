@@ -155,6 +155,7 @@ class LocalTarget(Target):
             "GatewayTCP",
             "TCPRoute",
             "DestinationRuleTLS",
+            "GatewayHTTP2",
         ]
     )
 
