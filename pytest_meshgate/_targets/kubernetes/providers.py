@@ -414,7 +414,7 @@ class KindProvider(ClusterProvider):
         )
         flag = "--meshgate-kind-bin" if tool == "kind" else "--meshgate-kind-kubectl-bin"
         raise TargetUnavailable(
-            f"meshgate: the kind target needs {tool} ({version} tested): none on PATH; "
+            f"meshgate: the kind target needs {tool} ({version} pinned): none on PATH; "
             f"install it ({how}), pass {flag}=PATH, or --meshgate-kind-download=yes "
             f"to fetch the pinned {version} for {'/'.join(platform_tag())}"
         )

@@ -90,7 +90,7 @@ def test_kind_without_kind(suite: pytest.Pytester) -> None:
     assert_one_line(
         result,
         elapsed,
-        "ERROR: meshgate: the kind target needs kind (v0.29.0 tested): none on PATH; install it "
+        "ERROR: meshgate: the kind target needs kind (v0.29.0 pinned): none on PATH; install it "
         "(https://kind.sigs.k8s.io/docs/user/quick-start/#installation), pass "
         "--meshgate-kind-bin=PATH, or --meshgate-kind-download=yes to fetch the pinned v0.29.0 "
         f"for {'/'.join(platform_tag())}",
