@@ -312,6 +312,7 @@ class LocalDeployment(Deployment):
         self._entries: dict[str, _Proxy] = {}
         self._torn_down = False
         self.secrets = CaseSecrets({}, {})
+        self._ca_subjects: dict[str, str] | None = None
 
     def start_backends(self) -> None:
         from ..._echo import EchoIdentity
@@ -451,11 +452,12 @@ class LocalDeployment(Deployment):
 
     def _ca_named(self, issuer: str) -> str | None:
         """The name of the case CA whose subject is ``issuer`` (RFC 4514), if any."""
-        for name, ca in self.secrets.cas.items():
-            subject = x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject
-            if subject.rfc4514_string() == issuer:
-                return name
-        return None
+        if self._ca_subjects is None:  # parsed once per case, not per attempt
+            self._ca_subjects = {
+                x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject.rfc4514_string(): name
+                for name, ca in self.secrets.cas.items()
+            }
+        return self._ca_subjects.get(issuer)
 
     def explain(self, exchange: Exchange) -> str:
         proxy = self._entries.get(exchange.extra.get("gateway", ""))
