@@ -222,17 +222,17 @@ def run(policy: SplitPolicy | None = None, trials: int = TRIALS, seed: int = SEE
 def table(outcomes: Sequence[Outcome]) -> list[str]:
     def shares(weights: dict[str, float]) -> str:
         total = sum(weights.values())
-        return "/".join(f"{100 * w / total:.0f}" for w in weights.values())
+        return "/".join(f"{100 * w / total:.1f}".removesuffix(".0") for w in weights.values())
 
     header = (
-        f"{'scenario':<29} {'kind':<7} {'goal':<9} {'truth':<9} {'pass %':>7} "
+        f"{'scenario':<29} {'kind':<7} {'goal':<15} {'truth':<15} {'pass %':>7} "
         f"{'mean n':>7} {'max n':>6} {'capped':>6} | {'GW API pass %':>13} {'mean n':>7}"
     )
     lines = [header, "-" * len(header)]
     for o in outcomes:
         s = o.scenario
         lines.append(
-            f"{s.name:<29} {o.kind:<7} {shares(s.goal):<9} {shares(s.truth):<9} "
+            f"{s.name:<29} {o.kind:<7} {shares(s.goal):<15} {shares(s.truth):<15} "
             f"{100 * o.pass_rate:7.2f} {o.mean_samples:7.1f} {o.max_samples:6d} {o.capped:6d} | "
             f"{100 * o.baseline_pass:13.2f} {o.baseline_mean:7.0f}"
         )
@@ -269,6 +269,15 @@ def main() -> str:
     )
     for line in table(outcomes):
         print(line, file=sys.stderr)
+    off = [o for o in outcomes if o.kind == "off"]
+    worst_fail = max(on_goal, key=lambda o: 1 - o.pass_rate)
+    worst_pass = max(off, key=lambda o: o.pass_rate)
+    print(
+        f"worst scenarios: false fail {100 * (1 - worst_fail.pass_rate):.2f}% "
+        f"({worst_fail.scenario.name}), false pass {100 * worst_pass.pass_rate:.2f}% "
+        f"({worst_pass.scenario.name})",
+        file=sys.stderr,
+    )
     print(
         f"mean samples, correct configurations only: "
         f"{sum(o.mean_samples for o in on_goal) / len(on_goal):.0f}; simulated in {elapsed:.1f} s",
