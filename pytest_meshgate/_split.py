@@ -55,9 +55,8 @@ null (or, inverted, under its own alternative), so Ville's inequality bounds
 the chance that it *ever* crosses ``1/a`` by ``a``: for any stopping rule,
 batch size or cap, not just Wald's approximation. Under the goal, a false fail
 needs one of ``m`` sides to cross ``m / false_fail``, at most ``false_fail``
-in all (Bonferroni over sides; the two sides of one label are nearly
-exclusive events and the labels' sides are positively related, so the bound
-is close to tight, not wasteful). When a share is off by ``T`` or more, a
+in all (Bonferroni over sides; the measured rates in the docs show how
+little it gives away). When a share is off by ``T`` or more, a
 false pass needs that label's side on that direction to accept, at most
 ``false_pass``; no Bonferroni share is needed because one side detecting
 suffices. For shares further off than ``T`` the chance only falls (monotone
