@@ -69,6 +69,17 @@ def test_full_share_passes_once_the_tolerance_is_ruled_out() -> None:
     assert verdict.samples == 50
 
 
+@pytest.mark.parametrize("goal", [{"v1": 90, "v2": 10}, {"v2": 10, "v1": 90}])
+def test_alternatives_at_zero_and_one_share_decide_without_nan(goal: dict[str, float]) -> None:
+    # Tolerance 10 puts one alternative at exactly 100 % and, label order reversed, 0 %.
+    policy = SplitPolicy(tolerance=10)
+    on_goal = judge_split(cycle(["v1"] * 9 + ["v2"]), goal, policy)
+    assert on_goal.passed and on_goal.decided
+    all_v1 = judge_split(cycle(["v1"]), goal, policy)
+    assert not all_v1.passed and all_v1.decided
+    assert "100.0 % explains the counts" in all_v1.reason or "0.0 % explains" in all_v1.reason
+
+
 def test_weight_zero_fails_at_the_first_stray_sample() -> None:
     policy = SplitPolicy(batch=1)
     verdict = judge_split(then(["v1", "v2"] * 3, "v3"), {"v1": 50, "v2": 50, "v3": 0}, policy)
