@@ -1,0 +1,484 @@
+"""Bulk sampling: many attempts of one check's request, fast, for statistical checks.
+
+``BulkSender.send`` sends ``count`` attempts of a request over ``concurrency``
+keep-alive HTTP/1.1 connections, each with one request in flight, so the
+gateway sees exactly that many concurrent requests and connections (circuit
+breakers depend on it). Every attempt is the request ``HTTPClient`` would send:
+the same target verbatim, header fields in the same order (httpx's defaults
+included, via ``wire_headers``), a fresh ``${uuid}`` and ``x-meshgate-id`` each,
+the same TLS offer and SNI, no redirects followed, failures classified alike.
+The difference is keep-alive: connections are reused within one ``send``.
+
+HTTP/2 checks (``http2: true``, or a TLS offer of ALPN ``h2``) go through
+``HTTPClient`` on ``concurrency`` threads instead, a new connection per attempt.
+
+Why h11 on asyncio protocols: measured on the 2-core dev machine through one
+Envoy (``--concurrency 1``) to the in-process echo, 3000 GETs at concurrency 16
+(req/s, two runs): h11 on ``asyncio.Protocol`` 3445/3857; h11 on asyncio
+streams 2996/3814; h11 on blocking sockets in 16 threads 2500/2712; stdlib
+``http.client`` in 16 threads 2643/2685; aiohttp 3.14 2220/2207 (its URLs also
+normalise dot segments); ``HTTPClient`` (httpx, sequential, new connection each)
+853/871; wrk ``-c16`` 9377/6351. The in-process echo shares the GIL with the
+client, which bounds every Python client here. ``python -m benchmarks`` prints
+the current figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import h11
+
+from ._client import (
+    MESHGATE_ID_HEADER,
+    ClientTLS,
+    HTTPClient,
+    describe_error,
+    echo_report,
+    failure_outcome,
+    request_fields,
+    substitute,
+    wire_headers,
+)
+from ._model.case import Request
+
+__all__ = ["BulkSender", "Sample"]
+
+_UUID = "${uuid}"
+# Stands for the x-meshgate-id in a plan's header template; replaced per attempt.
+_ID_PLACEHOLDER = "${meshgate-id}"
+# How long a run's sockets may take to close, and an interrupted run to unwind.
+_CLOSE_GRACE_S = 2.0
+
+_Response = tuple[int, tuple[tuple[str, str], ...], bytes]  # status, headers, body
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One attempt of a bulk run: the response, or how the connection failed."""
+
+    status: int | None  # None when the connection failed
+    connection: str | None  # refused | reset | tlsError | timeout | error, when status is None
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    elapsed: float  # seconds
+    meshgate_id: str
+    error: str | None = None  # the failure, as ``Type: message``, when status is None
+
+    @property
+    def echo(self) -> dict[str, Any] | None:
+        """The echo backend's JSON report, if the response is one."""
+        if self.status is None:
+            return None
+        return echo_report(self.headers, self.body)
+
+
+# What a header field's value is in each attempt (see _Plan.fields).
+_AS_IS, _MESHGATE_ID, _WITH_UUID, _BODY_LENGTH = range(4)
+
+
+class _Plan:
+    """A request turned into a template once per run; ``attempt()`` fills in one attempt."""
+
+    def __init__(self, request: Request, timeout: float) -> None:
+        self.method = request.method
+        self.timeout = timeout
+        url, target, headers, body = request_fields(request, _UUID, _ID_PLACEHOLDER)
+        self.https = urlsplit(url).scheme == "https"
+        self.target = target
+        self.body = body
+        wire = wire_headers(request.method, headers, body.encode() if body is not None else None)
+        # A Content-Length httpx computed must follow the body once ${uuid} is filled in.
+        length_follows_body = (
+            body is not None
+            and _UUID in body
+            and not any(k.lower() == "content-length" for k in request.headers)
+        )
+        self.fields: list[tuple[str, str, int]] = []
+        for name, value in wire:
+            if name == MESHGATE_ID_HEADER and value == _ID_PLACEHOLDER:
+                kind = _MESHGATE_ID
+            elif length_follows_body and name == "Content-Length":
+                kind = _BODY_LENGTH
+            elif _UUID in value:
+                kind = _WITH_UUID
+            else:
+                kind = _AS_IS
+            self.fields.append((name, value, kind))
+        self.templated = (
+            _UUID in target
+            or _UUID in (body or "")
+            or any(kind == _WITH_UUID for _, _, kind in self.fields)
+        )
+
+    def attempt(self, meshgate_id: str) -> tuple[h11.Request, bytes | None]:
+        """A fresh attempt's request head and body (h11 refuses invalid header fields)."""
+        attempt_uuid = str(uuid.uuid4()) if self.templated else ""
+        body = None
+        if self.body is not None:
+            body = substitute(self.body, attempt_uuid).encode()
+        headers = []
+        for name, value, kind in self.fields:
+            if kind == _MESHGATE_ID:
+                value = meshgate_id
+            elif kind == _WITH_UUID:
+                value = substitute(value, attempt_uuid)
+            elif kind == _BODY_LENGTH:
+                value = str(len(body or b""))
+            headers.append((name, value))
+        target = substitute(self.target, attempt_uuid) if self.templated else self.target
+        head = h11.Request(method=self.method, target=target, headers=headers)
+        return head, body
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, h11 for the protocol, one request at a time."""
+
+    def __init__(self, registry: set[_Connection]) -> None:
+        self.h11 = h11.Connection(h11.CLIENT)
+        self._registry = registry
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter: asyncio.Future[_Response] | None = None
+        self._status = 0
+        self._headers: tuple[tuple[str, str], ...] = ()
+        self._body: list[bytes] = []
+
+    # ---------------------------------------------------------------- protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._registry.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.h11.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        # A response without Content-Length ends here; anything else is incomplete.
+        self.h11.receive_data(b"")
+        self._process()
+        return None  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._registry.discard(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._fail(exc or ConnectionResetError("connection closed before a complete response"))
+
+    # ---------------------------------------------------------------- use
+
+    @property
+    def reusable(self) -> bool:
+        return (
+            not self.closed.done()
+            and self.h11.our_state is h11.IDLE
+            and self.h11.their_state is h11.IDLE
+        )
+
+    async def exchange(self, head: h11.Request, body: bytes | None, deadline: float) -> _Response:
+        """Send one request, return status, headers and body; raises TimeoutError at deadline."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_Response] = loop.create_future()
+        self._waiter = waiter
+        self._body = []
+        payload = self.h11.send(head) or b""
+        if body:
+            payload += self.h11.send(h11.Data(data=body)) or b""
+        payload += self.h11.send(h11.EndOfMessage()) or b""
+        self.transport.write(payload)
+        timer = loop.call_at(deadline, self._time_out)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+            if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+                self.h11.start_next_cycle()
+
+    def abort(self) -> None:
+        """Close the socket now: no TLS close_notify, as httpcore closes its sockets."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    # ---------------------------------------------------------------- internals
+
+    def _process(self) -> None:
+        while self._waiter is not None and not self._waiter.done():
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._fail(exc)
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Response):
+                self._status = event.status_code
+                self._headers = tuple(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers.raw_items()
+                )
+            elif isinstance(event, h11.Data):
+                self._body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self._waiter.set_result((self._status, self._headers, b"".join(self._body)))
+            elif isinstance(event, h11.ConnectionClosed):
+                self._fail(ConnectionResetError("connection closed before a complete response"))
+            # InformationalResponse (1xx): skipped, as httpx does.
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+
+    def _time_out(self) -> None:
+        self._fail(TimeoutError("no complete response in time"))
+
+
+class _LoopThread:
+    """A private asyncio loop in a thread, so synchronous callers can run coroutines on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="meshgate-bulk", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt: stop the run, not just the wait
+            with contextlib.suppress(BaseException):
+                future.result(_CLOSE_GRACE_S * 2)
+            raise
+
+    def close(self) -> None:
+        with contextlib.suppress(BaseException):
+            asyncio.run_coroutine_threadsafe(_cancel_tasks(), self.loop).result(_CLOSE_GRACE_S * 2)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+async def _cancel_tasks() -> None:
+    """Cancel what an interrupted run left behind, so its sockets close before the loop."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class BulkSender:
+    """Sends many attempts of one request, keep-alive, with real concurrency; thread-safe.
+
+    ::
+
+        sender = BulkSender()
+        samples = sender.send(request, ("127.0.0.1", 8080), count=500, concurrency=4)
+        sender.close()
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._loop: _LoopThread | None = None
+        self._contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
+
+    def send(
+        self,
+        request: Request,
+        address: tuple[str, int],
+        count: int,
+        concurrency: int = 1,
+        tls: ClientTLS | None = None,
+    ) -> list[Sample]:
+        """Send ``count`` attempts of ``request`` to ``address``; the samples in sending order.
+
+        ``concurrency`` attempts are in flight at once, each on its own
+        connection. ``tls`` is required for ``https`` URLs. The request's own
+        ``timeout``, else the sender's, bounds each attempt from its first byte
+        (connecting included) to the end of the response.
+        """
+        if count < 0 or concurrency < 1:
+            raise ValueError(f"count must be >= 0 and concurrency >= 1, not {count}/{concurrency}")
+        timeout = request.timeout or self.timeout
+        plan = _Plan(request, timeout)
+        if plan.https and tls is None:
+            raise ValueError("an https request needs its ClientTLS")
+        use_tls = tls if plan.https else None
+        concurrency = max(1, min(concurrency, count))
+        if request.http2 or (
+            use_tls is not None and (use_tls.http2 or "h2" in (use_tls.alpn or ()))
+        ):
+            return self._send_fallback(request, address, count, concurrency, use_tls, timeout)
+        context = self._context(use_tls) if use_tls is not None else None
+        server_hostname = None
+        if use_tls is not None:
+            # As httpcore does: the SNI, else the address (an IP address sends no SNI).
+            server_hostname = use_tls.server_name or address[0]
+        with self._lock:
+            if self._loop is None:
+                self._loop = _LoopThread()
+            loop = self._loop
+        samples: list[Sample] = loop.run(
+            _run(plan, address, count, concurrency, context, server_hostname)
+        )
+        return samples
+
+    def close(self) -> None:
+        """Stop the loop thread and drop cached TLS contexts (idempotent)."""
+        with self._lock:
+            loop, self._loop = self._loop, None
+            self._contexts.clear()
+        if loop is not None:
+            loop.close()
+
+    def _context(self, tls: ClientTLS) -> ssl.SSLContext:
+        with self._lock:
+            context = self._contexts.get(tls.key())
+            if context is None:
+                context = self._contexts[tls.key()] = tls.context()
+            return context
+
+    def _send_fallback(
+        self,
+        request: Request,
+        address: tuple[str, int],
+        count: int,
+        concurrency: int,
+        tls: ClientTLS | None,
+        timeout: float,
+    ) -> list[Sample]:
+        """HTTP/2: ``HTTPClient`` on ``concurrency`` threads, a new connection per attempt.
+
+        One client per thread: concurrent HTTP/2 requests through one httpx pool
+        would share a connection, which one of them then closes under the others.
+        """
+        results: list[Sample | None] = [None] * count
+        indexes = iter(range(count))
+        lock = threading.Lock()
+
+        def work() -> None:
+            client = HTTPClient(timeout=self.timeout)
+            try:
+                while True:
+                    with lock:
+                        index = next(indexes, None)
+                    if index is None:
+                        return
+                    exchange = client.send(request, address, "bulk", timeout=timeout, tls=tls)
+                    response = exchange.response
+                    results[index] = Sample(
+                        status=response.status if response is not None else None,
+                        connection=exchange.connection,
+                        headers=response.headers if response is not None else (),
+                        body=response.body if response is not None else b"",
+                        elapsed=exchange.elapsed,
+                        meshgate_id=exchange.request.meshgate_id,
+                        error=exchange.error,
+                    )
+            finally:
+                client.close()
+
+        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+            for done in [pool.submit(work) for _ in range(concurrency)]:
+                done.result()
+        return [sample for sample in results if sample is not None]
+
+
+async def _run(
+    plan: _Plan,
+    address: tuple[str, int],
+    count: int,
+    concurrency: int,
+    context: ssl.SSLContext | None,
+    server_hostname: str | None,
+) -> list[Sample]:
+    results: list[Sample | None] = [None] * count
+    indexes = iter(range(count))  # shared by the workers: the loop runs one at a time
+    open_connections: set[_Connection] = set()
+
+    async def connect() -> _Connection:
+        _, connection = await asyncio.get_running_loop().create_connection(
+            lambda: _Connection(open_connections),
+            address[0],
+            address[1],
+            ssl=context,
+            server_hostname=server_hostname,
+        )
+        return connection
+
+    workers = [
+        asyncio.ensure_future(_worker(plan, connect, indexes, results)) for _ in range(concurrency)
+    ]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await _close_all(open_connections)
+    return [sample for sample in results if sample is not None]
+
+
+async def _worker(
+    plan: _Plan,
+    connect: Callable[[], Awaitable[_Connection]],
+    indexes: Iterator[int],
+    results: list[Sample | None],
+) -> None:
+    """Send attempts one after another on one connection, reconnecting when it is unusable."""
+    loop = asyncio.get_running_loop()
+    connection: _Connection | None = None
+    for index in indexes:
+        meshgate_id = uuid.uuid4().hex
+        start = time.perf_counter()
+        deadline = loop.time() + plan.timeout
+        connected = False
+        try:
+            head, body = plan.attempt(meshgate_id)
+            if connection is None or not connection.reusable:
+                if connection is not None:
+                    connection.abort()
+                connection = None
+                connection = await asyncio.wait_for(connect(), plan.timeout)
+            connected = True
+            status, headers, payload = await connection.exchange(head, body, deadline)
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            outcome, error = "timeout", describe_error(exc)
+        except h11.LocalProtocolError as exc:  # what we would send is not valid HTTP/1.1
+            outcome, error = "error", describe_error(exc)
+        except (OSError, ssl.SSLError, h11.ProtocolError, EOFError) as exc:
+            outcome, error = failure_outcome(exc, connected=connected), describe_error(exc)
+        else:
+            elapsed = time.perf_counter() - start
+            results[index] = Sample(status, None, headers, payload, elapsed, meshgate_id)
+            continue
+        if connection is not None:
+            connection.abort()  # mid-exchange: its state is unknown, never reuse it
+            connection = None
+        elapsed = time.perf_counter() - start
+        results[index] = Sample(None, outcome, (), b"", elapsed, meshgate_id, error)
+
+
+async def _close_all(connections: set[_Connection]) -> None:
+    """Close every connection and wait until its socket is gone."""
+    closing = [connection.closed for connection in connections]
+    for connection in list(connections):
+        connection.abort()
+    if closing:
+        await asyncio.wait(closing, timeout=_CLOSE_GRACE_S)
