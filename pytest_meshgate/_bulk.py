@@ -137,7 +137,8 @@ class _Plan:
                 value = str(len(body or b""))
             headers.append((name, value))
         target = substitute(self.target, attempt_uuid) if self.templated else self.target
-        head = h11.Request(method=self.method, target=target, headers=headers)
+        # UTF-8, as HTTPClient encodes its target; h11 then refuses what is not HTTP.
+        head = h11.Request(method=self.method, target=target.encode(), headers=headers)
         return head, body
 
 
@@ -153,6 +154,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._headers: tuple[tuple[str, str], ...] = ()
         self._body: list[bytes] = []
+        self._eof = False
 
     # ---------------------------------------------------------------- protocol callbacks
 
@@ -167,6 +169,7 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A response without Content-Length ends here; anything else is incomplete.
+        self._eof = True
         self.h11.receive_data(b"")
         self._process()
         return None  # let the transport close
@@ -182,7 +185,8 @@ class _Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return (
-            not self.closed.done()
+            not self._eof
+            and not self.closed.done()
             and self.h11.our_state is h11.IDLE
             and self.h11.their_state is h11.IDLE
         )
@@ -226,9 +230,8 @@ class _Connection(asyncio.Protocol):
                 return
             if isinstance(event, h11.Response):
                 self._status = event.status_code
-                self._headers = tuple(
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers.raw_items()
-                )
+                raw = event.headers.raw_items()
+                self._headers = tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
             elif isinstance(event, h11.Data):
                 self._body.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
@@ -317,6 +320,8 @@ class BulkSender:
             raise ValueError(f"count must be >= 0 and concurrency >= 1, not {count}/{concurrency}")
         timeout = request.timeout or self.timeout
         plan = _Plan(request, timeout)
+        if count == 0:
+            return []
         if plan.https and tls is None:
             raise ValueError("an https request needs its ClientTLS")
         use_tls = tls if plan.https else None

@@ -219,6 +219,22 @@ def test_body_and_response_headers(gateway: dict[str, tuple[str, int]], sender: 
         assert header_values(report, "content-length") == [str(len("hello ") + 36)]
 
 
+def test_connection_close_and_head_keep_working(
+    echo: EchoServer, backend: tuple[str, int], sender: BulkSender
+) -> None:
+    # A check asking for Connection: close gets a new connection per attempt.
+    closing = Request(url="http://a/close/${uuid}", headers={"Connection": "close"})
+    samples = sender.send(closing, backend, count=3)
+    assert len(echoes(samples)) == 3
+    ids = {sample.meshgate_id for sample in samples}
+    peers = {r.peer for r in echo.requests() if r.header(MESHGATE_ID_HEADER)[0] in ids}
+    assert len(peers) == 3
+    # HEAD answers carry a Content-Length but no body; the connection stays usable.
+    heads = sender.send(Request(url="http://a/", method="HEAD"), backend, count=3)
+    assert [(s.status, s.body) for s in heads] == [(200, b"")] * 3
+    assert all(any(k.lower() == "content-length" for k, _ in s.headers) for s in heads)
+
+
 # ---------------------------------------------------------------- concurrency
 
 
