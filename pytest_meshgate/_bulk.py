@@ -60,6 +60,9 @@ _ID_PLACEHOLDER = "${meshgate-id}"
 # How long a run's sockets may take to close, and an interrupted run to unwind.
 _CLOSE_GRACE_S = 2.0
 
+# How often overdue exchanges are looked for (at most; a tenth of the timeout if less).
+_WATCH_INTERVAL_S = 0.05
+
 _Response = tuple[int, tuple[tuple[str, str], ...], bytes]  # status, headers, body
 
 
@@ -155,6 +158,7 @@ class _Connection(asyncio.Protocol):
         self._headers: tuple[tuple[str, str], ...] = ()
         self._body: list[bytes] = []
         self._eof = False
+        self._deadline: float | None = None
 
     # ---------------------------------------------------------------- protocol callbacks
 
@@ -192,7 +196,7 @@ class _Connection(asyncio.Protocol):
         )
 
     async def exchange(self, head: h11.Request, body: bytes | None, deadline: float) -> _Response:
-        """Send one request, return status, headers and body; raises TimeoutError at deadline."""
+        """Send one request, return status, headers and body; TimeoutError after ``deadline``."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[_Response] = loop.create_future()
@@ -203,11 +207,11 @@ class _Connection(asyncio.Protocol):
             payload += self.h11.send(h11.Data(data=body)) or b""
         payload += self.h11.send(h11.EndOfMessage()) or b""
         self.transport.write(payload)
-        timer = loop.call_at(deadline, self._time_out)
+        self._deadline = deadline  # watched by _watch_deadlines
         try:
             return await waiter
         finally:
-            timer.cancel()
+            self._deadline = None
             self._waiter = None
             if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
                 self.h11.start_next_cycle()
@@ -244,8 +248,10 @@ class _Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)
 
-    def _time_out(self) -> None:
-        self._fail(TimeoutError("no complete response in time"))
+    def expire(self, now: float) -> None:
+        """Fail the exchange in progress if its deadline has passed."""
+        if self._deadline is not None and now >= self._deadline:
+            self._fail(TimeoutError("no complete response in time"))
 
 
 class _LoopThread:
@@ -430,12 +436,13 @@ async def _run(
     workers = [
         asyncio.ensure_future(_worker(plan, connect, indexes, results)) for _ in range(concurrency)
     ]
+    watchdog = asyncio.ensure_future(_watch_deadlines(open_connections, plan.timeout))
     try:
         await asyncio.gather(*workers)
     finally:
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        for task in (*workers, watchdog):
+            task.cancel()
+        await asyncio.gather(*workers, watchdog, return_exceptions=True)
         await _close_all(open_connections)
     return [sample for sample in results if sample is not None]
 
@@ -478,6 +485,21 @@ async def _worker(
             connection = None
         elapsed = time.perf_counter() - start
         results[index] = Sample(None, outcome, (), b"", elapsed, meshgate_id, error)
+
+
+async def _watch_deadlines(connections: set[_Connection], timeout: float) -> None:
+    """Time out overdue exchanges, a little late at most.
+
+    One periodic check instead of a timer per request: thousands of cancelled
+    timers cost the loop ~20 us a request (measured), a sixth of the client's CPU.
+    """
+    loop = asyncio.get_running_loop()
+    interval = min(_WATCH_INTERVAL_S, timeout / 10)
+    while True:
+        await asyncio.sleep(interval)
+        now = loop.time()
+        for connection in list(connections):
+            connection.expire(now)
 
 
 async def _close_all(connections: set[_Connection]) -> None:
