@@ -12,15 +12,24 @@ The difference is keep-alive: connections are reused within one ``send``.
 HTTP/2 checks (``http2: true``, or a TLS offer of ALPN ``h2``) go through
 ``HTTPClient`` on ``concurrency`` threads instead, a new connection per attempt.
 
-Why h11 on asyncio protocols: measured on the 2-core dev machine through one
-Envoy (``--concurrency 1``) to the in-process echo, 3000 GETs at concurrency 16
-(req/s, two runs): h11 on ``asyncio.Protocol`` 3445/3857; h11 on asyncio
-streams 2996/3814; h11 on blocking sockets in 16 threads 2500/2712; stdlib
-``http.client`` in 16 threads 2643/2685; aiohttp 3.14 2220/2207 (its URLs also
-normalise dot segments); ``HTTPClient`` (httpx, sequential, new connection each)
-853/871; wrk ``-c16`` 9377/6351. The in-process echo shares the GIL with the
-client, which bounds every Python client here. ``python -m benchmarks`` prints
-the current figures.
+Why h11 on asyncio protocols (measured on the shared 2-core dev machine through
+one Envoy, ``--concurrency 1``, to the in-process echo; 3000 GETs at
+concurrency 16). Throughput varies ~2x with the machine's load, so the steadier
+figure is the client's own CPU per request (median of 5, loop thread only);
+the candidates were bare prototypes (no timeouts, no result records):
+
+- h11 on ``asyncio.Protocol``: 99 us; this module, complete: ~120-140 us,
+  2,700-3,600 req/s (the echo adds ~100 us under the same GIL, Envoy ~85 us).
+- h11 on asyncio streams: 106 us. aiohttp 3.14: 139 us, and its URLs
+  normalise dot segments. h11 or stdlib ``http.client`` on blocking sockets in
+  16 threads: no faster in req/s (2,000-3,800), GIL-bound.
+- ``HTTPClient`` (httpx, sequential, a new connection each): ~900 us, 470-970 req/s.
+- wrk ``-t1 -c16`` through the same Envoy: 5,500-10,800 req/s.
+- httptools (llhttp in C) with a hand-written request writer: 37 us, an
+  estimated 1.3-1.4x end to end. Not taken: a new C dependency, and HEAD, 1xx
+  and close-delimited responses would need hand-written handling h11 has.
+
+``python -m benchmarks`` prints the current figures.
 """
 
 from __future__ import annotations
