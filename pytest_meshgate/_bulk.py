@@ -9,25 +9,27 @@ included, via ``wire_headers``), a fresh ``${uuid}`` and ``x-meshgate-id`` each,
 the same TLS offer and SNI, no redirects followed, failures classified alike.
 The difference is keep-alive: connections are reused within one ``send``.
 
-HTTP/2 checks (``http2: true``, or a TLS offer of ALPN ``h2``) go through
-``HTTPClient`` on ``concurrency`` threads instead, a new connection per attempt.
+HTTP/2 checks (``http2: true``, or a TLS offer of ALPN ``h2``), HEAD requests
+and requests with their own Transfer-Encoding go through ``HTTPClient`` on
+``concurrency`` threads instead, a new connection per attempt (still
+concurrent, only slower).
 
-Why h11 on asyncio protocols (measured on the shared 2-core dev machine through
-one Envoy, ``--concurrency 1``, to the in-process echo; 3000 GETs at
-concurrency 16). Throughput varies ~2x with the machine's load, so the steadier
-figure is the client's own CPU per request (median of 5, loop thread only);
-the candidates were bare prototypes (no timeouts, no result records):
+Requests are written as h11 writes them (Host first) after h11 has vetted the
+request once; answers are parsed by httptools (llhttp, C). Why (measured on the
+shared 2-core dev machine through one Envoy, ``--concurrency 1``, to the
+in-process echo; 3000 GETs at concurrency 16). Throughput varies ~2x with the
+machine's load, so the steadier figure is the client's own CPU per request
+(loop thread only), and module against module in interleaved runs:
 
-- h11 on ``asyncio.Protocol``: 99 us; this module, complete: ~120-140 us,
-  2,700-3,600 req/s (the echo adds ~100 us under the same GIL, Envoy ~85 us).
-- h11 on asyncio streams: 106 us. aiohttp 3.14: 139 us, and its URLs
-  normalise dot segments. h11 or stdlib ``http.client`` on blocking sockets in
-  16 threads: no faster in req/s (2,000-3,800), GIL-bound.
+- this module, httptools: 62 us CPU, median 4,260 req/s (3,700-5,900); the
+  same module on h11 for both directions: 163 us, 2,820 req/s (1,900-3,500).
+  The echo adds ~100 us under the same GIL, Envoy ~85 us on the other core.
+- bare prototypes (no timeouts, no result records): h11 on
+  ``asyncio.Protocol`` 99 us, h11 on asyncio streams 106 us, aiohttp 3.14
+  139 us (and its URLs normalise dot segments), httptools 37 us; h11 or stdlib
+  ``http.client`` on blocking sockets in 16 threads: no faster in req/s, GIL-bound.
 - ``HTTPClient`` (httpx, sequential, a new connection each): ~900 us, 470-970 req/s.
-- wrk ``-t1 -c16`` through the same Envoy: 5,500-10,800 req/s.
-- httptools (llhttp in C) with a hand-written request writer: 37 us, an
-  estimated 1.3-1.4x end to end. Not taken: a new C dependency, and HEAD, 1xx
-  and close-delimited responses would need hand-written handling h11 has.
+- wrk ``-t1 -c16`` through the same Envoy: 5,500-11,900 req/s.
 
 ``python -m benchmarks`` prints the current figures.
 """
@@ -47,6 +49,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import h11
+import httptools
 
 from ._client import (
     MESHGATE_ID_HEADER,
@@ -132,9 +135,20 @@ class _Plan:
             or _UUID in (body or "")
             or any(kind == _WITH_UUID for _, _, kind in self.fields)
         )
+        # A check's own Transfer-Encoding makes h11 frame the body itself: HTTPClient's job.
+        self.own_framing = any(k.lower() == "transfer-encoding" for k in request.headers)
+        # h11 vets the request once (an attempt differs only by UUIDs and a hex id):
+        # what it refuses, HTTPClient's h11 refuses too, so every attempt is an error.
+        self.invalid: str | None = None
+        try:
+            head, _ = self._fill(uuid.uuid4().hex)
+            h11.Request(method=self.method, target=head[1], headers=head[2])
+        except (h11.LocalProtocolError, UnicodeError) as exc:
+            self.invalid = describe_error(exc)
 
-    def attempt(self, meshgate_id: str) -> tuple[h11.Request, bytes | None]:
-        """A fresh attempt's request head and body (h11 refuses invalid header fields)."""
+    def _fill(
+        self, meshgate_id: str
+    ) -> tuple[tuple[str, bytes, list[tuple[str, str]]], bytes | None]:
         attempt_uuid = str(uuid.uuid4()) if self.templated else ""
         body = None
         if self.body is not None:
@@ -149,27 +163,41 @@ class _Plan:
                 value = str(len(body or b""))
             headers.append((name, value))
         target = substitute(self.target, attempt_uuid) if self.templated else self.target
-        # UTF-8, as HTTPClient encodes its target; h11 then refuses what is not HTTP.
-        head = h11.Request(method=self.method, target=target.encode(), headers=headers)
-        return head, body
+        # UTF-8, as HTTPClient encodes its target (h11 refuses what is not ASCII).
+        return (self.method, target.encode(), headers), body
+
+    def attempt(self, meshgate_id: str) -> bytes:
+        """A fresh attempt's bytes on the wire, written as h11 writes them (Host first)."""
+        (method, target, headers), body = self._fill(meshgate_id)
+        first = [f"{k}: {v}\r\n" for k, v in headers if k.lower() == "host"]
+        rest = [f"{k}: {v}\r\n" for k, v in headers if k.lower() != "host"]
+        head = f"{method} {target.decode()} HTTP/1.1\r\n{''.join(first)}{''.join(rest)}\r\n"
+        return head.encode("latin-1") + (body or b"")
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection, h11 for the protocol, one request at a time."""
+    """One keep-alive HTTP/1.1 connection, one request at a time; httptools parses answers.
+
+    Two things llhttp leaves to its caller: interim 1xx answers are skipped (as
+    httpx does), and an answer without Content-Length or chunked coding ends at
+    EOF (RFC 9112 6.3). HEAD never comes here (BulkSender sends it via HTTPClient):
+    llhttp cannot be told that a HEAD answer has no body.
+    """
 
     def __init__(self, registry: set[_Connection]) -> None:
-        self.h11 = h11.Connection(h11.CLIENT)
-        self._registry = registry
+        self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._registry = registry
         self._waiter: asyncio.Future[_Response] | None = None
-        self._status = 0
-        self._headers: tuple[tuple[str, str], ...] = ()
+        self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
+        self._in_body = False  # headers complete, message not yet
+        self._keep_alive = True
         self._eof = False
         self._deadline: float | None = None
 
-    # ---------------------------------------------------------------- protocol callbacks
+    # ---------------------------------------------------------------- transport callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -177,15 +205,21 @@ class _Connection(asyncio.Protocol):
         self._registry.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.h11.receive_data(data)
-        self._process()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # 101 Switching Protocols: the answer is complete; the connection is not HTTP.
+            self._keep_alive = False
+            self._complete()
+        except httptools.HttpParserError as exc:
+            self._keep_alive = False
+            self._fail(exc)
 
     def eof_received(self) -> bool | None:
-        # A response without Content-Length ends here; anything else is incomplete.
         self._eof = True
-        self.h11.receive_data(b"")
-        self._process()
-        return None  # let the transport close
+        if self._in_body and not self._framed():
+            self._complete()
+        return None  # let the transport close; connection_lost fails what is unfinished
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._registry.discard(self)
@@ -193,28 +227,46 @@ class _Connection(asyncio.Protocol):
             self.closed.set_result(None)
         self._fail(exc or ConnectionResetError("connection closed before a complete response"))
 
+    # ---------------------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        self._headers = []
+        self._body = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self._in_body = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            return  # interim answer: the final one follows on the same connection
+        self._keep_alive = self.parser.should_keep_alive()
+        self._complete()
+
     # ---------------------------------------------------------------- use
 
     @property
     def reusable(self) -> bool:
         return (
-            not self._eof
+            self._keep_alive
+            and not self._eof
             and not self.closed.done()
-            and self.h11.our_state is h11.IDLE
-            and self.h11.their_state is h11.IDLE
+            and self._waiter is None
+            and not self._in_body
         )
 
-    async def exchange(self, head: h11.Request, body: bytes | None, deadline: float) -> _Response:
+    async def exchange(self, payload: bytes, deadline: float) -> _Response:
         """Send one request, return status, headers and body; TimeoutError after ``deadline``."""
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[_Response] = loop.create_future()
+        waiter: asyncio.Future[_Response] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
-        self._body = []
-        payload = self.h11.send(head) or b""
-        if body:
-            payload += self.h11.send(h11.Data(data=body)) or b""
-        payload += self.h11.send(h11.EndOfMessage()) or b""
         self.transport.write(payload)
         self._deadline = deadline  # watched by _watch_deadlines
         try:
@@ -222,45 +274,41 @@ class _Connection(asyncio.Protocol):
         finally:
             self._deadline = None
             self._waiter = None
-            if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
-                self.h11.start_next_cycle()
 
     def abort(self) -> None:
         """Close the socket now: no TLS close_notify, as httpcore closes its sockets."""
         if self.transport is not None:
             self.transport.abort()
 
-    # ---------------------------------------------------------------- internals
-
-    def _process(self) -> None:
-        while self._waiter is not None and not self._waiter.done():
-            try:
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                self._fail(exc)
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if isinstance(event, h11.Response):
-                self._status = event.status_code
-                raw = event.headers.raw_items()
-                self._headers = tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
-            elif isinstance(event, h11.Data):
-                self._body.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                self._waiter.set_result((self._status, self._headers, b"".join(self._body)))
-            elif isinstance(event, h11.ConnectionClosed):
-                self._fail(ConnectionResetError("connection closed before a complete response"))
-            # InformationalResponse (1xx): skipped, as httpx does.
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(exc)
-
     def expire(self, now: float) -> None:
         """Fail the exchange in progress if its deadline has passed."""
         if self._deadline is not None and now >= self._deadline:
             self._fail(TimeoutError("no complete response in time"))
+
+    # ---------------------------------------------------------------- internals
+
+    def _framed(self) -> bool:
+        """Whether the answer says where its body ends (else EOF ends it)."""
+        status = self.parser.get_status_code()
+        if status in (204, 304) or 100 <= status < 200:
+            return True
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                return True
+            if lowered == "transfer-encoding" and "chunked" in value.lower():
+                return True
+        return False
+
+    def _complete(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            status = self.parser.get_status_code()
+            waiter.set_result((status, tuple(self._headers), b"".join(self._body)))
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
 
 
 class _LoopThread:
@@ -341,9 +389,15 @@ class BulkSender:
             raise ValueError("an https request needs its ClientTLS")
         use_tls = tls if plan.https else None
         concurrency = max(1, min(concurrency, count))
-        if request.http2 or (
+        if plan.invalid is not None:
+            return [
+                Sample(None, "error", (), b"", 0.0, uuid.uuid4().hex, plan.invalid)
+                for _ in range(count)
+            ]
+        http2 = request.http2 or (
             use_tls is not None and (use_tls.http2 or "h2" in (use_tls.alpn or ()))
-        ):
+        )
+        if http2 or request.method == "HEAD" or plan.own_framing:
             return self._send_fallback(request, address, count, concurrency, use_tls, timeout)
         context = self._context(use_tls) if use_tls is not None else None
         server_hostname = None
@@ -383,7 +437,7 @@ class BulkSender:
         tls: ClientTLS | None,
         timeout: float,
     ) -> list[Sample]:
-        """HTTP/2: ``HTTPClient`` on ``concurrency`` threads, a new connection per attempt.
+        """``HTTPClient`` on ``concurrency`` threads, a new connection per attempt.
 
         One client per thread: concurrent HTTP/2 requests through one httpx pool
         would share a connection, which one of them then closes under the others.
@@ -471,19 +525,17 @@ async def _worker(
         deadline = loop.time() + plan.timeout
         connected = False
         try:
-            head, body = plan.attempt(meshgate_id)
+            request = plan.attempt(meshgate_id)
             if connection is None or not connection.reusable:
                 if connection is not None:
                     connection.abort()
                 connection = None
                 connection = await asyncio.wait_for(connect(), plan.timeout)
             connected = True
-            status, headers, payload = await connection.exchange(head, body, deadline)
+            status, headers, payload = await connection.exchange(request, deadline)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             outcome, error = "timeout", describe_error(exc)
-        except h11.LocalProtocolError as exc:  # what we would send is not valid HTTP/1.1
-            outcome, error = "error", describe_error(exc)
-        except (OSError, ssl.SSLError, h11.ProtocolError, EOFError) as exc:
+        except (OSError, ssl.SSLError, httptools.HttpParserError, EOFError) as exc:
             outcome, error = failure_outcome(exc, connected=connected), describe_error(exc)
         else:
             elapsed = time.perf_counter() - start

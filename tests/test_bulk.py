@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -238,6 +239,95 @@ def test_connection_close_and_head_keep_working(
     heads = sender.send(Request(url="http://a/", method="HEAD"), backend, count=3)
     assert [(s.status, s.body) for s in heads] == [(200, b"")] * 3
     assert all(any(k.lower() == "content-length" for k, _ in s.headers) for s in heads)
+
+
+# Answers the echo never gives, from a raw socket server: the bulk path must read
+# them as HTTPClient (httpx and h11) does.
+ODD_ANSWERS = {
+    "/close-delimited": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello",
+    "/interim": (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    ),
+    "/chunked": (
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    ),
+    "/no-content": b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+    "/garbage": b"NOT HTTP AT ALL\r\n\r\n",
+    "/hang-up": b"",
+    "/truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+}
+
+
+@pytest.fixture(scope="module")
+def odd_server() -> Iterator[tuple[str, int]]:
+    """Answers each connection's first request from ODD_ANSWERS by path, then closes it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    head += chunk
+                path = head.split(b" ", 2)[1].decode() if head.count(b" ") >= 2 else ""
+                conn.sendall(ODD_ANSWERS.get(path, b""))
+
+    thread = threading.Thread(target=serve, name="odd-server")
+    thread.start()
+    try:
+        yield listener.getsockname()
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+@pytest.mark.parametrize("path", sorted(ODD_ANSWERS))
+def test_odd_answers_read_as_httpclient_reads_them(
+    odd_server: tuple[str, int], sender: BulkSender, path: str
+) -> None:
+    request = Request(url=f"http://odd.example.com{path}")
+    client = HTTPClient(timeout=5)
+    try:
+        exchange = client.send(request, odd_server, "test")
+    finally:
+        client.close()
+    response = exchange.response
+    expected = (
+        response.status if response else None,
+        response.body if response else b"",
+        exchange.connection,
+    )
+    samples = sender.send(request, odd_server, count=2)
+    assert [(s.status, s.body, s.connection) for s in samples] == [expected] * 2
+
+
+def test_invalid_request_is_an_error_as_in_httpclient(
+    backend: tuple[str, int], sender: BulkSender
+) -> None:
+    request = Request(url="http://app.example.com/caf\u00e9/${uuid}")
+    client = HTTPClient(timeout=5)
+    try:
+        exchange = client.send(request, backend, "test")
+    finally:
+        client.close()
+    assert exchange.connection == "error"
+    samples = sender.send(request, backend, count=3, concurrency=2)
+    assert [(s.status, s.connection, s.error) for s in samples] == [
+        (None, "error", exchange.error)
+    ] * 3
+    assert len({s.meshgate_id for s in samples}) == 3
 
 
 # ---------------------------------------------------------------- concurrency
