@@ -49,13 +49,23 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class MeshService:
-    """A Service known to the mesh (a case service; ServiceEntries come from resources)."""
+    """A Service known to the mesh: a case service, a gateway's Service, or a ServiceEntry host.
+
+    ``resolution`` is the ServiceEntry's (``NONE``, ``STATIC``, ``DNS``,
+    ``DNS_ROUND_ROBIN``); Kubernetes Services count as ``STATIC`` (EDS).
+    ``external`` is ``location: MESH_EXTERNAL``. ``address`` is the VIP clients
+    resolve the name to (a Kubernetes ClusterIP, a ServiceEntry's first address).
+    """
 
     hostname: str  # FQDN, e.g. reviews.default.svc.cluster.local
     namespace: str
     ports: tuple[ServicePortInfo, ...]
     endpoints: tuple[Endpoint, ...]
     external: bool = False
+    address: str | None = None
+    resolution: str = "STATIC"
+    export_to: tuple[str, ...] = ()
+    origin: str = "kubernetes"  # or "ServiceEntry <ns>/<name>", for messages
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,11 @@ class GatewayProxy:
     bind: Callable[[int], tuple[str, int]]
     access_log_path: str = "/dev/stdout"
     source_address: str | None = None  # upstream bind address (how `via` is known)
+    # A client sidecar rather than a gateway: outbound listeners per port, mesh routes.
+    sidecar: bool = False
+    # Sidecars: ports the harness sends to besides the registry's (Istio's
+    # virtualOutbound listener catches them; here each gets a fall-through listener).
+    capture_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,10 @@ class World:
     # SIMPLE/MUTUAL without caCertificates or credentialName). None: no such file, so
     # those clusters cannot verify anything and are left out (503, as a bad CA is).
     system_ca_file: str | None = field(default_factory=lambda: default_system_ca_file())
+    # Outside the mesh: what a DNS name or IP address and port lead to (external
+    # services' echo servers). ServiceEntry endpoints (DNS names, STATIC IPs)
+    # resolve here instead of the machine's DNS.
+    network: Mapping[tuple[str, int], tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
 
 _SYSTEM_CA_CANDIDATES = (
