@@ -111,7 +111,7 @@ class LocalTarget(Target):
         }
     )
     # Conformance features (conformance/features.yaml) the translation implements
-    # today: HTTP and TLS ingress. Not yet: egress, mesh clients, faults,
+    # today: HTTP and TLS ingress, mesh clients and egress. Not yet: faults,
     # mirroring, CORS, trafficPolicy. (Weights are translated; shares other
     # than 0/100 need the `statistics` capability, so such checks skip.)
     supported_features = frozenset(
@@ -177,6 +177,17 @@ class LocalTarget(Target):
             "TCPRoute",
             "DestinationRuleTLS",
             "GatewayHTTP2",
+            "ServiceEntry",
+            "ServiceEntryResolution",
+            "ServiceEntryExportTo",
+            "ServiceEntryTargetPort",
+            "EgressGateway",
+            "EgressTLSOrigination",
+            "EgressTLSPassthrough",
+            "MeshRouting",
+            "MeshDefaultRouting",
+            "MeshVirtualServiceConflict",
+            "OutboundTrafficPolicy",
         ]
     )
 

@@ -96,7 +96,7 @@ def _selects(sidecar: Sidecar, labels: dict[str, str]) -> bool:
     selector = sidecar.spec.workload_selector
     if selector is None:
         return False
-    return all(labels.get(k) == v for k, v in selector.match_labels.items())
+    return all(labels.get(k) == v for k, v in selector.labels.items())
 
 
 def _sidecar_for(world: World, proxy: GatewayProxy) -> Sidecar | None:
