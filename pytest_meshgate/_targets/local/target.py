@@ -569,11 +569,13 @@ class LocalDeployment(Deployment):
 
         Search path ``<ns>.svc.cluster.local``, ``svc.cluster.local``,
         ``cluster.local``; Services resolve to their ClusterIP, external
-        services (name or address) to their echo server, ServiceEntry hosts
-        with ``addresses`` to the first one (Istio's DNS proxy); an IP address
-        is itself. None: the name does not resolve.
+        services (name or address) to their echo server (on a port it does
+        not serve: its address, where nothing listens), and other ServiceEntry
+        hosts as Istio's DNS proxy answers them: the first of their
+        ``addresses``, else an auto-allocated address (240.240.0.0/16). An IP
+        address is itself. None: the name does not resolve.
         """
-        from .translate.serviceentry import service_entry_services
+        from .translate.serviceentry import service_entry_services, visible_services
 
         host = host.lower().rstrip(".")
         if (host, port) in self._network:
@@ -584,6 +586,9 @@ class LocalDeployment(Deployment):
             pass
         else:
             return (host, port)
+        for (name, _), addresses in self._network.items():
+            if name == host:
+                return (addresses[0][0], port)
         vips = {s.hostname: s.address for s in self._services if s.address}
         candidates = [host]
         if not host.endswith(DOMAIN_SUFFIX):
@@ -595,11 +600,11 @@ class LocalDeployment(Deployment):
         for name in candidates:
             if vips.get(name):
                 return (str(vips[name]), port)
-        if any(name == host for name, _ in self._network):
-            return None  # an external host without that port: nothing listens
-        for service in service_entry_services(self.world()):
-            if service.hostname == host and service.address:
-                return (service.address, port)
+        entries = service_entry_services(self.world())
+        visible = {s.hostname for s in visible_services(self.world(), namespace)}
+        for index, service in enumerate(entries):
+            if service.hostname == host and host in visible:
+                return (service.address or f"240.240.{index // 250}.{index % 250 + 1}", port)
         return None
 
     # ---------------------------------------------------------------- requests
