@@ -36,6 +36,7 @@ from ..._model.case import (
 )
 from ..._secrets import CaseSecrets, SecretStore
 from .. import Deployment, Target
+from .mesh_identity import MeshCA, gateway_service_account, spiffe_id
 from .world import (
     DOMAIN_SUFFIX,
     Endpoint,
@@ -176,6 +177,7 @@ class LocalTarget(Target):
         self._proxies: dict[str, _Proxy] = {}
         self._echo: Any = None
         self._secrets: SecretStore | None = None
+        self._mesh_ca: MeshCA | None = None
         self._versions = 0
         atexit.register(self.close)
 
@@ -187,6 +189,13 @@ class LocalTarget(Target):
         if self._secrets is None:
             self._secrets = SecretStore(directory=self.workdir)
         return self._secrets
+
+    @property
+    def mesh_ca(self) -> MeshCA:
+        """The run's mesh CA: SPIFFE workload certificates for ISTIO_MUTUAL."""
+        if self._mesh_ca is None:
+            self._mesh_ca = MeshCA(directory=self.workdir)
+        return self._mesh_ca
 
     @property
     def echo(self) -> Any:
@@ -236,6 +245,8 @@ class LocalTarget(Target):
             # Keys and configs go even if stopping something failed.
             if self._secrets is not None:
                 self._secrets.close()
+            if self._mesh_ca is not None:
+                self._mesh_ca.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             atexit.unregister(self.close)
 
@@ -343,7 +354,17 @@ class LocalDeployment(Deployment):
                 for p in service.ports
             )
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
-            self._services.append(MeshService(hostname, service.namespace, ports, tuple(endpoints)))
+            # Each echo workload runs as the service account named after its service.
+            accounts = () if service.external else (spiffe_id(service.namespace, service.name),)
+            self._services.append(
+                MeshService(
+                    hostname,
+                    service.namespace,
+                    ports,
+                    tuple(endpoints),
+                    service_accounts=accounts,
+                )
+            )
 
     def _backend_tls(self, service: Service, port: ServicePort) -> ssl.SSLContext | None:
         """Backends on https/tls ports terminate TLS themselves (passthrough, re-encryption).
@@ -393,6 +414,9 @@ class LocalDeployment(Deployment):
             ),
             bind=proxy.bind,
             access_log_path=str(proxy.access_log_path),
+            mesh_identity=self.target.mesh_ca.identity(
+                workload.namespace, gateway_service_account(workload.name)
+            ),
         )
 
     def configure(self, short_name: str, proxy: _Proxy, world: World) -> None:

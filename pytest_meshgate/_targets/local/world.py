@@ -18,6 +18,7 @@ __all__ = [
     "ROOT_NAMESPACE",
     "Endpoint",
     "GatewayProxy",
+    "MeshIdentity",
     "MeshService",
     "ServicePortInfo",
     "World",
@@ -56,6 +57,25 @@ class MeshService:
     ports: tuple[ServicePortInfo, ...]
     endpoints: tuple[Endpoint, ...]
     external: bool = False
+    # Mesh TLS: the SPIFFE identities of the service's workloads (Istio's
+    # ``ServiceAccounts``), which ISTIO_MUTUAL clusters verify by default; for a
+    # ServiceEntry, its ``subjectAltNames``. Empty: no SAN check.
+    service_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeshIdentity:
+    """A proxy's mesh workload certificate, as Istio's agent serves it over SDS.
+
+    ``default`` (certificate chain and key, URI SAN ``spiffe_id``) and ``ROOTCA``
+    (the mesh CA) become files here: 0600 in a 0700 directory of the local
+    target, referenced by name so no key material enters the xDS JSON.
+    """
+
+    spiffe_id: str  # spiffe://cluster.local/ns/<ns>/sa/<service account>
+    cert_chain_file: str
+    private_key_file: str = field(repr=False)
+    root_ca_file: str
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,11 @@ class GatewayProxy:
     bind: Callable[[int], tuple[str, int]]
     access_log_path: str = "/dev/stdout"
     source_address: str | None = None  # upstream bind address (how `via` is known)
+    # Mesh TLS: the workload certificate for ISTIO_MUTUAL (None: the proxy has no
+    # mesh identity, so ISTIO_MUTUAL is unsupported) and whether it is a sidecar
+    # (DestinationRule credentialName then needs a workloadSelector).
+    mesh_identity: MeshIdentity | None = None
+    sidecar: bool = False
 
 
 @dataclass(frozen=True)
