@@ -372,3 +372,32 @@ def test_envoy_validates_mesh_tls_contexts(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     finally:
         mesh.close()
+
+
+def test_subset_tls_overrides_the_destination_port_level_tls() -> None:
+    """MergeSubsetTrafficPolicy: port level first per level, then subset blocks win."""
+    policy = """
+    portLevelSettings:
+    - port: {number: 80}
+      tls: {mode: SIMPLE, sni: port-level.internal}
+  subsets:
+  - name: own
+    trafficPolicy: {tls: {mode: SIMPLE, sni: subset.internal}}
+  - name: inherits
+    trafficPolicy: {loadBalancer: {simple: RANDOM}}
+  - name: port-entry
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 80}
+        loadBalancer: {simple: RANDOM}"""
+    cfg = translate(HTTP_GW + WEB_VS + dr(policy))
+
+    def sni(subset: str) -> str | None:
+        c = cluster(cfg, f"outbound|80|{subset}|web.default.svc.cluster.local")
+        assert c is not None
+        return c.get("transport_socket", {}).get("typed_config", {}).get("sni")
+
+    assert sni("") == "port-level.internal"
+    assert sni("own") == "subset.internal"
+    assert sni("inherits") == "port-level.internal"
+    assert sni("port-entry") is None  # a subset port-level entry replaces every block

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ...._model.istio import (
     ClientTLSSettings,
@@ -137,26 +136,44 @@ class _Policy:
     tls: ClientTLSSettings | None = None
 
 
+_BLOCKS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
+
+
+def _port_level(policy: TrafficPolicy | None, port: int) -> tuple[_Policy | None, bool]:
+    """GetPortLevelTrafficPolicy(): the matching portLevelSettings entry replaces the whole policy.
+
+    Omitted blocks of that entry do not inherit the destination-level ones.
+    The flag says a port-level entry was used.
+    """
+    if policy is None:
+        return None, False
+    for entry in policy.port_level_settings:
+        if entry.port is not None and entry.port.number == port:
+            return _Policy(**{name: getattr(entry, name) for name in _BLOCKS}), True
+    return _Policy(**{name: getattr(policy, name) for name in _BLOCKS}), False
+
+
 def _effective_policy(
     top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
 ) -> _Policy:
-    """Subset blocks override top-level ones; a matching portLevelSettings entry wins whole.
+    """util.go MergeSubsetTrafficPolicy() for one port.
 
-    util.go MergeSubsetTrafficPolicy() and GetPortLevelTrafficPolicy(): the
-    port-level entry replaces the destination-level policy, omitted blocks do
-    not inherit.
+    Each level first resolves its own portLevelSettings; then every block the
+    subset sets overrides the destination's, and a subset port-level entry
+    overrides all four blocks, set or not (MergeTrafficPolicy ``hasPortLevel``).
     """
-    blocks = ("load_balancer", "connection_pool", "outlier_detection", "tls")
-    merged: dict[str, Any] = {}
-    for name in blocks:
-        value = getattr(subset, name, None) if subset is not None else None
-        merged[name] = value if value is not None else getattr(top, name, None)
-    port_level = (subset.port_level_settings if subset is not None else []) or (
-        top.port_level_settings if top is not None else []
-    )
-    for entry in port_level:
-        if entry.port is not None and entry.port.number == port:
-            return _Policy(**{name: getattr(entry, name) for name in blocks})
+    original, _ = _port_level(top, port)
+    own, port_level = _port_level(subset, port)
+    if own is None:
+        return original or _Policy()
+    if original is None:
+        return own
+    merged = {
+        name: getattr(own, name)
+        if getattr(own, name) is not None or port_level
+        else getattr(original, name)
+        for name in _BLOCKS
+    }
     return _Policy(**merged)
 
 
