@@ -93,6 +93,8 @@ spec:
   http:
   - match: [{{uri: {{prefix: /bad-ca}}}}]
     route: [{{destination: {{host: {NGINX}, subset: bad-ca, port: {{number: 443}}}}}}]
+  - match: [{{uri: {{prefix: /no-origination}}}}]
+    route: [{{destination: {{host: {NGINX}, subset: plain, port: {{number: 443}}}}}}]
   - route:
     - destination: {{host: {NGINX}, port: {{number: 443}}}}
       headers: {{request: {{set: {{handled-by-egress-gateway: "true"}}}}}}
@@ -126,6 +128,8 @@ spec:
   - name: bad-ca
     trafficPolicy:
       tls: {{mode: MUTUAL, credentialName: client-credential-bad-ca, sni: {NGINX}}}
+  - name: plain
+    trafficPolicy: {{tls: {{mode: DISABLE}}}}
 """
 
 
@@ -299,6 +303,11 @@ def test_wrong_peer_identity_and_plaintext_to_the_mesh_port_give_503(mesh: Mesh)
 
 def test_origination_with_a_wrong_ca_gives_503(mesh: Mesh) -> None:
     assert via_ingress(mesh, "/bad-ca")[0] == 503
+
+
+def test_plain_http_to_the_tls_port_gets_the_backends_400(mesh: Mesh) -> None:
+    """Nothing originates TLS: nginx answers 400 and the gateways pass it on."""
+    assert via_ingress(mesh, "/no-origination")[0] == 400
 
 
 def test_harness_client_with_a_mesh_identity_is_served(mesh: Mesh) -> None:
