@@ -157,6 +157,10 @@ class LocalTarget(Target):
             "TCPRoute",
             "DestinationRuleTLS",
             "GatewayHTTP2",
+            # mesh TLS
+            "EgressTLSOrigination",
+            "GatewayTLSIstioMutual",
+            "DestinationRuleIstioMutual",
         ]
     )
 
