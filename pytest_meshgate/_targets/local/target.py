@@ -39,6 +39,7 @@ from ..._model.case import (
 )
 from ..._secrets import CaseSecrets, SecretStore
 from .. import Deployment, Target
+from .mesh_identity import MeshCA, gateway_service_account, spiffe_id
 from .world import (
     DOMAIN_SUFFIX,
     Endpoint,
@@ -188,6 +189,10 @@ class LocalTarget(Target):
             "MeshDefaultRouting",
             "MeshVirtualServiceConflict",
             "OutboundTrafficPolicy",
+            # mesh TLS
+            "GatewayTLSIstioMutual",
+            "DestinationRuleIstioMutual",
+            "SidecarTLSOrigination",
         ]
     )
 
@@ -209,6 +214,7 @@ class LocalTarget(Target):
         self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
         self._echo: Any = None
         self._secrets: SecretStore | None = None
+        self._mesh_ca: MeshCA | None = None
         self._versions = 0
         atexit.register(self.close)
 
@@ -220,6 +226,13 @@ class LocalTarget(Target):
         if self._secrets is None:
             self._secrets = SecretStore(directory=self.workdir)
         return self._secrets
+
+    @property
+    def mesh_ca(self) -> MeshCA:
+        """The run's mesh CA: SPIFFE workload certificates for ISTIO_MUTUAL."""
+        if self._mesh_ca is None:
+            self._mesh_ca = MeshCA(directory=self.workdir)
+        return self._mesh_ca
 
     @property
     def echo(self) -> Any:
@@ -281,6 +294,8 @@ class LocalTarget(Target):
             # Keys and configs go even if stopping something failed.
             if self._secrets is not None:
                 self._secrets.close()
+            if self._mesh_ca is not None:
+                self._mesh_ca.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             atexit.unregister(self.close)
 
@@ -436,6 +451,8 @@ class LocalDeployment(Deployment):
                 for p in service.ports
             )
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
+            # Each echo workload runs as the service account named after its service.
+            accounts = () if service.external else (spiffe_id(service.namespace, service.name),)
             self._services.append(
                 MeshService(
                     hostname,
@@ -443,6 +460,7 @@ class LocalDeployment(Deployment):
                     ports,
                     tuple(endpoints),
                     address=self._next_vip(),
+                    service_accounts=accounts,
                 )
             )
 
@@ -475,6 +493,9 @@ class LocalDeployment(Deployment):
                     ports,
                     (endpoint,),
                     address=self._next_vip(),
+                    service_accounts=(
+                        spiffe_id(workload.namespace, gateway_service_account(workload.name)),
+                    ),
                 )
             )
 
@@ -528,6 +549,9 @@ class LocalDeployment(Deployment):
             bind=proxy.bind,
             access_log_path=str(proxy.access_log_path),
             source_address=proxy.source_address,
+            mesh_identity=self.target.mesh_ca.identity(
+                workload.namespace, gateway_service_account(workload.name)
+            ),
         )
 
     def configure(self, short_name: str, proxy: _Proxy, world: World) -> None:
@@ -556,6 +580,8 @@ class LocalDeployment(Deployment):
             source_address=proxy.source_address,
             sidecar=True,
             capture_ports=capture_ports,
+            # The client runs as the service account named after it, as echo workloads do.
+            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
         )
         try:
             config = translate_sidecar(world, sidecar)

@@ -18,6 +18,7 @@ __all__ = [
     "ROOT_NAMESPACE",
     "Endpoint",
     "GatewayProxy",
+    "MeshIdentity",
     "MeshService",
     "ServicePortInfo",
     "World",
@@ -66,6 +67,25 @@ class MeshService:
     resolution: str = "STATIC"
     export_to: tuple[str, ...] = ()
     origin: str = "kubernetes"  # or "ServiceEntry <ns>/<name>", for messages
+    # Mesh TLS: the SPIFFE identities of the service's workloads (Istio's
+    # ``ServiceAccounts``), which ISTIO_MUTUAL clusters verify by default; for a
+    # ServiceEntry, its ``subjectAltNames``. Empty: no SAN check.
+    service_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeshIdentity:
+    """A proxy's mesh workload certificate, as Istio's agent serves it over SDS.
+
+    ``default`` (certificate chain and key, URI SAN ``spiffe_id``) and ``ROOTCA``
+    (the mesh CA) become files here: 0600 in a 0700 directory of the local
+    target, referenced by name so no key material enters the xDS JSON.
+    """
+
+    spiffe_id: str  # spiffe://cluster.local/ns/<ns>/sa/<service account>
+    cert_chain_file: str
+    private_key_file: str = field(repr=False)
+    root_ca_file: str
 
 
 @dataclass(frozen=True)
@@ -84,11 +104,15 @@ class GatewayProxy:
     bind: Callable[[int], tuple[str, int]]
     access_log_path: str = "/dev/stdout"
     source_address: str | None = None  # upstream bind address (how `via` is known)
-    # A client sidecar rather than a gateway: outbound listeners per port, mesh routes.
+    # A client sidecar rather than a gateway: outbound listeners per port, mesh
+    # routes; a DestinationRule credentialName then needs a workloadSelector.
     sidecar: bool = False
     # Sidecars: ports the harness sends to besides the registry's (Istio's
     # virtualOutbound listener catches them; here each gets a fall-through listener).
     capture_ports: tuple[int, ...] = ()
+    # Mesh TLS: the workload certificate for ISTIO_MUTUAL (None: the proxy has no
+    # mesh identity, so ISTIO_MUTUAL is unsupported).
+    mesh_identity: MeshIdentity | None = None
 
 
 @dataclass(frozen=True)
