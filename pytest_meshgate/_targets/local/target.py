@@ -410,6 +410,8 @@ class LocalDeployment(Deployment):
         self._network: dict[tuple[str, int], list[tuple[str, int]]] = {}
         self._entries: dict[str, _Proxy] = {}
         self._sidecars: dict[str, _Proxy] = {}
+        # Per client namespace: ServiceEntry host -> the address DNS answers.
+        self._service_entry_addresses: dict[str, dict[str, str]] = {}
         self._torn_down = False
         self.secrets = CaseSecrets({}, {})
         self._ca_subjects: dict[str, str] | None = None
@@ -626,12 +628,16 @@ class LocalDeployment(Deployment):
         for name in candidates:
             if vips.get(name):
                 return (str(vips[name]), port)
-        entries = service_entry_services(self.world())
-        visible = {s.hostname for s in visible_services(self.world(), namespace)}
-        for index, service in enumerate(entries):
-            if service.hostname == host and host in visible:
-                return (service.address or f"240.240.{index // 250}.{index % 250 + 1}", port)
-        return None
+        if namespace not in self._service_entry_addresses:
+            world = self.world()
+            visible = {s.hostname for s in visible_services(world, namespace)}
+            self._service_entry_addresses[namespace] = {
+                s.hostname: s.address or f"240.240.{index // 250}.{index % 250 + 1}"
+                for index, s in enumerate(service_entry_services(world))
+                if s.hostname in visible
+            }
+        address = self._service_entry_addresses[namespace].get(host)
+        return None if address is None else (address, port)
 
     # ---------------------------------------------------------------- requests
 
