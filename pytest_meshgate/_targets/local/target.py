@@ -469,8 +469,10 @@ class LocalDeployment(Deployment):
     def _next_vip(self) -> str:
         # ClusterIPs: never connected to (routes pick endpoints), only matched
         # (sidecar destination-IP filter chains, the Host of a request by IP).
+        # Loopback addresses (127.96.0.0/16), so a passthrough to one by mistake
+        # is refused on this machine instead of leaving it.
         index = len(self._services) + 10
-        return f"10.96.{index // 250}.{index % 250}"
+        return f"127.96.{index // 250}.{index % 250}"
 
     def add_gateway_services(self, proxies: dict[str, _Proxy]) -> None:
         """Each gateway's Kubernetes Service, its endpoints the Envoy's listener addresses.
@@ -600,7 +602,8 @@ class LocalDeployment(Deployment):
         services (name or address) to their echo server (on a port it does
         not serve: its address, where nothing listens), and other ServiceEntry
         hosts as Istio's DNS proxy answers them: the first of their
-        ``addresses``, else an auto-allocated address (240.240.0.0/16). An IP
+        ``addresses``, else an auto-allocated address (Istio: 240.240.0.0/16;
+        here loopback 127.240.0.0/16, so nothing leaves the machine). An IP
         address is itself. None: the name does not resolve.
         """
         from .translate.serviceentry import service_entry_services, visible_services
@@ -632,7 +635,7 @@ class LocalDeployment(Deployment):
             world = self.world()
             visible = {s.hostname for s in visible_services(world, namespace)}
             self._service_entry_addresses[namespace] = {
-                s.hostname: s.address or f"240.240.{index // 250}.{index % 250 + 1}"
+                s.hostname: s.address or f"127.240.{index // 250}.{index % 250 + 1}"
                 for index, s in enumerate(service_entry_services(world))
                 if s.hostname in visible
             }
