@@ -314,3 +314,24 @@ spec:
 """
     with pytest.raises(UnsupportedFeature, match="DYNAMIC_DNS"):
         translate_sidecar(world(dynamic), sidecar())
+
+
+def test_service_entry_carries_location_and_identities() -> None:
+    text = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: internal}
+spec:
+  hosts: [vm.example.internal]
+  location: MESH_INTERNAL
+  subjectAltNames: ["spiffe://cluster.local/ns/vms/sa/vm"]
+  ports: [{number: 80, name: http}]
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.10}]
+"""
+    (entry,) = [
+        s for s in visible_services(world(text), "default") if s.hostname == "vm.example.internal"
+    ]
+    assert not entry.external and entry.resolution == "STATIC"
+    assert entry.service_accounts == ("spiffe://cluster.local/ns/vms/sa/vm",)
+    assert entry.ports[0].protocol == "HTTP"  # from the port name, as for Services

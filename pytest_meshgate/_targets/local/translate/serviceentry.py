@@ -98,6 +98,8 @@ def service_entry_services(world: World) -> list[MeshService]:
                     resolution=spec.resolution,
                     export_to=tuple(spec.export_to),
                     origin=f"ServiceEntry {se.key}",
+                    # ISTIO_MUTUAL to the entry verifies these identities.
+                    service_accounts=tuple(spec.subject_alt_names),
                 )
             )
     return out
