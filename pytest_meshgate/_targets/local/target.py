@@ -189,6 +189,7 @@ class LocalTarget(Target):
             "MeshDefaultRouting",
             "MeshVirtualServiceConflict",
             "OutboundTrafficPolicy",
+            "SidecarEgressHosts",
             # mesh TLS
             "GatewayTLSIstioMutual",
             "DestinationRuleIstioMutual",

@@ -299,9 +299,9 @@ apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {name: default, namespace: default}
 spec:
-  egress: [{hosts: [./*]}]
+  egress: [{port: {number: 80, protocol: HTTP, name: http}, hosts: [./*]}]
 """
-    with pytest.raises(UnsupportedFeature, match=r"spec.egress\[0\].hosts"):
+    with pytest.raises(UnsupportedFeature, match=r"spec.egress\[0\]"):
         translate_sidecar(world(text), sidecar())
     dynamic = """
 apiVersion: networking.istio.io/v1
@@ -335,3 +335,31 @@ spec:
     assert not entry.external and entry.resolution == "STATIC"
     assert entry.service_accounts == ("spiffe://cluster.local/ns/vms/sa/vm",)
     assert entry.ports[0].protocol == "HTTP"  # from the port name, as for Services
+
+
+def test_sidecar_egress_hosts_narrow_what_the_client_sees() -> None:
+    text = (
+        ENTRIES
+        + """
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  egress: [{hosts: ["./*", "*/db.example.com"]}]
+"""
+    )
+    other = MeshService(
+        hostname="ratings.other.svc.cluster.local",
+        namespace="other",
+        ports=(ServicePortInfo("http", 9080, 9080, "HTTP"),),
+        endpoints=(),
+    )
+    config = translate_sidecar(world(text, REVIEWS, other), sidecar())
+    hosts = {str(c["name"]).split("|")[-1] for c in config.clusters}
+    # ./* imports the client's namespace (the Service and the entries created there)...
+    assert {"reviews.default.svc.cluster.local", "api.example.com"} <= hosts
+    # ...*/db.example.com one host from anywhere; nothing else.
+    assert "db.example.com" in hosts
+    assert "ratings.other.svc.cluster.local" not in hosts
+    assert "private.example.com" not in hosts

@@ -31,6 +31,7 @@ sends to):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -131,15 +132,45 @@ def outbound_traffic_policy(world: World, proxy: GatewayProxy) -> str:
         raise UnsupportedFeature(sidecar, "spec.inboundConnectionPool")
     for i, egress in enumerate(spec.egress):
         if egress.port is not None or egress.bind or egress.capture_mode:
-            raise UnsupportedFeature(sidecar, f"spec.egress[{i}]", "only hosts")
-        if any(h not in ("*/*", "*") for h in egress.hosts):
-            raise UnsupportedFeature(sidecar, f"spec.egress[{i}].hosts", "only */*")
+            raise UnsupportedFeature(sidecar, f"spec.egress[{i}]", "only hosts, no port")
+    if len(spec.egress) > 1:
+        raise UnsupportedFeature(sidecar, "spec.egress", "more than one egress listener")
     policy = spec.outbound_traffic_policy
     if policy is None:
         return "ALLOW_ANY"
     if policy.egress_proxy is not None:
         raise UnsupportedFeature(sidecar, "spec.outboundTrafficPolicy.egressProxy")
     return policy.mode
+
+
+def egress_imports(world: World, proxy: GatewayProxy) -> list[tuple[str, str]] | None:
+    """The Sidecar's ``egress[0].hosts`` as (namespace, host) pairs; None: import everything.
+
+    ``./h`` is the proxy's namespace, ``*/h`` any namespace, ``~/h`` nothing;
+    a bare ``h`` is ``*/h`` (``sidecar.go`` ``ParseHosts``, egress listener hosts).
+    """
+    sidecar = _sidecar_for(world, proxy)
+    if sidecar is None or not sidecar.spec.egress:
+        return None
+    imports: list[tuple[str, str]] = []
+    for entry in sidecar.spec.egress[0].hosts:
+        namespace, _, host = entry.rpartition("/")
+        namespace = namespace or "*"
+        if namespace == ".":
+            namespace = proxy.namespace
+        if namespace != "~":
+            imports.append((namespace, host.lower()))
+    return imports
+
+
+def _imported(imports: list[tuple[str, str]] | None, namespace: str, hosts: Sequence[str]) -> bool:
+    """A service or VirtualService (its namespace, its hosts) is visible through the imports."""
+    if imports is None:
+        return True
+    return any(
+        ns in ("*", namespace) and (pattern == "*" or any(_host_matches(pattern, h) for h in hosts))
+        for ns, pattern in imports
+    )
 
 
 # --------------------------------------------------------------------- helpers
@@ -548,7 +579,17 @@ def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and routes of a client sidecar (see the module docstring)."""
     world = with_registry(world, proxy.namespace)
     policy = outbound_traffic_policy(world, proxy)
-    vss = _mesh_virtual_services(world, proxy)
+    # A Sidecar's egress hosts narrow the registry and the VirtualServices it sees.
+    imports = egress_imports(world, proxy)
+    world = dataclasses.replace(
+        world,
+        services=tuple(s for s in world.services if _imported(imports, s.namespace, [s.hostname])),
+    )
+    vss = [
+        v
+        for v in _mesh_virtual_services(world, proxy)
+        if _imported(imports, v.vs.metadata.namespace, v.hosts)
+    ]
     protocols: dict[int, str] = {}
     for service in world.services:
         for sp in service.ports:
