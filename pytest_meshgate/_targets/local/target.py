@@ -773,6 +773,11 @@ class LocalDeployment(Deployment):
                 if hop is not None:
                     lines.append(f"then {other.workload.name}:")
                     lines.append("  " + _format_access_record(hop))
+        if "via" in exchange.extra:
+            lines.append(
+                f"the backend's connection came from {exchange.extra['via']} "
+                f"(peer {exchange.extra.get('peer')})"
+            )
         table = _route_table(proxy, int(exchange.extra["service_port"]), _host_of(exchange))
         if table:
             lines += ["", *table]

@@ -101,7 +101,9 @@ def test_egress_path_and_via(target: LocalTarget, tmp_path: Path) -> None:
     assert sidecar.source_address != egress.source_address
     assert exchange.extra["peer"].startswith(egress.source_address + ":")
     assert target.workload_at(sidecar.source_address) == "sleep"
-    assert "then istio-egressgateway:" in deployment.explain(exchange)
+    explained = deployment.explain(exchange)
+    assert "then istio-egressgateway:" in explained
+    assert "the backend's connection came from egress (peer 127.0.0." in explained
 
 
 def test_passthrough_goes_to_the_original_destination(target: LocalTarget, tmp_path: Path) -> None:
