@@ -241,6 +241,14 @@ spec:
 
 EGRESS_CASE = """
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn}
+spec:
+  hosts: [edition.cnn.com]
+  ports: [{number: 80, name: http-port, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: istio-egressgateway, namespace: istio-system}
 spec:
@@ -613,10 +621,7 @@ WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
         SLEEP,
     ),
     "egress": lambda: (
-        _world(
-            EGRESS_CASE,
-            (_svc("edition.cnn.com", "external", [("http", 80, "HTTP")], {"v1": 30700}),),
-        ),
+        _world(EGRESS_CASE, (), network={("edition.cnn.com", 80): (("127.0.0.1", 30700),)}),
         EGRESS,
     ),
 }
@@ -677,6 +682,10 @@ def test_golden_spot_checks() -> None:
     egress = translate_gateway(*WORLDS["egress"]())
     (route,) = egress.routes[0]["virtual_hosts"][0]["routes"]
     assert route["route"]["cluster"] == "outbound|80||edition.cnn.com"
+    # The ServiceEntry host is a cluster at the gateway, its endpoint what the name resolves to.
+    (cnn,) = [c for c in egress.clusters if c["name"] == "outbound|80||edition.cnn.com"]
+    (group,) = cnn["load_assignment"]["endpoints"]
+    assert group["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] == 30700
 
 
 # --------------------------------------------------------------------- Envoy validation
