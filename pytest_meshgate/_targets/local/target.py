@@ -455,7 +455,7 @@ class LocalDeployment(Deployment):
             )
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
             # Each echo workload runs as the service account named after its service.
-            accounts = () if service.external else (spiffe_id(service.namespace, service.name),)
+            accounts = (spiffe_id(service.namespace, service.name),)
             self._services.append(
                 MeshService(
                     hostname,
@@ -470,7 +470,7 @@ class LocalDeployment(Deployment):
     def _next_vip(self) -> str:
         # ClusterIPs: never connected to (routes pick endpoints), only matched
         # (sidecar destination-IP filter chains, the Host of a request by IP).
-        # Loopback addresses (127.96.0.0/16), so a passthrough to one by mistake
+        # They are loopback addresses (127.96.0.0/16), so a passthrough to one
         # is refused on this machine instead of leaving it.
         index = len(self._services) + 10
         return f"127.96.{index // 250}.{index % 250}"
