@@ -401,3 +401,27 @@ def test_subset_tls_overrides_the_destination_port_level_tls() -> None:
     assert sni("own") == "subset.internal"
     assert sni("inherits") == "port-level.internal"
     assert sni("port-entry") is None  # a subset port-level entry replaces every block
+
+
+def test_service_entry_subject_alt_names_are_verified_by_origination() -> None:
+    """constructUpstreamTLS: a MESH_EXTERNAL host's SE subjectAltNames when the DR has none."""
+    se = """
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+  subjectAltNames: [api.internal.example.com]
+"""
+    secrets = {("istio-system", "ca"): {"ca.crt": CA.cert_pem.bytes()}}
+    text = (
+        HTTP_GW + WEB_VS + se + dr("{tls: {mode: SIMPLE, credentialName: ca}}", "api.example.com")
+    )
+    c = cluster(translate(text, secrets), "outbound|443||api.example.com")
+    validation = upstream(c)["common_tls_context"]["validation_context"]
+    exact = {m["matcher"]["exact"] for m in validation["match_typed_subject_alt_names"]}
+    assert exact == {"api.internal.example.com"}

@@ -98,7 +98,9 @@ def service_entry_services(world: World) -> list[MeshService]:
                     resolution=spec.resolution,
                     export_to=tuple(spec.export_to),
                     origin=f"ServiceEntry {se.key}",
-                    # ISTIO_MUTUAL to the entry verifies these identities.
+                    # ISTIO_MUTUAL to the entry verifies these identities, and so
+                    # does SIMPLE/MUTUAL origination to a MESH_EXTERNAL one whose
+                    # DestinationRule names no subjectAltNames.
                     service_accounts=tuple(spec.subject_alt_names),
                 )
             )

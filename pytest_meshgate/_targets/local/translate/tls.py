@@ -1,9 +1,11 @@
-"""TLS for the gateway: credentials from Kubernetes Secrets, Envoy TLS contexts, cipher filtering.
+"""TLS for proxies: credentials from Kubernetes Secrets, mesh certificates, Envoy TLS contexts.
 
 Istio serves ``credentialName`` certificates over SDS (``pilot/pkg/xds/sds.go``);
 the local target puts the same PEM inline (``inline_string``) into the xDS
-files, which the target writes 0600 in a 0700 directory. Nothing here logs or
-repeats key material: errors name the secret and the key, never the contents.
+files, which the target writes 0600 in a 0700 directory. The mesh workload
+certificate and root (SDS ``default`` and ``ROOTCA``, used by ISTIO_MUTUAL) are
+referenced by file name (``MeshIdentity``). Nothing here logs or repeats key
+material: errors name the secret and the key, never the contents.
 
 A secret that cannot be resolved (missing, missing key, not PEM, key not
 matching the certificate) raises ``CredentialError``. The callers then leave
