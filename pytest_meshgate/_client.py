@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import errno
+import ipaddress
 import json
 import ssl
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from cryptography import x509
 
@@ -29,6 +32,7 @@ __all__ = [
     "describe_error",
     "echo_report",
     "failure_outcome",
+    "proxy_protocol_header",
     "request_fields",
     "substitute",
     "wire_headers",
@@ -159,9 +163,13 @@ class SentRequest:
     meshgate_id: str
     tls: ClientTLS | None = None
     http2: bool = False
+    original_destination: tuple[str, int] | None = None
 
     def describe(self) -> str:
         where = f"{self.address[0]}:{self.address[1]}"
+        if self.original_destination is not None:
+            host, port = self.original_destination
+            where += f", original destination {host}:{port}"
         lines = [f"{self.method} {self.url}   (via {self.entry} at {where})"]
         if self.tls is not None:
             lines.append("  " + _describe_offer(self.tls))
@@ -249,6 +257,68 @@ class Exchange:
         return "\n".join(lines)
 
 
+def proxy_protocol_header(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
+    """A PROXY protocol v1 line: the connection's source and its original destination."""
+    family = "TCP6" if ipaddress.ip_address(destination[0]).version == 6 else "TCP4"
+    if ipaddress.ip_address(source[0]).version != ipaddress.ip_address(destination[0]).version:
+        source = ("::1", source[1]) if family == "TCP6" else ("127.0.0.1", source[1])
+    return (f"PROXY {family} {source[0]} {destination[0]} {source[1]} {destination[1]}\r\n").encode(
+        "ascii"
+    )
+
+
+# The original destination of the connection being opened, for a sidecar listener
+# (set around one send; None for gateways, which get no PROXY header).
+_ORIGINAL_DESTINATION: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "meshgate_original_destination", default=None
+)
+
+
+class _ProxyProtocolBackend(httpcore.NetworkBackend):
+    """Writes a PROXY header right after connecting (before TLS) when a destination is set.
+
+    This is how a mesh client's request reaches its sidecar as if iptables had
+    captured it: Envoy's ``proxy_protocol`` listener filter restores the
+    destination the pod meant to reach.
+    """
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        destination = _ORIGINAL_DESTINATION.get()
+        if destination is not None:
+            sock = stream.get_extra_info("socket")
+            source = sock.getsockname()[:2] if sock is not None else ("127.0.0.1", 0)
+            stream.write(proxy_protocol_header(source, destination), timeout)
+        return stream
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _with_proxy_protocol(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if not isinstance(pool, httpcore.ConnectionPool) or backend is None:
+        raise RuntimeError("this httpx/httpcore version has no pluggable network backend")
+    pool._network_backend = _ProxyProtocolBackend(backend)
+    return transport
+
+
 def substitute(text: str, request_uuid: str) -> str:
     """``${uuid}`` -> a fresh UUID for this attempt."""
     return text.replace("${uuid}", request_uuid)
@@ -305,12 +375,16 @@ class HTTPClient:
         key = ("plain", http2) if tls is None else tls.key()
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = httpx.Client(
+            transport = httpx.HTTPTransport(
                 verify=tls.context() if tls is not None else False,
                 # h2 over TLS through ALPN; over plaintext, prior knowledge (h2c).
                 http1=not (http2 and tls is None),
                 http2=http2,
                 limits=httpx.Limits(max_keepalive_connections=0),
+                trust_env=False,
+            )
+            client = self._clients[key] = httpx.Client(
+                transport=_with_proxy_protocol(transport),
                 follow_redirects=False,
                 trust_env=False,
                 timeout=self.timeout,
@@ -329,10 +403,13 @@ class HTTPClient:
         entry: str,
         timeout: float | None = None,
         tls: ClientTLS | None = None,
+        original_destination: tuple[str, int] | None = None,
     ) -> Exchange:
         """Send ``request`` to ``address``, Host header and path taken from its URL.
 
         ``tls`` is required for ``https`` URLs: the case decides what to trust.
+        ``original_destination`` (a sidecar's listener): sent first in a PROXY
+        protocol header, as the address the client's connection was meant for.
         """
         meshgate_id = uuid.uuid4().hex
         url, target, headers, body = request_fields(request, str(uuid.uuid4()), meshgate_id)
@@ -350,6 +427,7 @@ class HTTPClient:
             meshgate_id=meshgate_id,
             tls=use_tls,
             http2=request.http2,
+            original_destination=original_destination,
         )
         client = self._client(use_tls, request.http2)
         extensions: dict[str, Any] = {
@@ -370,6 +448,7 @@ class HTTPClient:
         )
         start = time.perf_counter()
         tls_info: TLSInfo | None = None
+        token = _ORIGINAL_DESTINATION.set(original_destination)
         try:
             response = client.send(built, stream=True)
             try:
@@ -393,6 +472,8 @@ class HTTPClient:
             return Exchange(sent, None, outcome, describe_error(exc), _since(start))
         except httpx.TransportError as exc:
             return Exchange(sent, None, "error", describe_error(exc), _since(start))
+        finally:
+            _ORIGINAL_DESTINATION.reset(token)
         record = ResponseRecord(
             status=response.status_code,
             reason=response.reason_phrase,

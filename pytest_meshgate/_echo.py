@@ -28,6 +28,10 @@ Knobs, as in echo-basic (the path is matched after collapsing ``//``):
 - request header ``X-Echo-Set-Header: Name:value,Name2:value2``: sets those
   response headers.
 
+A TLS listener answers a plaintext HTTP request with 400 "The plain HTTP
+request was sent to HTTPS port", as nginx does (istio.io egress TLS tasks and
+``TestEgressGatewayTls`` show that 400 when nothing originates TLS).
+
 Malformed requests get 400 and a closed connection; an exception in a handler
 is logged and answered 500. Every answered request (resets included, with
 ``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
@@ -41,6 +45,7 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import os
 import re
 import socket
 import ssl
@@ -340,6 +345,11 @@ class EchoServer:
             assert task is not None
             state.tasks.add(task)
             try:
+                if ssl_context is not None:
+                    upgraded = await _start_tls(reader, writer, ssl_context)
+                    if upgraded is None:
+                        return
+                    reader, writer = upgraded
                 await self._serve(state, reader, writer)
             except asyncio.CancelledError:
                 # Cancelled by stop_listening()/close(); the stream machinery would
@@ -348,9 +358,19 @@ class EchoServer:
             finally:
                 state.tasks.discard(task)
 
-        state.server = await asyncio.start_server(
-            on_connection, host, port, ssl=ssl_context, limit=MAX_HEAD_BYTES, reuse_address=True
-        )
+        if ssl_context is None:
+            state.server = await asyncio.start_server(
+                on_connection, host, port, limit=MAX_HEAD_BYTES, reuse_address=True
+            )
+        else:
+            # TLS starts per connection once its first byte is known (_start_tls).
+            loop = asyncio.get_running_loop()
+
+            def protocol() -> asyncio.StreamReaderProtocol:
+                reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES, loop=loop)
+                return _UnreadProtocol(reader, on_connection, loop=loop)
+
+            state.server = await loop.create_server(protocol, host, port, reuse_address=True)
         sockname = state.server.sockets[0].getsockname()
         address = (str(sockname[0]), int(sockname[1]))
         self._sockets[address] = state
@@ -584,6 +604,85 @@ def _format_address(address: Any) -> str:
 
 
 _SNI_ATTR = "_meshgate_sni"
+
+
+class _UnreadProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that reads nothing until its handler has looked at the first byte."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.ReadTransport, transport).pause_reading()
+        super().connection_made(transport)
+
+
+class _TlsStreamProtocol(asyncio.StreamReaderProtocol):
+    """Streams over a ``loop.start_tls`` transport: EOF closes (half-close has no TLS meaning)."""
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        return False
+
+
+_TLS_HANDSHAKE_RECORD = 0x16
+_PLAIN_HTTP_TO_TLS = "The plain HTTP request was sent to HTTPS port\n"
+_FIRST_BYTE_TIMEOUT_S = 10.0
+
+
+async def _first_byte(writer: asyncio.StreamWriter) -> int | None:
+    """The connection's first byte, left unread (MSG_PEEK); None at EOF or timeout.
+
+    The transport owns the descriptor, so readiness is polled on a duplicate;
+    clients speak first (a ClientHello or a request line), so this is quick.
+    """
+    sock = writer.get_extra_info("socket")
+    peeker = socket.socket(fileno=os.dup(sock.fileno()))
+    try:
+        deadline = time.monotonic() + _FIRST_BYTE_TIMEOUT_S
+        pause = 0.0005
+        while time.monotonic() < deadline:
+            try:
+                data = peeker.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.02)
+                continue
+            except OSError:
+                return None
+            return data[0] if data else None
+        return None
+    finally:
+        peeker.close()  # the duplicate only; the transport keeps its descriptor
+
+
+async def _start_tls(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """The connection's TLS streams; None when it was answered or closed instead.
+
+    A TLS ClientHello gets the handshake (``loop.start_tls``, new streams over
+    the TLS transport, as ``asyncio.open_connection`` builds them); plaintext
+    HTTP gets nginx's 400; anything else, or a failed handshake, a close.
+    """
+    first = await _first_byte(writer)
+    try:
+        if first == _TLS_HANDSHAKE_RECORD:
+            loop = asyncio.get_running_loop()
+            tls_reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES, loop=loop)
+            protocol = _TlsStreamProtocol(tls_reader, loop=loop)
+            transport = await loop.start_tls(writer.transport, protocol, context, server_side=True)
+            assert transport is not None
+            return tls_reader, asyncio.StreamWriter(transport, protocol, tls_reader, loop)
+        if first is not None:
+            cast(asyncio.ReadTransport, writer.transport).resume_reading()
+            with contextlib.suppress(_BadRequest, ValueError, asyncio.LimitOverrunError):
+                await asyncio.wait_for(_read_request(reader, writer), _FIRST_BYTE_TIMEOUT_S)
+            writer.write(_encode(_text(400, _PLAIN_HTTP_TO_TLS), "HTTP/1.1", False))
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError):
+        pass
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return None
 
 
 def _record_sni(context: ssl.SSLContext) -> None:

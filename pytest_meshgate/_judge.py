@@ -68,6 +68,19 @@ def judge(expect: Expect, exchange: Exchange) -> list[str]:
             ):
                 failures.append(f"backend: expected {backend}, got {got}")
 
+    if expect.via is not None:
+        via = exchange.extra.get("via")
+        if echo is None:
+            failures.append(f"via: expected {expect.via}, but no echo backend answered")
+        elif via is None:
+            failures.append(f"via: expected {expect.via}, but the target cannot tell the path")
+        elif via != expect.via:
+            peer = exchange.extra.get("peer")
+            failures.append(
+                f"via: expected the backend's connection from {expect.via}, it came from {via}"
+                + (f" (peer {peer})" if peer else "")
+            )
+
     if expect.request is not None:
         if echo is None:
             failures.append("request: expected the backend's view, but no echo backend answered")

@@ -199,3 +199,49 @@ def test_closed_during_handshake_is_reset(client: HTTPClient, ca: trustme.CA) ->
         thread.join(2)
         listener.close()
     assert exchange.connection == "reset", exchange.describe_outcome()
+
+
+def test_proxy_protocol_header_precedes_the_request() -> None:
+    """With an original destination, the connection starts with a PROXY v1 line."""
+    import socket
+    import threading
+
+    from pytest_meshgate._client import HTTPClient, proxy_protocol_header
+    from pytest_meshgate._model.case import Request
+
+    assert proxy_protocol_header(("127.0.0.1", 5000), ("10.96.0.10", 80)) == (
+        b"PROXY TCP4 127.0.0.1 10.96.0.10 5000 80\r\n"
+    )
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                received.append(data)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = HTTPClient(timeout=5)
+    try:
+        address = server.getsockname()
+        request = Request(url="http://edition.cnn.com/politics")
+        with_header = client.send(request, address, "test", original_destination=("1.2.3.4", 80))
+        without = client.send(request, address, "test")
+    finally:
+        client.close()
+        thread.join(5)
+        server.close()
+    assert with_header.response is not None and with_header.response.status == 200
+    assert without.response is not None
+    first, second = received
+    line, _, rest = first.partition(b"\r\n")
+    assert line.startswith(b"PROXY TCP4 127.0.0.1 1.2.3.4 ") and line.endswith(b" 80")
+    assert rest.startswith(b"GET /politics HTTP/1.1")
+    assert second.startswith(b"GET /politics HTTP/1.1")  # gateways get no header
+    assert "original destination 1.2.3.4:80" in with_header.request.describe()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -565,11 +566,23 @@ def test_tls_without_client_certificate_or_alpn(echo: EchoServer, ca: trustme.CA
     assert tls["cipherSuite"]
 
 
+def test_plaintext_http_to_a_tls_port_gets_nginx_400(echo: EchoServer, ca: trustme.CA) -> None:
+    listener = echo.listen(REVIEWS, ssl_context=server_context(ca))
+    data = raw_exchange(listener, b"GET /x HTTP/1.1\r\nHost: r\r\n\r\n")
+    [(status, _, body)] = split_responses(data)
+    assert status == 400
+    assert body == b"The plain HTTP request was sent to HTTPS port\n"
+    assert echo.requests(identity=REVIEWS) == []  # never reached the echo handler
+
+
 def test_failed_handshake_does_not_hurt(echo: EchoServer, ca: trustme.CA) -> None:
     listener = echo.listen(REVIEWS, ssl_context=server_context(ca))
     with socket.create_connection(listener.address, timeout=5) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")  # plaintext to a TLS port
-        sock.recv(100)
+        sock.sendall(b"\x16\x03\x01\x00\x05hello")  # a broken ClientHello
+        with contextlib.suppress(OSError):
+            sock.recv(100)  # an alert, or just the close
+    with socket.create_connection(listener.address, timeout=5):
+        pass  # connected and gone without a byte
     with httpx.Client(verify=client_context(ca, None), timeout=5) as c:
         response = c.get(
             f"https://127.0.0.1:{listener.port}/",

@@ -205,3 +205,16 @@ def test_protocols_answered_and_seen() -> None:
         "request.proto: expected 'HTTP/2', backend saw 'HTTP/1.1'",
         "response.protocol: expected HTTP/2, answered HTTP/1.1",
     ]
+
+
+def test_via_names_the_hop_that_reached_the_backend() -> None:
+    exchange = echo_exchange(peer="127.0.0.3:40000")
+    exchange.extra.update(via="egress", peer="127.0.0.3:40000")
+    assert judge(expect(via="egress"), exchange) == []
+    (failure,) = judge(expect(via="sleep"), exchange)
+    assert "from sleep, it came from egress (peer 127.0.0.3:40000)" in failure
+    # A target that cannot tell the path fails the expectation, never passes it.
+    (unknown,) = judge(expect(via="egress"), echo_exchange())
+    assert "cannot tell the path" in unknown
+    (no_echo,) = judge(expect(status=404, via="egress"), plain(404))
+    assert "no echo backend answered" in no_echo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -108,7 +109,16 @@ class Service(StrictModel):
         min_length=1,
         description="One workload per version, labelled app=<name>, version=<v>.",
     )
-    external: bool = Field(default=False, description="Outside the mesh (egress cases).")
+    external: bool = Field(
+        default=False,
+        description="Outside the mesh (egress cases): not a Kubernetes Service; its name is "
+        "a host that resolves, outside the mesh, to its echo servers.",
+    )
+    addresses: list[str] = Field(
+        default_factory=list,
+        description="External services only: IP addresses that also lead to its echo servers "
+        "(as ServiceEntry endpoints or addresses name them), e.g. 203.0.113.10.",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
 
     @field_validator("versions")
@@ -119,13 +129,35 @@ class Service(StrictModel):
             raise ValueError(f"duplicate version {', '.join(duplicated)}")
         return versions
 
+    @field_validator("addresses")
+    @classmethod
+    def _ip_addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return addresses
+
+    @model_validator(mode="after")
+    def _addresses_only_outside(self) -> Service:
+        if self.addresses and not self.external:
+            raise ValueError("addresses are for external services (external: true)")
+        return self
+
 
 class Client(StrictModel):
     """An in-mesh workload whose requests leave through its sidecar."""
 
     name: Slug
     namespace: Slug = "default"
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Pod labels besides app=<name> (sourceLabels, Sidecar)."
+    )
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        return {"app": self.name, **self.labels}
 
 
 class GatewayPort(StrictModel):
@@ -258,6 +290,12 @@ class Request(StrictModel):
         """The gateway short name or client name the request enters through."""
         return self.from_ or self.gateway or "ingress"
 
+    @property
+    def port(self) -> int:
+        """The URL's port, else the scheme's (80, 443)."""
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
 
 # --------------------------------------------------------------------- expectations
 
@@ -352,7 +390,11 @@ class Expect(StrictModel):
     redirect: RedirectExpectation | None = None
     connection: ConnectionOutcome | list[ConnectionOutcome] | None = None
     tls: TLSExpectation | None = None
-    via: str | None = None
+    via: str | None = Field(
+        default=None,
+        description="The workload whose connection reached the backend: ingress, egress, a "
+        "spec.gateways name or a spec.clients name (its sidecar).",
+    )
     latency: LatencyExpectation | None = None
     split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = None
     mirrored_to: str | BackendRef | list[str | BackendRef] | None = None
@@ -426,6 +468,18 @@ class CaseSpec(StrictModel):
         description="Istio manifests as users write them, or {include: path}.",
     )
     checks: list[Check] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _clients_exist(self) -> CaseSpec:
+        names = {c.name for c in self.clients}
+        for check in self.checks:
+            if check.request.from_ is not None and check.request.from_ not in names:
+                known = ", ".join(sorted(names)) or "none"
+                raise ValueError(
+                    f"check {check.name!r}: from {check.request.from_!r} is not in "
+                    f"spec.clients (known: {known})"
+                )
+        return self
 
 
 class Case(StrictModel):

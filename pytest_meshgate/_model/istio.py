@@ -120,7 +120,15 @@ class Destination(StrictModel):
 
 
 class WorkloadSelector(StrictModel):
+    """``istio.type.v1beta1.WorkloadSelector`` (DestinationRule): ``matchLabels``."""
+
     match_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class LabelSelector(StrictModel):
+    """``networking.v1.WorkloadSelector`` (Sidecar, ServiceEntry): ``labels``."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------- Gateway
@@ -559,7 +567,7 @@ class ServiceEntrySpec(StrictModel):
     location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
     resolution: Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] = "NONE"
     endpoints: list[WorkloadEntry] = Field(default_factory=list)
-    workload_selector: WorkloadSelector | None = None
+    workload_selector: LabelSelector | None = None
     export_to: list[str] = Field(default_factory=list)
     subject_alt_names: list[str] = Field(default_factory=list)
 
@@ -593,7 +601,7 @@ class OutboundTrafficPolicy(StrictModel):
 
 
 class SidecarSpec(StrictModel):
-    workload_selector: WorkloadSelector | None = None
+    workload_selector: LabelSelector | None = None
     ingress: list[IstioIngressListener] = Field(default_factory=list)
     egress: list[IstioEgressListener] = Field(default_factory=list)
     inbound_connection_pool: ConnectionPoolSettings | None = None

@@ -75,3 +75,23 @@ def test_secrets_need_hosts_except_cas() -> None:
     with pytest.raises(ValidationError, match="a ca secret has no hosts"):
         Secret(name="c", type="ca", hosts=["a"])
     assert Secret(name="c", type="ca").issuer == "default"
+
+
+def test_mesh_keys_are_validated() -> None:
+    from pytest_meshgate._model.case import CaseSpec, Service
+
+    check = {"name": "c", "request": {"from": "slep", "url": "http://a/"}}
+    with pytest.raises(ValidationError, match=r"from 'slep' is not in spec\.clients"):
+        CaseSpec.model_validate({"clients": [{"name": "sleep"}], "checks": [check]})
+    spec = CaseSpec.model_validate(
+        {"clients": [{"name": "sleep", "labels": {"tier": "a"}}], "checks": [check | {
+            "request": {"from": "sleep", "url": "https://a.example.com/"}}]}
+    )  # fmt: skip
+    assert spec.clients[0].pod_labels == {"app": "sleep", "tier": "a"}
+    assert spec.checks[0].request.port == 443
+    external = {"name": "db.internal", "external": True, "ports": [{"name": "http", "port": 80}]}
+    assert Service.model_validate(external | {"addresses": ["203.0.113.10"]}).addresses
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Service.model_validate(external | {"addresses": ["db.example.com"]})
+    with pytest.raises(ValidationError, match="addresses are for external services"):
+        Service.model_validate(external | {"external": False, "addresses": ["203.0.113.10"]})

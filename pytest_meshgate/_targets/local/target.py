@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import ipaddress
 import json
 import shutil
 import ssl
@@ -22,11 +23,13 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from ..._client import ClientTLS, Exchange, HTTPClient
+from ..._client import ClientTLS, Exchange, HTTPClient, SentRequest
+from ..._errors import TargetError
 from ..._judge import Consistency
 from ..._loader import LoadedCase
 from ..._model.case import (
     DEFAULT_GATEWAYS,
+    Client,
     GatewayWorkload,
     Request,
     RequestTLS,
@@ -36,6 +39,7 @@ from ..._model.case import (
 )
 from ..._secrets import CaseSecrets, SecretStore
 from .. import Deployment, Target
+from .mesh_identity import MeshCA, gateway_service_account, spiffe_id
 from .world import (
     DOMAIN_SUFFIX,
     Endpoint,
@@ -52,10 +56,17 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass
 class _Proxy:
-    """A gateway workload's Envoy and the loopback ports its listeners bind."""
+    """A gateway's or a client sidecar's Envoy and the loopback ports its listeners bind.
+
+    ``source_address`` is the loopback address its upstream connections come
+    from, so a backend's peer names the proxy that reached it (``via``).
+    """
 
     workload: GatewayWorkload
     envoy: Any  # EnvoyProcess
+    source_address: str = LOOPBACK
+    sidecar: bool = False
+    short_name: str = ""  # what checks call it: ingress, egress, a gateway or client name
     ports: dict[int, int] = field(default_factory=dict)  # listener port -> loopback port
     config: Any = None  # the EnvoyConfig last applied
 
@@ -88,9 +99,20 @@ class LocalTarget(Target):
     """Runs cases on local Envoys; see the module docstring."""
 
     name = "local"
-    capabilities = frozenset({"http", "tls", "backend-tls", "http2"})
+    capabilities = frozenset(
+        {
+            "http",
+            "tls",
+            "backend-tls",
+            "http2",
+            "mesh-clients",
+            "via",
+            "external-services",
+            "service-entry",
+        }
+    )
     # Conformance features (conformance/features.yaml) the translation implements
-    # today: HTTP and TLS ingress. Not yet: egress, mesh clients, faults,
+    # today: HTTP and TLS ingress, mesh clients and egress. Not yet: faults,
     # mirroring, CORS, trafficPolicy. (Weights are translated; shares other
     # than 0/100 need the `statistics` capability, so such checks skip.)
     supported_features = frozenset(
@@ -156,6 +178,22 @@ class LocalTarget(Target):
             "TCPRoute",
             "DestinationRuleTLS",
             "GatewayHTTP2",
+            "ServiceEntry",
+            "ServiceEntryResolution",
+            "ServiceEntryExportTo",
+            "ServiceEntryTargetPort",
+            "EgressGateway",
+            "EgressTLSOrigination",
+            "EgressTLSPassthrough",
+            "MeshRouting",
+            "MeshDefaultRouting",
+            "MeshVirtualServiceConflict",
+            "OutboundTrafficPolicy",
+            "SidecarEgressHosts",
+            # mesh TLS
+            "GatewayTLSIstioMutual",
+            "DestinationRuleIstioMutual",
+            "SidecarTLSOrigination",
         ]
     )
 
@@ -174,8 +212,10 @@ class LocalTarget(Target):
         self.workdir = Path(tempfile.mkdtemp(prefix="meshgate-local-"))
         self.client = HTTPClient(timeout=request_timeout)
         self._proxies: dict[str, _Proxy] = {}
+        self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
         self._echo: Any = None
         self._secrets: SecretStore | None = None
+        self._mesh_ca: MeshCA | None = None
         self._versions = 0
         atexit.register(self.close)
 
@@ -189,6 +229,13 @@ class LocalTarget(Target):
         return self._secrets
 
     @property
+    def mesh_ca(self) -> MeshCA:
+        """The run's mesh CA: SPIFFE workload certificates for ISTIO_MUTUAL."""
+        if self._mesh_ca is None:
+            self._mesh_ca = MeshCA(directory=self.workdir)
+        return self._mesh_ca
+
+    @property
     def echo(self) -> Any:
         if self._echo is None:
             from ..._echo import EchoServer
@@ -197,9 +244,9 @@ class LocalTarget(Target):
             self._echo.start()
         return self._echo
 
-    def proxy(self, workload: GatewayWorkload) -> _Proxy:
-        """The Envoy of ``workload``, started on first use."""
-        key = f"{workload.namespace}/{workload.name}"
+    def proxy(self, workload: GatewayWorkload, sidecar: bool = False) -> _Proxy:
+        """The Envoy of ``workload`` (a gateway, or a client's sidecar), started on first use."""
+        key = f"{'sidecar:' if sidecar else ''}{workload.namespace}/{workload.name}"
         proxy = self._proxies.get(key)
         if proxy is not None and proxy.envoy.poll() is not None:
             # It crashed; the check that was running reported it with the log
@@ -216,13 +263,25 @@ class LocalTarget(Target):
 
             envoy = EnvoyProcess(
                 name=workload.name,
-                workdir=self.workdir / f"{workload.namespace}.{workload.name}",
+                workdir=self.workdir
+                / f"{'sidecar.' if sidecar else ''}{workload.namespace}.{workload.name}",
                 binary=self.envoy_binary,
                 log_level=self.envoy_log_level,
             )
             envoy.start()
-            proxy = self._proxies[key] = _Proxy(workload, envoy)
+            self._sources += 1
+            if self._sources > 254:
+                raise TargetError("more than 253 proxies in one session")
+            source = f"127.0.0.{self._sources}"
+            proxy = self._proxies[key] = _Proxy(workload, envoy, source, sidecar)
         return proxy
+
+    def workload_at(self, address: str) -> str | None:
+        """The short name of the proxy whose connections come from ``address``."""
+        for proxy in self._proxies.values():
+            if proxy.source_address == address:
+                return proxy.short_name or proxy.workload.name
+        return None
 
     def release(self) -> None:
         try:
@@ -236,6 +295,8 @@ class LocalTarget(Target):
             # Keys and configs go even if stopping something failed.
             if self._secrets is not None:
                 self._secrets.close()
+            if self._mesh_ca is not None:
+                self._mesh_ca.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             atexit.unregister(self.close)
 
@@ -255,11 +316,29 @@ class LocalTarget(Target):
                 for check in spec.checks
                 if not check.request.from_
             }
+            clients = {c.name: c for c in spec.clients}
+            mesh_checks = [c for c in spec.checks if c.request.from_]
+            if mesh_checks:
+                # Gateways are mesh services too (the egress gateway above all): every
+                # gateway a Gateway resource selects runs, and its Service is in the registry.
+                used |= _selected_gateways(loaded, gateways)
+            proxies = {short: self.proxy(gateways[short]) for short in sorted(used)}
+            for short, proxy in proxies.items():
+                proxy.short_name = short
+            if mesh_checks:
+                deployment.add_gateway_services(proxies)
             world = deployment.world()
-            for short_name in sorted(used):
-                deployment.configure(short_name, self.proxy(gateways[short_name]), world)
-            # Gateways this case does not use must not keep serving the last case.
+            for short_name, proxy in proxies.items():
+                deployment.configure(short_name, proxy, world)
             in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
+            for name in sorted({c.request.from_ for c in mesh_checks if c.request.from_}):
+                client = clients[name]
+                sidecar = self.proxy(_client_workload(client), sidecar=True)
+                sidecar.short_name = name
+                ports = sorted({c.request.port for c in mesh_checks if c.request.from_ == name})
+                deployment.configure_sidecar(client, sidecar, world, tuple(ports))
+                in_use.add(f"sidecar:{client.namespace}/{client.name}")
+            # Proxies this case does not use must not keep serving the last case.
             for key, proxy in self._proxies.items():
                 if key not in in_use and proxy.config is not None:
                     self._apply(proxy, None)
@@ -281,6 +360,25 @@ class LocalTarget(Target):
                 version=version,
             )
         proxy.config = config
+
+
+def _client_workload(client: Client) -> GatewayWorkload:
+    return GatewayWorkload(
+        name=client.name, namespace=client.namespace, labels=client.pod_labels, ports=[]
+    )
+
+
+def _selected_gateways(loaded: LoadedCase, gateways: dict[str, GatewayWorkload]) -> set[str]:
+    """Short names of the gateway workloads some Gateway resource of the case selects."""
+    selected: set[str] = set()
+    for resource in loaded.resources:
+        if getattr(resource, "kind", "") != "Gateway":
+            continue
+        selector = resource.spec.selector or {}
+        for short, workload in gateways.items():
+            if all(workload.labels.get(k) == v for k, v in selector.items()):
+                selected.add(short)
+    return selected
 
 
 def _case_capabilities(loaded: LoadedCase) -> set[str]:
@@ -309,7 +407,12 @@ class LocalDeployment(Deployment):
         self.loaded = loaded
         self._listeners: list[Any] = []
         self._services: list[MeshService] = []
+        # Outside the mesh: (DNS name or IP, port) -> external echo addresses.
+        self._network: dict[tuple[str, int], list[tuple[str, int]]] = {}
         self._entries: dict[str, _Proxy] = {}
+        self._sidecars: dict[str, _Proxy] = {}
+        # Per client namespace: ServiceEntry host -> the address DNS answers.
+        self._service_entry_addresses: dict[str, dict[str, str]] = {}
         self._torn_down = False
         self.secrets = CaseSecrets({}, {})
         self._ca_subjects: dict[str, str] | None = None
@@ -338,12 +441,68 @@ class LocalDeployment(Deployment):
                     addresses[port.port] = handle.address
                 labels = {"app": service.name, "version": version, **service.labels}
                 endpoints.append(Endpoint(labels, addresses, f"{service.name}-{version}"))
+            if service.external:
+                # Not a Kubernetes Service: its name (and addresses) lead to its echo
+                # servers for whoever resolves them outside the mesh.
+                for endpoint in endpoints:
+                    for port_number, address in endpoint.addresses.items():
+                        for name in (service.name, *service.addresses):
+                            self._network.setdefault((name, port_number), []).append(address)
+                continue
             ports = tuple(
                 ServicePortInfo(p.name, p.port, p.target_port or p.port, p.protocol)
                 for p in service.ports
             )
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
-            self._services.append(MeshService(hostname, service.namespace, ports, tuple(endpoints)))
+            # Each echo workload runs as the service account named after its service.
+            accounts = (spiffe_id(service.namespace, service.name),)
+            self._services.append(
+                MeshService(
+                    hostname,
+                    service.namespace,
+                    ports,
+                    tuple(endpoints),
+                    address=self._next_vip(),
+                    service_accounts=accounts,
+                )
+            )
+
+    def _next_vip(self) -> str:
+        # ClusterIPs: never connected to (routes pick endpoints), only matched
+        # (sidecar destination-IP filter chains, the Host of a request by IP).
+        # They are loopback addresses (127.96.0.0/16), so a passthrough to one
+        # is refused on this machine instead of leaving it.
+        index = len(self._services) + 10
+        return f"127.96.{index // 250}.{index % 250}"
+
+    def add_gateway_services(self, proxies: dict[str, _Proxy]) -> None:
+        """Each gateway's Kubernetes Service, its endpoints the Envoy's listener addresses.
+
+        ``istio-egressgateway.istio-system.svc.cluster.local`` 80 -> 8080 is where a
+        sidecar sends what a VirtualService routes to the egress gateway. Ports
+        are allocated now, before any translation, so every proxy agrees on them.
+        """
+        for proxy in proxies.values():
+            workload = proxy.workload
+            ports = tuple(
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, port_protocol(p.name))
+                for p in workload.ports
+            )
+            addresses = {p.port: proxy.bind(p.target_port) for p in ports}
+            endpoint = Endpoint(dict(workload.labels), addresses, workload.name)
+            hostname = f"{workload.name}.{workload.namespace}.svc.{DOMAIN_SUFFIX}"
+            self._services.append(
+                MeshService(
+                    hostname,
+                    workload.namespace,
+                    ports,
+                    (endpoint,),
+                    address=self._next_vip(),
+                    service_accounts=(
+                        spiffe_id(workload.namespace, gateway_service_account(workload.name)),
+                    ),
+                )
+            )
 
     def _backend_tls(self, service: Service, port: ServicePort) -> ssl.SSLContext | None:
         """Backends on https/tls ports terminate TLS themselves (passthrough, re-encryption).
@@ -378,6 +537,7 @@ class LocalDeployment(Deployment):
             resources=self.loaded.resources,
             services=tuple(self._services),
             secrets=self.secrets.kubernetes_secrets(),
+            network={key: tuple(value) for key, value in self._network.items()},
         )
 
     def gateway_proxy(self, proxy: _Proxy) -> GatewayProxy:
@@ -393,6 +553,10 @@ class LocalDeployment(Deployment):
             ),
             bind=proxy.bind,
             access_log_path=str(proxy.access_log_path),
+            source_address=proxy.source_address,
+            mesh_identity=self.target.mesh_ca.identity(
+                workload.namespace, gateway_service_account(workload.name)
+            ),
         )
 
     def configure(self, short_name: str, proxy: _Proxy, world: World) -> None:
@@ -405,9 +569,85 @@ class LocalDeployment(Deployment):
         self.target._apply(proxy, config)
         self._entries[short_name] = proxy
 
+    def configure_sidecar(
+        self, client: Client, proxy: _Proxy, world: World, capture_ports: tuple[int, ...]
+    ) -> None:
+        """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``."""
+        from .translate import UnsupportedFeature, translate_sidecar
+
+        sidecar = GatewayProxy(
+            name=client.name,
+            namespace=client.namespace,
+            labels=client.pod_labels,
+            service_ports=(),
+            bind=proxy.bind,
+            access_log_path=str(proxy.access_log_path),
+            source_address=proxy.source_address,
+            sidecar=True,
+            capture_ports=capture_ports,
+            # The client runs as the service account named after it, as echo workloads do.
+            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
+        )
+        try:
+            config = translate_sidecar(world, sidecar)
+        except UnsupportedFeature as exc:
+            pytest.skip(f"target 'local' lacks capability: {exc}")
+        self.target._apply(proxy, config)
+        self._sidecars[client.name] = proxy
+
+    def resolve(self, host: str, port: int, namespace: str) -> tuple[str, int] | None:
+        """Where a pod in ``namespace`` connects for ``host:port``: its DNS, as the mesh has it.
+
+        Search path ``<ns>.svc.cluster.local``, ``svc.cluster.local``,
+        ``cluster.local``; Services resolve to their ClusterIP, external
+        services (name or address) to their echo server (on a port it does
+        not serve: its address, where nothing listens), and other ServiceEntry
+        hosts as Istio's DNS proxy answers them: the first of their
+        ``addresses``, else an auto-allocated address (Istio: 240.240.0.0/16;
+        here loopback 127.240.0.0/16, so nothing leaves the machine). An IP
+        address is itself. None: the name does not resolve.
+        """
+        from .translate.serviceentry import service_entry_services, visible_services
+
+        host = host.lower().rstrip(".")
+        if (host, port) in self._network:
+            return self._network[(host, port)][0]
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return (host, port)
+        for (name, _), addresses in self._network.items():
+            if name == host:
+                return (addresses[0][0], port)
+        vips = {s.hostname: s.address for s in self._services if s.address}
+        candidates = [host]
+        if not host.endswith(DOMAIN_SUFFIX):
+            candidates += [
+                f"{host}.{namespace}.svc.{DOMAIN_SUFFIX}",
+                f"{host}.svc.{DOMAIN_SUFFIX}",
+                f"{host}.{DOMAIN_SUFFIX}",
+            ]
+        for name in candidates:
+            if vips.get(name):
+                return (str(vips[name]), port)
+        if namespace not in self._service_entry_addresses:
+            world = self.world()
+            visible = {s.hostname for s in visible_services(world, namespace)}
+            self._service_entry_addresses[namespace] = {
+                s.hostname: s.address or f"127.240.{index // 250}.{index % 250 + 1}"
+                for index, s in enumerate(service_entry_services(world))
+                if s.hostname in visible
+            }
+        address = self._service_entry_addresses[namespace].get(host)
+        return None if address is None else (address, port)
+
     # ---------------------------------------------------------------- requests
 
     def send(self, request: Request) -> Exchange:
+        if request.from_ is not None:
+            return self._send_from_client(request)
         proxy = self._entries[request.gateway or "ingress"]
         proxy.envoy.check_alive()
         parts = urlsplit(request.url)
@@ -419,8 +659,57 @@ class LocalDeployment(Deployment):
             request, address, entry, timeout=request.timeout, tls=tls
         )
         exchange.extra.update(gateway=request.gateway or "ingress", service_port=port)
+        return self._annotate(exchange)
+
+    def _send_from_client(self, request: Request) -> Exchange:
+        """Through the client's sidecar, to where the URL's host resolves in the pod."""
+        client = next(c for c in self.loaded.case.spec.clients if c.name == request.from_)
+        proxy = self._sidecars[client.name]
+        proxy.envoy.check_alive()
+        parts = urlsplit(request.url)
+        port = request.port
+        host = parts.hostname or ""
+        destination = self.resolve(host, port, client.namespace)
+        address = proxy.address_for(port)
+        entry = f"sidecar of {client.name} port {port}"
+        tls = self.client_tls(request) if parts.scheme == "https" else None
+        if destination is None:
+            sent = SentRequest(
+                method=request.method,
+                url=request.url,
+                headers=(),
+                body=request.body,
+                address=address,
+                entry=entry,
+                meshgate_id="-",
+                tls=tls,
+            )
+            return Exchange(
+                sent, None, "error", f"{host}: no such host (nothing in the mesh or outside)"
+            )
+        exchange = self.target.client.send(
+            request,
+            address,
+            entry,
+            timeout=request.timeout,
+            tls=tls,
+            original_destination=destination,
+        )
+        exchange.extra.update(client=client.name, service_port=port)
+        return self._annotate(exchange)
+
+    def _annotate(self, exchange: Exchange) -> Exchange:
+        """Facts the judge needs: the CA that issued the peer's certificate; ``via``."""
         if exchange.tls is not None and exchange.tls.peer_issuer is not None:
             exchange.extra["issuer_ca"] = self._ca_named(exchange.tls.peer_issuer)
+        echo = exchange.response.echo if exchange.response is not None else None
+        peer = echo.get("peer") if echo is not None else None
+        if isinstance(peer, str) and peer:
+            ip = peer.rsplit(":", 1)[0].strip("[]")
+            exchange.extra["peer"] = peer
+            exchange.extra["via"] = self.target.workload_at(ip) or (
+                "the harness itself (no proxy)" if ip == LOOPBACK else ip
+            )
         return exchange
 
     def client_tls(self, request: Request) -> ClientTLS:
@@ -460,15 +749,35 @@ class LocalDeployment(Deployment):
         return self._ca_subjects.get(issuer)
 
     def explain(self, exchange: Exchange) -> str:
-        proxy = self._entries.get(exchange.extra.get("gateway", ""))
+        client = exchange.extra.get("client")
+        if client is not None:
+            proxy = self._sidecars.get(client)
+            title = f"sidecar of {client}"
+        else:
+            proxy = self._entries.get(exchange.extra.get("gateway", ""))
+            title = proxy.workload.name if proxy is not None else ""
         if proxy is None:
             return ""
-        lines = [f"access log of {proxy.workload.name}:"]
+        lines = [f"access log of {title}:"]
         record = _access_log_record(proxy.access_log_path, exchange.request.meshgate_id)
         if record is None:
             lines.append("  (no line for this request: it never reached an HTTP listener)")
         else:
             lines.append("  " + _format_access_record(record))
+        if client is not None:
+            # Where the request went next: the gateways' lines for it, if any.
+            for other in self._entries.values():
+                hop = _access_log_record(
+                    other.access_log_path, exchange.request.meshgate_id, wait=0.2
+                )
+                if hop is not None:
+                    lines.append(f"then {other.workload.name}:")
+                    lines.append("  " + _format_access_record(hop))
+        if "via" in exchange.extra:
+            lines.append(
+                f"the backend's connection came from {exchange.extra['via']} "
+                f"(peer {exchange.extra.get('peer')})"
+            )
         table = _route_table(proxy, int(exchange.extra["service_port"]), _host_of(exchange))
         if table:
             lines += ["", *table]

@@ -18,6 +18,7 @@ __all__ = [
     "ROOT_NAMESPACE",
     "Endpoint",
     "GatewayProxy",
+    "MeshIdentity",
     "MeshService",
     "ServicePortInfo",
     "World",
@@ -49,13 +50,42 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class MeshService:
-    """A Service known to the mesh (a case service; ServiceEntries come from resources)."""
+    """A Service known to the mesh: a case service, a gateway's Service, or a ServiceEntry host.
+
+    ``resolution`` is the ServiceEntry's (``NONE``, ``STATIC``, ``DNS``,
+    ``DNS_ROUND_ROBIN``); Kubernetes Services count as ``STATIC`` (EDS).
+    ``external`` is ``location: MESH_EXTERNAL``. ``address`` is the VIP clients
+    resolve the name to (a Kubernetes ClusterIP, a ServiceEntry's first address).
+    """
 
     hostname: str  # FQDN, e.g. reviews.default.svc.cluster.local
     namespace: str
     ports: tuple[ServicePortInfo, ...]
     endpoints: tuple[Endpoint, ...]
     external: bool = False
+    address: str | None = None
+    resolution: str = "STATIC"
+    export_to: tuple[str, ...] = ()
+    origin: str = "kubernetes"  # or "ServiceEntry <ns>/<name>", for messages
+    # Mesh TLS: the SPIFFE identities of the service's workloads (Istio's
+    # ``ServiceAccounts``), which ISTIO_MUTUAL clusters verify by default; for a
+    # ServiceEntry, its ``subjectAltNames``. Empty: no SAN check.
+    service_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeshIdentity:
+    """A proxy's mesh workload certificate, as Istio's agent serves it over SDS.
+
+    ``default`` (certificate chain and key, URI SAN ``spiffe_id``) and ``ROOTCA``
+    (the mesh CA) become files here: 0600 in a 0700 directory of the local
+    target, referenced by name so no key material enters the xDS JSON.
+    """
+
+    spiffe_id: str  # spiffe://cluster.local/ns/<ns>/sa/<service account>
+    cert_chain_file: str
+    private_key_file: str = field(repr=False)
+    root_ca_file: str
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,15 @@ class GatewayProxy:
     bind: Callable[[int], tuple[str, int]]
     access_log_path: str = "/dev/stdout"
     source_address: str | None = None  # upstream bind address (how `via` is known)
+    # A client sidecar rather than a gateway: outbound listeners per port, mesh
+    # routes; a DestinationRule credentialName then needs a workloadSelector.
+    sidecar: bool = False
+    # Sidecars: ports the harness sends to besides the registry's (Istio's
+    # virtualOutbound listener catches them; here each gets a fall-through listener).
+    capture_ports: tuple[int, ...] = ()
+    # Mesh TLS: the workload certificate for ISTIO_MUTUAL (None: the proxy has no
+    # mesh identity, so ISTIO_MUTUAL is unsupported).
+    mesh_identity: MeshIdentity | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +138,10 @@ class World:
     # SIMPLE/MUTUAL without caCertificates or credentialName). None: no such file, so
     # those clusters cannot verify anything and are left out (503, as a bad CA is).
     system_ca_file: str | None = field(default_factory=lambda: default_system_ca_file())
+    # Outside the mesh: what a DNS name or IP address and port lead to (external
+    # services' echo servers). ServiceEntry endpoints (DNS names, STATIC IPs)
+    # resolve here instead of the machine's DNS.
+    network: Mapping[tuple[str, int], tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
 
 _SYSTEM_CA_CANDIDATES = (

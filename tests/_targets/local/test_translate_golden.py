@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pytest_meshgate._model.istio import parse_resource
-from pytest_meshgate._targets.local.translate import EnvoyConfig, translate_gateway
+from pytest_meshgate._targets.local.translate import EnvoyConfig, translate, translate_gateway
 from pytest_meshgate._targets.local.world import (
     Endpoint,
     GatewayProxy,
@@ -62,10 +62,28 @@ EGRESS = GatewayProxy(
 )
 
 
+SLEEP = GatewayProxy(
+    name="sleep",
+    namespace="default",
+    labels={"app": "sleep"},
+    service_ports=(),
+    bind=bind,
+    access_log_path="/tmp/meshgate-golden/access.log",
+    source_address="127.0.0.5",
+    sidecar=True,
+    capture_ports=(8000,),
+)
+
+
 def _svc(
-    name: str, ns: str, ports: list[tuple[str, int, str]], versions: dict[str, int]
+    name: str,
+    ns: str,
+    ports: list[tuple[str, int, str]],
+    versions: dict[str, int],
+    address: str | None = None,
 ) -> MeshService:
     return MeshService(
+        address=address,
         hostname=f"{name}.{ns}.svc.cluster.local",
         namespace=ns,
         ports=tuple(ServicePortInfo(pn, p, p, proto) for pn, p, proto in ports),
@@ -223,6 +241,14 @@ spec:
 
 EGRESS_CASE = """
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn}
+spec:
+  hosts: [edition.cnn.com]
+  ports: [{number: 80, name: http-port, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: istio-egressgateway, namespace: istio-system}
 spec:
@@ -245,6 +271,128 @@ spec:
     retries: {attempts: 0}
     timeout: 3s
 """
+
+# Sidecar: mesh routing (oldest VirtualService wins), ServiceEntries of each
+# resolution, the egress gateway as a mesh service, REGISTRY_ONLY.
+MESH_CASE = """
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: istio-system}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cnn}
+spec:
+  hosts: [edition.cnn.com]
+  ports:
+  - {number: 80, name: http-port, protocol: HTTP}
+  - {number: 443, name: tls, protocol: TLS}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: static-db}
+spec:
+  hosts: [db.internal.example]
+  addresses: [192.0.2.10]
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  endpoints: [{address: 203.0.113.10, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: passthrough-api}
+spec:
+  hosts: [api.example.org]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: hidden, namespace: other}
+spec:
+  hosts: [hidden.example.org]
+  exportTo: ["."]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: egressgateway-for-cnn}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets: [{name: cnn}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: direct-cnn-through-egress-gateway, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 80}}}]
+  - match: [{gateways: [istio-egressgateway], port: 80}]
+    route: [{destination: {host: edition.cnn.com, port: {number: 80}}}]
+  tls:
+  - match: [{gateways: [mesh], port: 443, sniHosts: [edition.cnn.com]}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {number: 443}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: newer-cnn, creationTimestamp: "2024-06-01T00:00:00Z"}
+spec:
+  hosts: [edition.cnn.com]
+  http:
+  - route: [{destination: {host: reviews}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-v2, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"""
+
+MESH_NETWORK: dict[tuple[str, int], tuple[tuple[str, int], ...]] = {
+    ("edition.cnn.com", 80): (("127.0.0.1", 31080),),
+    ("edition.cnn.com", 443): (("127.0.0.1", 31443),),
+    ("203.0.113.10", 5432): (("127.0.0.1", 31432),),
+    ("hidden.example.org", 80): (("127.0.0.1", 31081),),
+}
+
+
+def _egress_service() -> MeshService:
+    return MeshService(
+        hostname="istio-egressgateway.istio-system.svc.cluster.local",
+        namespace="istio-system",
+        ports=(
+            ServicePortInfo("http2", 80, 8080, "HTTP2"),
+            ServicePortInfo("https", 443, 8443, "HTTPS"),
+        ),
+        endpoints=(
+            Endpoint(
+                labels={"app": "istio-egressgateway", "istio": "egressgateway"},
+                addresses={80: ("127.0.0.1", 28080), 443: ("127.0.0.1", 28443)},
+                workload="istio-egressgateway",
+            ),
+        ),
+        address="10.96.0.2",
+    )
+
 
 # A fixed self-signed test-only certificate and key, so TLS goldens are stable.
 # It is valid PEM with a matching key (the translation checks both) and serves
@@ -387,6 +535,7 @@ def _world(
     text: str,
     services: tuple[MeshService, ...],
     secrets: dict[tuple[str, str], dict[str, bytes]] | None = None,
+    network: dict[tuple[str, int], tuple[tuple[str, int], ...]] | None = None,
 ) -> World:
     resources = tuple(parse_resource(d) for d in yaml.safe_load_all(text) if d)
     return World(
@@ -394,6 +543,7 @@ def _world(
         services=services,
         secrets=secrets or {},
         system_ca_file="/etc/ssl/certs/ca-certificates.crt",
+        network=network or {},
     )
 
 
@@ -452,11 +602,26 @@ WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
         ),
         INGRESS,
     ),
-    "egress": lambda: (
+    "mesh-sidecar": lambda: (
         _world(
-            EGRESS_CASE,
-            (_svc("edition.cnn.com", "external", [("http", 80, "HTTP")], {"v1": 30700}),),
+            MESH_CASE,
+            (
+                _svc(
+                    "reviews",
+                    "default",
+                    [("http", 9080, "HTTP")],
+                    {"v1": 30200, "v2": 30210},
+                    address="10.96.0.10",
+                ),
+                _svc("ratings", "bookinfo", [("http", 80, "HTTP")], {"v1": 30300}, "10.96.0.11"),
+                _egress_service(),
+            ),
+            network=MESH_NETWORK,
         ),
+        SLEEP,
+    ),
+    "egress": lambda: (
+        _world(EGRESS_CASE, (), network={("edition.cnn.com", 80): (("127.0.0.1", 30700),)}),
         EGRESS,
     ),
 }
@@ -470,8 +635,8 @@ def _dump(cfg: EnvoyConfig) -> str:
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_golden(name: str) -> None:
     world, proxy = WORLDS[name]()
-    actual = _dump(translate_gateway(world, proxy))
-    assert actual == _dump(translate_gateway(*WORLDS[name]())), "translation is not deterministic"
+    actual = _dump(translate(world, proxy))
+    assert actual == _dump(translate(*WORLDS[name]())), "translation is not deterministic"
     path = GOLDEN / f"{name}.json"
     if UPDATE:
         path.write_text(actual, encoding="utf-8")
@@ -517,6 +682,10 @@ def test_golden_spot_checks() -> None:
     egress = translate_gateway(*WORLDS["egress"]())
     (route,) = egress.routes[0]["virtual_hosts"][0]["routes"]
     assert route["route"]["cluster"] == "outbound|80||edition.cnn.com"
+    # The ServiceEntry host is a cluster at the gateway, its endpoint what the name resolves to.
+    (cnn,) = [c for c in egress.clusters if c["name"] == "outbound|80||edition.cnn.com"]
+    (group,) = cnn["load_assignment"]["endpoints"]
+    assert group["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] == 30700
 
 
 # --------------------------------------------------------------------- Envoy validation
@@ -564,7 +733,7 @@ def _envoy() -> str:
 
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_envoy_accepts_translation(name: str, tmp_path: Path) -> None:
-    cfg = translate_gateway(*WORLDS[name]())
+    cfg = translate(*WORLDS[name]())
     bootstrap = tmp_path / "bootstrap.json"
     bootstrap.write_text(json.dumps(_static_bootstrap(cfg, tmp_path)), encoding="utf-8")
     proc = subprocess.run(

@@ -12,12 +12,29 @@ from .common import EnvoyConfig, Json, UnsupportedFeature
 from .gateway import merge_servers
 from .listeners import build_listener
 from .routes import build_route_config
+from .serviceentry import with_registry
+from .sidecar import translate_sidecar
 
-__all__ = ["EnvoyConfig", "UnsupportedFeature", "translate_gateway"]
+__all__ = [
+    "EnvoyConfig",
+    "UnsupportedFeature",
+    "translate",
+    "translate_gateway",
+    "translate_sidecar",
+]
+
+
+def translate(world: World, proxy: GatewayProxy) -> EnvoyConfig:
+    """The configuration of ``proxy``: a gateway's, or a client sidecar's."""
+    if proxy.sidecar:
+        return translate_sidecar(world, proxy)
+    return translate_gateway(world, proxy)
 
 
 def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and route configurations for ``proxy``."""
+    # ServiceEntry hosts exported to the gateway's namespace are destinations too.
+    world = with_registry(world, proxy.namespace)
     listeners: list[Json] = []
     routes: list[Json] = []
     for entry in merge_servers(world, proxy):

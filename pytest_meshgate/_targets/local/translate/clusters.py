@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ...._model.istio import (
     ClientTLSSettings,
@@ -55,18 +54,21 @@ def destination_rule_for(
     private ones when the proxy lives in the root namespace), then rules of the
     service's namespace exported to the proxy, then the root namespace's. The
     most specific host wins; rules of one namespace for the same host merge.
+    A rule with a ``workloadSelector`` is private to its namespace and sorts
+    first; of the rules found, those whose selector matches the proxy's labels
+    win, else the ones without selector (sidecar.go ``DestinationRule``).
     """
-    rules = [
-        dr
-        for dr in resources_of(world, DestinationRule)
-        if dr.spec.workload_selector is None and "~" not in dr.spec.export_to
-    ]
+    rules = [dr for dr in resources_of(world, DestinationRule) if "~" not in dr.spec.export_to]
+    # sortConfigBySelectorAndCreationTime: selector rules first, creation order kept.
+    rules.sort(key=lambda dr: dr.spec.workload_selector is None)
 
     def best(candidates: list[DestinationRule]) -> list[DestinationRule]:
         host = most_specific_match(service.hostname, {_dr_host(dr, world) for dr in candidates})
         return [dr for dr in candidates if host is not None and _dr_host(dr, world) == host]
 
     def private(dr: DestinationRule) -> bool:
+        if dr.spec.workload_selector is not None:
+            return True
         return bool(dr.spec.export_to) and all(
             e in (".", dr.metadata.namespace) for e in dr.spec.export_to
         )
@@ -76,6 +78,7 @@ def destination_rule_for(
             dr
             for dr in rules
             if dr.metadata.namespace == ns
+            and dr.spec.workload_selector is None
             and exported_to(dr.spec.export_to, dr.metadata.namespace, proxy.namespace)
         ]
 
@@ -92,7 +95,26 @@ def destination_rule_for(
         if found:
             break
         found = best(exported(ns))
-    return found
+    return _for_workload(found, proxy)
+
+
+def _for_workload(found: list[DestinationRule], proxy: GatewayProxy) -> list[DestinationRule]:
+    """The first rule group whose workloadSelector matches the proxy, else the catch-all."""
+    for dr in found:
+        selector = dr.spec.workload_selector
+        if (
+            selector is not None
+            and dr.metadata.namespace == proxy.namespace
+            and _matches(proxy.labels, selector.match_labels)
+        ):
+            # Rules with equal selectors merge (destination_rule.go mergeDestinationRule).
+            return [
+                other
+                for other in found
+                if other.spec.workload_selector is not None
+                and other.spec.workload_selector.match_labels == selector.match_labels
+            ]
+    return [dr for dr in found if dr.spec.workload_selector is None]
 
 
 def _merged_subsets(rules: list[DestinationRule]) -> list[Subset]:
@@ -114,30 +136,50 @@ class _Policy:
     tls: ClientTLSSettings | None = None
 
 
+_BLOCKS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
+
+
+def _port_level(policy: TrafficPolicy | None, port: int) -> tuple[_Policy | None, bool]:
+    """GetPortLevelTrafficPolicy(): the matching portLevelSettings entry replaces the whole policy.
+
+    Omitted blocks of that entry do not inherit the destination-level ones.
+    The flag says a port-level entry was used.
+    """
+    if policy is None:
+        return None, False
+    for entry in policy.port_level_settings:
+        if entry.port is not None and entry.port.number == port:
+            return _Policy(**{name: getattr(entry, name) for name in _BLOCKS}), True
+    return _Policy(**{name: getattr(policy, name) for name in _BLOCKS}), False
+
+
 def _effective_policy(
     top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
 ) -> _Policy:
-    """Subset blocks override top-level ones; a matching portLevelSettings entry wins whole.
+    """util.go MergeSubsetTrafficPolicy() for one port.
 
-    util.go MergeSubsetTrafficPolicy() and GetPortLevelTrafficPolicy(): the
-    port-level entry replaces the destination-level policy, omitted blocks do
-    not inherit.
+    Each level first resolves its own portLevelSettings; then every block the
+    subset sets overrides the destination's, and a subset port-level entry
+    overrides all four blocks, set or not (MergeTrafficPolicy ``hasPortLevel``).
     """
-    blocks = ("load_balancer", "connection_pool", "outlier_detection", "tls")
-    merged: dict[str, Any] = {}
-    for name in blocks:
-        value = getattr(subset, name, None) if subset is not None else None
-        merged[name] = value if value is not None else getattr(top, name, None)
-    port_level = (subset.port_level_settings if subset is not None else []) or (
-        top.port_level_settings if top is not None else []
-    )
-    for entry in port_level:
-        if entry.port is not None and entry.port.number == port:
-            return _Policy(**{name: getattr(entry, name) for name in blocks})
+    original, _ = _port_level(top, port)
+    own, port_level = _port_level(subset, port)
+    if own is None:
+        return original or _Policy()
+    if original is None:
+        return own
+    merged = {
+        name: getattr(own, name)
+        if getattr(own, name) is not None or port_level
+        else getattr(original, name)
+        for name in _BLOCKS
+    }
     return _Policy(**merged)
 
 
-def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | None) -> None:
+def _check_unsupported(
+    dr: DestinationRule, where: str, policy: TrafficPolicy | None, *, mesh: bool
+) -> None:
     """Fields not translated yet: an error, never silently ignored."""
     if policy is None:
         return
@@ -162,7 +204,7 @@ def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | 
             if lb.simple == "PASSTHROUGH":
                 raise UnsupportedFeature(dr, f"{path}.loadBalancer.simple", "PASSTHROUGH")
         if p.tls is not None:
-            _check_client_tls(dr, f"{path}.tls", p.tls)
+            _check_client_tls(dr, f"{path}.tls", p.tls, mesh=mesh)
         pool = p.connection_pool
         if pool is not None:
             if pool.tcp is not None and (
@@ -184,10 +226,22 @@ def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | 
             raise UnsupportedFeature(dr, f"{path}.outlierDetection", "local-origin errors")
 
 
-def _check_client_tls(dr: DestinationRule, path: str, tls: ClientTLSSettings) -> None:
-    """ClientTLSSettings the local target can honour: DISABLE, SIMPLE, MUTUAL by credentialName."""
+def _check_client_tls(
+    dr: DestinationRule, path: str, tls: ClientTLSSettings, *, mesh: bool
+) -> None:
+    """ClientTLSSettings the local target can honour.
+
+    DISABLE; SIMPLE and MUTUAL by credentialName (or the system trust store);
+    ISTIO_MUTUAL when the proxy has a mesh identity (``mesh``). File paths
+    (``caCertificates``, ``clientCertificate``, ``caCrl``) are not: they name
+    files mounted into the proxy's pod, which a case file cannot ship.
+    """
     if tls.mode == "ISTIO_MUTUAL":
-        raise UnsupportedFeature(dr, f"{path}.mode", "ISTIO_MUTUAL needs mesh certificates")
+        if not mesh:
+            raise UnsupportedFeature(
+                dr, f"{path}.mode", "ISTIO_MUTUAL: the proxy has no mesh identity"
+            )
+        return  # file fields are ignored: the mesh certificate comes from the agent
     if tls.mode == "DISABLE" or tls.credential_name:
         return  # with a credentialName Istio ignores the file fields
     if tls.mode == "MUTUAL":
@@ -202,11 +256,13 @@ def _check_client_tls(dr: DestinationRule, path: str, tls: ClientTLSSettings) ->
         raise UnsupportedFeature(dr, f"{path}.caCrl", "a CRL file; use credentialName")
 
 
-def _check_policies(rules: list[DestinationRule]) -> None:
+def _check_policies(rules: list[DestinationRule], *, mesh: bool) -> None:
     for dr in rules:
-        _check_unsupported(dr, "spec.trafficPolicy", dr.spec.traffic_policy)
+        _check_unsupported(dr, "spec.trafficPolicy", dr.spec.traffic_policy, mesh=mesh)
         for i, subset in enumerate(dr.spec.subsets):
-            _check_unsupported(dr, f"spec.subsets[{i}].trafficPolicy", subset.traffic_policy)
+            _check_unsupported(
+                dr, f"spec.subsets[{i}].trafficPolicy", subset.traffic_policy, mesh=mesh
+            )
 
 
 _LB_POLICIES = {
@@ -305,16 +361,53 @@ def _apply_client_protocol(cluster: Json, policy: _Policy) -> None:
     }
 
 
-def _apply_tls(cluster: Json, policy: _Policy, world: World, proxy: GatewayProxy) -> bool:
+@dataclass(frozen=True)
+class _TlsTarget:
+    """What TLS origination needs to know about a cluster besides the policy."""
+
+    service: MeshService
+    port: int
+    subset: str | None
+    selected: bool  # the DestinationRule has a workloadSelector (opts.isDrWithSelector)
+
+    @property
+    def default_sni(self) -> str:
+        """model.BuildDNSSrvSubsetKey: ``outbound_.<port>_.<subset>_.<host>``."""
+        return f"outbound_.{self.port}_.{self.subset or ''}_.{self.service.hostname}"
+
+
+def _apply_tls(
+    cluster: Json, policy: _Policy, world: World, proxy: GatewayProxy, target: _TlsTarget
+) -> bool:
     """DestinationRule ``tls`` -> the cluster's transport socket; False to leave the cluster out.
 
     A credential that cannot be read leaves the cluster out: in Istio its SDS
     secret never arrives, the cluster keeps warming and requests get a 503.
+    A sidecar ignores SIMPLE/MUTUAL with ``credentialName`` unless the rule has
+    a ``workloadSelector``: no TLS at all then (buildUpstreamClusterTLSContext).
     """
-    if policy.tls is None:
+    tls = policy.tls
+    if tls is None:
+        return True
+    if (
+        proxy.sidecar
+        and tls.credential_name
+        and not target.selected
+        and tls.mode in ("SIMPLE", "MUTUAL")
+        and not tls.credential_name.startswith("configmap://")
+    ):
         return True
     try:
-        origination = upstream_tls(world, proxy.namespace, policy.tls, http2=_is_http2(cluster))
+        origination = upstream_tls(
+            world,
+            proxy.namespace,
+            tls,
+            http2=_is_http2(cluster),
+            identity=proxy.mesh_identity,
+            default_sni=target.default_sni,
+            service_accounts=target.service.service_accounts,
+            external=target.service.external,
+        )
     except CredentialError as exc:
         log.warning("cluster %s left out: %s", cluster["name"], exc)
         return False
@@ -390,7 +483,8 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
     clusters: list[Json] = []
     for service in world.services:
         rules = destination_rule_for(world, proxy, service)
-        _check_policies(rules)
+        _check_policies(rules, mesh=proxy.mesh_identity is not None)
+        selected = any(dr.spec.workload_selector is not None for dr in rules)
         subsets = _merged_subsets(rules)
         # The first rule's top-level policy counts when several merge (mergeDestinationRule).
         top = next((dr.spec.traffic_policy for dr in rules if dr.spec.traffic_policy), None)
@@ -405,7 +499,9 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
             policy = _effective_policy(top, None, sp.port)
             _apply_policy(default, policy)
             _apply_client_protocol(default, policy)
-            if _apply_tls(default, policy, world, proxy):
+            if _apply_tls(
+                default, policy, world, proxy, _TlsTarget(service, sp.port, None, selected)
+            ):
                 clusters.append(default)
             for subset in subsets:
                 chosen = [ep for ep in endpoints if _matches(ep.labels, subset.labels)]
@@ -418,7 +514,8 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
                 policy = _effective_policy(top, subset.traffic_policy, sp.port)
                 _apply_policy(sub, policy)
                 _apply_client_protocol(sub, policy)
-                if _apply_tls(sub, policy, world, proxy):
+                target = _TlsTarget(service, sp.port, subset.name, selected)
+                if _apply_tls(sub, policy, world, proxy, target):
                     clusters.append(sub)
     clusters.sort(key=lambda c: str(c["name"]))
     return clusters

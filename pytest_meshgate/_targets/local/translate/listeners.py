@@ -66,12 +66,19 @@ def _chain(sni_hosts: Sequence[str], filters: list[Json], tls_context: Json | No
     return chain
 
 
-def _tls_context(world: World, proxy: GatewayProxy, server: BoundServer) -> Json | None:
-    """The server's DownstreamTlsContext, or None (and a warning) when its secret is unusable."""
+def _tls_context(
+    world: World, proxy: GatewayProxy, server: BoundServer, *, tcp: bool = False
+) -> Json | None:
+    """The server's DownstreamTlsContext, or None (and a warning) when its secret is unusable.
+
+    ``tcp``: the server terminates TLS into VirtualService tcp routes.
+    """
     tls = server.server.tls
     assert tls is not None
     try:
-        return downstream_tls_context(world, proxy.namespace, tls)
+        return downstream_tls_context(
+            world, proxy.namespace, tls, identity=proxy.mesh_identity, tcp=tcp
+        )
     except UnsupportedServerTLS as exc:
         index = server.gateway.spec.servers.index(server.server)
         raise UnsupportedFeature(
@@ -130,7 +137,7 @@ def _tls_chains(
         filters = tcp_route_filters(world, proxy, server)
         if not filters:
             continue
-        context = _tls_context(world, proxy, server)
+        context = _tls_context(world, proxy, server, tcp=True)
         if context is None:
             continue
         chains.append(_chain(server_sni_hosts(server), filters, context))

@@ -28,6 +28,7 @@ __all__ = [
     "destination_port",
     "is_catch_all",
     "retry_policy",
+    "routes_for_virtual_service",
     "sort_vhost_routes",
     "virtual_services_for_gateway",
 ]
@@ -197,6 +198,16 @@ def build_route_config(
         "ignore_port_in_host_matching": True,
         "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BODY,
     }
+
+
+def routes_for_virtual_service(
+    rvs: ResolvedVS, server: BoundServer, world: World, proxy: GatewayProxy
+) -> list[Json] | None:
+    """The routes one VirtualService gives ``server`` (None: no rule applies there).
+
+    Also used for sidecars, with a server standing for the ``mesh`` gateway.
+    """
+    return _routes_for_vs(rvs, server, world, proxy, _Lookup(world))
 
 
 def is_catch_all(route: Mapping[str, object]) -> bool:

@@ -1,9 +1,11 @@
-"""TLS for the gateway: credentials from Kubernetes Secrets, Envoy TLS contexts, cipher filtering.
+"""TLS for proxies: credentials from Kubernetes Secrets, mesh certificates, Envoy TLS contexts.
 
 Istio serves ``credentialName`` certificates over SDS (``pilot/pkg/xds/sds.go``);
 the local target puts the same PEM inline (``inline_string``) into the xDS
-files, which the target writes 0600 in a 0700 directory. Nothing here logs or
-repeats key material: errors name the secret and the key, never the contents.
+files, which the target writes 0600 in a 0700 directory. The mesh workload
+certificate and root (SDS ``default`` and ``ROOTCA``, used by ISTIO_MUTUAL) are
+referenced by file name (``MeshIdentity``). Nothing here logs or repeats key
+material: errors name the secret and the key, never the contents.
 
 A secret that cannot be resolved (missing, missing key, not PEM, key not
 matching the certificate) raises ``CredentialError``. The callers then leave
@@ -24,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ...._model.istio import ClientTLSSettings, ServerTLSSettings
-from ..world import World
+from ..world import MeshIdentity, World
 from .common import Json
 
 __all__ = [
@@ -85,6 +87,12 @@ _TLS_VERSIONS = {
 }
 ALPN_HTTP = ["h2", "http/1.1"]  # util.ALPNHttp, advertised by terminating gateway servers
 ALPN_H2_ONLY = ["h2"]  # util.ALPNH2Only, upstream TLS to an HTTP/2 cluster
+# Mesh mTLS (util.ALPNInMeshWithMxc, ALPNInMeshH2WithMxc, ALPNDownstreamWithMxc):
+# plain strings to Envoy; the metadata exchange filter they announce is
+# Istio's own and not part of upstream Envoy, so only the ALPN is kept.
+ALPN_IN_MESH = ["istio-peer-exchange", "istio"]
+ALPN_IN_MESH_H2 = ["istio-peer-exchange", "istio", "h2"]
+ALPN_DOWNSTREAM_MESH_TCP = ["istio-peer-exchange", "h2", "http/1.1"]
 
 # Secret keys (pilot/pkg/credentials/kube/secrets.go).
 _GENERIC = ("cert", "key", "crl")
@@ -299,18 +307,27 @@ def _server_credentials(tls: ServerTLSSettings) -> list[str]:
     return []
 
 
-def downstream_tls_context(world: World, namespace: str, tls: ServerTLSSettings) -> Json:
-    """``BuildListenerTLSContext`` for a SIMPLE, MUTUAL or OPTIONAL_MUTUAL gateway server.
+def downstream_tls_context(
+    world: World,
+    namespace: str,
+    tls: ServerTLSSettings,
+    *,
+    identity: MeshIdentity | None = None,
+    tcp: bool = False,
+) -> Json:
+    """``BuildListenerTLSContext`` for a SIMPLE, MUTUAL, OPTIONAL_MUTUAL or ISTIO_MUTUAL server.
 
     ``namespace`` is where ``credentialName`` resolves: the gateway proxy's
     namespace, whatever namespace the Gateway is in (``mergeGateways``,
-    ``sds.go`` ``filterAuthorizedResources``). Raises ``CredentialError`` when a
-    secret is unusable and ``UnsupportedServerTLS`` for fields needing files or
-    mesh certificates.
+    ``sds.go`` ``filterAuthorizedResources``). ISTIO_MUTUAL serves the proxy's
+    mesh ``identity``; ``tcp`` says the server terminates TLS into TCP routes
+    (other ALPNs then). Raises ``CredentialError`` when a secret is unusable
+    and ``UnsupportedServerTLS`` for fields needing files, or for ISTIO_MUTUAL
+    on a proxy without a mesh identity.
     """
     mode = tls.mode
     if mode == "ISTIO_MUTUAL":
-        raise UnsupportedServerTLS("tls.mode", "ISTIO_MUTUAL needs mesh workload certificates")
+        return _istio_mutual_downstream(tls, identity, tcp=tcp)
     for name in ("server_certificate", "private_key", "ca_certificates", "ca_crl"):
         if getattr(tls, name):
             alias = ServerTLSSettings.model_fields[name].alias or name
@@ -367,6 +384,46 @@ def downstream_tls_context(world: World, namespace: str, tls: ServerTLSSettings)
     return context
 
 
+def _mesh_certificate(identity: MeshIdentity) -> Json:
+    """SDS ``default``: the workload certificate, by file (never inline)."""
+    return {
+        "certificate_chain": {"filename": identity.cert_chain_file},
+        "private_key": {"filename": identity.private_key_file},
+    }
+
+
+def _mesh_validation(identity: MeshIdentity, sans: Sequence[str]) -> Json:
+    """SDS ``ROOTCA`` plus the exact SAN matchers Istio puts next to it."""
+    out: Json = {"trusted_ca": {"filename": identity.root_ca_file}}
+    if sans:
+        out["match_typed_subject_alt_names"] = san_matchers(sans)
+    return out
+
+
+def _istio_mutual_downstream(
+    tls: ServerTLSSettings, identity: MeshIdentity | None, *, tcp: bool
+) -> Json:
+    """``ApplyToCommonTLSContext`` for ISTIO_MUTUAL: mesh cert, client cert required.
+
+    Peers are verified against the mesh root; ``subjectAltNames`` narrows them
+    to those identities. Versions and ciphers are not applied (Istio applies them
+    to SIMPLE and the MUTUAL modes only); certificate file fields are ignored.
+    """
+    if identity is None:
+        raise UnsupportedServerTLS("tls.mode", "ISTIO_MUTUAL needs a mesh identity for the proxy")
+    if tls.ca_crl:
+        raise UnsupportedServerTLS("tls.caCrl", "a CRL file")
+    return {
+        "@type": DOWNSTREAM_TLS_TYPE,
+        "common_tls_context": {
+            "alpn_protocols": list(ALPN_DOWNSTREAM_MESH_TCP if tcp else ALPN_HTTP),
+            "tls_certificates": [_mesh_certificate(identity)],
+            "validation_context": _mesh_validation(identity, tls.subject_alt_names),
+        },
+        "require_client_certificate": True,
+    }
+
+
 # --------------------------------------------------------------------- upstream
 
 
@@ -378,27 +435,82 @@ class UpstreamTls:
     http_options: Json  # auto_sni / auto_san_validation, possibly empty
 
 
-def upstream_tls(
-    world: World, namespace: str, tls: ClientTLSSettings, *, http2: bool
-) -> UpstreamTls | None:
-    """``buildUpstreamClusterTLSContext`` for DISABLE (None), SIMPLE and MUTUAL at a gateway.
+def _tls_params() -> Json:
+    # defaultUpstreamCommonTLSContext(): Envoy's client default would be TLS 1.2 only.
+    return {"tls_maximum_protocol_version": "TLSv1_3", "tls_minimum_protocol_version": "TLSv1_2"}
 
-    ``namespace`` is the gateway proxy's: a DestinationRule ``credentialName``
-    is read there (client certificate and key for MUTUAL, and the CA from
+
+def _istio_mutual_upstream(
+    tls: ClientTLSSettings,
+    identity: MeshIdentity | None,
+    *,
+    http2: bool,
+    default_sni: str,
+    service_accounts: Sequence[str],
+) -> UpstreamTls:
+    """ISTIO_MUTUAL (``buildUpstreamTLSSettings`` + ``buildUpstreamClusterTLSContext``).
+
+    The proxy's workload certificate, the mesh root, SNI as given or the
+    cluster's DNS-SRV key, SANs as given or the destination's service accounts,
+    Istio's in-mesh ALPN. No auto SNI or SAN validation (they are for SIMPLE and
+    MUTUAL); ``insecureSkipVerify`` only matters for dynamic forward proxies.
+    """
+    if identity is None:
+        raise CredentialError("ISTIO_MUTUAL: the proxy has no mesh identity")
+    sans = tls.subject_alt_names or list(service_accounts)
+    context: Json = {
+        "@type": UPSTREAM_TLS_TYPE,
+        "common_tls_context": {
+            "tls_params": _tls_params(),
+            "tls_certificates": [_mesh_certificate(identity)],
+            "validation_context": _mesh_validation(identity, sans),
+            "alpn_protocols": list(ALPN_IN_MESH_H2 if http2 else ALPN_IN_MESH),
+        },
+        "sni": tls.sni or default_sni,
+    }
+    return UpstreamTls(transport_socket=transport_socket(context), http_options={})
+
+
+def upstream_tls(
+    world: World,
+    namespace: str,
+    tls: ClientTLSSettings,
+    *,
+    http2: bool,
+    identity: MeshIdentity | None = None,
+    default_sni: str = "",
+    service_accounts: Sequence[str] = (),
+    external: bool = False,
+) -> UpstreamTls | None:
+    """``buildUpstreamClusterTLSContext``: DISABLE (None), SIMPLE, MUTUAL, ISTIO_MUTUAL.
+
+    ``namespace`` is the proxy's: a DestinationRule ``credentialName`` is read
+    there (client certificate and key for MUTUAL, and the CA from
     ``<name>-cacert`` or the secret's ``ca.crt``). Without a credentialName the
     CA is the system trust store (``caCertificates`` defaults to "system").
-    Raises ``CredentialError`` when the secret or the system store is unusable.
-    The caller rejects ISTIO_MUTUAL and file paths before calling.
+    ISTIO_MUTUAL uses the proxy's mesh ``identity``, ``default_sni`` (the
+    DNS-SRV cluster key) and the destination's ``service_accounts``, which
+    SIMPLE and MUTUAL also verify for an ``external`` (ServiceEntry) host
+    without subjectAltNames (``constructUpstreamTLS``). Raises
+    ``CredentialError`` when a secret, the system store or the mesh identity
+    is unusable. The caller rejects file paths before calling.
     """
     if tls.mode == "DISABLE":
         return None
+    if tls.mode == "ISTIO_MUTUAL":
+        return _istio_mutual_upstream(
+            tls,
+            identity,
+            http2=http2,
+            default_sni=default_sni,
+            service_accounts=service_accounts,
+        )
     insecure = bool(tls.insecure_skip_verify)
-    common: Json = {
-        "tls_params": {
-            "tls_maximum_protocol_version": "TLSv1_3",
-            "tls_minimum_protocol_version": "TLSv1_2",
-        }
-    }
+    # Computed from the DestinationRule's own SANs, before a ServiceEntry's are added.
+    auto_san = not tls.sni and not tls.subject_alt_names and not insecure
+    if external and not tls.subject_alt_names and service_accounts:
+        tls = tls.model_copy(update={"subject_alt_names": list(service_accounts)})
+    common: Json = {"tls_params": _tls_params()}
     if tls.credential_name:
         # ApplyCustomSDSToClientCommonTLSContext
         if tls.mode == "MUTUAL":
@@ -427,6 +539,6 @@ def upstream_tls(
     options: Json = {}
     if not tls.sni:
         options["auto_sni"] = True
-        if not tls.subject_alt_names and not insecure:
+        if auto_san:
             options["auto_san_validation"] = True
     return UpstreamTls(transport_socket=transport_socket(context), http_options=options)
