@@ -10,6 +10,7 @@ and review the diff under tests/_targets/local/golden/ before committing.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -22,10 +23,12 @@ import pytest
 import yaml
 
 from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._targets.local.mesh_identity import MeshCA
 from pytest_meshgate._targets.local.translate import EnvoyConfig, translate, translate_gateway
 from pytest_meshgate._targets.local.world import (
     Endpoint,
     GatewayProxy,
+    MeshIdentity,
     MeshService,
     ServicePortInfo,
     World,
@@ -531,6 +534,84 @@ TLS_SECRETS: dict[tuple[str, str], dict[str, bytes]] = {
 }
 
 
+# Mesh TLS: fixed file names in the golden output; validation substitutes real files.
+GOLDEN_MESH_DIR = "/meshgate-golden/mesh"
+GOLDEN_MESH_IDENTITY = MeshIdentity(
+    spiffe_id="spiffe://cluster.local/ns/istio-system/sa/istio-egressgateway-service-account",
+    cert_chain_file=f"{GOLDEN_MESH_DIR}/cert-chain.pem",
+    private_key_file=f"{GOLDEN_MESH_DIR}/key.pem",
+    root_ca_file=f"{GOLDEN_MESH_DIR}/root-cert.pem",
+)
+MESH_TLS_CASE = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [my-nginx.mesh-external.svc.cluster.local]
+    tls: {mode: ISTIO_MUTUAL}
+  - port: {number: 443, name: https-strict, protocol: HTTPS}
+    hosts: [strict.example.com]
+    tls: {mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://cluster.local/ns/default/sa/sleep]}
+  - port: {number: 9443, name: tls, protocol: TLS}
+    hosts: [api.mesh-external.svc.cluster.local]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: egress, namespace: istio-system}
+spec:
+  hosts: [my-nginx.mesh-external.svc.cluster.local, strict.example.com]
+  gateways: [istio-egressgateway]
+  http:
+  - route: [{destination: {host: my-nginx.mesh-external.svc.cluster.local, port: {number: 443}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: istio-system}
+spec:
+  hosts: [api.mesh-external.svc.cluster.local]
+  gateways: [istio-egressgateway]
+  tcp:
+  - route: [{destination: {host: api.mesh-external.svc.cluster.local, subset: mesh, port: {number: 80}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-mtls-for-nginx, namespace: istio-system}
+spec:
+  host: my-nginx.mesh-external.svc.cluster.local
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 443}
+      tls: {mode: MUTUAL, credentialName: client-credential, sni: my-nginx.mesh-external.svc.cluster.local}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: istio-system}
+spec:
+  host: api.mesh-external.svc.cluster.local
+  subsets:
+  - name: mesh
+    trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+"""
+MESH_TLS_SECRETS = {
+    ("istio-system", "client-credential"): {
+        "tls.crt": FIXTURE_CERT,
+        "tls.key": FIXTURE_KEY,
+        "ca.crt": FIXTURE_CERT,
+    },
+}
+
+
+def _mesh_tls_services() -> tuple[MeshService, ...]:
+    nginx = _svc("my-nginx", "mesh-external", [("https", 443, "HTTPS")], {"v1": 31600})
+    api = _svc("api", "mesh-external", [("http", 80, "HTTP")], {"v1": 31700})
+    accounts = ("spiffe://cluster.local/ns/mesh-external/sa/api",)
+    return nginx, dataclasses.replace(api, service_accounts=accounts)
+
+
 def _world(
     text: str,
     services: tuple[MeshService, ...],
@@ -619,6 +700,10 @@ WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
             network=MESH_NETWORK,
         ),
         SLEEP,
+    ),
+    "egress-mesh-tls": lambda: (
+        _world(MESH_TLS_CASE, _mesh_tls_services(), MESH_TLS_SECRETS),
+        dataclasses.replace(EGRESS, mesh_identity=GOLDEN_MESH_IDENTITY),
     ),
     "egress": lambda: (
         _world(EGRESS_CASE, (), network={("edition.cnn.com", 80): (("127.0.0.1", 30700),)}),
@@ -734,8 +819,14 @@ def _envoy() -> str:
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_envoy_accepts_translation(name: str, tmp_path: Path) -> None:
     cfg = translate(*WORLDS[name]())
+    text = json.dumps(_static_bootstrap(cfg, tmp_path))
+    if GOLDEN_MESH_DIR in text:  # Envoy reads mesh certificates: give it real ones
+        mesh = MeshCA(directory=tmp_path)
+        real = mesh.identity("istio-system", "istio-egressgateway-service-account")
+        for field in ("cert_chain_file", "private_key_file", "root_ca_file"):
+            text = text.replace(getattr(GOLDEN_MESH_IDENTITY, field), getattr(real, field))
     bootstrap = tmp_path / "bootstrap.json"
-    bootstrap.write_text(json.dumps(_static_bootstrap(cfg, tmp_path)), encoding="utf-8")
+    bootstrap.write_text(text, encoding="utf-8")
     proc = subprocess.run(
         [_envoy(), "--mode", "validate", "-c", str(bootstrap), "--log-level", "error"],
         capture_output=True,
