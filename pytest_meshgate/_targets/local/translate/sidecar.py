@@ -313,7 +313,8 @@ def http_route_config(
                 others.append(host.lower())
         http_services = [s for s in matching if (_port_of(s, port) or "") in HTTP_PROTOCOLS]
         if http_services or port == 80:
-            # Non-registry hosts get virtual hosts on port 80 only (Istio's "gross HACK").
+            # A VS naming no service on this port still gets virtual hosts for its
+            # other hosts, but on port 80 only (Istio's "gross HACK").
             wrappers.append(_VhostWrapper(http_services, others, routes))
     covered = {s.hostname for w in wrappers for s in w.services}
     for service in on_port.values():
