@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ...._model.istio import (
     ClientTLSSettings,
     ConnectionPoolSettings,
+    ConsistentHashLB,
     DestinationRule,
     LoadBalancerSettings,
     OutlierDetection,
@@ -114,26 +114,39 @@ class _Policy:
     tls: ClientTLSSettings | None = None
 
 
+_BLOCKS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
+
+
+def _port_level(policy: TrafficPolicy | None, port: int) -> tuple[_Policy | None, bool]:
+    """util.go GetPortLevelTrafficPolicy(): a matching portLevelSettings entry replaces
+    the whole policy (omitted blocks do not inherit); True when one matched."""
+    if policy is None:
+        return None, False
+    for entry in policy.port_level_settings:
+        if entry.port is not None and entry.port.number == port:
+            return _Policy(**{name: getattr(entry, name) for name in _BLOCKS}), True
+    return _Policy(**{name: getattr(policy, name) for name in _BLOCKS}), False
+
+
 def _effective_policy(
     top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
 ) -> _Policy:
-    """Subset blocks override top-level ones; a matching portLevelSettings entry wins whole.
-
-    util.go MergeSubsetTrafficPolicy() and GetPortLevelTrafficPolicy(): the
-    port-level entry replaces the destination-level policy, omitted blocks do
-    not inherit.
+    """util.go MergeSubsetTrafficPolicy(): each side first takes its port-level entry,
+    then a subset block overrides the top-level one; a subset port-level entry
+    overrides every block, even with the block left out.
     """
-    blocks = ("load_balancer", "connection_pool", "outlier_detection", "tls")
-    merged: dict[str, Any] = {}
-    for name in blocks:
-        value = getattr(subset, name, None) if subset is not None else None
-        merged[name] = value if value is not None else getattr(top, name, None)
-    port_level = (subset.port_level_settings if subset is not None else []) or (
-        top.port_level_settings if top is not None else []
-    )
-    for entry in port_level:
-        if entry.port is not None and entry.port.number == port:
-            return _Policy(**{name: getattr(entry, name) for name in blocks})
+    original, _ = _port_level(top, port)
+    overrides, has_port_level = _port_level(subset, port)
+    if overrides is None:
+        return original or _Policy()
+    if original is None:
+        return overrides
+    merged = {
+        name: getattr(overrides, name)
+        if getattr(overrides, name) is not None or has_port_level
+        else getattr(original, name)
+        for name in _BLOCKS
+    }
     return _Policy(**merged)
 
 
@@ -151,7 +164,6 @@ def _check_unsupported(dr: DestinationRule, where: str, policy: TrafficPolicy | 
         lb = p.load_balancer
         if lb is not None:
             for name in (
-                "consistent_hash",
                 "locality_lb_setting",
                 "warmup_duration_secs",
                 "warmup",
@@ -221,6 +233,8 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
     """cluster_traffic_policy.go applyLoadBalancer/applyConnectionPool/applyOutlierDetection."""
     if policy.load_balancer is not None and policy.load_balancer.simple:
         cluster["lb_policy"] = _LB_POLICIES.get(policy.load_balancer.simple, "LEAST_REQUEST")
+    if policy.load_balancer is not None and policy.load_balancer.consistent_hash is not None:
+        _apply_consistent_hash(cluster, policy.load_balancer.consistent_hash)
     pool = policy.connection_pool
     if pool is not None:
         threshold = cluster["circuit_breakers"]["thresholds"][0]
@@ -272,6 +286,28 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
         cluster["common_lb_config"]["healthy_panic_threshold"] = {
             "value": float(od.min_health_percent or 0)
         }
+
+
+def _apply_consistent_hash(cluster: Json, hash_lb: ConsistentHashLB) -> None:
+    """cluster_traffic_policy.go ApplyRingHashLoadBalancer(): MAGLEV or RING_HASH.
+
+    The route carries the hash key (routes.consistent_hash_policy); the cluster
+    only picks the algorithm. Without maglev/ringHash it is a ring of at least
+    ``minimumRingSize`` (Envoy's 1024 by default).
+    """
+    if hash_lb.maglev is not None:
+        cluster["lb_policy"] = "MAGLEV"
+        table_size = hash_lb.maglev.get("tableSize", 0)
+        if table_size:
+            cluster["maglev_lb_config"] = {"table_size": table_size}
+    elif hash_lb.ring_hash is not None:
+        cluster["lb_policy"] = "RING_HASH"
+        ring_size = hash_lb.ring_hash.get("minimumRingSize", 0)
+        if ring_size:
+            cluster["ring_hash_lb_config"] = {"minimum_ring_size": ring_size}
+    else:
+        cluster["lb_policy"] = "RING_HASH"
+        cluster["ring_hash_lb_config"] = {"minimum_ring_size": hash_lb.minimum_ring_size or 1024}
 
 
 def _http_options(cluster: Json) -> Json:
