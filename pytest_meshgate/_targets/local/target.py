@@ -14,6 +14,7 @@ import shutil
 import ssl
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,19 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from ..._client import ClientTLS, Exchange, HTTPClient
+from ..._client import (
+    MESHGATE_ID_HEADER,
+    ClientTLS,
+    Exchange,
+    HTTPClient,
+    ResponseRecord,
+    SentRequest,
+)
 from ..._judge import Consistency
 from ..._loader import LoadedCase
 from ..._model.case import (
     DEFAULT_GATEWAYS,
+    BackendRef,
     GatewayWorkload,
     Request,
     RequestTLS,
@@ -88,11 +97,9 @@ class LocalTarget(Target):
     """Runs cases on local Envoys; see the module docstring."""
 
     name = "local"
-    capabilities = frozenset({"http", "tls", "backend-tls", "http2"})
+    capabilities = frozenset({"http", "tls", "backend-tls", "http2", "statistics", "mirroring"})
     # Conformance features (conformance/features.yaml) the translation implements
-    # today: HTTP and TLS ingress. Not yet: egress, mesh clients, faults,
-    # mirroring, CORS, trafficPolicy. (Weights are translated; shares other
-    # than 0/100 need the `statistics` capability, so such checks skip.)
+    # today: HTTP and TLS ingress with traffic policy. Not yet: egress, mesh clients.
     supported_features = frozenset(
         [
             "Gateway",
@@ -142,6 +149,14 @@ class LocalTarget(Target):
             "DirectResponse",
             "HTTPRouteTimeout",
             "HTTPRetries",
+            "HTTPFaultDelay",
+            "HTTPFaultAbort",
+            "HTTPMirror",
+            "HTTPMirrorPercentage",
+            "HTTPCorsPolicy",
+            "TrafficPolicyConnectionPool",
+            "TrafficPolicyOutlierDetection",
+            "TrafficPolicyLoadBalancer",
             "GatewayTLSSimple",
             "GatewayCredentialName",
             "GatewayTLSSNI",
@@ -173,6 +188,8 @@ class LocalTarget(Target):
         # Private (0700) scratch space for Envoy bootstraps, xDS files and logs.
         self.workdir = Path(tempfile.mkdtemp(prefix="meshgate-local-"))
         self.client = HTTPClient(timeout=request_timeout)
+        self.request_timeout = request_timeout
+        self._bulk: Any = None  # BulkSender, made on first use
         self._proxies: dict[str, _Proxy] = {}
         self._echo: Any = None
         self._secrets: SecretStore | None = None
@@ -196,6 +213,15 @@ class LocalTarget(Target):
             self._echo = EchoServer()
             self._echo.start()
         return self._echo
+
+    @property
+    def bulk(self) -> Any:
+        """The concurrent sender of ``count`` checks, made on first use."""
+        if self._bulk is None:
+            from ..._bulk import BulkSender
+
+            self._bulk = BulkSender(timeout=self.request_timeout)
+        return self._bulk
 
     def proxy(self, workload: GatewayWorkload) -> _Proxy:
         """The Envoy of ``workload``, started on first use."""
@@ -232,6 +258,8 @@ class LocalTarget(Target):
             if self._echo is not None:
                 self._echo.close()
             self.client.close()
+            if self._bulk is not None:
+                self._bulk.close()
         finally:
             # Keys and configs go even if stopping something failed.
             if self._secrets is not None:
@@ -315,14 +343,24 @@ class LocalDeployment(Deployment):
         self._ca_subjects: dict[str, str] | None = None
 
     def start_backends(self) -> None:
-        from ..._echo import EchoIdentity
+        from ..._echo import EchoIdentity, Misbehaviour
 
         self.secrets = self.target.secrets.for_case(self.loaded.case)
         for service in self.loaded.case.spec.services:
             endpoints: list[Endpoint] = []
-            for version in service.versions:
+            for version, replica in (
+                (v, i) for v in service.versions for i in range(service.replicas)
+            ):
                 suffix = _pod_suffix(self.loaded.name, service.name, version)
                 pod = f"{service.name}-{version}-{suffix}"
+                if service.replicas > 1:
+                    pod += f"-{replica}"
+                bad = service.misbehaviour(version, replica)
+                misbehaviour = (
+                    Misbehaviour(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
+                    if bad is not None
+                    else None
+                )
                 addresses: dict[int, tuple[str, int]] = {}
                 for port in service.ports:
                     identity = EchoIdentity(
@@ -333,7 +371,9 @@ class LocalDeployment(Deployment):
                         port_name=port.name,
                     )
                     context = self._backend_tls(service, port)
-                    handle = self.target.echo.listen(identity, host=LOOPBACK, ssl_context=context)
+                    handle = self.target.echo.listen(
+                        identity, host=LOOPBACK, ssl_context=context, misbehaviour=misbehaviour
+                    )
                     self._listeners.append(handle)
                     addresses[port.port] = handle.address
                 labels = {"app": service.name, "version": version, **service.labels}
@@ -407,14 +447,16 @@ class LocalDeployment(Deployment):
 
     # ---------------------------------------------------------------- requests
 
-    def send(self, request: Request) -> Exchange:
+    def _route(self, request: Request) -> tuple[_Proxy, int, tuple[str, int], str]:
         proxy = self._entries[request.gateway or "ingress"]
         proxy.envoy.check_alive()
         parts = urlsplit(request.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = proxy.address_for(port)
-        entry = f"gateway {proxy.workload.name} port {port}"
-        tls = self.client_tls(request) if parts.scheme == "https" else None
+        return proxy, port, proxy.address_for(port), f"gateway {proxy.workload.name} port {port}"
+
+    def send(self, request: Request) -> Exchange:
+        _, port, address, entry = self._route(request)
+        tls = self.client_tls(request) if request.url.startswith("https:") else None
         exchange = self.target.client.send(
             request, address, entry, timeout=request.timeout, tls=tls
         )
@@ -422,6 +464,55 @@ class LocalDeployment(Deployment):
         if exchange.tls is not None and exchange.tls.peer_issuer is not None:
             exchange.extra["issuer_ca"] = self._ca_named(exchange.tls.peer_issuer)
         return exchange
+
+    def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
+        """``count`` attempts through the bulk sender, ``concurrency`` connections at once."""
+        if count == 1:
+            return [self.send(request)]
+        _, port, address, entry = self._route(request)
+        tls = self.client_tls(request) if request.url.startswith("https:") else None
+        samples = self.target.bulk.send(
+            request, address, count=count, concurrency=concurrency, tls=tls
+        )
+        exchanges = [_sample_exchange(s, request, address, entry, tls) for s in samples]
+        for exchange in exchanges:
+            exchange.extra.update(gateway=request.gateway or "ingress", service_port=port)
+        return exchanges
+
+    def received(
+        self,
+        backend: BackendRef,
+        meshgate_ids: Collection[str],
+        wait: float,
+        settle: float | None = None,
+    ) -> dict[str, str]:
+        """The requests the echo of ``backend`` logged, by ``x-meshgate-id``, with their Host."""
+        wanted = set(meshgate_ids)
+        now = time.monotonic()
+        deadline, changed = now + wait, now
+        seen: dict[str, str] = {}
+        while True:
+            found: dict[str, str] = {}
+            for record in self.target.echo.requests():
+                identity = record.identity
+                if (
+                    identity.service == backend.service
+                    and (backend.version is None or identity.version == backend.version)
+                    and (backend.namespace is None or identity.namespace == backend.namespace)
+                ):
+                    for meshgate_id in record.header(MESHGATE_ID_HEADER):
+                        if meshgate_id in wanted:
+                            found[meshgate_id] = record.host
+            now = time.monotonic()
+            if len(found) != len(seen):
+                seen, changed = found, now
+            if (
+                len(seen) == len(wanted)
+                or now >= deadline
+                or (settle is not None and now - changed >= settle)
+            ):
+                return seen
+            time.sleep(0.05)
 
     def client_tls(self, request: Request) -> ClientTLS:
         """The check's TLS settings resolved against the case's secrets.
@@ -481,6 +572,39 @@ class LocalDeployment(Deployment):
         for handle in self._listeners:
             handle.close()
         self._listeners.clear()
+
+
+def _sample_exchange(
+    sample: Any,
+    request: Request,
+    address: tuple[str, int],
+    entry: str,
+    tls: ClientTLS | None,
+) -> Exchange:
+    """A bulk sender's ``Sample`` as the ``Exchange`` the judge reads."""
+    sent = SentRequest(
+        method=request.method,
+        url=request.url,
+        headers=tuple(request.headers.items()),
+        body=request.body,
+        address=address,
+        entry=entry,
+        meshgate_id=sample.meshgate_id,
+        tls=tls,
+        http2=request.http2,
+    )
+    if sample.status is None:
+        outcome = sample.connection or "error"
+        return Exchange(sent, None, outcome, sample.error or outcome, sample.elapsed)
+    record = ResponseRecord(
+        status=sample.status,
+        reason="",
+        # The bulk sender speaks what the request asks for.
+        http_version="HTTP/2" if request.http2 else "HTTP/1.1",
+        headers=tuple(sample.headers),
+        body=sample.body,
+    )
+    return Exchange(sent, record, elapsed=sample.elapsed)
 
 
 def _service_names(service: Service) -> list[str]:
