@@ -303,7 +303,9 @@ def exchange_labels(exchange: Exchange) -> list[str]:
     response = exchange.response
     if response is None:
         return answer_labels(None, None, exchange.connection)
-    return answer_labels(response.status, response.echo)
+    return answer_labels(
+        response.status, response.echo, header_names=(k for k, _ in response.headers)
+    )
 
 
 def split_label(exchange: Exchange, goal: Sequence[str]) -> str:

@@ -379,13 +379,13 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                 if kind == "status":
                     if not (rest.isdigit() and 100 <= int(rest) <= 599):
                         yield problem((*base, "expect", field_name), f"bad status '{key_name}'")
-                elif kind == "connection":
-                    continue  # the model checked the outcome name
+                elif kind in ("connection", "header"):
+                    continue  # the model checked the outcome or header name
                 elif kind not in services or (rest and rest not in services[kind]):
                     yield problem(
                         (*base, "expect", field_name),
-                        f"'{key_name}' is neither service[/version] of this case, status/NNN "
-                        "nor connection/<outcome>",
+                        f"'{key_name}' is neither service[/version] of this case, status/NNN, "
+                        "connection/<outcome> nor header/<name>",
                     )
         for mirror in expect.mirrors:
             key = (*base, "expect", "mirroredTo")

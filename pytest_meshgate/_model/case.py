@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Duration, StrictModel
 
@@ -394,6 +394,7 @@ ConnectionOutcome = Literal["refused", "reset", "tlsError"]
 
 _LABEL = re.compile(
     r"^(status/[1-5][0-9][0-9]|connection/(refused|reset|tlsError|timeout|error)"
+    r"|header/[a-z0-9-]+"
     r"|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)$"
 )
 
@@ -436,17 +437,22 @@ class MirrorExpectation(BackendRef):
 
 
 def answer_labels(
-    status: int | None, echo: Mapping[str, Any] | None, connection: str | None = None
+    status: int | None,
+    echo: Mapping[str, Any] | None,
+    connection: str | None = None,
+    header_names: Iterable[str] = (),
 ) -> list[str]:
     """The labels an answer counts under in ``split`` and ``counts``, most specific first.
 
     ``service/version`` and ``service`` of the echo that answered, then
     ``status/NNN``; an answer without HTTP status is ``connection/<outcome>``.
+    Last, ``header/<name>`` for each response header it carries (``counts`` only).
     """
     labels: list[str] = []
     if echo is not None:
         labels += [f"{echo.get('service')}/{echo.get('version')}", str(echo.get("service"))]
     labels.append(f"status/{status}" if status is not None else f"connection/{connection}")
+    labels += sorted({f"header/{name.lower()}" for name in header_names})
     return labels
 
 
@@ -470,7 +476,8 @@ class Expect(StrictModel):
     counts: dict[str, CountBound] | None = Field(
         default=None,
         description="With request.count: how many answers carry each label "
-        "(service/version, service, status/NNN or connection/<outcome>).",
+        "(service/version, service, status/NNN, connection/<outcome>, or header/<name> "
+        "for a response header).",
     )
     pods: CountBound | None = Field(
         default=None,
@@ -482,8 +489,10 @@ class Expect(StrictModel):
 
     @field_validator("split", "counts")
     @classmethod
-    def _labels(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _labels(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         for label in value or {}:
+            if info.field_name == "split" and label.startswith("header/"):
+                raise ValueError(f"label {label!r}: header labels are for counts, not split")
             if not _LABEL.match(label):
                 raise ValueError(f"label {label!r}: use service/version, service or status/NNN")
         return value
