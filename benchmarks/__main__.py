@@ -1,6 +1,6 @@
 """``python -m benchmarks``: reload latency and suite cost on the local target, as printed figures.
 
-Two measurements, each printed as one line:
+Three measurements, each printed as one line:
 
 - reload: switching the local target from one case to another until the new
   case's first check passes, against the raw cost Envoy itself needs for the
@@ -10,6 +10,8 @@ Two measurements, each printed as one line:
   peak memory of pytest, its Envoys and the echo together. Memory is PSS
   (proportional set size), so the 100 MB Envoy binary's shared pages are
   counted once across Envoys rather than once per process.
+- split: the sequential ``split`` judge simulated against samplers with known
+  shares (``benchmarks/split.py``; its per-scenario table goes to stderr).
 """
 
 from __future__ import annotations
@@ -210,6 +212,9 @@ def main() -> int:
     os.chdir(ROOT)
     print(bench_reload(), flush=True)
     print(bench_suite(), flush=True)
+    from benchmarks.split import main as bench_split
+
+    print(bench_split(), flush=True)
     return 0
 
 
