@@ -1,6 +1,6 @@
 """``python -m benchmarks``: reload latency and suite cost on the local target, as printed figures.
 
-Three measurements, each printed as one line:
+Four measurements, each printed as one line (throughput adds a detail line):
 
 - reload: switching the local target from one case to another until the new
   case's first check passes, against the raw cost Envoy itself needs for the
@@ -12,6 +12,8 @@ Three measurements, each printed as one line:
   counted once across Envoys rather than once per process.
 - split: the sequential ``split`` judge simulated against samplers with known
   shares (``benchmarks/split.py``; its per-scenario table goes to stderr).
+- throughput: the bulk sampling path through the local target's Envoy, against
+  wrk where it is installed, and the per-check httpx client (``throughput.py``).
 """
 
 from __future__ import annotations
@@ -215,6 +217,9 @@ def main() -> int:
     from benchmarks.split import main as bench_split
 
     print(bench_split(), flush=True)
+    from benchmarks.throughput import main as bench_throughput
+
+    print(bench_throughput(), flush=True)
     return 0
 
 

@@ -8,6 +8,7 @@ import ssl
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ __all__ = [
     "ResponseRecord",
     "SentRequest",
     "TLSInfo",
+    "describe_error",
+    "echo_report",
+    "failure_outcome",
+    "request_fields",
     "substitute",
+    "wire_headers",
 ]
 
 MESHGATE_ID_HEADER = "x-meshgate-id"
@@ -196,16 +202,21 @@ class ResponseRecord:
     @property
     def echo(self) -> dict[str, Any] | None:
         """The echo backend's JSON report, if this response is one."""
-        content_type = self.header("content-type") or ""
-        if "application/json" not in content_type:
-            return None
-        try:
-            data = json.loads(self.body)
-        except ValueError:
-            return None
-        if isinstance(data, dict) and "service" in data and "path" in data:
-            return data
+        return echo_report(self.headers, self.body)
+
+
+def echo_report(headers: Sequence[tuple[str, str]], body: bytes) -> dict[str, Any] | None:
+    """The echo backend's JSON report in a response with these headers and body, if any."""
+    content_type = ",".join(v for k, v in headers if k.lower() == "content-type")
+    if "application/json" not in content_type:
         return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and "service" in data and "path" in data:
+        return data
+    return None
 
 
 @dataclass(frozen=True)
@@ -241,6 +252,41 @@ class Exchange:
 def substitute(text: str, request_uuid: str) -> str:
     """``${uuid}`` -> a fresh UUID for this attempt."""
     return text.replace("${uuid}", request_uuid)
+
+
+def request_fields(
+    request: Request, attempt_uuid: str, meshgate_id: str
+) -> tuple[str, str, list[tuple[str, str]], str | None]:
+    """One attempt's URL, request-line target, headers and body, with ``${uuid}`` substituted.
+
+    The target is the URL's path and query verbatim; Host comes from the URL's
+    authority unless the check sets one; ``meshgate_id`` goes last as
+    ``x-meshgate-id``. httpx adds its defaults to these (see ``wire_headers``).
+    """
+    url = substitute(request.url, attempt_uuid)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers: list[tuple[str, str]] = []
+    if not any(k.lower() == "host" for k in request.headers):
+        headers.append(("host", parts.netloc.rsplit("@", 1)[-1]))
+    headers += [(k, substitute(v, attempt_uuid)) for k, v in request.headers.items()]
+    headers.append((MESHGATE_ID_HEADER, meshgate_id))
+    body = substitute(request.body, attempt_uuid) if request.body is not None else None
+    return url, target, headers, body
+
+
+def wire_headers(
+    method: str, headers: Sequence[tuple[str, str]], body: bytes | None
+) -> list[tuple[str, str]]:
+    """The header fields ``HTTPClient`` sends for these, in order, httpx's additions included.
+
+    httpx merges in its client defaults (Accept, Accept-Encoding, Connection,
+    User-Agent) and a Content-Length; h11 then writes Host first. Another HTTP/1.1
+    sender that wants the same request on the wire sends these through h11.
+    """
+    with httpx.Client(transport=httpx.BaseTransport(), trust_env=False) as client:
+        built = client.build_request(method, "http://placeholder/", headers=headers, content=body)
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in built.headers.raw]
 
 
 class HTTPClient:
@@ -288,20 +334,12 @@ class HTTPClient:
 
         ``tls`` is required for ``https`` URLs: the case decides what to trust.
         """
-        attempt_uuid = str(uuid.uuid4())
-        url = substitute(request.url, attempt_uuid)
-        parts = urlsplit(url)
-        if parts.scheme == "https" and tls is None:
-            raise ValueError("an https request needs its ClientTLS")
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers: list[tuple[str, str]] = []
-        if not any(k.lower() == "host" for k in request.headers):
-            headers.append(("host", parts.netloc.rsplit("@", 1)[-1]))
-        headers += [(k, substitute(v, attempt_uuid)) for k, v in request.headers.items()]
         meshgate_id = uuid.uuid4().hex
-        headers.append((MESHGATE_ID_HEADER, meshgate_id))
-        body = substitute(request.body, attempt_uuid) if request.body is not None else None
-        use_tls = tls if parts.scheme == "https" else None
+        url, target, headers, body = request_fields(request, str(uuid.uuid4()), meshgate_id)
+        https = urlsplit(url).scheme == "https"
+        if https and tls is None:
+            raise ValueError("an https request needs its ClientTLS")
+        use_tls = tls if https else None
         sent = SentRequest(
             method=request.method,
             url=url,
@@ -349,14 +387,15 @@ class HTTPClient:
                 # consistent-hash cookie) must not ride along on later requests.
                 client.cookies.clear()
         except httpx.TimeoutException as exc:
-            return Exchange(sent, None, "timeout", _describe(exc), _since(start))
+            return Exchange(sent, None, "timeout", describe_error(exc), _since(start))
         except httpx.ConnectError as exc:
-            return Exchange(sent, None, _connect_outcome(exc), _describe(exc), _since(start))
+            outcome = failure_outcome(exc, connected=False)
+            return Exchange(sent, None, outcome, describe_error(exc), _since(start))
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            outcome = "tlsError" if _tls_alert(exc) else "reset"
-            return Exchange(sent, None, outcome, _describe(exc), _since(start))
+            outcome = failure_outcome(exc, connected=True)
+            return Exchange(sent, None, outcome, describe_error(exc), _since(start))
         except httpx.TransportError as exc:
-            return Exchange(sent, None, "error", _describe(exc), _since(start))
+            return Exchange(sent, None, "error", describe_error(exc), _since(start))
         record = ResponseRecord(
             status=response.status_code,
             reason=response.reason_phrase,
@@ -373,9 +412,21 @@ def _since(start: float) -> float:
     return time.perf_counter() - start
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of a failed attempt's exception."""
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"
+
+
+def failure_outcome(exc: BaseException, *, connected: bool) -> str:
+    """A failed attempt's outcome: refused | reset | tlsError | error (timeouts aside).
+
+    ``connected`` says whether the failure came after the connection (and any TLS
+    handshake) was up: then it is a TLS alert or a reset, whatever the exception.
+    """
+    if connected:
+        return "tlsError" if _tls_alert(exc) else "reset"
+    return _connect_outcome(exc)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -404,7 +455,7 @@ def _tls_alert(exc: BaseException) -> bool:
     return False
 
 
-def _connect_outcome(exc: httpx.ConnectError) -> str:
+def _connect_outcome(exc: BaseException) -> str:
     """refused, reset (closed during the handshake), tlsError, or error."""
     if _tls_alert(exc):
         return "tlsError"
