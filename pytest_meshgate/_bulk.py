@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import socket
 import ssl
 import threading
 import time
@@ -58,6 +59,7 @@ from ._client import (
     describe_error,
     echo_report,
     failure_outcome,
+    proxy_protocol_header,
     request_fields,
     substitute,
     wire_headers,
@@ -371,6 +373,7 @@ class BulkSender:
         count: int,
         concurrency: int = 1,
         tls: ClientTLS | None = None,
+        original_destination: tuple[str, int] | None = None,
     ) -> list[Sample]:
         """Send ``count`` attempts of ``request`` to ``address``; the samples in sending order.
 
@@ -378,6 +381,8 @@ class BulkSender:
         connection. ``tls`` is required for ``https`` URLs. The request's own
         ``timeout``, else the sender's, bounds each attempt from its first byte
         (connecting included) to the end of the response.
+        ``original_destination`` (a sidecar's listener): each connection starts
+        with a PROXY protocol header naming it, as ``HTTPClient.send`` does.
         """
         if count < 0 or concurrency < 1:
             raise ValueError(f"count must be >= 0 and concurrency >= 1, not {count}/{concurrency}")
@@ -398,7 +403,9 @@ class BulkSender:
             use_tls is not None and (use_tls.http2 or "h2" in (use_tls.alpn or ()))
         )
         if http2 or request.method == "HEAD" or plan.own_framing:
-            return self._send_fallback(request, address, count, concurrency, use_tls, timeout)
+            return self._send_fallback(
+                request, address, count, concurrency, use_tls, timeout, original_destination
+            )
         context = self._context(use_tls) if use_tls is not None else None
         server_hostname = None
         if use_tls is not None:
@@ -409,7 +416,7 @@ class BulkSender:
                 self._loop = _LoopThread()
             loop = self._loop
         samples: list[Sample] = loop.run(
-            _run(plan, address, count, concurrency, context, server_hostname)
+            _run(plan, address, count, concurrency, context, server_hostname, original_destination)
         )
         return samples
 
@@ -436,6 +443,7 @@ class BulkSender:
         concurrency: int,
         tls: ClientTLS | None,
         timeout: float,
+        original_destination: tuple[str, int] | None,
     ) -> list[Sample]:
         """``HTTPClient`` on ``concurrency`` threads, a new connection per attempt.
 
@@ -454,7 +462,14 @@ class BulkSender:
                         index = next(indexes, None)
                     if index is None:
                         return
-                    exchange = client.send(request, address, "bulk", timeout=timeout, tls=tls)
+                    exchange = client.send(
+                        request,
+                        address,
+                        "bulk",
+                        timeout=timeout,
+                        tls=tls,
+                        original_destination=original_destination,
+                    )
                     response = exchange.response
                     results[index] = Sample(
                         status=response.status if response is not None else None,
@@ -481,19 +496,39 @@ async def _run(
     concurrency: int,
     context: ssl.SSLContext | None,
     server_hostname: str | None,
+    original_destination: tuple[str, int] | None,
 ) -> list[Sample]:
     results: list[Sample | None] = [None] * count
     indexes = iter(range(count))  # shared by the workers: the loop runs one at a time
     open_connections: set[_Connection] = set()
 
     async def connect() -> _Connection:
-        _, connection = await asyncio.get_running_loop().create_connection(
-            lambda: _Connection(open_connections),
-            address[0],
-            address[1],
-            ssl=context,
-            server_hostname=server_hostname,
-        )
+        loop = asyncio.get_running_loop()
+        if original_destination is None:
+            _, connection = await loop.create_connection(
+                lambda: _Connection(open_connections),
+                address[0],
+                address[1],
+                ssl=context,
+                server_hostname=server_hostname,
+            )
+            return connection
+        # The PROXY header goes first, in plaintext, then TLS (if any) on the same socket.
+        sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            header = proxy_protocol_header(sock.getsockname()[:2], original_destination)
+            await loop.sock_sendall(sock, header)
+            _, connection = await loop.create_connection(
+                lambda: _Connection(open_connections),
+                sock=sock,
+                ssl=context,
+                server_hostname=server_hostname,
+            )
+        except BaseException:
+            sock.close()
+            raise
         return connection
 
     workers = [

@@ -462,6 +462,9 @@ class HTTPClient:
                 response.read()
             finally:
                 response.close()
+                # Every attempt stands alone: a Set-Cookie (e.g. a generated
+                # consistent-hash cookie) must not ride along on later requests.
+                client.cookies.clear()
         except httpx.TimeoutException as exc:
             return Exchange(sent, None, "timeout", describe_error(exc), _since(start))
         except httpx.ConnectError as exc:

@@ -32,6 +32,10 @@ A TLS listener answers a plaintext HTTP request with 400 "The plain HTTP
 request was sent to HTTPS port", as nginx does (istio.io egress TLS tasks and
 ``TestEgressGatewayTls`` show that 400 when nothing originates TLS).
 
+A listener may be told to misbehave (``Misbehaviour``): every request, whatever
+its knobs, is delayed, answered with a fixed status, or reset; ``/health`` stays
+healthy, as a failing pod's readiness probe may.
+
 Malformed requests get 400 and a closed connection; an exception in a handler
 is logged and answered 500. Every answered request (resets included, with
 ``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
@@ -63,6 +67,7 @@ __all__ = [
     "EchoListener",
     "EchoRequest",
     "EchoServer",
+    "Misbehaviour",
     "canonical_header_name",
     "header_values",
     "parse_duration",
@@ -163,6 +168,16 @@ class EchoRequest:
         return [value for key, value in self.headers if key.lower() == wanted]
 
 
+@dataclass(frozen=True)
+class Misbehaviour:
+    """How a misbehaving listener answers every request: after ``delay`` seconds,
+    with ``status`` (and the echo body) or a TCP reset."""
+
+    status: int | None = None
+    delay: float = 0.0
+    reset: bool = False
+
+
 class _BadRequest(Exception):
     """The request cannot be parsed; answer 400 and close."""
 
@@ -223,9 +238,12 @@ class EchoListener:
 class _Socket:
     """Loop-side state of one listening socket."""
 
-    def __init__(self, identity: EchoIdentity, tls: bool) -> None:
+    def __init__(
+        self, identity: EchoIdentity, tls: bool, misbehaviour: Misbehaviour | None = None
+    ) -> None:
         self.identity = identity
         self.tls = tls
+        self.misbehaviour = misbehaviour
         self.server: asyncio.AbstractServer | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -314,8 +332,10 @@ class EchoServer:
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        misbehaviour: Misbehaviour | None = None,
     ) -> EchoListener:
-        """Listen on ``host:port`` (0: any free port) as ``identity``; TLS if ``ssl_context``.
+        """Listen on ``host:port`` (0: any free port) as ``identity``; TLS if ``ssl_context``;
+        answering every request as ``misbehaviour`` says if given.
 
         To see client certificates in ``tls.peerCertificates`` the context must ask
         for them (``verify_mode`` CERT_OPTIONAL or CERT_REQUIRED, with a CA loaded).
@@ -323,7 +343,9 @@ class EchoServer:
         """
         if ssl_context is not None:
             _record_sni(ssl_context)
-        bound_host, bound_port = self._call(self._listen(identity, host, port, ssl_context))
+        bound_host, bound_port = self._call(
+            self._listen(identity, host, port, ssl_context, misbehaviour)
+        )
         return EchoListener(self, identity, bound_host, bound_port)
 
     def stop_listening(self, port: int, host: str = "127.0.0.1") -> None:
@@ -336,9 +358,14 @@ class EchoServer:
         return {addr: sock.identity for addr, sock in list(self._sockets.items())}
 
     async def _listen(
-        self, identity: EchoIdentity, host: str, port: int, ssl_context: ssl.SSLContext | None
+        self,
+        identity: EchoIdentity,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        misbehaviour: Misbehaviour | None = None,
     ) -> tuple[str, int]:
-        state = _Socket(identity, tls=ssl_context is not None)
+        state = _Socket(identity, tls=ssl_context is not None, misbehaviour=misbehaviour)
 
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
@@ -496,6 +523,15 @@ class EchoServer:
 
         if path == "/health":
             return _text(200, "OK")
+        bad = state.misbehaviour
+        if bad is not None:
+            if bad.delay:
+                await asyncio.sleep(bad.delay)
+            if bad.reset:
+                return _Response(0, b"", reset=True)
+            if bad.status is not None:
+                body = self._echo_body(state, request, writer, peer, local_port)
+                return _Response(bad.status, body)
 
         status = 200
         extra_headers: list[tuple[str, str]] = []

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._client import Exchange
 from ._errors import CheckFailed
 from ._model.base import format_duration
-from ._model.case import Expect
+from ._model.case import Expect, answer_labels
 
-__all__ = ["Consistency", "await_verdict", "judge"]
+__all__ = [
+    "Consistency",
+    "await_verdict",
+    "batch_verdict",
+    "exchange_labels",
+    "judge",
+    "judge_answers",
+    "split_label",
+]
+
+_MAX_FAILURE_LINES = 8
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -293,6 +304,104 @@ def await_verdict(
     if explain is not None:
         try:
             details = explain(exchange)
+        except Exception as exc:  # diagnostics must never hide the verdict
+            details = f"(could not gather target diagnostics: {exc})"
+        if details:
+            lines += ["", details]
+    raise CheckFailed("\n".join(lines))
+
+
+def exchange_labels(exchange: Exchange) -> list[str]:
+    """``answer_labels`` of an exchange: service/version, service, status/NNN."""
+    response = exchange.response
+    if response is None:
+        return answer_labels(None, None, exchange.connection)
+    return answer_labels(
+        response.status, response.echo, header_names=(k for k, _ in response.headers)
+    )
+
+
+def split_label(exchange: Exchange, goal: Sequence[str]) -> str:
+    """The label an answer counts under in a ``split``: its most specific label the
+    goal names, else its most specific label (which then counts against the goal)."""
+    labels = exchange_labels(exchange)
+    return next((label for label in labels if label in goal), labels[0])
+
+
+def judge_answers(expect: Expect, exchanges: Sequence[Exchange]) -> list[str]:
+    """Every answer of a ``count`` batch against the per-answer expectations, then the
+    batch against ``counts`` and ``pods``; one line per distinct failure."""
+    total = len(exchanges)
+    per_answer: Counter[str] = Counter()
+    for exchange in exchanges:
+        per_answer.update(dict.fromkeys(judge(expect, exchange), 1))
+    failures = [
+        f"{n} of {total} answers: {failure}" if total > 1 else failure
+        for failure, n in per_answer.most_common(_MAX_FAILURE_LINES)
+    ]
+    if len(per_answer) > _MAX_FAILURE_LINES:
+        failures.append(f"... and {len(per_answer) - _MAX_FAILURE_LINES} more kinds of failure")
+    tally: Counter[str] = Counter()
+    for exchange in exchanges:
+        tally.update(exchange_labels(exchange))
+    for label, bound in (expect.counts or {}).items():
+        if not bound.admits(tally[label]):
+            failures.append(
+                f"counts.{label}: expected {bound} of {total} answers, got {tally[label]} "
+                f"({_tally_text(tally)})"
+            )
+    if expect.pods is not None:
+        pods = Counter(
+            str(echo.get("pod"))
+            for exchange in exchanges
+            if exchange.response is not None and (echo := exchange.response.echo) is not None
+        )
+        if not expect.pods.admits(len(pods)):
+            seen = ", ".join(f"{pod}: {n}" for pod, n in sorted(pods.items())) or "none"
+            failures.append(
+                f"pods: expected {expect.pods} distinct pods to answer, got {len(pods)} ({seen})"
+            )
+    return failures
+
+
+def _tally_text(tally: Counter[str]) -> str:
+    statuses = sorted((k, n) for k, n in tally.items() if k.startswith(("status/", "connection/")))
+    return ", ".join(f"{k}: {n}" for k, n in statuses)
+
+
+def batch_verdict(
+    batch: list[Exchange],
+    expect: Expect,
+    also: list[str] | None = None,
+    explain: Callable[[Exchange], str] | None = None,
+    title: str = "check",
+) -> None:
+    """Judge one batch of ``count`` answers, once (``judge_answers`` plus ``also``).
+
+    No retrying here: the check converged on single requests first, and a
+    second chance for aggregates (``counts``, ``pods``) would let chance pass
+    what the configuration does not do.
+
+    Raises:
+        CheckFailed: with one failing answer of the batch and every failed expectation.
+    """
+    failures = judge_answers(expect, batch) + (also or [])
+    if not failures:
+        return
+    example = next((e for e in batch if judge(expect, e)), batch[0])
+    lines = [
+        f"{title} failed: a batch of {len(batch)} requests",
+        "",
+        "sent (one of them):",
+        _indent(example.request.describe()),
+        "got (that one):",
+        _indent(example.describe_outcome()),
+        "failed expectations:",
+        *(f"  - {failure}" for failure in failures),
+    ]
+    if explain is not None:
+        try:
+            details = explain(example)
         except Exception as exc:  # diagnostics must never hide the verdict
             details = f"(could not gather target diagnostics: {exc})"
         if details:

@@ -373,16 +373,26 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                 )
         if expect.via is not None and expect.via not in workloads:
             yield problem((*base, "expect", "via"), f"unknown workload '{expect.via}'")
-        for key_name in expect.split or {}:
-            kind, _, rest = key_name.partition("/")
-            if kind == "status":
-                if not (rest.isdigit() and 100 <= int(rest) <= 599):
-                    yield problem((*base, "expect", "split"), f"bad status share '{key_name}'")
-            elif kind not in services or (rest and rest not in services[kind]):
-                yield problem(
-                    (*base, "expect", "split"),
-                    f"'{key_name}' is neither service[/version] of this case nor status/NNN",
-                )
+        for field_name, labels in (("split", expect.split), ("counts", expect.counts)):
+            for key_name in labels or {}:
+                kind, _, rest = key_name.partition("/")
+                if kind == "status":
+                    if not (rest.isdigit() and 100 <= int(rest) <= 599):
+                        yield problem((*base, "expect", field_name), f"bad status '{key_name}'")
+                elif kind in ("connection", "header"):
+                    continue  # the model checked the outcome or header name
+                elif kind not in services or (rest and rest not in services[kind]):
+                    yield problem(
+                        (*base, "expect", field_name),
+                        f"'{key_name}' is neither service[/version] of this case, status/NNN, "
+                        "connection/<outcome> nor header/<name>",
+                    )
+        for mirror in expect.mirrors:
+            key = (*base, "expect", "mirroredTo")
+            if mirror.service not in services:
+                yield problem(key, f"unknown service '{mirror.service}'")
+            elif mirror.version is not None and mirror.version not in services[mirror.service]:
+                yield problem(key, f"service '{mirror.service}' has no version '{mirror.version}'")
 
 
 def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:

@@ -69,6 +69,17 @@ def test_uuid_is_fresh_per_attempt(echo: tuple[str, int], client: HTTPClient) ->
     assert seen[0] != seen[1] and "${uuid}" not in seen[0]
 
 
+def test_cookies_are_not_kept_between_attempts(echo: tuple[str, int], client: HTTPClient) -> None:
+    setting = Request(
+        url="http://app.example.com/", headers={"x-echo-set-header": "Set-Cookie:s=1"}
+    )
+    exchange = client.send(setting, echo, "test")
+    assert exchange.response is not None and exchange.response.header("set-cookie") == "s=1"
+    exchange = client.send(Request(url="http://app.example.com/"), echo, "test")
+    assert exchange.response is not None and exchange.response.echo is not None
+    assert header_values(exchange.response.echo, "cookie") == []
+
+
 def test_refused_and_reset_outcomes(echo: tuple[str, int], client: HTTPClient) -> None:
     refused = client.send(Request(url="http://a/"), ("127.0.0.1", allocate_port()), "test")
     assert (refused.response, refused.connection) == (None, "refused")

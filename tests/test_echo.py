@@ -589,3 +589,23 @@ def test_failed_handshake_does_not_hurt(echo: EchoServer, ca: trustme.CA) -> Non
             extensions={"sni_hostname": "reviews.example.com"},
         )
     assert response.status_code == 200
+
+
+def test_misbehaving_listener_answers_its_status_delay_or_reset(
+    echo: EchoServer, client: httpx.Client
+) -> None:
+    from pytest_meshgate._echo import Misbehaviour
+
+    failing = echo.listen(EchoIdentity("bad"), misbehaviour=Misbehaviour(status=503))
+    response = client.get(url(failing, "/status/200"))
+    assert response.status_code == 503 and response.json()["service"] == "bad"
+    assert client.get(url(failing, "/health")).status_code == 200
+    slow = echo.listen(EchoIdentity("slow"), misbehaviour=Misbehaviour(delay=0.3))
+    start = time.monotonic()
+    assert client.get(url(slow, "/status/201")).status_code == 201
+    assert time.monotonic() - start >= 0.25
+    resetting = echo.listen(EchoIdentity("reset"), misbehaviour=Misbehaviour(reset=True))
+    with pytest.raises(httpx.TransportError):
+        client.get(url(resetting, "/"))
+    for listener in (failing, slow, resetting):
+        listener.close()

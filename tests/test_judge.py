@@ -218,3 +218,62 @@ def test_via_names_the_hop_that_reached_the_backend() -> None:
     assert "cannot tell the path" in unknown
     (no_echo,) = judge(expect(status=404, via="egress"), plain(404))
     assert "no echo backend answered" in no_echo
+
+
+# --------------------------------------------------------------------- batches (count)
+
+
+def test_answer_labels_and_split_label() -> None:
+    from pytest_meshgate._judge import exchange_labels, split_label
+
+    answer = echo_exchange()
+    assert exchange_labels(answer) == [
+        "reviews/v1",
+        "reviews",
+        "status/200",
+        "header/content-type",
+        "header/x-resp",
+    ]
+    assert split_label(answer, ["reviews", "status/503"]) == "reviews"
+    assert split_label(answer, ["status/200"]) == "status/200"
+    # Not in the goal: its most specific label, which then counts against the goal.
+    assert split_label(plain(503), ["reviews/v1"]) == "status/503"
+    refused = Exchange(SENT, None, "timeout", "timed out")
+    assert exchange_labels(refused) == ["connection/timeout"]
+
+
+def test_judge_answers_per_answer_counts_and_pods() -> None:
+    from pytest_meshgate._judge import judge_answers
+
+    batch = [echo_exchange(pod="a"), echo_exchange(pod="b"), plain(503), plain(503)]
+    want = expect(
+        status=[200, 503],
+        counts={"status/503": {"atLeast": 1, "atMost": 2}, "reviews/v1": {"atLeast": 2}},
+        pods={"atMost": 2},
+    )
+    assert judge_answers(want, batch) == []
+    strict = expect(
+        counts={"status/503": {"atMost": 1}, "header/x-resp": {"atLeast": 3}},
+        pods={"atMost": 1},
+    )
+    assert judge_answers(strict, batch) == [
+        "2 of 4 answers: status: expected 200, got 503",
+        "counts.status/503: expected <= 1 of 4 answers, got 2 (status/200: 2, status/503: 2)",
+        "counts.header/x-resp: expected >= 3 of 4 answers, got 2 (status/200: 2, status/503: 2)",
+        "pods: expected <= 1 distinct pods to answer, got 2 (a: 1, b: 1)",
+    ]
+
+
+def test_batch_verdict_raises_with_a_failing_answer() -> None:
+    from pytest_meshgate._judge import batch_verdict
+
+    batch_verdict([echo_exchange()] * 3, Expect(), also=[])
+    with pytest.raises(CheckFailed) as info:
+        batch_verdict(
+            [echo_exchange(), plain(503)], Expect(), also=["mirroredTo: x"], title="check 'c'"
+        )
+    text = str(info.value)
+    assert "check 'c' failed: a batch of 2 requests" in text
+    assert "HTTP/1.1 503" in text  # the failing answer is the one shown
+    assert "1 of 2 answers: status: expected 200, got 503" in text
+    assert "  - mirroredTo: x" in text

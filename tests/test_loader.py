@@ -137,3 +137,57 @@ def test_connection_expectation_excludes_http_ones(write: Write) -> None:
     )
     (line,) = headlines(write("c.yaml", text))
     assert "connection expects no HTTP answer; drop backend or connection" in line
+
+
+def test_statistics_keys_are_validated(write: Write) -> None:
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {split: {reviews/v1: 60, reviews/v9: 30, status/503: 5}}",
+    )
+    lines = headlines(write("a.yaml", text))
+    assert any("split shares add up to 95, not 100" in x for x in lines)
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {split: {reviews/v1: 70, nobody: 30}}",
+    )
+    lines = headlines(write("b.yaml", text))
+    assert any("'nobody' is neither service[/version] of this case" in x for x in lines)
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {pods: {atMost: 1}, counts: {status/503: {atLeast: 1}}}",
+    )
+    (line,) = headlines(write("c.yaml", text))
+    assert "counts, pods need request.count" in line
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {split: {reviews/v1: 100}, backend: reviews}",
+    )
+    (line,) = headlines(write("d.yaml", text))
+    assert "split judges the answers' shares alone; drop backend" in line
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {mirroredTo: {service: ratings, share: 50}}",
+    )
+    (line,) = headlines(write("e.yaml", text))
+    assert "expect.mirroredTo: unknown service 'ratings'" in line
+
+
+def test_replicas_and_misbehaving_are_validated(write: Write) -> None:
+    text = GOOD.replace("NAME", "bad").replace(
+        "versions: [v1, v2]",
+        "versions: [v1, v2]\n    replicas: 2\n    misbehaving: [{version: v3, status: 503}]",
+    )
+    (line,) = headlines(write("a.yaml", text))
+    assert "misbehaving[0].version 'v3' is not in versions" in line
+    text = GOOD.replace("NAME", "bad").replace(
+        "versions: [v1, v2]", "versions: [v1, v2]\n    misbehaving: [{replica: 1, reset: true}]"
+    )
+    (line,) = headlines(write("b.yaml", text))
+    assert "misbehaving[0].replica 1 needs replicas > 1" in line
+    text = GOOD.replace("NAME", "bad").replace(
+        "versions: [v1, v2]", "versions: [v1, v2]\n    misbehaving: [{replica: 0}]"
+    )
+    (line,) = headlines(write("c.yaml", text))
+    assert line.endswith(
+        "c.yaml:9:19: spec.services[0].misbehaving[0]: give status, delay or reset"
+    )

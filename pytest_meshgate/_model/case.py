@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Duration, StrictModel
 
@@ -22,11 +23,14 @@ __all__ = [
     "Check",
     "Client",
     "ConnectionOutcome",
+    "CountBound",
     "Expect",
     "GatewayPort",
     "GatewayWorkload",
     "Include",
     "LatencyExpectation",
+    "MirrorExpectation",
+    "Misbehaviour",
     "RedirectExpectation",
     "Request",
     "RequestExpectation",
@@ -37,6 +41,7 @@ __all__ = [
     "ServicePort",
     "ServicePortTLS",
     "TLSExpectation",
+    "answer_labels",
     "port_protocol",
 ]
 
@@ -98,6 +103,24 @@ def port_protocol(name: str, app_protocol: str | None = None) -> str:
     }.get(prefix, "UNSUPPORTED")
 
 
+class Misbehaviour(StrictModel):
+    """One replica that answers badly whatever it is asked (outlier detection cases)."""
+
+    version: Slug | None = Field(default=None, description="Default: the first version.")
+    replica: int = Field(default=0, ge=0, description="Which replica of that version, from 0.")
+    status: StatusCode | None = Field(default=None, description="Answer this status.")
+    delay: Duration | None = Field(default=None, description="Wait this long before answering.")
+    reset: bool = Field(default=False, description="Answer with a TCP reset instead.")
+
+    @model_validator(mode="after")
+    def _some_misbehaviour(self) -> Misbehaviour:
+        if self.status is None and self.delay is None and not self.reset:
+            raise ValueError("give status, delay or reset")
+        if self.status is not None and self.reset:
+            raise ValueError("give status or reset, not both")
+        return self
+
+
 class Service(StrictModel):
     """An echo workload (one per version) and its Kubernetes Service."""
 
@@ -108,6 +131,16 @@ class Service(StrictModel):
         default_factory=lambda: ["v1"],
         min_length=1,
         description="One workload per version, labelled app=<name>, version=<v>.",
+    )
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Pods per version: same labels, distinct pod names "
+        "(<name>-<version>-<hash>-<i>).",
+    )
+    misbehaving: list[Misbehaviour] = Field(
+        default_factory=list, description="Replicas that answer badly (outlier detection)."
     )
     external: bool = Field(
         default=False,
@@ -120,6 +153,24 @@ class Service(StrictModel):
         "(as ServiceEntry endpoints or addresses name them), e.g. 203.0.113.10.",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+
+    @model_validator(mode="after")
+    def _misbehaving_replicas_exist(self) -> Service:
+        for i, bad in enumerate(self.misbehaving):
+            if bad.version is not None and bad.version not in self.versions:
+                raise ValueError(f"misbehaving[{i}].version {bad.version!r} is not in versions")
+            if bad.replica >= self.replicas:
+                raise ValueError(
+                    f"misbehaving[{i}].replica {bad.replica} needs replicas > {bad.replica}"
+                )
+        return self
+
+    def misbehaviour(self, version: str, replica: int) -> Misbehaviour | None:
+        """How replica ``replica`` of ``version`` misbehaves, if it does."""
+        for bad in self.misbehaving:
+            if (bad.version or self.versions[0]) == version and bad.replica == replica:
+                return bad
+        return None
 
     @field_validator("versions")
     @classmethod
@@ -379,6 +430,69 @@ class LatencyExpectation(StrictModel):
 
 ConnectionOutcome = Literal["refused", "reset", "tlsError"]
 
+_LABEL = re.compile(
+    r"^(status/[1-5][0-9][0-9]|connection/(refused|reset|tlsError|timeout|error)"
+    r"|header/[a-z0-9-]+"
+    r"|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)$"
+)
+
+
+class CountBound(StrictModel):
+    """How many of the ``count`` answers: at least and/or at most."""
+
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> CountBound:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give atLeast, atMost or both")
+        if self.at_least is not None and self.at_most is not None and self.at_least > self.at_most:
+            raise ValueError("atLeast is above atMost")
+        return self
+
+    def admits(self, value: int) -> bool:
+        return (self.at_least is None or value >= self.at_least) and (
+            self.at_most is None or value <= self.at_most
+        )
+
+    def __str__(self) -> str:
+        if self.at_least is not None and self.at_most is not None:
+            return f"{self.at_least}..{self.at_most}"
+        return f">= {self.at_least}" if self.at_least is not None else f"<= {self.at_most}"
+
+
+class MirrorExpectation(BackendRef):
+    """A backend that must receive copies of the requests; ``share`` of them if given."""
+
+    share: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Percent of requests mirrored, judged statistically; default 100 (every one).",
+    )
+    host: str | None = Field(default=None, description="The Host the copies arrive with.")
+
+
+def answer_labels(
+    status: int | None,
+    echo: Mapping[str, Any] | None,
+    connection: str | None = None,
+    header_names: Iterable[str] = (),
+) -> list[str]:
+    """The labels an answer counts under in ``split`` and ``counts``, most specific first.
+
+    ``service/version`` and ``service`` of the echo that answered, then
+    ``status/NNN``; an answer without HTTP status is ``connection/<outcome>``.
+    Last, ``header/<name>`` for each response header it carries (``counts`` only).
+    """
+    labels: list[str] = []
+    if echo is not None:
+        labels += [f"{echo.get('service')}/{echo.get('version')}", str(echo.get("service"))]
+    labels.append(f"status/{status}" if status is not None else f"connection/{connection}")
+    labels += sorted({f"header/{name.lower()}" for name in header_names})
+    return labels
+
 
 class Expect(StrictModel):
     """The outcome a check must get. Empty: status 200."""
@@ -396,8 +510,51 @@ class Expect(StrictModel):
         "spec.gateways name or a spec.clients name (its sidecar).",
     )
     latency: LatencyExpectation | None = None
-    split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = None
-    mirrored_to: str | BackendRef | list[str | BackendRef] | None = None
+    split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = Field(
+        default=None,
+        description="Percent of answers per label (service/version, service, status/NNN or "
+        "connection/<outcome>), judged statistically; the shares add up to 100.",
+    )
+    counts: dict[str, CountBound] | None = Field(
+        default=None,
+        description="With request.count: how many answers carry each label "
+        "(service/version, service, status/NNN, connection/<outcome>, or header/<name> "
+        "for a response header).",
+    )
+    pods: CountBound | None = Field(
+        default=None,
+        description="With request.count: how many distinct pods (replicas) answered.",
+    )
+    mirrored_to: str | MirrorExpectation | list[str | MirrorExpectation] | None = Field(
+        default=None, description="Backends that receive a copy of the request."
+    )
+
+    @field_validator("split", "counts")
+    @classmethod
+    def _labels(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        for label in value or {}:
+            if info.field_name == "split" and label.startswith("header/"):
+                raise ValueError(f"label {label!r}: header labels are for counts, not split")
+            if not _LABEL.match(label):
+                raise ValueError(f"label {label!r}: use service/version, service or status/NNN")
+        return value
+
+    @model_validator(mode="after")
+    def _split_alone(self) -> Expect:
+        if self.split is not None:
+            total = sum(self.split.values())
+            if abs(total - 100) > 0.01:
+                raise ValueError(f"split shares add up to {total:g}, not 100")
+            per_answer = ("status", "backend", "counts", "pods", "mirroredTo")
+            given = [k for k in per_answer if getattr(self, _attr(k)) is not None]
+            if given:
+                raise ValueError(
+                    f"split judges the answers' shares alone; drop {', '.join(given)} or use counts"
+                )
+        shares = [m.share for m in self.mirrors if m.share not in (None, 0.0, 100.0)]
+        if len(shares) > 1:
+            raise ValueError("at most one mirroredTo entry can have a share other than 0 or 100")
+        return self
 
     @model_validator(mode="after")
     def _connection_excludes_http(self) -> Expect:
@@ -433,6 +590,20 @@ class Expect(StrictModel):
             return ()
         return (self.connection,) if isinstance(self.connection, str) else tuple(self.connection)
 
+    @property
+    def mirrors(self) -> tuple[MirrorExpectation, ...]:
+        """``mirroredTo`` as a tuple of full references."""
+        items = self.mirrored_to
+        if items is None:
+            return ()
+        entries = items if isinstance(items, list) else [items]
+        return tuple(MirrorExpectation(service=e) if isinstance(e, str) else e for e in entries)
+
+    @property
+    def mirror_share(self) -> MirrorExpectation | None:
+        """The mirror judged statistically (a share strictly between 0 and 100), if any."""
+        return next((m for m in self.mirrors if m.share not in (None, 0.0, 100.0)), None)
+
 
 def _attr(key: str) -> str:
     return {"mirroredTo": "mirrored_to"}.get(key, key)
@@ -446,6 +617,22 @@ class Check(StrictModel):
     skip: str | None = Field(default=None, description="Skip this check, with the reason.")
     request: Request
     expect: Expect = Field(default_factory=Expect)
+
+    @model_validator(mode="after")
+    def _count_for_aggregates(self) -> Check:
+        expect = self.expect
+        if self.request.count is None:
+            given = [k for k in ("counts", "pods") if getattr(expect, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} need request.count")
+        elif expect.counts is not None:
+            for label, bound in expect.counts.items():
+                if bound.at_least is not None and bound.at_least > self.request.count:
+                    raise ValueError(
+                        f"counts.{label}.atLeast {bound.at_least} is above "
+                        f"request.count {self.request.count}"
+                    )
+        return self
 
 
 # --------------------------------------------------------------------- the case

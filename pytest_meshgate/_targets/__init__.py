@@ -8,6 +8,7 @@ a check that needs one it lacks is skipped with a reason naming it.
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,7 +17,7 @@ from .._client import Exchange
 from .._errors import MeshgateError
 from .._judge import Consistency
 from .._model.base import parse_duration
-from .._model.case import Check, Request
+from .._model.case import BackendRef, Check, Request
 
 if TYPE_CHECKING:
     from .._loader import LoadedCase
@@ -30,6 +31,30 @@ class Deployment(abc.ABC):
     @abc.abstractmethod
     def send(self, request: Request) -> Exchange:
         """Send one attempt of ``request`` and capture what came back."""
+
+    def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
+        """Send ``count`` attempts of ``request``, ``concurrency`` at a time.
+
+        This default sends them one after the other; targets with the
+        ``statistics`` capability send them concurrently.
+        """
+        return [self.send(request) for _ in range(count)]
+
+    def received(
+        self,
+        backend: BackendRef,
+        meshgate_ids: Collection[str],
+        wait: float,
+        settle: float | None = None,
+    ) -> dict[str, str]:
+        """Which of the requests (by ``x-meshgate-id``) reached ``backend``, with the
+        Host it saw for each.
+
+        Waits up to ``wait`` seconds for all of them (mirrored copies arrive on
+        their own time), or, with ``settle``, until none has come for that long.
+        Targets with the ``mirroring`` capability implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot see what backends received")
 
     def explain(self, exchange: Exchange) -> str:
         """Target diagnostics for a failed attempt (access log, routes); may be empty."""

@@ -325,6 +325,10 @@ class KubernetesTarget(Target):
             unsupported = sorted(set(loaded.case.metadata.features) - features)
             if unsupported:
                 pytest.skip(f"not supported by {self.adapter.name}: {', '.join(unsupported)}")
+        if any(s.replicas > 1 or s.misbehaving for s in spec.services):
+            # echo-basic pods cannot be told to misbehave, and one Deployment per
+            # version does not name its replicas yet: never judge a case half-built.
+            pytest.skip(f"target '{self.name}' lacks capability replicas (services[].replicas)")
         if any(s.external for s in spec.services) and not self.settings.coredns:
             pytest.skip(
                 f"target '{self.name}' lacks capability external-services "

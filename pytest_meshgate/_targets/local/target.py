@@ -15,6 +15,7 @@ import shutil
 import ssl
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,20 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from ..._client import ClientTLS, Exchange, HTTPClient, SentRequest
+from ..._client import (
+    MESHGATE_ID_HEADER,
+    ClientTLS,
+    Exchange,
+    HTTPClient,
+    ResponseRecord,
+    SentRequest,
+)
 from ..._errors import TargetError
 from ..._judge import Consistency
 from ..._loader import LoadedCase
 from ..._model.case import (
     DEFAULT_GATEWAYS,
+    BackendRef,
     Client,
     GatewayWorkload,
     Request,
@@ -109,12 +118,12 @@ class LocalTarget(Target):
             "via",
             "external-services",
             "service-entry",
+            "statistics",
+            "mirroring",
         }
     )
-    # Conformance features (conformance/features.yaml) the translation implements
-    # today: HTTP and TLS ingress, mesh clients and egress. Not yet: faults,
-    # mirroring, CORS, trafficPolicy. (Weights are translated; shares other
-    # than 0/100 need the `statistics` capability, so such checks skip.)
+    # Conformance features (conformance/features.yaml) the translation implements:
+    # HTTP and TLS ingress with traffic policy, mesh clients and egress.
     supported_features = frozenset(
         [
             "Gateway",
@@ -164,6 +173,14 @@ class LocalTarget(Target):
             "DirectResponse",
             "HTTPRouteTimeout",
             "HTTPRetries",
+            "HTTPFaultDelay",
+            "HTTPFaultAbort",
+            "HTTPMirror",
+            "HTTPMirrorPercentage",
+            "HTTPCorsPolicy",
+            "TrafficPolicyConnectionPool",
+            "TrafficPolicyOutlierDetection",
+            "TrafficPolicyLoadBalancer",
             "GatewayTLSSimple",
             "GatewayCredentialName",
             "GatewayTLSSNI",
@@ -211,6 +228,8 @@ class LocalTarget(Target):
         # Private (0700) scratch space for Envoy bootstraps, xDS files and logs.
         self.workdir = Path(tempfile.mkdtemp(prefix="meshgate-local-"))
         self.client = HTTPClient(timeout=request_timeout)
+        self.request_timeout = request_timeout
+        self._bulk: Any = None  # BulkSender, made on first use
         self._proxies: dict[str, _Proxy] = {}
         self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
         self._echo: Any = None
@@ -243,6 +262,15 @@ class LocalTarget(Target):
             self._echo = EchoServer()
             self._echo.start()
         return self._echo
+
+    @property
+    def bulk(self) -> Any:
+        """The concurrent sender of ``count`` checks, made on first use."""
+        if self._bulk is None:
+            from ..._bulk import BulkSender
+
+            self._bulk = BulkSender(timeout=self.request_timeout)
+        return self._bulk
 
     def proxy(self, workload: GatewayWorkload, sidecar: bool = False) -> _Proxy:
         """The Envoy of ``workload`` (a gateway, or a client's sidecar), started on first use."""
@@ -291,6 +319,8 @@ class LocalTarget(Target):
             if self._echo is not None:
                 self._echo.close()
             self.client.close()
+            if self._bulk is not None:
+                self._bulk.close()
         finally:
             # Keys and configs go even if stopping something failed.
             if self._secrets is not None:
@@ -418,14 +448,24 @@ class LocalDeployment(Deployment):
         self._ca_subjects: dict[str, str] | None = None
 
     def start_backends(self) -> None:
-        from ..._echo import EchoIdentity
+        from ..._echo import EchoIdentity, Misbehaviour
 
         self.secrets = self.target.secrets.for_case(self.loaded.case)
         for service in self.loaded.case.spec.services:
             endpoints: list[Endpoint] = []
-            for version in service.versions:
+            for version, replica in (
+                (v, i) for v in service.versions for i in range(service.replicas)
+            ):
                 suffix = _pod_suffix(self.loaded.name, service.name, version)
                 pod = f"{service.name}-{version}-{suffix}"
+                if service.replicas > 1:
+                    pod += f"-{replica}"
+                bad = service.misbehaviour(version, replica)
+                misbehaviour = (
+                    Misbehaviour(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
+                    if bad is not None
+                    else None
+                )
                 addresses: dict[int, tuple[str, int]] = {}
                 for port in service.ports:
                     identity = EchoIdentity(
@@ -436,7 +476,9 @@ class LocalDeployment(Deployment):
                         port_name=port.name,
                     )
                     context = self._backend_tls(service, port)
-                    handle = self.target.echo.listen(identity, host=LOOPBACK, ssl_context=context)
+                    handle = self.target.echo.listen(
+                        identity, host=LOOPBACK, ssl_context=context, misbehaviour=misbehaviour
+                    )
                     self._listeners.append(handle)
                     addresses[port.port] = handle.address
                 labels = {"app": service.name, "version": version, **service.labels}
@@ -645,48 +687,49 @@ class LocalDeployment(Deployment):
 
     # ---------------------------------------------------------------- requests
 
-    def send(self, request: Request) -> Exchange:
-        if request.from_ is not None:
-            return self._send_from_client(request)
+    def _route(self, request: Request) -> tuple[_Proxy, int, tuple[str, int], str]:
+        """The gateway proxy, Service port, loopback address and entry a request goes to."""
         proxy = self._entries[request.gateway or "ingress"]
         proxy.envoy.check_alive()
         parts = urlsplit(request.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = proxy.address_for(port)
-        entry = f"gateway {proxy.workload.name} port {port}"
-        tls = self.client_tls(request) if parts.scheme == "https" else None
+        return proxy, port, proxy.address_for(port), f"gateway {proxy.workload.name} port {port}"
+
+    def send(self, request: Request) -> Exchange:
+        if request.from_ is not None:
+            return self._send_from_client(request)
+        _, port, address, entry = self._route(request)
+        tls = self.client_tls(request) if request.url.startswith("https:") else None
         exchange = self.target.client.send(
             request, address, entry, timeout=request.timeout, tls=tls
         )
         exchange.extra.update(gateway=request.gateway or "ingress", service_port=port)
         return self._annotate(exchange)
 
-    def _send_from_client(self, request: Request) -> Exchange:
-        """Through the client's sidecar, to where the URL's host resolves in the pod."""
+    def _client_route(
+        self, request: Request
+    ) -> tuple[_Proxy, int, tuple[str, int], str, tuple[str, int] | None]:
+        """A client's sidecar listener for the URL's port; where the host resolves in its pod."""
         client = next(c for c in self.loaded.case.spec.clients if c.name == request.from_)
         proxy = self._sidecars[client.name]
         proxy.envoy.check_alive()
-        parts = urlsplit(request.url)
         port = request.port
-        host = parts.hostname or ""
+        host = urlsplit(request.url).hostname or ""
         destination = self.resolve(host, port, client.namespace)
-        address = proxy.address_for(port)
-        entry = f"sidecar of {client.name} port {port}"
-        tls = self.client_tls(request) if parts.scheme == "https" else None
+        return (
+            proxy,
+            port,
+            proxy.address_for(port),
+            f"sidecar of {client.name} port {port}",
+            destination,
+        )
+
+    def _send_from_client(self, request: Request) -> Exchange:
+        """Through the client's sidecar, to where the URL's host resolves in the pod."""
+        _, port, address, entry, destination = self._client_route(request)
+        tls = self.client_tls(request) if request.url.startswith("https:") else None
         if destination is None:
-            sent = SentRequest(
-                method=request.method,
-                url=request.url,
-                headers=(),
-                body=request.body,
-                address=address,
-                entry=entry,
-                meshgate_id="-",
-                tls=tls,
-            )
-            return Exchange(
-                sent, None, "error", f"{host}: no such host (nothing in the mesh or outside)"
-            )
+            return _unresolved(request, address, entry, tls)
         exchange = self.target.client.send(
             request,
             address,
@@ -695,7 +738,7 @@ class LocalDeployment(Deployment):
             tls=tls,
             original_destination=destination,
         )
-        exchange.extra.update(client=client.name, service_port=port)
+        exchange.extra.update(client=request.from_, service_port=port)
         return self._annotate(exchange)
 
     def _annotate(self, exchange: Exchange) -> Exchange:
@@ -711,6 +754,71 @@ class LocalDeployment(Deployment):
                 "the harness itself (no proxy)" if ip == LOOPBACK else ip
             )
         return exchange
+
+    def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
+        """``count`` attempts through the bulk sender, ``concurrency`` connections at once."""
+        if count == 1:
+            return [self.send(request)]
+        tls = self.client_tls(request) if request.url.startswith("https:") else None
+        destination: tuple[str, int] | None = None
+        if request.from_ is not None:
+            _, port, address, entry, destination = self._client_route(request)
+            if destination is None:
+                return [_unresolved(request, address, entry, tls) for _ in range(count)]
+            extra: dict[str, Any] = {"client": request.from_, "service_port": port}
+        else:
+            _, port, address, entry = self._route(request)
+            extra = {"gateway": request.gateway or "ingress", "service_port": port}
+        samples = self.target.bulk.send(
+            request,
+            address,
+            count=count,
+            concurrency=concurrency,
+            tls=tls,
+            original_destination=destination,
+        )
+        exchanges = [
+            _sample_exchange(s, request, address, entry, tls, destination) for s in samples
+        ]
+        for exchange in exchanges:
+            exchange.extra.update(extra)
+            self._annotate(exchange)
+        return exchanges
+
+    def received(
+        self,
+        backend: BackendRef,
+        meshgate_ids: Collection[str],
+        wait: float,
+        settle: float | None = None,
+    ) -> dict[str, str]:
+        """The requests the echo of ``backend`` logged, by ``x-meshgate-id``, with their Host."""
+        wanted = set(meshgate_ids)
+        now = time.monotonic()
+        deadline, changed = now + wait, now
+        seen: dict[str, str] = {}
+        while True:
+            found: dict[str, str] = {}
+            for record in self.target.echo.requests():
+                identity = record.identity
+                if (
+                    identity.service == backend.service
+                    and (backend.version is None or identity.version == backend.version)
+                    and (backend.namespace is None or identity.namespace == backend.namespace)
+                ):
+                    for meshgate_id in record.header(MESHGATE_ID_HEADER):
+                        if meshgate_id in wanted:
+                            found[meshgate_id] = record.host
+            now = time.monotonic()
+            if len(found) != len(seen):
+                seen, changed = found, now
+            if (
+                len(seen) == len(wanted)
+                or now >= deadline
+                or (settle is not None and now - changed >= settle)
+            ):
+                return seen
+            time.sleep(0.05)
 
     def client_tls(self, request: Request) -> ClientTLS:
         """The check's TLS settings resolved against the case's secrets.
@@ -790,6 +898,59 @@ class LocalDeployment(Deployment):
         for handle in self._listeners:
             handle.close()
         self._listeners.clear()
+
+
+def _unresolved(
+    request: Request, address: tuple[str, int], entry: str, tls: ClientTLS | None
+) -> Exchange:
+    """A mesh client's attempt at a host its pod cannot resolve: it never leaves the pod."""
+    host = urlsplit(request.url).hostname or ""
+    sent = SentRequest(
+        method=request.method,
+        url=request.url,
+        headers=(),
+        body=request.body,
+        address=address,
+        entry=entry,
+        meshgate_id="-",
+        tls=tls,
+    )
+    return Exchange(sent, None, "error", f"{host}: no such host (nothing in the mesh or outside)")
+
+
+def _sample_exchange(
+    sample: Any,
+    request: Request,
+    address: tuple[str, int],
+    entry: str,
+    tls: ClientTLS | None,
+    original_destination: tuple[str, int] | None = None,
+) -> Exchange:
+    """A bulk sender's ``Sample`` as the ``Exchange`` the judge reads."""
+    sent = SentRequest(
+        method=request.method,
+        url=request.url,
+        headers=tuple(request.headers.items()),
+        body=request.body,
+        address=address,
+        entry=entry,
+        meshgate_id=sample.meshgate_id,
+        tls=tls,
+        http2=request.http2,
+        original_destination=original_destination,
+    )
+    if sample.status is None:
+        outcome = sample.connection or "error"
+        return Exchange(sent, None, outcome, sample.error or outcome, sample.elapsed)
+    record = ResponseRecord(
+        status=sample.status,
+        reason="",
+        # The bulk sender speaks what the request asks for.
+        http_version="HTTP/2" if request.http2 else "HTTP/1.1",
+        headers=tuple(sample.headers),
+        body=sample.body,
+    )
+    return Exchange(sent, record, elapsed=sample.elapsed)
 
 
 def _service_names(service: Service) -> list[str]:

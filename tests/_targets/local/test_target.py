@@ -14,7 +14,7 @@ import pytest
 from pytest_meshgate._errors import ProxyCrashed
 from pytest_meshgate._judge import judge
 from pytest_meshgate._loader import LoadedCase, load_case_file
-from pytest_meshgate._model.case import Request
+from pytest_meshgate._model.case import BackendRef, Request
 from pytest_meshgate._targets.local import LocalTarget
 
 CASE = """
@@ -142,3 +142,41 @@ def test_close_leaves_no_process_or_file(
         assert pid is not None
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_replicas_misbehaving_send_many_and_received(
+    target: LocalTarget, make_case: Callable[..., LoadedCase], tmp_path: Path
+) -> None:
+    text = (
+        CASE.replace("NAME", "replicas")
+        .replace("SELECTOR", "{istio: ingressgateway}")
+        .replace(
+            "ports: [{name: http, port: 8000}]",
+            "ports: [{name: http, port: 8000}]\n    replicas: 3\n"
+            "    misbehaving: [{replica: 2, status: 503}]\n"
+            "  - name: copy\n    ports: [{name: http, port: 8000}]",
+        )
+        .replace(
+            "      - route: [{destination: {host: web}}]",
+            "      - route: [{destination: {host: web}}]\n        mirror: {host: copy}",
+        )
+    )
+    path = tmp_path / "replicas.yaml"
+    path.write_text(text)
+    result = load_case_file(path)
+    assert not result.invalid, result.invalid[0].error.render()
+    deployment = target.activate(result.cases[0])
+    batch = deployment.send_many(request("http://web.example.com/"), count=30, concurrency=5)
+    assert len(batch) == 30 and len({e.request.meshgate_id for e in batch}) == 30
+    pods = {
+        e.response.echo["pod"]: e.response.status
+        for e in batch
+        if e.response is not None and e.response.echo is not None
+    }
+    # Three pods with distinct names; the misbehaving one answers 503 whatever is asked.
+    assert len(pods) == 3 and sorted(pods.values()) == [200, 200, 503]
+    assert all(pod.startswith("web-v1-") and pod[-2:] in ("-0", "-1", "-2") for pod in pods)
+    ids = [e.request.meshgate_id for e in batch]
+    copies = deployment.received(BackendRef(service="copy"), ids, wait=3.0)
+    assert set(copies) == set(ids) and set(copies.values()) == {"web.example.com"}
+    assert deployment.received(BackendRef(service="web", version="v2"), ids, wait=0.2) == {}

@@ -697,13 +697,8 @@ spec:
     ("http", "field"),
     [
         (
-            "  - fault: {abort: {httpStatus: 418, percentage: {value: 100}}}\n    route: [{destination: {host: a}}]\n",
-            "fault",
-        ),
-        ("  - mirror: {host: c}\n    route: [{destination: {host: a}}]\n", "mirror"),
-        (
-            "  - corsPolicy: {allowOrigins: [{exact: x}]}\n    route: [{destination: {host: a}}]\n",
-            "corsPolicy",
+            "  - fault: {abort: {http2Error: REFUSED_STREAM}}\n    route: [{destination: {host: a}}]\n",
+            "fault.abort",
         ),
         ("  - delegate: {name: d}\n", "delegate"),
     ],
@@ -729,7 +724,10 @@ def test_deterministic() -> None:
     ("policy", "field"),
     [
         ("{tls: {mode: ISTIO_MUTUAL}}", r"spec\.trafficPolicy\.tls\.mode"),
-        ("{loadBalancer: {consistentHash: {useSourceIp: true}}}", r"loadBalancer\.consistentHash"),
+        (
+            "{loadBalancer: {localityLbSetting: {enabled: true}}}",
+            r"loadBalancer\.localityLbSetting",
+        ),
         (
             "{portLevelSettings: [{port: {number: 80}, tls: {mode: MUTUAL}}]}",
             r"portLevelSettings\[0\]\.tls\.clientCertificate",
@@ -789,3 +787,290 @@ spec:
     assert a["common_lb_config"]["healthy_panic_threshold"] == {"value": 0.0}
     # `hidden` is not exported to istio-system: the mesh-wide rule applies.
     assert b["lb_policy"] == "RANDOM"
+
+
+# --------------------------------------------------------------------- fault, mirror, CORS
+
+
+def test_fault_translation_per_million_and_none_without_percentage() -> None:
+    http = """\
+  - match: [{uri: {prefix: /both}}]
+    fault:
+      delay: {fixedDelay: 1.5s, percentage: {value: 12.5}}
+      abort: {httpStatus: 418, percentage: {value: 0.1}}
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /bare}}]
+    fault: {delay: {fixedDelay: 2s}, abort: {httpStatus: 503}}
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /old}}]
+    fault: {delay: {fixedDelay: 1s, percent: 30}, abort: {grpcStatus: UNAVAILABLE, percentage: {value: 50}}}
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /exp}}]
+    fault: {delay: {exponentialDelay: 1s, percentage: {value: 100}}}
+    directResponse: {status: 200}
+"""
+    both, bare, old, exp = routes(translate(GATEWAY + vs_yaml(http)))
+    fault = both["typed_per_filter_config"]["envoy.filters.http.fault"]
+    assert fault["@type"].endswith("fault.v3.HTTPFault")
+    assert fault["delay"] == {
+        "fixed_delay": "1.5s",
+        "percentage": {"numerator": 125000, "denominator": "MILLION"},
+    }
+    assert fault["abort"] == {
+        "percentage": {"numerator": 1000, "denominator": "MILLION"},
+        "http_status": 418,
+    }
+    # No percentage: nobody is delayed (0 per hundred) and the abort has 0 % (unset).
+    bare_fault = bare["typed_per_filter_config"]["envoy.filters.http.fault"]
+    assert bare_fault["delay"]["percentage"] == {"numerator": 0, "denominator": "HUNDRED"}
+    assert bare_fault["abort"] == {"http_status": 503}
+    old_fault = old["typed_per_filter_config"]["envoy.filters.http.fault"]
+    assert old_fault["delay"]["percentage"] == {"numerator": 30, "denominator": "HUNDRED"}
+    assert old_fault["abort"]["grpc_status"] == 14
+    # An exponential delay is dropped; nothing is left, so no per-route config.
+    assert "typed_per_filter_config" not in exp
+
+
+def test_mirror_translation_defaults_to_100_percent_without_shadow_suffix() -> None:
+    http = """\
+  - match: [{uri: {prefix: /all}}]
+    mirror: {host: b, subset: v2}
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /share}}]
+    mirror: {host: b}
+    mirrorPercentage: {value: 25.5}
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /zero}}]
+    mirror: {host: b}
+    mirrorPercentage: {value: 0}
+    route: [{destination: {host: a}}]
+  - match: [{uri: {prefix: /many}}]
+    mirrors:
+    - destination: {host: b, port: {number: 8080}}
+    - destination: {host: c}
+      percentage: {value: 5}
+    - destination: {host: d}
+      percentage: {value: 0}
+    route: [{destination: {host: a}}]
+"""
+    svcs = (service("a"), service("b", ports=(80, 8080)), service("c"), service("d"))
+    full, share, zero, many = routes(translate(GATEWAY + vs_yaml(http), services=svcs))
+    (policy,) = full["route"]["request_mirror_policies"]
+    assert policy == {
+        "cluster": "outbound|80|v2|b.default.svc.cluster.local",
+        "runtime_fraction": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+        "trace_sampled": False,
+        "disable_shadow_host_suffix_append": True,
+    }
+    (shared,) = share["route"]["request_mirror_policies"]
+    assert shared["runtime_fraction"]["default_value"] == {
+        "numerator": 255000,
+        "denominator": "MILLION",
+    }
+    assert "request_mirror_policies" not in zero["route"]
+    assert [
+        (m["cluster"], m["runtime_fraction"]["default_value"]["numerator"])
+        for m in many["route"]["request_mirror_policies"]
+    ] == [
+        ("outbound|8080||b.default.svc.cluster.local", 100),
+        ("outbound|80||c.default.svc.cluster.local", 50000),
+    ]
+
+
+def test_cors_translation() -> None:
+    http = """\
+  - corsPolicy:
+      allowOrigins: [{exact: "https://a.example"}, {prefix: "https://b."}, {regex: ".*\\\\.c\\\\.example"}]
+      allowMethods: [POST, GET]
+      allowHeaders: [x-a, x-b]
+      exposeHeaders: [x-e]
+      maxAge: 24h
+      allowCredentials: false
+      unmatchedPreflights: IGNORE
+    route: [{destination: {host: a}}]
+"""
+    (route,) = routes(translate(GATEWAY + vs_yaml(http)))
+    cors = route["typed_per_filter_config"]["envoy.filters.http.cors"]
+    assert cors == {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "forward_not_matching_preflights": False,
+        "allow_origin_string_match": [
+            {"exact": "https://a.example"},
+            {"prefix": "https://b."},
+            {"safe_regex": {"regex": ".*\\.c\\.example"}},
+        ],
+        "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+        "allow_credentials": False,
+        "allow_headers": "x-a,x-b",
+        "allow_methods": "POST,GET",
+        "expose_headers": "x-e",
+        "max_age": "86400",
+    }
+    deprecated = vs_yaml(
+        "  - corsPolicy: {allowOrigin: [x.example]}\n    route: [{destination: {host: a}}]\n"
+    )
+    (route,) = routes(translate(GATEWAY + deprecated))
+    cors = route["typed_per_filter_config"]["envoy.filters.http.cors"]
+    assert cors["allow_origin_string_match"] == [{"exact": "x.example"}]
+    assert cors["forward_not_matching_preflights"] is True
+
+
+# --------------------------------------------------------------------- load balancing
+
+
+def _dr(host: str, traffic_policy: str, subsets: str = "") -> str:
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {host}}}
+spec:
+  host: {host}
+  trafficPolicy: {traffic_policy}
+{subsets}
+"""
+
+
+@pytest.mark.parametrize(
+    ("hash_lb", "cluster_lb", "hash_policy"),
+    [
+        (
+            "{httpHeaderName: x-user}",
+            ("RING_HASH", {"ring_hash_lb_config": {"minimum_ring_size": 1024}}),
+            {"header": {"header_name": "x-user"}},
+        ),
+        (
+            "{httpCookie: {name: sticky, ttl: 60s, path: /}, minimumRingSize: 64}",
+            ("RING_HASH", {"ring_hash_lb_config": {"minimum_ring_size": 64}}),
+            {"cookie": {"name": "sticky", "ttl": "60s", "path": "/"}},
+        ),
+        (
+            "{useSourceIp: true, maglev: {tableSize: 65537}}",
+            ("MAGLEV", {"maglev_lb_config": {"table_size": 65537}}),
+            {"connection_properties": {"source_ip": True}},
+        ),
+        (
+            "{httpQueryParameterName: user, ringHash: {minimumRingSize: 2048}}",
+            ("RING_HASH", {"ring_hash_lb_config": {"minimum_ring_size": 2048}}),
+            {"query_parameter": {"name": "user"}},
+        ),
+        (
+            "{httpHeaderName: x-user, ringHash: {}}",
+            ("RING_HASH", {}),
+            {"header": {"header_name": "x-user"}},
+        ),
+    ],
+)
+def test_consistent_hash(
+    hash_lb: str, cluster_lb: tuple[str, dict[str, Any]], hash_policy: dict[str, Any]
+) -> None:
+    text = GATEWAY + vs_yaml(ROUTE_B) + _dr("b", f"{{loadBalancer: {{consistentHash: {hash_lb}}}}}")
+    cfg = translate(text, services=(service("b", v1=30000, v2=30100),))
+    (cluster,) = cfg.clusters
+    policy, config = cluster_lb
+    assert cluster["lb_policy"] == policy
+    for key in ("ring_hash_lb_config", "maglev_lb_config"):
+        assert cluster.get(key) == config.get(key)
+    (route,) = routes(cfg)
+    assert route["route"]["hash_policy"] == [hash_policy]
+    # A lone hashed destination: retries stay on the hashed host.
+    assert "retry_host_predicate" not in route["route"]["retry_policy"]
+
+
+def test_consistent_hash_precedence_and_weighted_destinations() -> None:
+    subsets = """\
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-subset}}}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+"""
+    dr = _dr(
+        "b",
+        "{loadBalancer: {consistentHash: {httpHeaderName: x-top}}, portLevelSettings: "
+        "[{port: {number: 80}, loadBalancer: {consistentHash: {httpHeaderName: x-port}}}]}",
+        subsets,
+    )
+    http = """\
+  - match: [{uri: {prefix: /v1}}]
+    route: [{destination: {host: b, subset: v1}}]
+  - match: [{uri: {prefix: /v2}}]
+    route: [{destination: {host: b, subset: v2}}]
+  - match: [{uri: {prefix: /port}}]
+    route: [{destination: {host: b, port: {number: 80}}}]
+  - match: [{uri: {prefix: /plain}}]
+    route: [{destination: {host: b}}]
+  - route:
+    - {destination: {host: b, subset: v1}, weight: 50}
+    - {destination: {host: b, subset: v2}, weight: 50}
+"""
+    cfg = translate(GATEWAY + vs_yaml(http) + dr, services=(service("b", v1=30000, v2=30100),))
+    v1, v2, port, plain, weighted = routes(cfg)
+
+    def header(route: dict[str, Any]) -> list[str]:
+        return [h["header"]["header_name"] for h in route["route"].get("hash_policy", [])]
+
+    assert header(v1) == ["x-subset"]
+    # A subset without its own hash inherits the top-level one (HashForHTTPDestination)...
+    assert header(v2) == ["x-top"]
+    # ...port-level settings count only with an explicit destination port.
+    assert header(port) == ["x-port"]
+    assert header(plain) == ["x-top"]
+    assert header(weighted) == ["x-subset", "x-top"]
+    # Several destinations: the previous-hosts predicate stays.
+    assert "retry_host_predicate" in weighted["route"]["retry_policy"]
+    clusters = {c["name"]: c for c in cfg.clusters}
+    # The port-level policy replaces the whole top-level policy for port 80.
+    assert clusters["outbound|80||b.default.svc.cluster.local"]["lb_policy"] == "RING_HASH"
+    assert clusters["outbound|80|v1|b.default.svc.cluster.local"]["lb_policy"] == "RING_HASH"
+    assert clusters["outbound|80|v2|b.default.svc.cluster.local"]["lb_policy"] == "ROUND_ROBIN"
+
+
+def test_connection_pool_and_outlier_detection() -> None:
+    dr = _dr(
+        "b",
+        """
+    connectionPool:
+      tcp: {maxConnections: 2, connectTimeout: 250ms, idleTimeout: 5m}
+      http: {http1MaxPendingRequests: 3, http2MaxRequests: 4, maxRetries: 5, maxRequestsPerConnection: 6, idleTimeout: 30s}
+    outlierDetection:
+      consecutive5xxErrors: 2
+      consecutiveGatewayErrors: 0
+      interval: 500ms
+      baseEjectionTime: 1m
+      maxEjectionPercent: 50
+      minHealthPercent: 25""",
+    )
+    cfg = translate(GATEWAY + vs_yaml(ROUTE_B) + dr, services=(service("b"),))
+    (cluster,) = cfg.clusters
+    assert cluster["connect_timeout"] == "0.25s"
+    assert cluster["circuit_breakers"]["thresholds"] == [
+        {
+            "max_connections": 2,
+            "max_pending_requests": 3,
+            "max_requests": 4,
+            "max_retries": 5,
+            "track_remaining": True,
+        }
+    ]
+    options = cluster["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    ]
+    # The http idle timeout wins over the tcp one.
+    assert options["common_http_protocol_options"] == {
+        "idle_timeout": "30s",
+        "max_requests_per_connection": 6,
+    }
+    assert cluster["outlier_detection"] == {
+        "enforcing_success_rate": 0,
+        "consecutive_5xx": 2,
+        "enforcing_consecutive_5xx": 100,
+        "consecutive_gateway_failure": 0,
+        "enforcing_consecutive_gateway_failure": 0,
+        "interval": "0.5s",
+        "base_ejection_time": "60s",
+        "max_ejection_percent": 50,
+    }
+    assert cluster["common_lb_config"]["healthy_panic_threshold"] == {"value": 25.0}

@@ -397,6 +397,85 @@ def _egress_service() -> MeshService:
     )
 
 
+RESILIENCE = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: app-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [app.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app}
+spec:
+  hosts: [app.example.com]
+  gateways: [app-gateway]
+  http:
+  - name: faulty
+    match: [{uri: {prefix: /fault}}]
+    fault:
+      delay: {fixedDelay: 2s, percentage: {value: 10}}
+      abort: {httpStatus: 503, percentage: {value: 50}}
+    route: [{destination: {host: echo, subset: v1}}]
+  - name: mirrored
+    match: [{uri: {prefix: /mirror}}]
+    mirror: {host: echo, subset: v2}
+    mirrors:
+    - destination: {host: shadow}
+      percentage: {value: 12.5}
+    route: [{destination: {host: echo, subset: v1}}]
+  - name: cors
+    match: [{uri: {prefix: /cors}}]
+    corsPolicy:
+      allowOrigins: [{exact: "https://app.example.com"}, {regex: 'https://.*\\.trusted\\.example'}]
+      allowMethods: [POST, GET]
+      allowHeaders: [x-token]
+      exposeHeaders: [x-served-by]
+      maxAge: 24h
+      allowCredentials: true
+    route: [{destination: {host: echo, subset: v1}}]
+  - name: sticky
+    match: [{uri: {prefix: /sticky}}]
+    route: [{destination: {host: sticky}}]
+  - name: shifted
+    route:
+    - {destination: {host: echo, subset: v1}, weight: 75}
+    - {destination: {host: echo, subset: v2}, weight: 25}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1, connectTimeout: 1s}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1, idleTimeout: 30s}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+  - name: v2
+    labels: {version: v2}
+    trafficPolicy:
+      loadBalancer: {consistentHash: {httpCookie: {name: session, ttl: 0s}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: sticky}
+spec:
+  host: sticky
+  trafficPolicy:
+    loadBalancer:
+      consistentHash: {httpHeaderName: x-user, maglev: {tableSize: 65537}}
+    portLevelSettings:
+    - port: {number: 9090}
+      loadBalancer: {consistentHash: {useSourceIp: true}}
+"""
+
 # A fixed self-signed test-only certificate and key, so TLS goldens are stable.
 # It is valid PEM with a matching key (the translation checks both) and serves
 # only as golden-file content and for `envoy --mode validate`.
@@ -680,6 +759,22 @@ WORLDS: dict[str, Callable[[], tuple[World, GatewayProxy]]] = {
                 ),
             ),
             TLS_SECRETS,
+        ),
+        INGRESS,
+    ),
+    "resilience": lambda: (
+        _world(
+            RESILIENCE,
+            (
+                _svc("echo", "default", [("http", 8000, "HTTP")], {"v1": 31000, "v2": 31010}),
+                _svc("shadow", "default", [("http", 8000, "HTTP")], {"v1": 31020}),
+                _svc(
+                    "sticky",
+                    "default",
+                    [("http", 8000, "HTTP"), ("http-alt", 9090, "HTTP")],
+                    {"v1": 31030},
+                ),
+            ),
         ),
         INGRESS,
     ),

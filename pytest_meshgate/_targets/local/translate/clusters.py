@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ...._model.istio import (
     ClientTLSSettings,
     ConnectionPoolSettings,
+    ConsistentHashLB,
     DestinationRule,
     LoadBalancerSettings,
     OutlierDetection,
@@ -193,7 +194,6 @@ def _check_unsupported(
         lb = p.load_balancer
         if lb is not None:
             for name in (
-                "consistent_hash",
                 "locality_lb_setting",
                 "warmup_duration_secs",
                 "warmup",
@@ -277,6 +277,8 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
     """cluster_traffic_policy.go applyLoadBalancer/applyConnectionPool/applyOutlierDetection."""
     if policy.load_balancer is not None and policy.load_balancer.simple:
         cluster["lb_policy"] = _LB_POLICIES.get(policy.load_balancer.simple, "LEAST_REQUEST")
+    if policy.load_balancer is not None and policy.load_balancer.consistent_hash is not None:
+        _apply_consistent_hash(cluster, policy.load_balancer.consistent_hash)
     pool = policy.connection_pool
     if pool is not None:
         threshold = cluster["circuit_breakers"]["thresholds"][0]
@@ -328,6 +330,28 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
         cluster["common_lb_config"]["healthy_panic_threshold"] = {
             "value": float(od.min_health_percent or 0)
         }
+
+
+def _apply_consistent_hash(cluster: Json, hash_lb: ConsistentHashLB) -> None:
+    """cluster_traffic_policy.go ApplyRingHashLoadBalancer(): MAGLEV or RING_HASH.
+
+    The route carries the hash key (routes.consistent_hash_policy); the cluster
+    only picks the algorithm. Without maglev/ringHash it is a ring of at least
+    ``minimumRingSize`` (Envoy's 1024 by default).
+    """
+    if hash_lb.maglev is not None:
+        cluster["lb_policy"] = "MAGLEV"
+        table_size = hash_lb.maglev.get("tableSize", 0)
+        if table_size:
+            cluster["maglev_lb_config"] = {"table_size": table_size}
+    elif hash_lb.ring_hash is not None:
+        cluster["lb_policy"] = "RING_HASH"
+        ring_size = hash_lb.ring_hash.get("minimumRingSize", 0)
+        if ring_size:
+            cluster["ring_hash_lb_config"] = {"minimum_ring_size": ring_size}
+    else:
+        cluster["lb_policy"] = "RING_HASH"
+        cluster["ring_hash_lb_config"] = {"minimum_ring_size": hash_lb.minimum_ring_size or 1024}
 
 
 def _http_options(cluster: Json) -> Json:

@@ -6,13 +6,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...._model.istio import (
+    ConsistentHashLB,
+    CorsPolicy,
     Destination,
     HeaderOperations,
     Headers,
+    HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRedirect,
     HTTPRetry,
     HTTPRoute,
+    Percent,
     StringMatch,
     VirtualService,
 )
@@ -25,8 +29,12 @@ __all__ = [
     "DEFAULT_RETRY_POLICY",
     "build_route_config",
     "cluster_name",
+    "consistent_hash_policy",
+    "cors_policy",
     "destination_port",
+    "fault_filter_config",
     "is_catch_all",
+    "mirror_policies",
     "retry_policy",
     "routes_for_virtual_service",
     "sort_vhost_routes",
@@ -59,6 +67,35 @@ _KNOWN_STATUS = frozenset(
     | {421, 422, 423, 424, 425, 426, 428, 429, 431, 451}
     | {500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511}
 )
+_FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+_CORS_TYPE = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
+FAULT_FILTER = "envoy.filters.http.fault"
+CORS_FILTER = "envoy.filters.http.cors"
+# pkg/util/grpc SupportedGRPCStatus: abort.grpcStatus names -> codes.
+_GRPC_STATUS = {
+    name: code
+    for code, name in enumerate(
+        [
+            "OK",
+            "CANCELLED",
+            "UNKNOWN",
+            "INVALID_ARGUMENT",
+            "DEADLINE_EXCEEDED",
+            "NOT_FOUND",
+            "ALREADY_EXISTS",
+            "PERMISSION_DENIED",
+            "RESOURCE_EXHAUSTED",
+            "FAILED_PRECONDITION",
+            "ABORTED",
+            "OUT_OF_RANGE",
+            "UNIMPLEMENTED",
+            "INTERNAL",
+            "UNAVAILABLE",
+            "DATA_LOSS",
+            "UNAUTHENTICATED",
+        ]
+    )
+}
 _REDIRECT_CODES = {
     0: "MOVED_PERMANENTLY",
     301: "MOVED_PERMANENTLY",
@@ -255,12 +292,10 @@ def _routes_for_vs(
 
 def _check_supported(vs: VirtualService, i: int, http: HTTPRoute) -> None:
     where = f"spec.http[{i}]"
-    for name in ("fault", "mirror", "mirror_percentage", "mirror_percent", "cors_policy"):
-        if getattr(http, name) is not None:
-            alias = HTTPRoute.model_fields[name].alias or name
-            raise UnsupportedFeature(vs, f"{where}.{alias}")
-    if http.mirrors:
-        raise UnsupportedFeature(vs, f"{where}.mirrors")
+    abort = http.fault.abort if http.fault is not None else None
+    if abort is not None and abort.http_status is None and abort.grpc_status is None:
+        # Istio drops such an abort with a warning; an Envoy HTTP/2 reset is not modelled.
+        raise UnsupportedFeature(vs, f"{where}.fault.abort", "http2Error")
     if http.delegate is not None:
         raise UnsupportedFeature(vs, f"{where}.delegate")
     for j, m in enumerate(http.match):
@@ -335,9 +370,19 @@ def _translate_route(
                 direct["body"] = {"inline_bytes": body.bytes}
         out["direct_response"] = direct
     else:
-        out["route"] = _route_action(rvs, http, out, authority, port, world, lookup)
+        out["route"] = _route_action(rvs, http, out, authority, port, world, proxy, lookup)
 
     out["decorator"] = {"operation": _operation(out, vs.metadata.name, port)}
+    # route.go TranslateRoute(): fault and CORS act on every route kind, through the
+    # (otherwise empty) HCM filters of the same names.
+    per_filter: Json = {}
+    fault = fault_filter_config(http.fault) if http.fault is not None else None
+    if fault is not None:
+        per_filter[FAULT_FILTER] = fault
+    if http.cors_policy is not None:
+        per_filter[CORS_FILTER] = cors_policy(http.cors_policy)
+    if per_filter:
+        out["typed_per_filter_config"] = per_filter
     out["metadata"] = {
         "filter_metadata": {
             "istio": {
@@ -524,18 +569,27 @@ def _cluster_for(dest: Destination, vs_ns: str, port: int, world: World, lookup:
     return cluster_name(destination_port(dest, service, port), dest.subset, host)
 
 
-def retry_policy(retries: HTTPRetry | None) -> Json | None:
-    """retry/retry.go ConvertPolicy(); None when ``attempts`` is 0 (retries disabled)."""
+def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> Json | None:
+    """retry/retry.go ConvertPolicy(); None when ``attempts`` is 0 (retries disabled).
+
+    With consistent hashing the ``previous_hosts`` predicate is left out: a retry
+    must stay on the host the hash picked.
+    """
     if retries is None:
-        return {k: v for k, v in DEFAULT_RETRY_POLICY.items()}
+        out = {k: v for k, v in DEFAULT_RETRY_POLICY.items()}
+        if consistent_hash:
+            del out["retry_host_predicate"]
+        return out
     if retries.attempts <= 0:
         return None
-    out: Json = {
+    out = {
         "retry_on": _DEFAULT_RETRY_ON,
         "num_retries": retries.attempts,
         "retry_host_predicate": [_PREVIOUS_HOSTS],
         "host_selection_retry_max_attempts": 5,
     }
+    if consistent_hash:
+        del out["retry_host_predicate"]
     if retries.retry_on:
         parts = [p.strip() for p in retries.retry_on.split(",") if p.strip()]
         codes = [int(p) for p in parts if p.isdigit() and int(p) in _KNOWN_STATUS]
@@ -548,7 +602,11 @@ def retry_policy(retries: HTTPRetry | None) -> Json | None:
             out["retriable_status_codes"] = codes
     if retries.per_try_timeout is not None:
         out["per_try_timeout"] = envoy_duration(retries.per_try_timeout)
-    if retries.retry_ignore_previous_hosts is not None and not retries.retry_ignore_previous_hosts:
+    if (
+        retries.retry_ignore_previous_hosts is not None
+        and not retries.retry_ignore_previous_hosts
+        and "retry_host_predicate" in out
+    ):
         del out["retry_host_predicate"]
     if retries.retry_remote_localities:
         out["retry_priority"] = {
@@ -564,6 +622,170 @@ def retry_policy(retries: HTTPRetry | None) -> Json | None:
     return out
 
 
+def _per_million(percent: Percent) -> Json:
+    # route.go translatePercentToFractionalPercent(): uint32(value*10000) per million.
+    return {"numerator": int(percent.value * 10000), "denominator": "MILLION"}
+
+
+def _per_hundred(value: int) -> Json:
+    return {"numerator": value, "denominator": "HUNDRED"}
+
+
+def fault_filter_config(fault: HTTPFaultInjection) -> Json | None:
+    """route.go TranslateFault(): the route's HTTPFault; None when nothing is left.
+
+    Without a percentage no request is affected: the abort's percentage stays
+    unset (0 %), the delay's comes from the deprecated integer ``percent`` (0).
+    Exponential delays are dropped, as Istio does.
+    """
+    out: Json = {"@type": _FAULT_TYPE}
+    delay = fault.delay
+    if delay is not None and delay.fixed_delay is not None:
+        out["delay"] = {
+            "fixed_delay": envoy_duration(delay.fixed_delay),
+            "percentage": _per_million(delay.percentage)
+            if delay.percentage is not None
+            else _per_hundred(delay.percent or 0),
+        }
+    abort = fault.abort
+    if abort is not None and (abort.http_status is not None or abort.grpc_status is not None):
+        action: Json = {}
+        if abort.percentage is not None:
+            action["percentage"] = _per_million(abort.percentage)
+        if abort.http_status is not None:
+            action["http_status"] = abort.http_status
+        else:
+            assert abort.grpc_status is not None
+            action["grpc_status"] = _GRPC_STATUS.get(abort.grpc_status.upper(), 2)
+        out["abort"] = action
+    return out if len(out) > 1 else None
+
+
+def cors_policy(cors: CorsPolicy) -> Json:
+    """route.go TranslateCORSPolicy(): per-route CorsPolicy, enabled for every request."""
+    out: Json = {
+        "@type": _CORS_TYPE,
+        # Envoy >= 1.30 would drop unmatched preflights; Istio keeps forwarding them.
+        "forward_not_matching_preflights": cors.unmatched_preflights != "IGNORE",
+    }
+    if cors.allow_origins:
+        out["allow_origin_string_match"] = [_string_matcher(m) for m in cors.allow_origins]
+    elif cors.allow_origin:
+        out["allow_origin_string_match"] = [{"exact": o} for o in cors.allow_origin]
+    out["filter_enabled"] = {"default_value": _per_hundred(100)}
+    if cors.allow_credentials is not None:
+        out["allow_credentials"] = cors.allow_credentials
+    for key, values in (
+        ("allow_headers", cors.allow_headers),
+        ("allow_methods", cors.allow_methods),
+        ("expose_headers", cors.expose_headers),
+    ):
+        if values:
+            out[key] = ",".join(values)
+    if cors.max_age is not None:
+        out["max_age"] = str(int(cors.max_age))  # whole seconds, as Go's GetSeconds()
+    return out
+
+
+def mirror_policies(
+    http: HTTPRoute, vs_ns: str, port: int, world: World, lookup: _Lookup
+) -> list[Json]:
+    """route.go MirrorPercent()/MirrorPercentByPolicy()/TranslateRequestMirrorPolicy().
+
+    100 % when no percentage is given, none for an explicit 0; the mirrored
+    Host keeps its name (DISABLE_SHADOW_HOST_SUFFIX, the default since 1.28).
+    """
+    mirrors: list[tuple[Destination, Json]] = []
+    if http.mirror is not None:
+        if http.mirror_percentage is not None:
+            if http.mirror_percentage.value > 0:
+                mirrors.append((http.mirror, _per_million(http.mirror_percentage)))
+        elif http.mirror_percent is not None:
+            if http.mirror_percent > 0:
+                mirrors.append((http.mirror, _per_hundred(http.mirror_percent)))
+        else:
+            mirrors.append((http.mirror, _per_hundred(100)))
+    for policy in http.mirrors:
+        if policy.percentage is None:
+            mirrors.append((policy.destination, _per_hundred(100)))
+        elif policy.percentage.value > 0:
+            mirrors.append((policy.destination, _per_million(policy.percentage)))
+    return [
+        {
+            "cluster": _cluster_for(dest, vs_ns, port, world, lookup),
+            "runtime_fraction": {"default_value": fraction},
+            "trace_sampled": False,
+            "disable_shadow_host_suffix_append": True,
+        }
+        for dest, fraction in mirrors
+    ]
+
+
+def consistent_hash_policy(hash_lb: ConsistentHashLB) -> Json | None:
+    """route.go ConsistentHashToHashPolicy(): the route hash policy of a consistentHash."""
+    if hash_lb.http_header_name is not None:
+        return {"header": {"header_name": hash_lb.http_header_name}}
+    if hash_lb.http_cookie is not None:
+        cookie = hash_lb.http_cookie
+        spec: Json = {"name": cookie.name}
+        if cookie.ttl is not None:
+            # With a ttl Envoy generates the cookie when the request has none.
+            spec["ttl"] = envoy_duration(cookie.ttl)
+        if cookie.path:
+            spec["path"] = cookie.path
+        if cookie.attributes:
+            spec["attributes"] = [
+                {"name": a.get("name", ""), "value": a.get("value", "")} for a in cookie.attributes
+            ]
+        return {"cookie": spec}
+    if hash_lb.use_source_ip is not None:
+        return {"connection_properties": {"source_ip": hash_lb.use_source_ip}}
+    if hash_lb.http_query_parameter_name is not None:
+        return {"query_parameter": {"name": hash_lb.http_query_parameter_name}}
+    return None
+
+
+def _hash_for(
+    dest: Destination, vs_ns: str, world: World, proxy: GatewayProxy, lookup: _Lookup
+) -> ConsistentHashLB | None:
+    """route.go HashForHTTPDestination(): the consistentHash governing a destination.
+
+    Subset port-level, then subset, then top-level port-level (only with an
+    explicit destination port), then the top-level loadBalancer.
+    """
+    # clusters imports this module; the rule lookup lives there.
+    from .clusters import destination_rule_for
+
+    service = lookup.services.get(resolve_shortname(dest.host, vs_ns, world.domain_suffix))
+    if service is None:
+        return None
+    rules = destination_rule_for(world, proxy, service)
+    top = next((dr.spec.traffic_policy for dr in rules if dr.spec.traffic_policy), None)
+
+    def port_level(policy: object) -> ConsistentHashLB | None:
+        if dest.port is None or policy is None:
+            return None
+        for entry in getattr(policy, "port_level_settings", []):
+            if entry.port is not None and entry.port.number == dest.port.number:
+                lb = entry.load_balancer
+                return lb.consistent_hash if lb is not None else None
+        return None
+
+    found = top.load_balancer.consistent_hash if top and top.load_balancer else None
+    top_port = port_level(top)
+    subset_hash = subset_port = None
+    if dest.subset:
+        for dr in rules:
+            subset = next((s for s in dr.spec.subsets if s.name == dest.subset), None)
+            if subset is not None:
+                policy = subset.traffic_policy
+                if policy is not None and policy.load_balancer is not None:
+                    subset_hash = policy.load_balancer.consistent_hash
+                subset_port = port_level(policy)
+                break
+    return subset_port or subset_hash or top_port or found
+
+
 def _route_action(
     rvs: ResolvedVS,
     http: HTTPRoute,
@@ -571,6 +793,7 @@ def _route_action(
     authority: str,
     port: int,
     world: World,
+    proxy: GatewayProxy,
     lookup: _Lookup,
 ) -> Json:
     """route.go applyHTTPRouteDestination()."""
@@ -591,7 +814,12 @@ def _route_action(
             authority = http.rewrite.authority
     if authority:
         action["host_rewrite_literal"] = authority
+    mirrors = mirror_policies(http, vs_ns, port, world, lookup)
+    if mirrors:
+        action["request_mirror_policies"] = mirrors
 
+    hash_policies: list[Json] = []
+    consistent_hash = False
     if len(http.route) == 1:
         dst = http.route[0]
         action["cluster"] = _cluster_for(dst.destination, vs_ns, port, world, lookup)
@@ -603,6 +831,11 @@ def _route_action(
             # A route-level authority rewrite wins over the destination's.
             if dst_authority and "host_rewrite_literal" not in action:
                 action["host_rewrite_literal"] = dst_authority
+        hash_lb = _hash_for(dst.destination, vs_ns, world, proxy, lookup)
+        consistent_hash = hash_lb is not None
+        hash_policy = consistent_hash_policy(hash_lb) if hash_lb is not None else None
+        if hash_policy is not None:
+            hash_policies.append(hash_policy)
     else:
         clusters: list[Json] = []
         for dst in http.route:
@@ -619,8 +852,15 @@ def _route_action(
                 if dst_authority:
                     weighted["host_rewrite_literal"] = dst_authority
             clusters.append(weighted)
+            hash_lb = _hash_for(dst.destination, vs_ns, world, proxy, lookup)
+            hash_policy = consistent_hash_policy(hash_lb) if hash_lb is not None else None
+            if hash_policy is not None:
+                hash_policies.append(hash_policy)
         action["weighted_clusters"] = {"clusters": clusters}
-    policy = retry_policy(http.retries)
+    if hash_policies:
+        action["hash_policy"] = hash_policies
+    # route.go: only a lone destination's hash keeps retries on the same host.
+    policy = retry_policy(http.retries, consistent_hash=consistent_hash)
     if policy is not None:
         action["retry_policy"] = policy
     return action
