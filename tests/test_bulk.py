@@ -501,3 +501,78 @@ def test_repeated_sends_leave_no_thread_or_socket(
     assert len(bulk.send(Request(url="http://a/"), plain, 1)) == 1  # usable again after close
     bulk.close()
     assert set(threading.enumerate()) == threads_before
+
+
+# ---------------------------------------------------------------- mesh clients (PROXY protocol)
+
+
+def test_original_destination_reaches_envoy_through_the_proxy_protocol(
+    tmp_path: Path, backend: tuple[str, int], sender: BulkSender
+) -> None:
+    """A sidecar-style listener: the PROXY header restores the destination, ORIGINAL_DST uses it."""
+    port = allocate_port()
+    passthrough = {
+        "name": "PassthroughCluster",
+        "type": "ORIGINAL_DST",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "connect_timeout": "1s",
+    }
+    captured = listener("captured", port, "PassthroughCluster")
+    captured["listener_filters"] = [
+        {
+            "name": "envoy.filters.listener.proxy_protocol",
+            "typed_config": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
+            },
+        }
+    ]
+    envoy = EnvoyProcess("sidecar-bulk", tmp_path)
+    try:
+        envoy.start()
+        envoy.apply([passthrough], [captured], [], version="v1")
+        request = Request(url="http://reviews:9080/${uuid}")
+        samples = sender.send(
+            request, ("127.0.0.1", port), count=12, concurrency=4, original_destination=backend
+        )
+        assert {r["service"] for r in echoes(samples)} == {"web"}
+        # Without the header the listener cannot tell where the client was going.
+        assert {s.connection for s in sender.send(request, ("127.0.0.1", port), 2, 2)} == {"reset"}
+    finally:
+        envoy.stop()
+
+
+def test_proxy_protocol_header_comes_before_the_tls_handshake(sender: BulkSender) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    first_bytes: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.settimeout(5)
+            data = b""
+            while b"\r\n" not in data or data.endswith(b"\r\n"):
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            first_bytes.append(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        tls = ClientTLS(server_name="api.example.com", ca_pem=trustme.CA().cert_pem.bytes())
+        sender.send(
+            Request(url="https://api.example.com/", timeout="2s"),
+            server.getsockname()[:2],
+            count=1,
+            tls=tls,
+            original_destination=("203.0.113.7", 443),
+        )
+        thread.join(5)
+    finally:
+        server.close()
+    (data,) = first_bytes
+    line, rest = data.split(b"\r\n", 1)
+    assert line.startswith(b"PROXY TCP4 127.0.0.1 203.0.113.7 ") and line.endswith(b" 443")
+    assert rest[:1] == b"\x16"  # a TLS handshake record follows the header
