@@ -1,0 +1,173 @@
+"""Failure explanations on the local target: access-log lines and the routes that decided."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..._client import Exchange
+
+__all__ = ["access_log_record", "format_access_record", "host_of", "route_table"]
+
+
+def host_of(exchange: Exchange) -> str:
+    for name, value in exchange.request.headers:
+        if name.lower() == "host":
+            return value
+    return urlsplit(exchange.request.url).netloc
+
+
+def access_log_record(path: Path, meshgate_id: str, wait: float = 1.5) -> dict[str, Any] | None:
+    """The access log entry of one request; Envoy flushes its log about once a second."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        for line in reversed(text.splitlines()):
+            if meshgate_id in line:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    return {"raw": line}
+                return record if isinstance(record, dict) else {"raw": line}
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def format_access_record(record: dict[str, Any]) -> str:
+    if "raw" in record:
+        return str(record["raw"])
+    keys = (
+        ("response_code", "status"),
+        ("response_flags", "flags"),
+        ("response_code_details", "details"),
+        ("route_name", "route"),
+        ("upstream_cluster", "cluster"),
+        ("upstream_host", "upstream"),
+    )
+    return "  ".join(
+        f"{label}={record.get(key) if record.get(key) is not None else '-'}" for key, label in keys
+    )
+
+
+def route_table(proxy: Any, service_port: int, host: str) -> list[str]:
+    """The routes of the virtual host Envoy picks for ``host`` on that port."""
+    config = proxy.config
+    if config is None:
+        return []
+    listener_port = service_port
+    for port in proxy.workload.ports:
+        if port.port == service_port:
+            listener_port = port.target_port or port.port
+    listener = next(
+        (x for x in config.listeners if x.get("name") == f"0.0.0.0_{listener_port}"), None
+    )
+    if listener is None:
+        return [f"no listener on gateway port {service_port} (listener port {listener_port})"]
+    route_names = sorted(_route_config_names(listener))
+    lines: list[str] = []
+    for route_config in config.routes:
+        if route_config.get("name") not in route_names:
+            continue
+        vhost = _pick_virtual_host(route_config.get("virtual_hosts", []), host)
+        if vhost is None:
+            lines.append(f"route config {route_config['name']}: no virtual host matches {host!r}")
+            continue
+        lines.append(
+            f"routes of virtual host {vhost.get('name')!r} in {route_config['name']} "
+            f"(first match wins):"
+        )
+        routes = vhost.get("routes", [])
+        if not routes:
+            lines.append("  (none: every request is 404)")
+        for i, route in enumerate(routes, 1):
+            lines.append(f"  {i}. {_describe_route(route)}")
+    return lines
+
+
+def _route_config_names(node: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(node, dict):
+        rds = node.get("rds")
+        if isinstance(rds, dict) and "route_config_name" in rds:
+            names.add(rds["route_config_name"])
+        for value in node.values():
+            names |= _route_config_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _route_config_names(value)
+    return names
+
+
+def _pick_virtual_host(vhosts: list[dict[str, Any]], host: str) -> dict[str, Any] | None:
+    """Envoy's order: exact domain, then longest suffix wildcard, prefix wildcard, then ``*``."""
+    host = host.lower()
+    bare = host.rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host
+    candidates = (host, bare)
+    for name in candidates:
+        for vhost in vhosts:
+            if name in vhost.get("domains", []):
+                return vhost
+    best: tuple[int, dict[str, Any]] | None = None
+    for vhost in vhosts:
+        for domain in vhost.get("domains", []):
+            suffix = domain[1:]
+            if (
+                domain.startswith("*")
+                and domain != "*"
+                and any(n.endswith(suffix) and len(n) > len(suffix) for n in candidates)
+                and (best is None or len(domain) > best[0])
+            ):
+                best = (len(domain), vhost)
+    if best is not None:
+        return best[1]
+    for vhost in vhosts:
+        for domain in vhost.get("domains", []):
+            if (
+                domain.endswith("*")
+                and domain != "*"
+                and any(n.startswith(domain[:-1]) for n in candidates)
+            ):
+                return vhost
+    return next((v for v in vhosts if "*" in v.get("domains", [])), None)
+
+
+def _describe_route(route: dict[str, Any]) -> str:
+    match = route.get("match", {})
+    parts: list[str] = []
+    for key in ("prefix", "path", "path_separated_prefix"):
+        if key in match:
+            parts.append(f"{key} {match[key]}")
+    if "safe_regex" in match:
+        parts.append(f"regex {match['safe_regex'].get('regex')}")
+    if match.get("case_sensitive") is False:
+        parts.append("(ignore case)")
+    for header in match.get("headers", []):
+        parts.append(f"header {header.get('name')}{'!' if header.get('invert_match') else ''}")
+    for query in match.get("query_parameters", []):
+        parts.append(f"query {query.get('name')}")
+    if "route" in route:
+        action = route["route"]
+        if "cluster" in action:
+            target = action["cluster"]
+        elif "weighted_clusters" in action:
+            target = ", ".join(
+                f"{c['name']} ({c.get('weight')})"
+                for c in action["weighted_clusters"].get("clusters", [])
+            )
+        else:
+            target = json.dumps(action, sort_keys=True)[:120]
+    elif "redirect" in route:
+        target = "redirect " + json.dumps(route["redirect"], sort_keys=True)
+    elif "direct_response" in route:
+        target = f"direct response {route['direct_response'].get('status')}"
+    else:
+        target = "no action"
+    name = route.get("name")
+    return f"{' '.join(parts) or 'any'} -> {target}" + (f"   [{name}]" if name else "")
