@@ -56,6 +56,7 @@ from .world import (
     MeshService,
     ServicePortInfo,
     World,
+    default_system_ca_file,
 )
 
 __all__ = ["LocalTarget"]
@@ -235,6 +236,7 @@ class LocalTarget(Target):
         self._echo: Any = None
         self._secrets: SecretStore | None = None
         self._mesh_ca: MeshCA | None = None
+        self._public_roots: str | None = None
         self._versions = 0
         atexit.register(self.close)
 
@@ -246,6 +248,24 @@ class LocalTarget(Target):
         if self._secrets is None:
             self._secrets = SecretStore(directory=self.workdir)
         return self._secrets
+
+    @property
+    def public_roots_file(self) -> str:
+        """The trust store Istio calls "system": the host's CA bundle plus the default CA.
+
+        External services stand in for servers on the internet, whose
+        certificates a public CA issued; here the case's ``default`` CA issues
+        them, so it joins the host's roots. A DestinationRule that originates
+        TLS without ``caCertificates`` then verifies them as Istio's docs
+        expect, and a case that wants a verification failure names another CA.
+        """
+        if self._public_roots is None:
+            system = default_system_ca_file()
+            bundle = Path(system).read_bytes() if system is not None else b""
+            path = self.workdir / "public-roots.pem"
+            path.write_bytes(bundle + b"\n" + self.secrets.default_ca.cert_pem.bytes())
+            self._public_roots = str(path)
+        return self._public_roots
 
     @property
     def mesh_ca(self) -> MeshCA:
@@ -580,6 +600,7 @@ class LocalDeployment(Deployment):
             services=tuple(self._services),
             secrets=self.secrets.kubernetes_secrets(),
             network={key: tuple(value) for key, value in self._network.items()},
+            system_ca_file=self.target.public_roots_file,
         )
 
     def gateway_proxy(self, proxy: _Proxy) -> GatewayProxy:

@@ -180,3 +180,14 @@ def test_replicas_misbehaving_send_many_and_received(
     copies = deployment.received(BackendRef(service="copy"), ids, wait=3.0)
     assert set(copies) == set(ids) and set(copies.values()) == {"web.example.com"}
     assert deployment.received(BackendRef(service="web", version="v2"), ids, wait=0.2) == {}
+
+
+def test_public_roots_are_the_host_bundle_plus_the_default_ca(target: LocalTarget) -> None:
+    from pytest_meshgate._targets.local.world import default_system_ca_file
+
+    roots = Path(target.public_roots_file).read_bytes()
+    assert target.secrets.default_ca.cert_pem.bytes() in roots
+    system = default_system_ca_file()
+    if system is not None:
+        assert roots.startswith(Path(system).read_bytes())
+    assert target.public_roots_file.startswith(str(target.workdir))
