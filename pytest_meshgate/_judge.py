@@ -290,25 +290,11 @@ def await_verdict(
 
     assert last_failure is not None
     exchange, failures = last_failure
-    lines = [
+    headline = (
         f"{title} failed: {attempts} attempts in {time.monotonic() - start:.1f}s, "
-        f"needed {consistency.successes} passing in a row",
-        "",
-        "sent:",
-        _indent(exchange.request.describe()),
-        "got:",
-        _indent(exchange.describe_outcome()),
-        "failed expectations:",
-        *(f"  - {failure}" for failure in failures),
-    ]
-    if explain is not None:
-        try:
-            details = explain(exchange)
-        except Exception as exc:  # diagnostics must never hide the verdict
-            details = f"(could not gather target diagnostics: {exc})"
-        if details:
-            lines += ["", details]
-    raise CheckFailed("\n".join(lines))
+        f"needed {consistency.successes} passing in a row"
+    )
+    raise CheckFailed(_failure_message(headline, ("sent", "got"), exchange, failures, explain))
 
 
 def exchange_labels(exchange: Exchange) -> list[str]:
@@ -389,24 +375,37 @@ def batch_verdict(
     if not failures:
         return
     example = next((e for e in batch if judge(expect, e)), batch[0])
+    headline = f"{title} failed: a batch of {len(batch)} requests"
+    labels = ("sent (one of them)", "got (that one)")
+    raise CheckFailed(_failure_message(headline, labels, example, failures, explain))
+
+
+def _failure_message(
+    headline: str,
+    labels: tuple[str, str],
+    exchange: Exchange,
+    failures: list[str],
+    explain: Callable[[Exchange], str] | None,
+) -> str:
+    """What was sent, what came back, each failed expectation, then the target's diagnostics."""
     lines = [
-        f"{title} failed: a batch of {len(batch)} requests",
+        headline,
         "",
-        "sent (one of them):",
-        _indent(example.request.describe()),
-        "got (that one):",
-        _indent(example.describe_outcome()),
+        f"{labels[0]}:",
+        _indent(exchange.request.describe()),
+        f"{labels[1]}:",
+        _indent(exchange.describe_outcome()),
         "failed expectations:",
         *(f"  - {failure}" for failure in failures),
     ]
     if explain is not None:
         try:
-            details = explain(example)
+            details = explain(exchange)
         except Exception as exc:  # diagnostics must never hide the verdict
             details = f"(could not gather target diagnostics: {exc})"
         if details:
             lines += ["", details]
-    raise CheckFailed("\n".join(lines))
+    return "\n".join(lines)
 
 
 def _indent(text: str) -> str:
