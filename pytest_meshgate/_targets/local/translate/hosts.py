@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "host_matches",
     "intersection",
     "is_subset_of",
     "more_specific",
@@ -15,6 +16,18 @@ __all__ = [
     "resolve_shortname",
     "sanitize_server_hosts",
 ]
+
+
+def host_matches(a: str, b: str) -> bool:
+    """``host.Name.Matches``: equal, or a wildcard on either side covering the other."""
+    a_wild, b_wild = a.startswith("*"), b.startswith("*")
+    if a_wild and b_wild:
+        return a[1:].endswith(b[1:]) if len(a) >= len(b) else b[1:].endswith(a[1:])
+    if a_wild:
+        return b.endswith(a[1:])
+    if b_wild:
+        return a.endswith(b[1:])
+    return a == b
 
 
 def is_subset_of(a: str, b: str) -> bool:

@@ -55,7 +55,7 @@ from .common import (
     resources_of,
 )
 from .gateway import HTTP_PROTOCOLS, BoundServer, http_connection_manager
-from .hosts import resolve_gateway_name, resolve_shortname
+from .hosts import host_matches, resolve_gateway_name, resolve_shortname
 from .listeners import HCM_FILTER, TLS_INSPECTOR
 from .routes import (
     DEFAULT_RETRY_POLICY,
@@ -168,7 +168,7 @@ def _imported(imports: list[tuple[str, str]] | None, namespace: str, hosts: Sequ
     if imports is None:
         return True
     return any(
-        ns in ("*", namespace) and (pattern == "*" or any(_host_matches(pattern, h) for h in hosts))
+        ns in ("*", namespace) and (pattern == "*" or any(host_matches(pattern, h) for h in hosts))
         for ns, pattern in imports
     )
 
@@ -197,18 +197,6 @@ def _mesh_server(port: int, namespace: str) -> BoundServer:
     return _MeshBinding(
         gateway=gateway, server=gateway.spec.servers[0], hosts=("*",), listen_port=port
     )
-
-
-def _host_matches(a: str, b: str) -> bool:
-    """``host.Name.Matches``: equal, or a wildcard on either side covering the other."""
-    a_wild, b_wild = a.startswith("*"), b.startswith("*")
-    if a_wild and b_wild:
-        return a[1:].endswith(b[1:]) if len(a) >= len(b) else b[1:].endswith(a[1:])
-    if a_wild:
-        return b.endswith(a[1:])
-    if b_wild:
-        return a.endswith(b[1:])
-    return a == b
 
 
 def _port_of(service: MeshService, number: int) -> str | None:
@@ -296,7 +284,7 @@ def http_route_config(
     }  # servicesByName
     if port != 80:
         # selectVirtualServices(): only VSs naming a service on this port.
-        vss = [v for v in vss if any(_host_matches(h, s) for h in v.hosts for s in on_port)]
+        vss = [v for v in vss if any(host_matches(h, s) for h in v.hosts for s in on_port)]
     server = _mesh_server(port, proxy.namespace)
     wrappers: list[_VhostWrapper] = []
     for rvs in vss:
@@ -306,7 +294,7 @@ def http_route_config(
         matching: list[MeshService] = []
         others: list[str] = []
         for host in rvs.hosts:
-            found = [s for name, s in on_port.items() if _host_matches(host, name)]
+            found = [s for name, s in on_port.items() if host_matches(host, name)]
             if found:
                 matching += [s for s in found if s not in matching]
             else:
@@ -427,7 +415,7 @@ def _cidr(text: str) -> Json:
 
 
 def _configs_for_host(vss: Sequence[ResolvedVS], host: str) -> list[ResolvedVS]:
-    return [v for v in vss if any(_host_matches(h, host) for h in v.hosts)]
+    return [v for v in vss if any(host_matches(h, host) for h in v.hosts)]
 
 
 def _tls_chains(

@@ -17,7 +17,7 @@ from ...._model.istio import L4MatchAttributes, RouteDestination, TLSMatchAttrib
 from ..world import GatewayProxy, MeshService, World
 from .common import _API, Json
 from .gateway import BoundServer
-from .hosts import resolve_gateway_name, resolve_shortname
+from .hosts import host_matches, resolve_gateway_name, resolve_shortname
 from .routes import ResolvedVS, cluster_name, destination_port, virtual_services_for_gateway
 
 __all__ = ["PassthroughChain", "passthrough_chains", "tcp_route_filters"]
@@ -35,18 +35,6 @@ class PassthroughChain:
     filters: list[Json]
 
 
-def _host_matches(a: str, b: str) -> bool:
-    """``host.Name.Matches``: equal, or one is a wildcard covering the other."""
-    a_wild, b_wild = a.startswith("*"), b.startswith("*")
-    if a_wild and b_wild:
-        return a[1:].endswith(b[1:]) if len(a) >= len(b) else b[1:].endswith(a[1:])
-    if a_wild:
-        return b.endswith(a[1:])
-    if b_wild:
-        return a.endswith(b[1:])
-    return a == b
-
-
 def _vs_matches_server(rvs: ResolvedVS, server: BoundServer) -> bool:
     """``pickMatchingGatewayHosts``: any VS host matching a server host (``ns/`` checked)."""
     vs_ns = rvs.vs.metadata.namespace
@@ -56,7 +44,7 @@ def _vs_matches_server(rvs: ResolvedVS, server: BoundServer) -> bool:
             ns, name = server_host.split("/", 1)
             if ns != vs_ns:
                 continue
-        if any(_host_matches(name, h) for h in rvs.hosts):
+        if any(host_matches(name, h) for h in rvs.hosts):
             return True
     return False
 
