@@ -233,6 +233,7 @@ class LocalTarget(Target):
         self._bulk: Any = None  # BulkSender, made on first use
         self._proxies: dict[str, _Proxy] = {}
         self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
+        self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
         self._echo: Any = None
         self._secrets: SecretStore | None = None
         self._mesh_ca: MeshCA | None = None
@@ -317,10 +318,12 @@ class LocalTarget(Target):
                 log_level=self.envoy_log_level,
             )
             envoy.start()
-            self._sources += 1
-            if self._sources > 254:
-                raise TargetError("more than 253 proxies in one session")
-            source = f"127.0.0.{self._sources}"
+            source = self._source_of.get(key)
+            if source is None:  # a proxy started again keeps its address
+                self._sources += 1
+                if self._sources > 254:
+                    raise TargetError("more than 253 proxies in one session")
+                source = self._source_of[key] = f"127.0.0.{self._sources}"
             proxy = self._proxies[key] = _Proxy(workload, envoy, source, sidecar)
         return proxy
 
@@ -388,14 +391,29 @@ class LocalTarget(Target):
                 ports = sorted({c.request.port for c in mesh_checks if c.request.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
                 in_use.add(f"sidecar:{client.namespace}/{client.name}")
-            # Proxies this case does not use must not keep serving the last case.
-            for key, proxy in self._proxies.items():
-                if key not in in_use and proxy.config is not None:
-                    self._apply(proxy, None)
+            self._retire(in_use)
         except BaseException:
             deployment.teardown()
             raise
         return deployment
+
+    def _retire(self, in_use: set[str]) -> None:
+        """Proxies this case does not use must not keep serving the last case.
+
+        The default ingress and egress gateways serve most cases, so they stay
+        up with an empty configuration; sidecars and custom gateways are
+        stopped, since each costs tens of MiB and starts again in well under
+        a second when a later case needs it.
+        """
+        defaults = {f"{g.namespace}/{g.name}" for g in DEFAULT_GATEWAYS.values()}
+        for key in [k for k in self._proxies if k not in in_use]:
+            proxy = self._proxies[key]
+            if key in defaults:
+                if proxy.config is not None:
+                    self._apply(proxy, None)
+            else:
+                proxy.envoy.stop()
+                del self._proxies[key]
 
     def _apply(self, proxy: _Proxy, config: Any) -> None:
         self._versions += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,12 +132,13 @@ def test_registry_only_blocks_and_keeps_registered_hosts(
     assert registered.extra["via"] == "egress"  # type: ignore[attr-defined]
 
 
-def test_a_later_case_without_clients_empties_the_sidecar(
+def test_a_later_case_without_clients_stops_the_sidecar(
     target: LocalTarget, tmp_path: Path
 ) -> None:
     target.activate(make_case(tmp_path, "with-client"))
     sidecar = target._proxies["sidecar:default/sleep"]
     assert sidecar.config is not None and sidecar.config.listeners
+    pid = sidecar.envoy.pid
     other = tmp_path / "ingress-only.yaml"
     other.write_text(
         """
@@ -151,4 +153,11 @@ spec:
 """
     )
     target.activate(load_case_file(other).cases[0])
-    assert sidecar.config is None
+    # Stopped, not left running empty: an idle Envoy costs tens of MiB.
+    assert "sidecar:default/sleep" not in target._proxies
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # A later case that needs it again gets a new one at the same source address.
+    target.activate(make_case(tmp_path, "with-client-again"))
+    again = target._proxies["sidecar:default/sleep"]
+    assert again.envoy.pid != pid and again.source_address == sidecar.source_address
