@@ -38,7 +38,7 @@ endif
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -n 2
 
-## Figures: reload latency and suite time/memory on the local target.
+## Figures: reload latency, suite time/memory, the split judge (simulated) and bulk throughput.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
