@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ CLUSTER_CONSISTENCY_TIMEOUT = 60.0  # design §5: clusters 60 s
 INSTALL_TIMEOUT = 600.0
 READY_TIMEOUT = 300.0  # NamespacesMustBeReady
 DELETE_TIMEOUT = 120.0
+MARKER_MAX_AGE = 86400.0  # seconds an install marker of another run is kept
 
 
 def _yes(value: str | None) -> bool:
@@ -243,6 +245,11 @@ class KubernetesTarget(Target):
         self.cluster, self.kube = cluster, kube
 
     def _lock_dir(self, cluster: ClusterHandle) -> Path:
+        """Per cluster, shared by every process that runs against it (xdist workers, runs).
+
+        It holds only lock files and this run's install marker, no keys; it
+        outlives a run on purpose, as a lock must, and stale markers go (below).
+        """
         key = hashlib.sha1(f"{cluster.kubeconfig}|{cluster.context}".encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"meshgate-cluster-{key}"
 
@@ -261,6 +268,12 @@ class KubernetesTarget(Target):
             return
         self.adapter.install(cluster)
         marker.write_text(fingerprint)
+        # Markers of earlier runs would pile up, one per run: drop those a day old.
+        stale = time.time() - MARKER_MAX_AGE
+        for old in marker.parent.glob("installed-*"):
+            with contextlib.suppress(OSError):
+                if old != marker and old.stat().st_mtime < stale:
+                    old.unlink()
 
     def release(self) -> None:
         self.client.close()

@@ -13,7 +13,10 @@ Istio, echo-basic or CoreDNS; no cluster ran.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -151,6 +154,24 @@ def test_session_installs_once_waits_and_exposes_the_gateways_on_kind_node_ports
     ]  # fmt: skip
     egress = api.objects["/api/v1/namespaces/istio-system/services/istio-egressgateway"]
     assert [p.get("nodePort") for p in egress["spec"]["ports"]] == [None, 30082, 30083]
+
+
+def test_install_markers_of_runs_a_day_old_are_pruned(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns],
+) -> None:
+    kubernetes_target, provider, _ = target
+    lock_dir = kubernetes_target._lock_dir(provider.handle)
+    assert lock_dir.is_relative_to(tempfile.gettempdir())  # the test's, not /tmp
+    lock_dir.mkdir(parents=True)
+    stale, recent = lock_dir / "installed-old-run", lock_dir / "installed-other-run"
+    stale.write_text("x")
+    recent.write_text("x")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    kubernetes_target.ensure_cluster()
+    markers = sorted(p.name for p in lock_dir.glob("installed-*"))
+    assert "installed-old-run" not in markers and "installed-other-run" in markers
+    assert len(markers) == 2  # the other run's and this run's own
 
 
 def test_a_case_is_applied_answered_and_cleaned_up_completely(
