@@ -66,7 +66,7 @@ spec:
 
 
 def bench_reload() -> str:
-    from pytest_meshgate._loader import load_case_file
+    from pytest_meshgate._cases.loader import load_case_file
     from pytest_meshgate._targets.local import LocalTarget
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -100,7 +100,7 @@ def bench_reload() -> str:
 
 def _until_passing(expect: Any, send: Callable[[], Any], limit: float = 10.0) -> None:
     """Probe with no sleep until an attempt passes; a regression fails loudly, never hangs."""
-    from pytest_meshgate._judge import judge
+    from pytest_meshgate._judge.expectations import judge
 
     deadline = time.monotonic() + limit
     while failures := judge(expect, send()):
@@ -110,8 +110,8 @@ def _until_passing(expect: Any, send: Callable[[], Any], limit: float = 10.0) ->
 
 def _raw_swaps(target: Any, cases: list[Any]) -> list[float]:
     """The same Envoy and echo listeners; two pre-translated configs swapped by ``apply`` only."""
-    from pytest_meshgate._client import HTTPClient
-    from pytest_meshgate._model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._cases.model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._exchange.client import HTTPClient
     from pytest_meshgate._targets.local.target import LocalDeployment
     from pytest_meshgate._targets.local.translate import translate_gateway
 

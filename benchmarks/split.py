@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pytest_meshgate._split import SplitPolicy, judge_split
+from pytest_meshgate._judge.split import SplitPolicy, judge_split
 
 TRIALS = 5000  # per scenario; the issue asks for at least 2000
 SEED = 20261122

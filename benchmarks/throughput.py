@@ -61,10 +61,10 @@ spec:
 
 
 def main() -> str:
-    from pytest_meshgate._bulk import BulkSender
-    from pytest_meshgate._client import HTTPClient
-    from pytest_meshgate._loader import load_case_file
-    from pytest_meshgate._model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._cases.loader import load_case_file
+    from pytest_meshgate._cases.model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._exchange.bulk import BulkSender
+    from pytest_meshgate._exchange.client import HTTPClient
     from pytest_meshgate._targets.local import LocalTarget
 
     with tempfile.TemporaryDirectory() as scratch:

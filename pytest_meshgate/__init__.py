@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ._client import Exchange
+    from ._cases.loader import LoadedCase, load_case_file
+    from ._cases.model.case import Case, Check, Expect, Request
+    from ._cases.schema import case_schema
     from ._errors import (
         CaseError,
         CheckFailed,
@@ -24,35 +26,34 @@ if TYPE_CHECKING:
         TargetError,
         TargetUnavailable,
     )
-    from ._judge import Consistency, judge
-    from ._loader import LoadedCase, load_case_file
-    from ._model.case import Case, Check, Expect, Request
-    from ._schema import case_schema
-    from ._targets import Deployment, Target
+    from ._exchange.records import Exchange
+    from ._judge.expectations import judge
+    from ._judge.verdicts import Consistency
+    from ._targets.base import Deployment, Target
     from ._targets.local import LocalTarget
 
 _EXPORTS = {
-    "Case": "._model.case",
+    "Case": "._cases.model.case",
     "CaseError": "._errors",
-    "Check": "._model.case",
+    "Check": "._cases.model.case",
     "CheckFailed": "._errors",
     "ConfigRejected": "._errors",
-    "Consistency": "._judge",
-    "Deployment": "._targets",
-    "Exchange": "._client",
-    "Expect": "._model.case",
-    "LoadedCase": "._loader",
+    "Consistency": "._judge.verdicts",
+    "Deployment": "._targets.base",
+    "Exchange": "._exchange.records",
+    "Expect": "._cases.model.case",
+    "LoadedCase": "._cases.loader",
     "LocalTarget": "._targets.local",
     "MeshgateError": "._errors",
     "Problem": "._errors",
     "ProxyCrashed": "._errors",
-    "Request": "._model.case",
-    "Target": "._targets",
+    "Request": "._cases.model.case",
+    "Target": "._targets.base",
     "TargetError": "._errors",
     "TargetUnavailable": "._errors",
-    "case_schema": "._schema",
-    "judge": "._judge",
-    "load_case_file": "._loader",
+    "case_schema": "._cases.schema",
+    "judge": "._judge.expectations",
+    "load_case_file": "._cases.loader",
 }
 
 __all__ = [

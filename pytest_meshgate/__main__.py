@@ -19,7 +19,7 @@ USAGE = (
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["schema"]:
-        from ._schema import case_schema_json
+        from ._cases.schema import case_schema_json
 
         sys.stdout.write(case_schema_json())
         return 0
@@ -30,8 +30,8 @@ def main(argv: list[str]) -> int:
 
 
 def _matrix(argv: list[str]) -> int:
-    from ._matrix import render_matrix
-    from ._report import load_report
+    from ._conformance.matrix import render_matrix
+    from ._conformance.report import load_report
 
     parser = argparse.ArgumentParser(
         prog="python -m pytest_meshgate matrix",

@@ -13,7 +13,7 @@ import pytest
 # the first import, so a re-imported `yaml` would not recognise its own nodes.
 import yaml  # noqa: F401
 
-import pytest_meshgate._collect  # noqa: F401
+import pytest_meshgate._suite.nodes  # noqa: F401
 
 CASE_HEADER = """\
 apiVersion: meshgate.dev/v1alpha1

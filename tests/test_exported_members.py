@@ -21,8 +21,8 @@ def test_all_is_sorted_and_unique() -> None:
 def test_plugin_import_does_not_load_heavy_modules() -> None:
     code = (
         "import sys, pytest_meshgate.plugin\n"
-        "heavy = [m for m in ('pydantic', 'httpx', 'trustme', 'pytest_meshgate._targets',"
-        " 'pytest_meshgate._model.case') if m in sys.modules]\n"
+        "heavy = [m for m in ('pydantic', 'httpx', 'trustme', 'pytest_meshgate._targets.base',"
+        " 'pytest_meshgate._cases.model.case') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,6 +8,6 @@ them and their absence is reported as one line (``preflight``).
 
 from __future__ import annotations
 
-from .target import OPTION_NAMES, KubernetesTarget, build_target, preflight
+from .target import KubernetesTarget, build_target, preflight
 
-__all__ = ["OPTION_NAMES", "KubernetesTarget", "build_target", "preflight"]
+__all__ = ["KubernetesTarget", "build_target", "preflight"]

@@ -17,8 +17,9 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..._client import MESHGATE_ID_HEADER, Exchange, ResponseRecord, SentRequest, substitute
-from ..._model.case import Request
+from ..._cases.model.case import Request
+from ..._exchange.client import substitute
+from ..._exchange.records import MESHGATE_ID_HEADER, Exchange, ResponseRecord, SentRequest
 
 __all__ = ["CURL_MARKER", "CurlCommand", "curl_command", "parse_curl_output"]
 

@@ -36,12 +36,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ..._client import Exchange, HTTPClient
+from ..._cases.loader import LoadedCase
+from ..._cases.model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
 from ..._errors import TargetError, TargetUnavailable
-from ..._judge import Consistency
-from ..._loader import LoadedCase
-from ..._model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
-from .. import Deployment, Target
+from ..._exchange.client import HTTPClient
+from ..._exchange.records import Exchange
+from ..._judge.verdicts import Consistency
+from ..._options import is_yes
+from ..base import Deployment, Target
 from .adapters import AdapterOptions, Implementation, load_implementation
 from .manifests import (
     CLIENT_IMAGE,
@@ -69,40 +71,12 @@ from .providers import (
     run_id,
 )
 
-__all__ = ["OPTION_NAMES", "ClusterSettings", "KubernetesTarget", "build_target", "preflight"]
+__all__ = ["ClusterSettings", "KubernetesTarget", "build_target", "preflight"]
 
-# The --meshgate-* options this target reads (also rows of plugin.OPTIONS).
-OPTION_NAMES = (
-    "kind-cluster-name",
-    "kind-keep",
-    "kind-image",
-    "kind-bin",
-    "kind-kubectl-bin",
-    "kind-download",
-    "kubeconfig",
-    "context",
-    "implementation",
-    "istio-profile",
-    "istio-version",
-    "istio-revision",
-    "istio-install",
-    "istioctl",
-    "helm",
-    "echo-image",
-    "client-image",
-    "gateway-address",
-    "external-dns",
-)
-
-CLUSTER_CONSISTENCY_TIMEOUT = 60.0  # design §5: clusters 60 s
 INSTALL_TIMEOUT = 600.0
 READY_TIMEOUT = 300.0  # NamespacesMustBeReady
 DELETE_TIMEOUT = 120.0
 MARKER_MAX_AGE = 86400.0  # seconds an install marker of another run is kept
-
-
-def _yes(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "yes", "true", "on")
 
 
 @dataclass(frozen=True)
@@ -122,11 +96,11 @@ def build_parts(
         provider = KindProvider(
             KindSettings(
                 cluster_name=values.get("kind-cluster-name") or "meshgate",
-                keep=_yes(values.get("kind-keep")),
+                keep=is_yes(values.get("kind-keep")),
                 node_image=values.get("kind-image"),
                 kind_bin=values.get("kind-bin"),
                 kubectl_bin=values.get("kind-kubectl-bin"),
-                download=_yes(values.get("kind-download")),
+                download=is_yes(values.get("kind-download")),
             )
         )
     else:
@@ -158,7 +132,7 @@ def preflight(target: str, values: Mapping[str, str | None]) -> None:
 def build_target(
     target: str,
     values: Mapping[str, str | None],
-    consistency: Consistency | None,
+    consistency: Consistency,
     request_timeout: float,
 ) -> KubernetesTarget:
     provider, adapter, settings = build_parts(target, values)
@@ -167,7 +141,7 @@ def build_target(
         provider,
         adapter,
         settings,
-        consistency or Consistency(timeout=CLUSTER_CONSISTENCY_TIMEOUT),
+        consistency,
         request_timeout,
     )
 
@@ -219,13 +193,13 @@ class KubernetesTarget(Target):
         self.adapter.preflight()
         cluster = self.provider.acquire()
         try:
-            from .deploy import k8s
+            from .kube import k8s
 
             api_client = k8s("kubernetes.config").new_client_from_config(
                 config_file=str(cluster.kubeconfig) if cluster.kubeconfig else None,
                 context=cluster.context,
             )
-            from .deploy import Kube
+            from .kube import Kube
 
             kube = Kube(api_client)
             with self._cluster_lock(cluster):
@@ -293,7 +267,7 @@ class KubernetesTarget(Target):
             f"{run_id()}/{os.getpid()}/{case.name}/{next(self._counter)}",
             system=frozenset({self.adapter.system_namespace, "kube-system"}),
         )
-        from .secrets import TrustmeMaterial
+        from .material import TrustmeMaterial
 
         settings = RenderSettings(
             echo_image=self.settings.echo_image,
@@ -467,7 +441,7 @@ class KubernetesDeployment(Deployment):
             return insert_coredns_block(corefile, block)
 
         self.kube.edit_corefile(add)
-        from .deploy import wait_deployments_available
+        from .kube import wait_deployments_available
 
         wait_deployments_available(self.kube, [("kube-system", "coredns")], READY_TIMEOUT)
 
@@ -625,7 +599,7 @@ def exec_in_pod(
     api_client: Any, namespace: str, pod: str, container: str, argv: list[str], timeout: float
 ) -> tuple[str, str, int]:
     """Run ``argv`` in a container through the exec API; (stdout, stderr, exit code)."""
-    from .deploy import k8s
+    from .kube import k8s
 
     core = k8s("kubernetes.client").CoreV1Api(api_client)
     response = k8s("kubernetes.stream").stream(

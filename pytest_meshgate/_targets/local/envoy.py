@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_meshgate._errors import ConfigRejected, ProxyCrashed, TargetUnavailable
+from ..._errors import ConfigRejected, ProxyCrashed, TargetUnavailable
 
 __all__ = [
     "ENVOY_FLAGS",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..._client import Exchange
+from ..._exchange.records import Exchange
 
 __all__ = ["access_log_record", "format_access_record", "host_of", "route_table"]
 

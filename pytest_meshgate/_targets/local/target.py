@@ -23,18 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 
-from ..._client import (
-    MESHGATE_ID_HEADER,
-    ClientTLS,
-    Exchange,
-    HTTPClient,
-    ResponseRecord,
-    SentRequest,
-)
-from ..._errors import TargetError
-from ..._judge import Consistency
-from ..._loader import LoadedCase
-from ..._model.case import (
+from ..._cases.loader import LoadedCase
+from ..._cases.model.case import (
     DEFAULT_GATEWAYS,
     BackendRef,
     Client,
@@ -45,9 +35,20 @@ from ..._model.case import (
     ServicePort,
     port_protocol,
 )
-from ..._secrets import CaseSecrets, SecretStore
-from .. import Deployment, Target
+from ..._errors import TargetError
+from ..._exchange.client import HTTPClient
+from ..._exchange.records import (
+    MESHGATE_ID_HEADER,
+    ClientTLS,
+    Exchange,
+    ResponseRecord,
+    SentRequest,
+)
+from ..._judge.verdicts import Consistency
+from ..base import Deployment, Target
+from ..secrets import CaseSecrets, SecretStore
 from .explain import access_log_record, format_access_record, host_of, route_table
+from .features import CAPABILITIES, SUPPORTED_FEATURES
 from .mesh_identity import MeshCA, gateway_service_account, spiffe_id
 from .world import (
     DOMAIN_SUFFIX,
@@ -109,111 +110,8 @@ class LocalTarget(Target):
     """Runs cases on local Envoys; see the module docstring."""
 
     name = "local"
-    capabilities = frozenset(
-        {
-            "http",
-            "tls",
-            "backend-tls",
-            "http2",
-            "mesh-clients",
-            "via",
-            "external-services",
-            "service-entry",
-            "statistics",
-            "mirroring",
-        }
-    )
-    # Conformance features (conformance/features.yaml) the translation implements:
-    # HTTP and TLS ingress with traffic policy, mesh clients and egress.
-    supported_features = frozenset(
-        [
-            "Gateway",
-            "GatewaySelector",
-            "GatewayPortTranslation",
-            "GatewayServerMerge",
-            "GatewayHostNamespaceScoping",
-            "VirtualService",
-            "VirtualServiceGatewayReference",
-            "VirtualServiceMerge",
-            "RouteOrdering",
-            "HostWildcard",
-            "HostIntersection",
-            "ExportTo",
-            "NotFound",
-            "DestinationRule",
-            "DestinationSubset",
-            "DestinationPortDefault",
-            "DestinationHostResolution",
-            "ServiceUnavailable",
-            "WeightedDestinations",
-            "HTTPPathPrefixMatch",
-            "HTTPPathExactMatch",
-            "HTTPPathRegexMatch",
-            "HTTPIgnoreUriCase",
-            "HTTPHeaderMatch",
-            "HTTPWithoutHeaders",
-            "HTTPQueryParamMatch",
-            "HTTPMethodMatch",
-            "HTTPAuthorityMatch",
-            "HTTPSchemeMatch",
-            "HTTPPortMatch",
-            "HTTPGatewayMatch",
-            "HTTPSourceLabelsMatch",
-            "HTTPMatchConditions",
-            "HTTPRequestHeaders",
-            "HTTPResponseHeaders",
-            "HTTPRewrite",
-            "HTTPRegexRewrite",
-            "HTTPAuthorityRewrite",
-            "HTTPRedirect",
-            "HTTPRedirectScheme",
-            "HTTPRedirectPort",
-            "HTTPRedirectAuthority",
-            "HTTPRedirectPrefixRewrite",
-            "HTTPSRedirect",
-            "DirectResponse",
-            "HTTPRouteTimeout",
-            "HTTPRetries",
-            "HTTPFaultDelay",
-            "HTTPFaultAbort",
-            "HTTPMirror",
-            "HTTPMirrorPercentage",
-            "HTTPCorsPolicy",
-            "TrafficPolicyConnectionPool",
-            "TrafficPolicyOutlierDetection",
-            "TrafficPolicyLoadBalancer",
-            "GatewayTLSSimple",
-            "GatewayCredentialName",
-            "GatewayTLSSNI",
-            "GatewayTLSMutual",
-            "GatewayTLSOptionalMutual",
-            "GatewayTLSSubjectAltNames",
-            "GatewayTLSVersions",
-            "GatewayTLSCipherSuites",
-            "GatewayTLSPassthrough",
-            "TLSRoute",
-            "GatewayTCP",
-            "TCPRoute",
-            "DestinationRuleTLS",
-            "GatewayHTTP2",
-            "ServiceEntry",
-            "ServiceEntryResolution",
-            "ServiceEntryExportTo",
-            "ServiceEntryTargetPort",
-            "EgressGateway",
-            "EgressTLSOrigination",
-            "EgressTLSPassthrough",
-            "MeshRouting",
-            "MeshDefaultRouting",
-            "MeshVirtualServiceConflict",
-            "OutboundTrafficPolicy",
-            "SidecarEgressHosts",
-            # mesh TLS
-            "GatewayTLSIstioMutual",
-            "DestinationRuleIstioMutual",
-            "SidecarTLSOrigination",
-        ]
-    )
+    capabilities = CAPABILITIES
+    supported_features = SUPPORTED_FEATURES
 
     def __init__(
         self,
@@ -278,7 +176,7 @@ class LocalTarget(Target):
     @property
     def echo(self) -> Any:
         if self._echo is None:
-            from ..._echo import EchoServer
+            from ..echo import EchoServer
 
             self._echo = EchoServer()
             self._echo.start()
@@ -288,7 +186,7 @@ class LocalTarget(Target):
     def bulk(self) -> Any:
         """The concurrent sender of ``count`` checks, made on first use."""
         if self._bulk is None:
-            from ..._bulk import BulkSender
+            from ..._exchange.bulk import BulkSender
 
             self._bulk = BulkSender(timeout=self.request_timeout)
         return self._bulk
@@ -486,7 +384,7 @@ class LocalDeployment(Deployment):
         self._ca_subjects: dict[str, str] | None = None
 
     def start_backends(self) -> None:
-        from ..._echo import EchoIdentity, Misbehaviour
+        from ..echo import EchoIdentity, Misbehaviour
 
         self.secrets = self.target.secrets.for_case(self.loaded.case)
         for service in self.loaded.case.spec.services:

@@ -119,7 +119,7 @@ class GatewayProxy:
 class World:
     """Everything the translation needs, in Istio's creation order.
 
-    ``resources`` are parsed Istio objects (see ``pytest_meshgate._model.istio``)
+    ``resources`` are parsed Istio objects (see ``pytest_meshgate._cases.model.istio``)
     in the order they were created: case-file order unless a resource sets
     ``metadata.creationTimestamp``.
     """

@@ -24,8 +24,9 @@ from k8s_standins import StandIns
 
 from pytest_meshgate._errors import TargetError, TargetUnavailable
 from pytest_meshgate._targets.kubernetes import providers
-from pytest_meshgate._targets.kubernetes.adapters import AdapterOptions, load_implementation
-from pytest_meshgate._targets.kubernetes.istio import HELM_REPO, IstioAdapter
+from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
+from pytest_meshgate._targets.kubernetes.adapters.istio import HELM_REPO, IstioAdapter
+from pytest_meshgate._targets.kubernetes.adapters.registry import load_implementation
 from pytest_meshgate._targets.kubernetes.providers import (
     KIND_NODE_IMAGE,
     NODE_PORT_POOL,
@@ -186,7 +187,7 @@ def test_istio_is_found_through_its_entry_point(standins: StandIns) -> None:
     from importlib.metadata import entry_points
 
     names = {ep.name: ep.value for ep in entry_points(group="meshgate.implementations")}
-    assert names.get("istio") == "pytest_meshgate._targets.kubernetes.istio:IstioAdapter"
+    assert names.get("istio") == "pytest_meshgate._targets.kubernetes.adapters.istio:IstioAdapter"
     with pytest.raises(TargetUnavailable, match="no implementation 'acme'"):
         load_implementation("acme", AdapterOptions({}, "kind"))
 
@@ -276,7 +277,7 @@ def test_missing_istioctl_is_one_line_with_how_to_get_it(
 
 
 def test_proxy_config_dump_commands(standins: StandIns) -> None:
-    from pytest_meshgate._model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._cases.model.case import DEFAULT_GATEWAYS
 
     adapter = istio(standins)
     text = adapter.dump(handle(), DEFAULT_GATEWAYS["ingress"])

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_meshgate._loader import LoadedCase, load_case_file
-from pytest_meshgate._model.case import Secret, Service, ServicePort
-from pytest_meshgate._targets.kubernetes.adapters import AdapterOptions
-from pytest_meshgate._targets.kubernetes.istio import IstioAdapter
+from pytest_meshgate._cases.loader import LoadedCase, load_case_file
+from pytest_meshgate._cases.model.case import Secret, Service, ServicePort
+from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
+from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
 from pytest_meshgate._targets.kubernetes.manifests import (
     Material,
     NamespacePlan,

@@ -26,13 +26,14 @@ import pytest
 from k8s_fakeapi import FakeAPI, kubeconfig_for, serve
 from k8s_standins import StandIns
 
-from pytest_meshgate._judge import Consistency, judge
-from pytest_meshgate._loader import LoadedCase, load_case_file
-from pytest_meshgate._model.case import Expect
+from pytest_meshgate._cases.loader import LoadedCase, load_case_file
+from pytest_meshgate._cases.model.case import Expect
+from pytest_meshgate._judge.expectations import judge
+from pytest_meshgate._judge.verdicts import Consistency
 from pytest_meshgate._targets.kubernetes import providers
-from pytest_meshgate._targets.kubernetes.adapters import AdapterOptions
-from pytest_meshgate._targets.kubernetes.deploy import Kube, k8s
-from pytest_meshgate._targets.kubernetes.istio import IstioAdapter
+from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
+from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
+from pytest_meshgate._targets.kubernetes.kube import Kube, k8s
 from pytest_meshgate._targets.kubernetes.providers import ClusterHandle, ClusterProvider
 from pytest_meshgate._targets.kubernetes.target import ClusterSettings, KubernetesTarget
 
@@ -127,7 +128,7 @@ def target(
     for key, value in standins.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(providers, "_RUN_ID", f"run-{tmp_path.name}")
-    monkeypatch.setattr("pytest_meshgate._targets.kubernetes.deploy.POLL_INTERVAL", 0.01)
+    monkeypatch.setattr("pytest_meshgate._targets.kubernetes.kube.POLL_INTERVAL", 0.01)
     address, _ = echo_basic
     handle = ClusterHandle("fake", kubeconfig, "fake", host_ports={30080: address})
     provider = FakeProvider(handle)

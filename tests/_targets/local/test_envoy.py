@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_meshgate._echo import EchoIdentity, EchoListener, EchoServer
 from pytest_meshgate._errors import ConfigRejected, ProxyCrashed, TargetUnavailable
+from pytest_meshgate._targets.echo import EchoIdentity, EchoListener, EchoServer
 from pytest_meshgate._targets.local.envoy import EnvoyProcess, allocate_port, find_envoy_binary
 
 try:

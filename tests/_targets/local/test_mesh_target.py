@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_meshgate._judge import judge
-from pytest_meshgate._loader import LoadedCase, load_case_file
-from pytest_meshgate._model.case import Request
+from pytest_meshgate._cases.loader import LoadedCase, load_case_file
+from pytest_meshgate._cases.model.case import Request
+from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._targets.local import LocalTarget
 
 CASE = """

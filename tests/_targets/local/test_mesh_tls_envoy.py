@@ -22,9 +22,9 @@ import trustme
 import yaml
 from cryptography import x509
 
-from pytest_meshgate._echo import EchoIdentity, EchoServer, header_values
+from pytest_meshgate._cases.model.istio import parse_resource
 from pytest_meshgate._errors import TargetUnavailable
-from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._targets.echo import EchoIdentity, EchoServer, header_values
 from pytest_meshgate._targets.local.envoy import EnvoyProcess, allocate_port, find_envoy_binary
 from pytest_meshgate._targets.local.mesh_identity import MeshCA, spiffe_id
 from pytest_meshgate._targets.local.translate import translate_gateway

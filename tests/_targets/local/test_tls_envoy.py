@@ -18,9 +18,9 @@ import pytest
 import trustme
 import yaml
 
-from pytest_meshgate._echo import EchoIdentity, EchoServer
+from pytest_meshgate._cases.model.istio import parse_resource
 from pytest_meshgate._errors import TargetUnavailable
-from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._targets.echo import EchoIdentity, EchoServer
 from pytest_meshgate._targets.local.envoy import EnvoyProcess, allocate_port, find_envoy_binary
 from pytest_meshgate._targets.local.translate import translate_gateway
 from pytest_meshgate._targets.local.world import (

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_meshgate._cases.model.istio import Destination, PortSelector, parse_resource
 from pytest_meshgate._errors import TargetError
-from pytest_meshgate._model.istio import Destination, PortSelector, parse_resource
 from pytest_meshgate._targets.local.translate import (
     EnvoyConfig,
     UnsupportedFeature,
@@ -658,7 +658,7 @@ def test_timeout_and_retries() -> None:
 
 
 def test_retry_policy_conversion() -> None:
-    from pytest_meshgate._model.istio import HTTPRetry
+    from pytest_meshgate._cases.model.istio import HTTPRetry
 
     policy = retry_policy(
         HTTPRetry(attempts=3, per_try_timeout="200ms", retry_on="gateway-error,503,999")

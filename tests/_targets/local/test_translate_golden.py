@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._cases.model.istio import parse_resource
 from pytest_meshgate._targets.local.mesh_identity import MeshCA
 from pytest_meshgate._targets.local.translate import EnvoyConfig, translate, translate_gateway
 from pytest_meshgate._targets.local.world import (

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._cases.model.istio import parse_resource
 from pytest_meshgate._targets.local.translate import (
     UnsupportedFeature,
     translate_gateway,

@@ -12,7 +12,7 @@ import trustme
 import yaml
 from test_translate_golden import _envoy, _static_bootstrap
 
-from pytest_meshgate._model.istio import parse_resource
+from pytest_meshgate._cases.model.istio import parse_resource
 from pytest_meshgate._targets.local.translate import (
     EnvoyConfig,
     UnsupportedFeature,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ...._model.istio import (
+from ...._cases.model.istio import (
     ClientTLSSettings,
     ConnectionPoolSettings,
     ConsistentHashLB,

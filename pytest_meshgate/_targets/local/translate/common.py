@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, TypeVar
 
+from ...._cases.model.istio import IstioResource
 from ...._errors import TargetError
-from ...._model.istio import IstioResource
 from ..world import World
 
 __all__ = [

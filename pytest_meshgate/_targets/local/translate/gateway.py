@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ...._model.istio import Gateway, Server
+from ...._cases.model.istio import Gateway, Server
 from ..world import GatewayProxy, World
 from .common import _API, HCM_TYPE, Json, UnsupportedFeature, resources_of
 from .hosts import sanitize_server_hosts

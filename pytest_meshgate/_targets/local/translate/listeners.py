@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ...._model.istio import ServerTLSSettings
+from ...._cases.model.istio import ServerTLSSettings
 from ..world import GatewayProxy, World
 from .common import LISTENER_TYPE, Json, UnsupportedFeature
 from .gateway import BoundServer, PortServers, http_connection_manager

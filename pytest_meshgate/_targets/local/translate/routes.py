@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ...._model.istio import (
+from ...._cases.model.istio import (
     ConsistentHashLB,
     CorsPolicy,
     Destination,

@@ -35,7 +35,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...._model.istio import (
+from ...._cases.model.istio import (
     Gateway,
     L4MatchAttributes,
     RouteDestination,

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...._model.istio import L4MatchAttributes, RouteDestination, TLSMatchAttributes
+from ...._cases.model.istio import L4MatchAttributes, RouteDestination, TLSMatchAttributes
 from ..world import GatewayProxy, MeshService, World
 from .common import _API, Json
 from .gateway import BoundServer

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ...._model.istio import ClientTLSSettings, ServerTLSSettings
+from ...._cases.model.istio import ClientTLSSettings, ServerTLSSettings
 from ..world import MeshIdentity, World
 from .common import Json
 

@@ -1,0 +1,404 @@
+"""Case files in, validated cases (or located problems) out.
+
+One bad document never hides the good ones: every document is validated on
+its own, and each failure becomes a :class:`CaseError` for that document only.
+A YAML syntax error spoils the whole file, since nothing after it can be
+trusted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .._errors import CaseError, Problem
+from .model.base import KeyPath, validation_problems
+from .model.case import DEFAULT_GATEWAYS, Case
+from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
+
+__all__ = ["CaseFile", "InvalidDocument", "LoadedCase", "load_case_file"]
+
+
+@dataclass
+class LoadedCase:
+    """A valid case with its parsed resources and where each key came from."""
+
+    case: Case
+    path: Path
+    start: Mark
+    positions: Positions
+    resources: tuple[Any, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.case.name
+
+    def mark(self, key_path: KeyPath) -> Mark:
+        return self.positions.locate(key_path) or self.start
+
+    def check_mark(self, index: int) -> Mark:
+        return self.mark(("spec", "checks", index))
+
+
+@dataclass
+class InvalidDocument:
+    """A document that failed validation: its name if one could be read, and why."""
+
+    name: str
+    start: Mark
+    error: CaseError
+
+
+@dataclass
+class CaseFile:
+    """Everything one case file yielded, in document order."""
+
+    path: Path
+    cases: list[LoadedCase] = field(default_factory=list)
+    invalid: list[InvalidDocument] = field(default_factory=list)
+
+
+def load_case_file(path: Path) -> CaseFile:
+    """Load and validate every case in ``path``; never raises for bad content."""
+    result = CaseFile(path)
+    try:
+        documents = load_documents(path)
+    except CaseError as exc:
+        result.invalid.append(InvalidDocument(path.stem, Mark(path, 1, 1), exc))
+        return result
+
+    names: dict[str, Mark] = {}
+    for document in documents:
+        loaded, error = _load_document(path, document)
+        name = _document_name(document)
+        if loaded is not None and name in names:
+            first = names[name]
+            problem = _problem(
+                document.positions,
+                ("metadata", "name"),
+                f"duplicate case name '{name}' (first used on line {first.line})",
+                path,
+            )
+            error, loaded = CaseError([problem]), None
+        if loaded is not None:
+            names[name] = loaded.start
+            result.cases.append(loaded)
+        else:
+            assert error is not None
+            result.invalid.append(InvalidDocument(name, document.start, error))
+    return result
+
+
+def _document_name(document: Document) -> str:
+    data = document.data
+    if isinstance(data, dict):
+        metadata = data.get("metadata")
+        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+            return str(metadata["name"])
+    return f"document-{document.index + 1}"
+
+
+def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, CaseError | None]:
+    data = document.data
+    positions = Positions(dict(document.positions.keys), dict(document.positions.values))
+    if not isinstance(data, dict):
+        problem = Problem(path, document.start.line, document.start.column, "", _not_a_case(data))
+        return None, CaseError([problem])
+
+    problems: list[Problem] = []
+    data = _expand_includes(path, data, positions, problems)
+    if problems:
+        return None, CaseError(problems)
+
+    try:
+        case = Case.model_validate(data)
+    except ValidationError as exc:
+        for key_path, message, at_key in validation_problems(exc, data):
+            if at_key:
+                message += _did_you_mean(_case_schema(), key_path)
+            problems.append(_problem(positions, key_path, message, path, at_key=at_key))
+        return None, CaseError(problems)
+
+    resources = _parse_resources(case, positions, path, problems)
+    problems.extend(_reference_problems(case, positions, path))
+    if problems:
+        return None, CaseError(problems)
+    return LoadedCase(case, path, document.start, positions, tuple(resources)), None
+
+
+@functools.cache
+def _case_schema() -> dict[str, Any]:
+    from .schema import case_schema
+
+    return case_schema()
+
+
+@functools.cache
+def _resource_schema(kind: str) -> dict[str, Any] | None:
+    from .schema import resource_schema
+
+    return resource_schema(kind)
+
+
+def _did_you_mean(schema: dict[str, Any] | None, key_path: KeyPath) -> str:
+    """`` (did you mean 'method'?)`` for a misspelt key, else the keys allowed there."""
+    from .schema import allowed_keys
+
+    if schema is None:
+        return ""
+    allowed = allowed_keys(schema, key_path[:-1])
+    if not allowed:
+        return ""
+    close = difflib.get_close_matches(str(key_path[-1]), allowed, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (allowed: {', '.join(allowed)})"
+
+
+def _not_a_case(data: Any) -> str:
+    kind = type(data).__name__ if data is not None else "nothing"
+    return f"a case document must be a mapping with apiVersion, kind, metadata, spec; got {kind}"
+
+
+def _problem(
+    positions: Positions, key_path: KeyPath, message: str, path: Path, *, at_key: bool = False
+) -> Problem:
+    mark = positions.locate(key_path, prefer_key=at_key)
+    if mark is None:
+        return Problem(path, 1, 1, format_key_path(key_path), message)
+    return Problem(mark.path, mark.line, mark.column, format_key_path(key_path), message)
+
+
+# ------------------------------------------------------------------ includes
+
+
+def _expand_includes(
+    path: Path, data: dict[str, Any], positions: Positions, problems: list[Problem]
+) -> dict[str, Any]:
+    """Replace ``{include: file}`` entries of spec.resources by the file's documents.
+
+    Positions of the included documents are grafted in, so errors inside them
+    point into the included file; later resource indexes shift accordingly.
+    """
+    spec = data.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("resources"), list):
+        return data
+    original = positions.subtree(("spec", "resources"))
+    resources: list[Any] = []
+    expanded = Positions()
+    for i, entry in enumerate(spec["resources"]):
+        if isinstance(entry, dict) and "include" in entry:
+            for document in _included_documents(path, entry, i, original, problems):
+                expanded.graft((len(resources),), document.positions)
+                expanded.values[(len(resources),)] = document.start
+                resources.append(document.data)
+        else:
+            expanded.graft((len(resources),), original.subtree((i,)))
+            expanded.values[(len(resources),)] = original.values.get((i,), Mark(path, 1, 1))
+            resources.append(entry)
+    # Replace the resource marks with the expanded ones.
+    for table in (positions.keys, positions.values):
+        for key_path in [k for k in table if k[:2] == ("spec", "resources") and len(k) > 2]:
+            del table[key_path]
+    positions.graft(("spec", "resources"), expanded)
+    return {**data, "spec": {**spec, "resources": resources}}
+
+
+def _included_documents(
+    path: Path, entry: dict[str, Any], index: int, original: Positions, problems: list[Problem]
+) -> Iterator[Document]:
+    def fail(message: str, key: KeyPath = ("include",)) -> None:
+        full = ("spec", "resources", index, *key)
+        mark = original.locate((index, *key)) or Mark(path, 1, 1)
+        problems.append(Problem(mark.path, mark.line, mark.column, format_key_path(full), message))
+
+    extra = sorted(set(entry) - {"include"})
+    if extra:
+        fail("unknown key beside include", (extra[0],))
+        return
+    target = entry["include"]
+    if not isinstance(target, str) or not target:
+        fail("include takes a file path relative to the case file")
+        return
+    included = (path.parent / target).resolve()
+    if not included.is_file():
+        fail(f"included file not found: {included}")
+        return
+    try:
+        documents = load_documents(included)
+    except CaseError as exc:
+        problems.extend(exc.problems)
+        return
+    for document in documents:
+        if not isinstance(document.data, dict):
+            mark = document.start
+            message = "an included document must be a manifest (a mapping)"
+            problems.append(Problem(mark.path, mark.line, mark.column, "", message))
+            continue
+        if "include" in document.data:
+            mark = document.positions.locate(("include",), prefer_key=True) or document.start
+            message = "includes do not nest; include the file from the case file instead"
+            problems.append(Problem(mark.path, mark.line, mark.column, "include", message))
+            continue
+        yield document
+
+
+# ------------------------------------------------------------------ resources
+
+
+def _parse_resources(
+    case: Case, positions: Positions, path: Path, problems: list[Problem]
+) -> list[Any]:
+    from .model.istio import UnsupportedResource, parse_resource
+
+    parsed: list[Any] = []
+    for i, raw in enumerate(case.spec.resources):
+        base: KeyPath = ("spec", "resources", i)
+        try:
+            parsed.append(parse_resource(raw))
+        except UnsupportedResource as exc:
+            problems.append(_problem(positions, (*base, "kind"), str(exc), path))
+        except ValidationError as exc:
+            for key_path, message, at_key in validation_problems(exc, raw):
+                if at_key:
+                    message += _did_you_mean(_resource_schema(str(raw.get("kind"))), key_path)
+                problems.append(_problem(positions, base + key_path, message, path, at_key=at_key))
+    return parsed
+
+
+# ------------------------------------------------------------------ references
+
+
+def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterable[Problem]:
+    """Names that must refer to something declared in the case."""
+    spec = case.spec
+
+    def problem(key_path: KeyPath, message: str) -> Problem:
+        return _problem(positions, key_path, message, path)
+
+    yield from _duplicates(
+        [(f"{s.namespace}/{s.name}", ("spec", "services", i)) for i, s in enumerate(spec.services)],
+        "service",
+        problem,
+    )
+    yield from _duplicates(
+        [(c.name, ("spec", "clients", i)) for i, c in enumerate(spec.clients)], "client", problem
+    )
+    yield from _duplicates(
+        [(g.name, ("spec", "gateways", i)) for i, g in enumerate(spec.gateways)], "gateway", problem
+    )
+    yield from _duplicates(
+        [(s.name, ("spec", "secrets", i)) for i, s in enumerate(spec.secrets)], "secret", problem
+    )
+    yield from _duplicates(
+        [(c.name, ("spec", "checks", i)) for i, c in enumerate(spec.checks)], "check", problem
+    )
+
+    secrets = {s.name: s for s in spec.secrets}
+    cas = {"default"} | {s.name for s in spec.secrets if s.type == "ca"}
+    gateways = set(DEFAULT_GATEWAYS) | {g.name for g in spec.gateways}
+    clients = {c.name for c in spec.clients}
+    services: dict[str, set[str]] = {}
+    for service in spec.services:
+        services.setdefault(service.name, set()).update(service.versions)
+    workloads = gateways | clients | set(services)
+
+    for i, gateway in enumerate(spec.gateways):
+        if gateway.name in DEFAULT_GATEWAYS:
+            yield problem(
+                ("spec", "gateways", i, "name"), f"'{gateway.name}' is a built-in gateway name"
+            )
+
+    for i, secret in enumerate(spec.secrets):
+        if secret.type != "ca" and secret.issuer not in cas:
+            yield problem(
+                ("spec", "secrets", i, "issuer"),
+                f"unknown issuer '{secret.issuer}' (CAs: {', '.join(sorted(cas))})",
+            )
+
+    for i, service in enumerate(spec.services):
+        for j, port in enumerate(service.ports):
+            if port.tls and port.tls.secret is not None:
+                server_secret = secrets.get(port.tls.secret)
+                if server_secret is None or server_secret.type not in ("server", "mutual"):
+                    yield problem(
+                        ("spec", "services", i, "ports", j, "tls", "secret"),
+                        f"'{port.tls.secret}' is not a server or mutual secret of this case",
+                    )
+
+    for i, check in enumerate(spec.checks):
+        base: KeyPath = ("spec", "checks", i)
+        request, expect = check.request, check.expect
+        if request.gateway is not None and request.gateway not in gateways:
+            yield problem(
+                (*base, "request", "gateway"),
+                f"unknown gateway '{request.gateway}' (known: {', '.join(sorted(gateways))})",
+            )
+        if request.from_ is not None and request.from_ not in clients:
+            yield problem(
+                (*base, "request", "from"),
+                f"unknown client '{request.from_}'"
+                + (
+                    f" (clients: {', '.join(sorted(clients))})" if clients else " (no spec.clients)"
+                ),
+            )
+        if request.tls is not None:
+            if request.tls.client_cert is not None:
+                client_secret = secrets.get(request.tls.client_cert)
+                if client_secret is None or client_secret.type != "client":
+                    yield problem(
+                        (*base, "request", "tls", "clientCert"),
+                        f"'{request.tls.client_cert}' is not a client secret of this case",
+                    )
+            if request.tls.ca not in cas:
+                yield problem(
+                    (*base, "request", "tls", "ca"),
+                    f"unknown CA '{request.tls.ca}' (CAs: {', '.join(sorted(cas))})",
+                )
+        backend = expect.backend_ref
+        if backend is not None:
+            key: KeyPath = (*base, "expect", "backend")
+            if backend.service not in services:
+                yield problem(key, f"unknown service '{backend.service}'")
+            elif backend.version is not None and backend.version not in services[backend.service]:
+                known = ", ".join(sorted(services[backend.service]))
+                yield problem(
+                    key, f"service '{backend.service}' has no version '{backend.version}' ({known})"
+                )
+        if expect.via is not None and expect.via not in workloads:
+            yield problem((*base, "expect", "via"), f"unknown workload '{expect.via}'")
+        for field_name, labels in (("split", expect.split), ("counts", expect.counts)):
+            for key_name in labels or {}:
+                kind, _, rest = key_name.partition("/")
+                if kind == "status":
+                    if not (rest.isdigit() and 100 <= int(rest) <= 599):
+                        yield problem((*base, "expect", field_name), f"bad status '{key_name}'")
+                elif kind in ("connection", "header"):
+                    continue  # the model checked the outcome or header name
+                elif kind not in services or (rest and rest not in services[kind]):
+                    yield problem(
+                        (*base, "expect", field_name),
+                        f"'{key_name}' is neither service[/version] of this case, status/NNN, "
+                        "connection/<outcome> nor header/<name>",
+                    )
+        for mirror in expect.mirrors:
+            key = (*base, "expect", "mirroredTo")
+            if mirror.service not in services:
+                yield problem(key, f"unknown service '{mirror.service}'")
+            elif mirror.version is not None and mirror.version not in services[mirror.service]:
+                yield problem(key, f"service '{mirror.service}' has no version '{mirror.version}'")
+
+
+def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:
+    seen: dict[str, KeyPath] = {}
+    for name, key_path in entries:
+        if name in seen:
+            yield problem((*key_path, "name"), f"duplicate {what} '{name}'")
+        else:
+            seen[name] = key_path

@@ -1,0 +1,242 @@
+"""The records of an exchange: what was sent, over which TLS, and what came back."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+__all__ = [
+    "MESHGATE_ID_HEADER",
+    "ClientTLS",
+    "Exchange",
+    "ResponseRecord",
+    "SentRequest",
+    "TLSInfo",
+    "echo_report",
+    "tls_info",
+]
+
+MESHGATE_ID_HEADER = "x-meshgate-id"
+
+
+_TLS_VERSIONS = {
+    "TLSv1.0": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """The client side of a TLS connection, resolved from a check and its case.
+
+    ``server_name`` is the SNI sent (None: none at all); the certificate is
+    verified against ``ca_pem`` and, when an SNI is sent, against that name.
+    """
+
+    server_name: str | None
+    ca_pem: bytes
+    client_cert: tuple[Path, Path] | None = None
+    alpn: tuple[str, ...] | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+    ciphers: tuple[str, ...] | None = None
+    http2: bool = False
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=self.ca_pem.decode())
+        # No SNI means nothing to check the name against (as `curl` to an IP).
+        context.check_hostname = self.server_name is not None
+        if self.min_version or self.max_version:
+            # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; a
+            # check that offers them must really offer them, to prove the
+            # gateway refuses them.
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            # Offering TLS 1.0/1.1 is deliberate here (ssl deprecates the names).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if self.min_version:
+                context.minimum_version = _TLS_VERSIONS[self.min_version]
+            if self.max_version:
+                context.maximum_version = _TLS_VERSIONS[self.max_version]
+        if self.ciphers:
+            context.set_ciphers(":".join(self.ciphers))
+        default_alpn = ("h2", "http/1.1") if self.http2 else ("http/1.1",)
+        context.set_alpn_protocols(list(self.alpn if self.alpn is not None else default_alpn))
+        if self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
+        return context
+
+    def key(self) -> tuple[object, ...]:
+        """What decides the SSL context (the SNI is per request, not per context)."""
+        return (
+            self.server_name is None,
+            self.ca_pem,
+            self.client_cert,
+            self.alpn,
+            self.min_version,
+            self.max_version,
+            self.ciphers,
+            self.http2,
+        )
+
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """What the client's handshake negotiated and the certificate the server showed."""
+
+    version: str | None
+    alpn: str | None
+    cipher: str | None
+    peer_subject: str | None = None
+    peer_issuer: str | None = None
+    peer_sans: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        sans = ", ".join(self.peer_sans) or "-"
+        return (
+            f"TLS {self.version}, ALPN {self.alpn or '-'}, cipher {self.cipher}; "
+            f"server certificate {self.peer_subject} (SAN {sans}), issuer {self.peer_issuer}"
+        )
+
+
+def tls_info(ssl_object: Any) -> TLSInfo:
+    cipher = ssl_object.cipher()
+    info = TLSInfo(
+        version=ssl_object.version(),
+        alpn=ssl_object.selected_alpn_protocol(),
+        cipher=cipher[0] if cipher else None,
+    )
+    der = ssl_object.getpeercert(True)
+    if not der:
+        return info
+    certificate = x509.load_der_x509_certificate(der)
+    try:
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = tuple(str(n.value) for n in sans.value)
+    except x509.ExtensionNotFound:
+        names = ()
+    return TLSInfo(
+        version=info.version,
+        alpn=info.alpn,
+        cipher=info.cipher,
+        peer_subject=certificate.subject.rfc4514_string(),
+        peer_issuer=certificate.issuer.rfc4514_string(),
+        peer_sans=names,
+    )
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """The request as it went on the wire, and where it went."""
+
+    method: str
+    url: str  # as the case wrote it, after ${uuid} substitution
+    headers: tuple[tuple[str, str], ...]
+    body: str | None
+    address: tuple[str, int]  # where the connection went
+    entry: str  # e.g. "gateway istio-ingressgateway port 80"
+    meshgate_id: str
+    tls: ClientTLS | None = None
+    http2: bool = False
+    original_destination: tuple[str, int] | None = None
+
+    def describe(self) -> str:
+        where = f"{self.address[0]}:{self.address[1]}"
+        if self.original_destination is not None:
+            host, port = self.original_destination
+            where += f", original destination {host}:{port}"
+        lines = [f"{self.method} {self.url}   (via {self.entry} at {where})"]
+        if self.tls is not None:
+            lines.append("  " + _describe_offer(self.tls))
+        elif self.http2:
+            lines.append("  HTTP/2 with prior knowledge (h2c)")
+        lines += [f"  {name}: {value}" for name, value in self.headers]
+        if self.body:
+            lines.append(f"  body: {self.body[:200]!r}")
+        return "\n".join(lines)
+
+
+def _describe_offer(tls: ClientTLS) -> str:
+    parts = [f"TLS offered: SNI {tls.server_name or '(none)'}"]
+    if tls.min_version or tls.max_version:
+        parts.append(f"versions {tls.min_version or 'any'}..{tls.max_version or 'any'}")
+    parts.append(
+        f"ALPN {','.join(tls.alpn) if tls.alpn else ('h2,http/1.1' if tls.http2 else 'http/1.1')}"
+    )
+    if tls.ciphers:
+        parts.append(f"ciphers {':'.join(tls.ciphers)}")
+    parts.append("client certificate " + ("sent" if tls.client_cert else "none"))
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """All values of a header joined by ``,`` (names are case-insensitive)."""
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ",".join(values) if values else None
+
+    @property
+    def echo(self) -> dict[str, Any] | None:
+        """The echo backend's JSON report, if this response is one."""
+        return echo_report(self.headers, self.body)
+
+
+def echo_report(headers: Sequence[tuple[str, str]], body: bytes) -> dict[str, Any] | None:
+    """The echo backend's JSON report in a response with these headers and body, if any."""
+    content_type = ",".join(v for k, v in headers if k.lower() == "content-type")
+    if "application/json" not in content_type:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and "service" in data and "path" in data:
+        return data
+    return None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One attempt: what was sent, and the response or the connection outcome."""
+
+    request: SentRequest
+    response: ResponseRecord | None
+    connection: str | None = None  # refused | reset | tlsError | timeout | error
+    error: str | None = None
+    elapsed: float = 0.0
+    tls: TLSInfo | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe_outcome(self) -> str:
+        if self.response is None:
+            took = f"{self.elapsed * 1000:.0f} ms"
+            return f"no HTTP answer: {self.connection} ({self.error}) after {took}"
+        r = self.response
+        lines = [f"{r.http_version} {r.status} {r.reason}   ({self.elapsed * 1000:.0f} ms)"]
+        if self.tls is not None:
+            lines.append("  " + self.tls.describe())
+        lines += [f"  {name}: {value}" for name, value in r.headers]
+        echo = r.echo
+        if echo is not None:
+            lines.append("  echo: " + json.dumps(echo, indent=None, sort_keys=True)[:2000])
+        elif r.body:
+            text = r.body[:500].decode("utf-8", "replace")
+            lines.append(f"  body: {text!r}")
+        return "\n".join(lines)

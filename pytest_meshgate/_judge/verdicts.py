@@ -1,0 +1,127 @@
+"""Verdicts: a check judged until consistent, or a batch judged once, and the failure story."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .._cases.model.case import Expect
+from .._errors import CheckFailed
+from .._exchange.records import Exchange
+from .expectations import judge, judge_answers
+
+__all__ = ["Consistency", "await_verdict", "batch_verdict", "failure_message", "indent"]
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """A check passes after ``successes`` passing attempts in a row within ``timeout``."""
+
+    timeout: float = 5.0
+    successes: int = 3
+    poll_interval: float = 0.1
+
+
+def await_verdict(
+    send: Callable[[], Exchange],
+    expect: Expect,
+    consistency: Consistency,
+    explain: Callable[[Exchange], str] | None = None,
+    title: str = "check",
+) -> Exchange:
+    """Send until ``consistency.successes`` attempts in a row pass, or time runs out.
+
+    Every assertion runs inside the loop, so a stale answer never passes (the
+    Gateway API suite learnt this the hard way, kubernetes-sigs/gateway-api#1242).
+
+    Raises:
+        CheckFailed: with what was sent, what came back and why, for the last failing attempt.
+    """
+    start = time.monotonic()
+    deadline = start + consistency.timeout
+    in_a_row = attempts = 0
+    last_failure: tuple[Exchange, list[str]] | None = None
+    while True:
+        exchange = send()
+        attempts += 1
+        failures = judge(expect, exchange)
+        if not failures:
+            in_a_row += 1
+            if in_a_row >= consistency.successes:
+                return exchange
+        else:
+            in_a_row = 0
+            last_failure = (exchange, failures)
+        now = time.monotonic()
+        # A passing streak may finish past the deadline (slow checks such as
+        # delays); only a failing attempt ends the wait.
+        if failures and now >= deadline:
+            break
+        if failures:
+            time.sleep(min(consistency.poll_interval, max(0.0, deadline - now)))
+
+    assert last_failure is not None
+    exchange, failures = last_failure
+    headline = (
+        f"{title} failed: {attempts} attempts in {time.monotonic() - start:.1f}s, "
+        f"needed {consistency.successes} passing in a row"
+    )
+    raise CheckFailed(failure_message(headline, ("sent", "got"), exchange, failures, explain))
+
+
+def batch_verdict(
+    batch: list[Exchange],
+    expect: Expect,
+    also: list[str] | None = None,
+    explain: Callable[[Exchange], str] | None = None,
+    title: str = "check",
+) -> None:
+    """Judge one batch of ``count`` answers, once (``judge_answers`` plus ``also``).
+
+    No retrying here: the check converged on single requests first, and a
+    second chance for aggregates (``counts``, ``pods``) would let chance pass
+    what the configuration does not do.
+
+    Raises:
+        CheckFailed: with one failing answer of the batch and every failed expectation.
+    """
+    failures = judge_answers(expect, batch) + (also or [])
+    if not failures:
+        return
+    example = next((e for e in batch if judge(expect, e)), batch[0])
+    headline = f"{title} failed: a batch of {len(batch)} requests"
+    labels = ("sent (one of them)", "got (that one)")
+    raise CheckFailed(failure_message(headline, labels, example, failures, explain))
+
+
+def failure_message(
+    headline: str,
+    labels: tuple[str, str],
+    exchange: Exchange,
+    failures: list[str],
+    explain: Callable[[Exchange], str] | None,
+) -> str:
+    """What was sent, what came back, each failed expectation, then the target's diagnostics."""
+    lines = [
+        headline,
+        "",
+        f"{labels[0]}:",
+        indent(exchange.request.describe()),
+        f"{labels[1]}:",
+        indent(exchange.describe_outcome()),
+        "failed expectations:",
+        *(f"  - {failure}" for failure in failures),
+    ]
+    if explain is not None:
+        try:
+            details = explain(exchange)
+        except Exception as exc:  # diagnostics must never hide the verdict
+            details = f"(could not gather target diagnostics: {exc})"
+        if details:
+            lines += ["", details]
+    return "\n".join(lines)
+
+
+def indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

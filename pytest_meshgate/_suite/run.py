@@ -1,0 +1,175 @@
+"""Running one check: skip what the target cannot do, then judge until consistent."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .._cases.model.case import Check, MirrorExpectation
+from .._errors import CheckFailed
+from .._exchange.records import Exchange
+from .._judge.expectations import judge, split_label
+from .._judge.verdicts import await_verdict, batch_verdict
+from .._targets.base import required_capabilities
+
+if TYPE_CHECKING:
+    from .._cases.loader import LoadedCase
+    from .._targets.base import Deployment, Target
+
+__all__ = ["MIRROR_WAIT", "SPLIT_FALSE_FAIL", "STATISTICS_CONCURRENCY", "run_check"]
+
+# Mirrored copies travel on their own; on loopback they arrive within
+# milliseconds, the rest is headroom for a loaded machine.
+MIRROR_WAIT = 3.0
+# How long a statistical draw waits for copies that may never come (a share).
+MIRROR_SHARE_WAIT = 1.0
+# ...and how long without a new copy counts as "all copies are in".
+MIRROR_SETTLE = 0.25
+# The suite runs its statistical checks many times over (the conformance
+# suite has several, run in loops): a false fail below 1e-4 per check, not the
+# judge's default 1e-3, keeps 20 runs in a row clear of chance failures at a
+# cost of about a third more samples.
+SPLIT_FALSE_FAIL = 1e-4
+# Statistical checks without `concurrency` send this many requests at once.
+STATISTICS_CONCURRENCY = 8
+
+
+def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
+    """Deploy ``loaded`` on ``target`` (once per case) and judge its check ``index``."""
+    check = loaded.case.spec.checks[index]
+    if check.skip:
+        pytest.skip(check.skip)
+    missing = sorted(required_capabilities(check) - target.capabilities)
+    if missing:
+        pytest.skip(f"target '{target.name}' lacks capability {', '.join(missing)}")
+    deployment = target.activate(loaded)
+    title = f"check '{check.name}' of case '{loaded.name}'"
+    expect = check.expect
+    if expect.split is not None or expect.mirror_share is not None:
+        _run_statistical(deployment, check, title)
+    elif check.request.count is not None or expect.mirrors:
+        # Converge as a single-request check would (per-answer expectations,
+        # N passing in a row), then judge one batch of `count` answers, once.
+        per_answer = expect.model_copy(update={"counts": None, "pods": None, "mirrored_to": None})
+        await_verdict(
+            lambda: deployment.send(check.request),
+            per_answer,
+            target.consistency,
+            explain=deployment.explain,
+            title=title,
+        )
+        batch = deployment.send_many(
+            check.request, check.request.count or 1, check.request.concurrency or 1
+        )
+        batch_verdict(
+            batch,
+            expect,
+            also=_judge_mirrors(deployment, expect.mirrors, batch),
+            explain=deployment.explain,
+            title=title,
+        )
+    else:
+        await_verdict(
+            lambda: deployment.send(check.request),
+            expect,
+            target.consistency,
+            explain=deployment.explain,
+            title=title,
+        )
+
+
+def _judge_mirrors(
+    deployment: Deployment, mirrors: Sequence[MirrorExpectation], batch: list[Exchange]
+) -> list[str]:
+    """Every answered request was copied to each mirror (share 100), or none was (share 0)."""
+    failures: list[str] = []
+    ids = {e.request.meshgate_id for e in batch if e.response is not None}
+    if not ids:
+        return failures
+    for mirror in mirrors:
+        if mirror.share == 0:
+            got = deployment.received(mirror, ids, wait=MIRROR_SHARE_WAIT)
+            if got:
+                failures.append(
+                    f"mirroredTo: {mirror} (share 0) received {len(got)} of {len(ids)} requests"
+                )
+            continue
+        got = deployment.received(mirror, ids, wait=MIRROR_WAIT)
+        if len(got) != len(ids):
+            failures.append(
+                f"mirroredTo: {mirror} received {len(got)} of {len(ids)} requests "
+                f"within {MIRROR_WAIT:g}s"
+            )
+        hosts = sorted({host for host in got.values() if host != mirror.host})
+        if mirror.host is not None and hosts:
+            failures.append(
+                f"mirroredTo: {mirror} copies arrived with Host {', '.join(map(repr, hosts))}, "
+                f"expected {mirror.host!r}"
+            )
+    return failures
+
+
+def _run_statistical(deployment: Deployment, check: Check, title: str) -> None:
+    """``split`` or a mirror ``share``: a sequential test over labelled answers.
+
+    ``count`` caps the sample (the judge's default otherwise); answers are
+    drawn ``concurrency`` at a time.
+    """
+    from .._judge.split import SplitPolicy, judge_split
+
+    request, expect = check.request, check.expect
+    concurrency = request.concurrency or STATISTICS_CONCURRENCY
+    mirror = expect.mirror_share
+    last: list[Exchange] = []
+
+    if expect.split is not None:
+        goal = dict(expect.split)
+
+        def draw(n: int) -> list[str]:
+            batch = deployment.send_many(request, n, concurrency)
+            last[:] = batch
+            return [split_label(e, list(goal)) for e in batch]
+
+    else:
+        assert mirror is not None and mirror.share is not None
+        goal = {"mirrored": mirror.share, "not mirrored": 100 - mirror.share}
+        plain = expect.model_copy(update={"mirrored_to": None})
+
+        def draw(n: int) -> list[str]:
+            batch = deployment.send_many(request, n, concurrency)
+            last[:] = batch
+            ids = {e.request.meshgate_id for e in batch}
+            got = deployment.received(mirror, ids, wait=MIRROR_SHARE_WAIT, settle=MIRROR_SETTLE)
+            labels: list[str] = []
+            for exchange in batch:
+                failures = judge(plain, exchange)
+                if failures:
+                    labels.append(f"failed ({failures[0]})")
+                else:
+                    labels.append(
+                        "mirrored" if exchange.request.meshgate_id in got else "not mirrored"
+                    )
+            return labels
+
+    # `count` caps the sample; the judge's defaults otherwise. A draw asks for
+    # at least `concurrency` answers, so they are all in flight together.
+    policy = SplitPolicy(false_fail=SPLIT_FALSE_FAIL)
+    if request.count is not None:
+        policy = dataclasses.replace(policy, max_samples=request.count)
+    if concurrency > policy.batch:
+        policy = dataclasses.replace(policy, batch=concurrency)
+    verdict = judge_split(draw, goal, policy)
+    if verdict.passed:
+        return
+    lines = [f"{title} failed:", verdict.describe()]
+    if last:
+        lines += ["", "sent (one of them):", _indent(last[0].request.describe())]
+        lines += ["got (that one):", _indent(last[0].describe_outcome())]
+    raise CheckFailed("\n".join(lines))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

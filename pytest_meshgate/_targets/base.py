@@ -1,0 +1,156 @@
+"""The target interface: where a case is deployed and its requests are sent.
+
+A target turns a case into a running deployment and sends a check's request
+into it. It declares the capabilities it has (``tls``, ``mesh-clients``, ...);
+a check that needs one it lacks is skipped with a reason naming it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .._cases.model.case import BackendRef, Check, Request
+from .._errors import MeshgateError
+from .._exchange.records import Exchange
+from .._judge.verdicts import Consistency
+
+if TYPE_CHECKING:
+    from .._cases.loader import LoadedCase
+
+__all__ = ["Deployment", "Target", "required_capabilities"]
+
+
+class Deployment(abc.ABC):
+    """One case running on a target."""
+
+    @abc.abstractmethod
+    def send(self, request: Request) -> Exchange:
+        """Send one attempt of ``request`` and capture what came back."""
+
+    def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
+        """Send ``count`` attempts of ``request``, ``concurrency`` at a time.
+
+        This default sends them one after the other; targets with the
+        ``statistics`` capability send them concurrently.
+        """
+        return [self.send(request) for _ in range(count)]
+
+    def received(
+        self,
+        backend: BackendRef,
+        meshgate_ids: Collection[str],
+        wait: float,
+        settle: float | None = None,
+    ) -> dict[str, str]:
+        """Which of the requests (by ``x-meshgate-id``) reached ``backend``, with the
+        Host it saw for each.
+
+        Waits up to ``wait`` seconds for all of them (mirrored copies arrive on
+        their own time), or, with ``settle``, until none has come for that long.
+        Targets with the ``mirroring`` capability implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot see what backends received")
+
+    def explain(self, exchange: Exchange) -> str:
+        """Target diagnostics for a failed attempt (access log, routes); may be empty."""
+        return ""
+
+    @abc.abstractmethod
+    def teardown(self) -> None:
+        """Remove the case from the target; idempotent."""
+
+
+class Target(abc.ABC):
+    """Runs cases. One per session (per xdist worker)."""
+
+    name: str
+    capabilities: frozenset[str]
+    # Conformance features (conformance/features.yaml) it implements; cases
+    # needing others are skipped as not supported and not counted.
+    supported_features: frozenset[str] = frozenset()
+    consistency: Consistency
+
+    def __init__(self) -> None:
+        self._current: tuple[LoadedCase, Deployment] | None = None
+        self._failed: tuple[LoadedCase, BaseException] | None = None
+        self._closed = False
+
+    def activate(self, loaded: LoadedCase) -> Deployment:
+        """The deployment of ``loaded``, deploying it (and removing the previous case) if needed.
+
+        Checks of one case run back to back, so a case is deployed once and
+        replaced when the first check of the next case runs. A failed
+        deployment is remembered, so the case's other checks fail fast with
+        the same error instead of trying again.
+        """
+        if self._current is not None and self._current[0] is loaded:
+            return self._current[1]
+        if self._failed is not None and self._failed[0] is loaded:
+            raise self._failed[1]
+        self.deactivate()
+        try:
+            deployment = self.deploy(loaded)
+        except (MeshgateError, pytest.skip.Exception) as exc:
+            self._failed = (loaded, exc)
+            raise
+        self._current = (loaded, deployment)
+        return deployment
+
+    def deactivate(self) -> None:
+        self._failed = None
+        if self._current is not None:
+            _, deployment = self._current
+            self._current = None
+            deployment.teardown()
+
+    @abc.abstractmethod
+    def deploy(self, loaded: LoadedCase) -> Deployment:
+        """Deploy a case; raise ``pytest.skip.Exception`` for capabilities it lacks."""
+
+    def close(self) -> None:
+        """Remove the current case, then release what the target holds; idempotent.
+
+        Runs from fixture teardown, atexit and signal paths alike, so a second
+        call must be harmless, and a failing case removal must not keep
+        processes alive.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.deactivate()
+        finally:
+            self.release()
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Stop processes and close clients the target started (called once by close)."""
+
+
+def required_capabilities(check: Check) -> set[str]:
+    """The capabilities a check needs from a target beyond plain HTTP at a gateway."""
+    request, expect = check.request, check.expect
+    needed: set[str] = set()
+    if (
+        request.url.startswith("https:")
+        or request.tls is not None
+        or expect.tls is not None
+        or "tlsError" in expect.connections
+        or (expect.request is not None and expect.request.tls is not None)
+    ):
+        needed.add("tls")
+    if request.from_ is not None:
+        needed.add("mesh-clients")
+    if request.http2:
+        needed.add("http2")
+    if expect.via is not None:
+        needed.add("via")
+    if expect.split is not None or request.count is not None or request.concurrency is not None:
+        needed.add("statistics")
+    if expect.mirrored_to is not None:
+        needed.add("mirroring")
+    return needed

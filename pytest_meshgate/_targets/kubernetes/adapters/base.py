@@ -1,0 +1,87 @@
+"""The adapter interface: what the kind and cluster targets ask of one gateway implementation.
+
+An adapter knows one gateway implementation on a cluster: how to install it,
+when it is ready, which gateway workloads it runs and how clients reach them,
+how pods join its mesh, and which features and capabilities it supports.
+Vendors subclass ``Implementation`` and register it (``registry``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...._cases.model.case import GatewayWorkload
+
+if TYPE_CHECKING:
+    from ..providers import ClusterHandle
+
+__all__ = ["AdapterOptions", "Implementation"]
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """The ``--meshgate-*`` values an adapter may read, plus where it runs."""
+
+    values: Mapping[str, str | None] = field(default_factory=dict)  # option name -> value
+    target: str = "kind"  # kind | cluster
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name)
+        return default if value in (None, "") else value
+
+
+class Implementation(abc.ABC):
+    """One gateway implementation on a cluster."""
+
+    name: str
+    system_namespace: str
+
+    def __init__(self, options: AdapterOptions) -> None:
+        self.options = options
+
+    @abc.abstractmethod
+    def preflight(self) -> None:
+        """Raise ``TargetUnavailable`` at once if a tool the install needs is missing."""
+
+    @abc.abstractmethod
+    def install(self, cluster: ClusterHandle) -> None:
+        """Install (idempotently) into ``cluster``; may be a no-op for pre-installed ones."""
+
+    @abc.abstractmethod
+    def wait_ready(self, cluster: ClusterHandle, api: Any, timeout: float) -> None:
+        """Return when the control plane and gateways serve; ``api`` is a kubernetes ApiClient."""
+
+    @abc.abstractmethod
+    def gateways(self) -> dict[str, GatewayWorkload]:
+        """The gateways it runs, by the short names requests use (``ingress``, ``egress``)."""
+
+    @abc.abstractmethod
+    def mesh_namespace_labels(self) -> dict[str, str]:
+        """Labels that put a namespace's pods in the mesh (sidecar injection, ambient)."""
+
+    def outside_namespace_labels(self) -> dict[str, str]:
+        """Labels that keep a namespace out of the mesh (external services)."""
+        return {}
+
+    def supported_features(self) -> frozenset[str] | None:
+        """Feature names from conformance/features.yaml it supports; None: all."""
+        return None
+
+    def capabilities(self) -> frozenset[str]:
+        """Target capabilities beyond the cluster target's own (see ``required_capabilities``)."""
+        return frozenset()
+
+    def gateway_manifests(self, workload: GatewayWorkload, namespace: str) -> list[dict[str, Any]]:
+        """Objects that run a gateway a case declares in ``spec.gateways``."""
+        return []
+
+    def fingerprint(self) -> str:
+        """What an install depends on; an unchanged one lets a reused cluster skip install."""
+        return self.name
+
+    def dump(self, cluster: ClusterHandle, gateway: GatewayWorkload) -> str:
+        """The implementation's view of a gateway (routes, clusters) for failure messages."""
+        return ""

@@ -1,0 +1,39 @@
+"""TLS material for a case's Secrets on a cluster, from the shared generator.
+
+What each secret type holds is decided once, in ``pytest_meshgate._targets.secrets``;
+here it is only handed to the manifests as PEM text. Nothing is written into
+the repository: certificates live in memory and in the cluster's Secrets,
+which are deleted with the case.
+"""
+
+from __future__ import annotations
+
+from ..._cases.model.case import Case, Secret
+from .manifests import Material
+
+__all__ = ["TrustmeMaterial"]
+
+
+class TrustmeMaterial(Material):
+    """CAs ``default`` plus every ``ca`` secret of the case, and leaves they issue."""
+
+    def __init__(self, case: Case) -> None:
+        import trustme
+
+        from ..secrets import generate_case_secrets
+
+        self._secrets = generate_case_secrets(
+            case, trustme.CA(organization_name="meshgate default CA")
+        )
+        self.cas = self._secrets.cas
+
+    def secret_data(self, secret: Secret) -> dict[str, str]:
+        material = self._secrets.materials[secret.name]
+        return {key: value.decode() for key, value in material.data.items()}
+
+    def service_cert(self, names: list[str]) -> dict[str, str]:
+        leaf = self.cas["default"].issue_cert(*names, common_name=names[0])
+        return {
+            "tls.crt": "".join(blob.bytes().decode() for blob in leaf.cert_chain_pems),
+            "tls.key": leaf.private_key_pem.bytes().decode(),
+        }

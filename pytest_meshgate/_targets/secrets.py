@@ -1,0 +1,172 @@
+"""TLS material for cases, generated per run with trustme and kept in private files.
+
+Nothing here is ever committed or printed: keys live in memory and, where a
+file is unavoidable (a client certificate for ``ssl.load_cert_chain``), in a
+0600 file inside a 0700 directory that the store removes when closed.
+Messages identify certificates by subject and SHA-256 fingerprint only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from .._cases.model.case import Case, Secret
+
+__all__ = [
+    "DEFAULT_CA",
+    "CaseSecrets",
+    "Material",
+    "SecretStore",
+    "describe_certificate",
+    "generate_case_secrets",
+]
+
+DEFAULT_CA = "default"
+
+
+def describe_certificate(pem: bytes) -> str:
+    """``CN=app.example.com (SAN app.example.com), issuer O=..., sha256 1a:2b:...``."""
+    certificate = x509.load_pem_x509_certificate(pem)
+    try:
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = ", ".join(str(n.value) for n in sans.value)
+    except x509.ExtensionNotFound:
+        names = "none"
+    digest = certificate.fingerprint(hashes.SHA256()).hex(":")[:29]
+    return (
+        f"{certificate.subject.rfc4514_string() or '(empty subject)'} (SAN {names}), "
+        f"issuer {certificate.issuer.rfc4514_string()}, sha256 {digest}..."
+    )
+
+
+@dataclass(frozen=True)
+class Material:
+    """One generated secret of a case: PEM blobs and its Kubernetes Secret data."""
+
+    secret: Secret
+    cert_pem: bytes | None = None  # leaf and chain, for server/mutual/client
+    key_pem: bytes | None = field(default=None, repr=False)
+    ca_pem: bytes | None = None  # the issuer (mutual, trust) or the CA itself (ca)
+
+    @property
+    def data(self) -> dict[str, bytes]:
+        """The keys of the Kubernetes Secret, as Istio reads them (tls.* or generic)."""
+        generic = self.secret.format == "generic"
+        data: dict[str, bytes] = {}
+        if self.cert_pem is not None and self.key_pem is not None:
+            data["cert" if generic else "tls.crt"] = self.cert_pem
+            data["key" if generic else "tls.key"] = self.key_pem
+        if self.ca_pem is not None and self.secret.type in ("mutual", "ca", "trust"):
+            data["cacert" if generic else "ca.crt"] = self.ca_pem
+        return data
+
+    def describe(self) -> str:
+        pem = self.cert_pem or self.ca_pem
+        what = describe_certificate(pem) if pem else "no certificate"
+        return f"secret {self.secret.name} ({self.secret.type}): {what}"
+
+
+@dataclass
+class CaseSecrets:
+    """A case's generated secrets by name, and the CAs it may trust by name."""
+
+    materials: dict[str, Material]
+    cas: dict[str, trustme.CA]
+
+    def kubernetes_secrets(self) -> dict[tuple[str, str], dict[str, bytes]]:
+        """``(namespace, name) -> data`` for every secret published in a namespace."""
+        return {
+            (m.secret.namespace, m.secret.name): m.data
+            for m in self.materials.values()
+            if m.secret.namespace is not None and m.data
+        }
+
+    def ca_pem(self, name: str) -> bytes:
+        return self.cas[name].cert_pem.bytes()
+
+
+class SecretStore:
+    """Generates and holds TLS material for a session; see the module docstring."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="meshgate-secrets-", dir=directory))
+        os.chmod(self.directory, 0o700)
+        self.default_ca = trustme.CA(organization_name="meshgate default CA")
+        self._files: dict[tuple[str, str], tuple[Path, Path]] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def for_case(self, case: Case) -> CaseSecrets:
+        """Generate the case's secrets, issued under this session's default CA."""
+        return generate_case_secrets(case, self.default_ca)
+
+    def key_pair_files(self, case_name: str, material: Material) -> tuple[Path, Path]:
+        """Cert and key as 0600 files, for APIs that only take paths (ssl.load_cert_chain)."""
+        key = (case_name, material.secret.name)
+        if key not in self._files:
+            assert material.cert_pem is not None and material.key_pem is not None
+            cert_path = self._write(f"{case_name}.{material.secret.name}.crt", material.cert_pem)
+            key_path = self._write(f"{case_name}.{material.secret.name}.key", material.key_pem)
+            self._files[key] = (cert_path, key_path)
+        return self._files[key]
+
+    def _write(self, name: str, data: bytes) -> Path:
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        return path
+
+
+def generate_case_secrets(case: Case, default_ca: trustme.CA) -> CaseSecrets:
+    """A case's secrets: its CAs first (``default`` is given), then what they issue.
+
+    The one place that knows what each secret type generates; the local
+    target and the Kubernetes target both publish its ``Material.data``.
+    """
+    cas: dict[str, trustme.CA] = {DEFAULT_CA: default_ca}
+    materials: dict[str, Material] = {}
+    for secret in case.spec.secrets:
+        if secret.type == "ca":
+            ca = trustme.CA(organization_name=f"meshgate {case.name} {secret.name}")
+            cas[secret.name] = ca
+            materials[secret.name] = Material(secret, ca_pem=ca.cert_pem.bytes())
+    for secret in case.spec.secrets:
+        if secret.type == "ca":
+            continue
+        issuer = cas[secret.issuer]
+        if secret.type == "trust":
+            materials[secret.name] = Material(secret, ca_pem=issuer.cert_pem.bytes())
+            continue
+        not_before, not_after = _validity(secret)
+        leaf = issuer.issue_cert(
+            *secret.hosts,
+            common_name=secret.hosts[0],
+            not_before=not_before,
+            not_after=not_after,
+        )
+        materials[secret.name] = Material(
+            secret,
+            cert_pem=b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+            key_pem=leaf.private_key_pem.bytes(),
+            ca_pem=issuer.cert_pem.bytes(),
+        )
+    return CaseSecrets(materials, cas)
+
+
+def _validity(secret: Secret) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """trustme's defaults, or a window that ended yesterday for ``expired: true``."""
+    if not secret.expired:
+        return None, None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now - datetime.timedelta(days=30), now - datetime.timedelta(days=1)

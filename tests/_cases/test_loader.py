@@ -1,0 +1,193 @@
+"""Tests of case file loading: validation, includes, references, isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_meshgate._cases.loader import load_case_file
+
+Write = Callable[[str, str], Path]
+
+GOOD = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: NAME}
+spec:
+  services:
+  - name: reviews
+    ports: [{name: http, port: 9080}]
+    versions: [v1, v2]
+  checks:
+  - name: reaches reviews
+    request: {url: "http://app.example.com/"}
+    expect: {backend: {service: reviews, version: v1}}
+"""
+
+
+def headlines(result_path: Path) -> list[str]:
+    result = load_case_file(result_path)
+    return [p.headline() for d in result.invalid for p in d.error.problems]
+
+
+def test_valid_case_loads_with_defaults(write: Write) -> None:
+    result = load_case_file(write("c.yaml", GOOD.replace("NAME", "good")))
+    assert not result.invalid
+    (loaded,) = result.cases
+    check = loaded.case.spec.checks[0]
+    assert check.expect.statuses == (200,)
+    assert check.request.workload == "ingress"
+    assert loaded.case.spec.services[0].namespace == "default"
+    assert loaded.check_mark(0).line == 10
+
+
+def test_unknown_key_names_file_line_column_and_suggests(write: Write) -> None:
+    path = write("c.yaml", GOOD.replace("NAME", "x").replace("{url:", "{methd: GET, url:"))
+    (line,) = headlines(path)
+    assert line == (
+        f"{path}:11:15: spec.checks[0].request.methd: unknown key (did you mean 'method'?)"
+    )
+
+
+def test_union_tags_never_leak_into_key_paths(write: Write) -> None:
+    path = write("c.yaml", GOOD.replace("NAME", "x").replace("{service: reviews,", "{servic: r,"))
+    lines = headlines(path)
+    assert all(".str" not in line and "BackendRef" not in line for line in lines), lines
+    assert any("expect.backend.servic: unknown key (did you mean 'service'?)" in x for x in lines)
+    assert any("expect.backend: missing required key 'service'" in x for x in lines)
+
+
+def test_bad_document_does_not_hide_the_others(write: Write) -> None:
+    text = GOOD.replace("NAME", "one") + "---" + GOOD.replace("NAME", "two").replace("9080", "0")
+    text += "---" + GOOD.replace("NAME", "three")
+    result = load_case_file(write("c.yaml", text))
+    assert [c.name for c in result.cases] == ["one", "three"]
+    assert [d.name for d in result.invalid] == ["two"]
+    (problem,) = result.invalid[0].error.problems
+    assert problem.key_path == "spec.services[0].ports[0].port"
+    assert problem.line == 20
+
+
+def test_duplicate_case_names_in_a_file(write: Write) -> None:
+    text = GOOD.replace("NAME", "same") + "---" + GOOD.replace("NAME", "same")
+    result = load_case_file(write("c.yaml", text))
+    assert len(result.cases) == 1
+    (problem,) = result.invalid[0].error.problems
+    assert "duplicate case name 'same' (first used on line 1)" in problem.message
+
+
+def test_references_are_checked(write: Write) -> None:
+    text = (
+        GOOD.replace("NAME", "refs")
+        .replace("request: {url:", "request: {gateway: nowhere, url:")
+        .replace("version: v1}", "version: v9}")
+    )
+    lines = headlines(write("c.yaml", text))
+    assert any("request.gateway: unknown gateway 'nowhere'" in x for x in lines)
+    assert any("service 'reviews' has no version 'v9' (v1, v2)" in x for x in lines)
+
+
+def test_yaml_syntax_error_spoils_only_that_file(write: Write) -> None:
+    path = write("c.yaml", "apiVersion: meshgate.dev/v1alpha1\nkind: [Case\n")
+    result = load_case_file(path)
+    assert not result.cases
+    (problem,) = result.invalid[0].error.problems
+    assert problem.message.startswith("invalid YAML")
+
+
+def test_errors_inside_an_included_file_point_into_it(write: Write) -> None:
+    write(
+        "manifests/vs.yaml",
+        """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: vs}
+        spec:
+          hosts: [app.example.com]
+          gateways: [gw]
+          http:
+          - route:
+            - destination: {host: reviews, prot: 3}
+        """,
+    )
+    text = GOOD.replace("NAME", "inc").replace(
+        "  checks:", "  resources:\n  - include: manifests/vs.yaml\n  checks:"
+    )
+    path = write("c.yaml", text)
+    (line,) = headlines(path)
+    included = path.parent / "manifests" / "vs.yaml"
+    assert line == (
+        f"{included}:9:36: spec.resources[0].spec.http[0].route[0].destination.prot: "
+        "unknown key (did you mean 'port'?)"
+    )
+
+
+def test_missing_include_is_located_in_the_case_file(write: Write) -> None:
+    text = GOOD.replace("NAME", "inc").replace(
+        "  checks:", "  resources:\n  - include: nowhere.yaml\n  checks:"
+    )
+    path = write("c.yaml", text)
+    (line,) = headlines(path)
+    assert line.startswith(f"{path}:10:14: spec.resources[0].include: included file not found")
+
+
+def test_connection_expectation_excludes_http_ones(write: Write) -> None:
+    text = GOOD.replace("NAME", "conn").replace(
+        "expect: {backend:", "expect: {connection: refused, backend:"
+    )
+    (line,) = headlines(write("c.yaml", text))
+    assert "connection expects no HTTP answer; drop backend or connection" in line
+
+
+def test_statistics_keys_are_validated(write: Write) -> None:
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {split: {reviews/v1: 60, reviews/v9: 30, status/503: 5}}",
+    )
+    lines = headlines(write("a.yaml", text))
+    assert any("split shares add up to 95, not 100" in x for x in lines)
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {split: {reviews/v1: 70, nobody: 30}}",
+    )
+    lines = headlines(write("b.yaml", text))
+    assert any("'nobody' is neither service[/version] of this case" in x for x in lines)
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {pods: {atMost: 1}, counts: {status/503: {atLeast: 1}}}",
+    )
+    (line,) = headlines(write("c.yaml", text))
+    assert "counts, pods need request.count" in line
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {split: {reviews/v1: 100}, backend: reviews}",
+    )
+    (line,) = headlines(write("d.yaml", text))
+    assert "split judges the answers' shares alone; drop backend" in line
+    text = GOOD.replace("NAME", "stats").replace(
+        "expect: {backend: {service: reviews, version: v1}}",
+        "expect: {mirroredTo: {service: ratings, share: 50}}",
+    )
+    (line,) = headlines(write("e.yaml", text))
+    assert "expect.mirroredTo: unknown service 'ratings'" in line
+
+
+def test_replicas_and_misbehaving_are_validated(write: Write) -> None:
+    text = GOOD.replace("NAME", "bad").replace(
+        "versions: [v1, v2]",
+        "versions: [v1, v2]\n    replicas: 2\n    misbehaving: [{version: v3, status: 503}]",
+    )
+    (line,) = headlines(write("a.yaml", text))
+    assert "misbehaving[0].version 'v3' is not in versions" in line
+    text = GOOD.replace("NAME", "bad").replace(
+        "versions: [v1, v2]", "versions: [v1, v2]\n    misbehaving: [{replica: 1, reset: true}]"
+    )
+    (line,) = headlines(write("b.yaml", text))
+    assert "misbehaving[0].replica 1 needs replicas > 1" in line
+    text = GOOD.replace("NAME", "bad").replace(
+        "versions: [v1, v2]", "versions: [v1, v2]\n    misbehaving: [{replica: 0}]"
+    )
+    (line,) = headlines(write("c.yaml", text))
+    assert line.endswith(
+        "c.yaml:9:19: spec.services[0].misbehaving[0]: give status, delay or reset"
+    )

@@ -1,0 +1,159 @@
+"""Tests of generated TLS material: real handshakes, Secret keys, files and cleanup."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import stat
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_meshgate._cases.model.case import Case
+from pytest_meshgate._targets.secrets import SecretStore, describe_certificate
+
+
+def case(*secrets: dict[str, Any]) -> Case:
+    return Case.model_validate(
+        {
+            "apiVersion": "meshgate.dev/v1alpha1",
+            "kind": "Case",
+            "metadata": {"name": "tls-case"},
+            "spec": {
+                "secrets": list(secrets),
+                "checks": [{"name": "c", "request": {"url": "http://a/"}}],
+            },
+        }
+    )
+
+
+@pytest.fixture
+def store() -> Iterator[SecretStore]:
+    secrets = SecretStore()
+    try:
+        yield secrets
+    finally:
+        secrets.close()
+
+
+def handshake(server_pem: bytes, key_pem: bytes, trust_pem: bytes, sni: str, tmp: Any) -> str:
+    """A real TLS handshake on loopback; returns the negotiated version or raises."""
+    (tmp / "s.crt").write_bytes(server_pem)
+    (tmp / "s.key").write_bytes(key_pem)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(tmp / "s.crt", tmp / "s.key")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        try:
+            with server_ctx.wrap_socket(conn, server_side=True):
+                pass
+        except (ssl.SSLError, OSError):
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context(cadata=trust_pem.decode())
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            client_ctx.wrap_socket(raw, server_hostname=sni) as tls,
+        ):
+            return str(tls.version())
+    finally:
+        thread.join(2)
+        listener.close()
+
+
+def test_server_secret_verifies_against_its_issuer(store: SecretStore, tmp_path: Any) -> None:
+    secrets = store.for_case(
+        case(
+            {
+                "name": "web",
+                "namespace": "istio-system",
+                "type": "server",
+                "hosts": ["app.example.com"],
+            }
+        )
+    )
+    material = secrets.materials["web"]
+    assert material.cert_pem and material.key_pem
+    assert handshake(
+        material.cert_pem, material.key_pem, secrets.ca_pem("default"), "app.example.com", tmp_path
+    ).startswith("TLSv1")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(
+            material.cert_pem,
+            material.key_pem,
+            secrets.ca_pem("default"),
+            "other.example.com",
+            tmp_path,
+        )
+    assert set(secrets.kubernetes_secrets()[("istio-system", "web")]) == {"tls.crt", "tls.key"}
+
+
+def test_other_ca_and_expired_certificates_are_refused(store: SecretStore, tmp_path: Any) -> None:
+    secrets = store.for_case(
+        case(
+            {"name": "other", "type": "ca"},
+            {"name": "foreign", "type": "server", "hosts": ["a.example.com"], "issuer": "other"},
+            {"name": "old", "type": "server", "hosts": ["a.example.com"], "expired": True},
+        )
+    )
+    foreign, old = secrets.materials["foreign"], secrets.materials["old"]
+    assert foreign.cert_pem and foreign.key_pem and old.cert_pem and old.key_pem
+    with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer"):
+        handshake(
+            foreign.cert_pem, foreign.key_pem, secrets.ca_pem("default"), "a.example.com", tmp_path
+        )
+    with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+        handshake(old.cert_pem, old.key_pem, secrets.ca_pem("default"), "a.example.com", tmp_path)
+    handshake(foreign.cert_pem, foreign.key_pem, secrets.ca_pem("other"), "a.example.com", tmp_path)
+
+
+def test_secret_keys_follow_type_and_format(store: SecretStore) -> None:
+    secrets = store.for_case(
+        case(
+            {"name": "m", "namespace": "istio-system", "type": "mutual", "hosts": ["a"]},
+            {
+                "name": "g",
+                "namespace": "istio-system",
+                "type": "mutual",
+                "hosts": ["a"],
+                "format": "generic",
+            },
+            {"name": "c", "namespace": "default", "type": "client", "hosts": ["client"]},
+            {"name": "t", "namespace": "istio-system", "type": "trust"},
+            {"name": "unpublished", "type": "server", "hosts": ["a"]},
+        )
+    )
+    published = secrets.kubernetes_secrets()
+    assert set(published[("istio-system", "m")]) == {"tls.crt", "tls.key", "ca.crt"}
+    assert set(published[("istio-system", "g")]) == {"cert", "key", "cacert"}
+    assert set(published[("default", "c")]) == {"tls.crt", "tls.key"}
+    assert set(published[("istio-system", "t")]) == {"ca.crt"}
+    assert all(name != "unpublished" for _, name in published)
+    assert published[("istio-system", "t")]["ca.crt"] == secrets.ca_pem("default")
+
+
+def test_files_are_private_and_removed(tmp_path: Any) -> None:
+    store = SecretStore(directory=tmp_path)
+    secrets = store.for_case(case({"name": "c", "type": "client", "hosts": ["client"]}))
+    cert, key = store.key_pair_files("tls-case", secrets.materials["c"])
+    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(cert.stat().st_mode) == 0o600
+    store.close()
+    assert not store.directory.exists()
+
+
+def test_descriptions_never_show_keys(store: SecretStore) -> None:
+    secrets = store.for_case(case({"name": "s", "type": "server", "hosts": ["app.example.com"]}))
+    material = secrets.materials["s"]
+    text = material.describe() + repr(material)
+    assert "CN=app.example.com" in text and "sha256" in text
+    assert material.key_pem is not None and b"PRIVATE KEY" not in text.encode()
+    assert "PRIVATE" not in describe_certificate(material.cert_pem or b"")
