@@ -42,7 +42,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+## Style, types and the layer contracts (docs/architecture.md).
 lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check pytest_meshgate tests benchmarks
 	$(BIN)/ruff format --check pytest_meshgate tests benchmarks
 	$(BIN)/mypy

@@ -12,7 +12,7 @@ from .._cases.model.case import Check, MirrorExpectation
 from .._errors import CheckFailed
 from .._exchange.records import Exchange
 from .._judge.expectations import judge, split_label
-from .._judge.verdicts import await_verdict, batch_verdict
+from .._judge.verdicts import await_verdict, batch_verdict, indent
 from .._targets.base import required_capabilities
 
 if TYPE_CHECKING:
@@ -166,10 +166,7 @@ def _run_statistical(deployment: Deployment, check: Check, title: str) -> None:
         return
     lines = [f"{title} failed:", verdict.describe()]
     if last:
-        lines += ["", "sent (one of them):", _indent(last[0].request.describe())]
-        lines += ["got (that one):", _indent(last[0].describe_outcome())]
+        lines += ["", "sent (one of them):", indent(last[0].request.describe())]
+        lines += ["got (that one):", indent(last[0].describe_outcome())]
     raise CheckFailed("\n".join(lines))
 
-
-def _indent(text: str) -> str:
-    return "\n".join(f"  {line}" for line in text.splitlines())
