@@ -23,7 +23,8 @@ from pytest_meshgate._targets.local.translate.hosts import (
     resolve_shortname,
     sanitize_server_hosts,
 )
-from pytest_meshgate._targets.local.translate.routes import destination_port, retry_policy
+from pytest_meshgate._targets.local.translate.index import destination_port
+from pytest_meshgate._targets.local.translate.route import retry_policy
 from pytest_meshgate._targets.local.world import (
     Endpoint,
     GatewayProxy,

@@ -55,17 +55,17 @@ from .common import (
     resources_of,
 )
 from .gateway import HTTP_PROTOCOLS, BoundServer, http_connection_manager
-from .hosts import host_matches, resolve_gateway_name, resolve_shortname
-from .listeners import HCM_FILTER, TLS_INSPECTOR
-from .routes import (
-    DEFAULT_RETRY_POLICY,
-    MAX_DIRECT_RESPONSE_BODY,
+from .hosts import host_matches, resolve_gateway_name
+from .index import (
+    MESH_GATEWAY,
     ResolvedVS,
+    ServiceIndex,
     cluster_name,
-    destination_port,
-    routes_for_virtual_service,
+    destination_cluster,
     virtual_services_for_gateway,
 )
+from .listeners import HCM_FILTER, TLS_INSPECTOR
+from .route import DEFAULT_RETRY_POLICY, MAX_DIRECT_RESPONSE_BODY, routes_for_virtual_service
 from .serviceentry import with_registry
 from .tcp import TCP_PROXY_TYPE
 
@@ -80,7 +80,6 @@ __all__ = [
 
 PASSTHROUGH_CLUSTER = "PassthroughCluster"
 BLACKHOLE_CLUSTER = "BlackHoleCluster"
-MESH_GATEWAY = "mesh"
 TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 PROXY_PROTOCOL_FILTER: Json = {
     "name": "envoy.filters.listener.proxy_protocol",
@@ -365,12 +364,10 @@ def _tcp_proxy(
     routes: Sequence[RouteDestination], vs_namespace: str, port: int, world: World, stat: str
 ) -> list[Json]:
     """``buildOutboundNetworkFilters``: one destination -> ``cluster``, else weighted."""
-    services = {s.hostname: s for s in world.services}
+    services = ServiceIndex(world)
 
     def name_of(route: RouteDestination) -> str:
-        dest = route.destination
-        host = resolve_shortname(dest.host, vs_namespace, world.domain_suffix)
-        return cluster_name(destination_port(dest, services.get(host), port), dest.subset, host)
+        return destination_cluster(route.destination, vs_namespace, port, world, services)
 
     config: Json = {"@type": TCP_PROXY_TYPE}
     if len(routes) == 1:
