@@ -11,7 +11,7 @@ from .clusters import build_clusters
 from .common import EnvoyConfig, Json, UnsupportedFeature
 from .gateway import merge_servers
 from .listeners import build_listener
-from .routes import build_route_config
+from .route import build_route_config
 from .serviceentry import with_registry
 from .sidecar import translate_sidecar
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...._cases.model.istio import (
@@ -13,7 +12,6 @@ from ...._cases.model.istio import (
     DestinationRule,
     LoadBalancerSettings,
     OutlierDetection,
-    Subset,
     TrafficPolicy,
 )
 from ..world import Endpoint, GatewayProxy, MeshService, World
@@ -23,14 +21,18 @@ from .common import (
     Json,
     UnsupportedFeature,
     envoy_duration,
-    exported_to,
-    resources_of,
 )
-from .hosts import most_specific_match, resolve_shortname
-from .routes import cluster_name
+from .index import (
+    cluster_name,
+    destination_rule_for,
+    labels_match,
+    merged_subsets,
+    merged_traffic_policy,
+    port_level_settings,
+)
 from .tls import CredentialError, upstream_tls
 
-__all__ = ["H2_PROTOCOLS", "build_clusters", "destination_rule_for"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "H2_PROTOCOLS", "build_clusters"]
 
 log = logging.getLogger(__name__)
 
@@ -40,91 +42,6 @@ H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 _MAX_UINT32 = 4294967295
 DEFAULT_CONNECT_TIMEOUT = "10s"  # mesh connectTimeout default
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-
-
-def _dr_host(dr: DestinationRule, world: World) -> str:
-    return resolve_shortname(dr.spec.host, dr.metadata.namespace, world.domain_suffix)
-
-
-def destination_rule_for(
-    world: World, proxy: GatewayProxy, service: MeshService
-) -> list[DestinationRule]:
-    """The DestinationRules that apply to ``service`` for this proxy.
-
-    push_context.go destinationRule(): rules in the proxy's namespace (only the
-    private ones when the proxy lives in the root namespace), then rules of the
-    service's namespace exported to the proxy, then the root namespace's. The
-    most specific host wins; rules of one namespace for the same host merge.
-    A rule with a ``workloadSelector`` is private to its namespace and sorts
-    first; of the rules found, those whose selector matches the proxy's labels
-    win, else the ones without selector (sidecar.go ``DestinationRule``).
-    """
-    rules = [dr for dr in resources_of(world, DestinationRule) if "~" not in dr.spec.export_to]
-    # sortConfigBySelectorAndCreationTime: selector rules first, creation order kept.
-    rules.sort(key=lambda dr: dr.spec.workload_selector is None)
-
-    def best(candidates: list[DestinationRule]) -> list[DestinationRule]:
-        host = most_specific_match(service.hostname, {_dr_host(dr, world) for dr in candidates})
-        return [dr for dr in candidates if host is not None and _dr_host(dr, world) == host]
-
-    def private(dr: DestinationRule) -> bool:
-        if dr.spec.workload_selector is not None:
-            return True
-        return bool(dr.spec.export_to) and all(
-            e in (".", dr.metadata.namespace) for e in dr.spec.export_to
-        )
-
-    def exported(ns: str) -> list[DestinationRule]:
-        return [
-            dr
-            for dr in rules
-            if dr.metadata.namespace == ns
-            and dr.spec.workload_selector is None
-            and exported_to(dr.spec.export_to, dr.metadata.namespace, proxy.namespace)
-        ]
-
-    if proxy.namespace != world.root_namespace:
-        # 1. any rule in the proxy's own namespace
-        found = best([dr for dr in rules if dr.metadata.namespace == proxy.namespace])
-    else:
-        # 1'. only the root namespace's private (exportTo ".") rules
-        found = best(
-            [dr for dr in rules if dr.metadata.namespace == proxy.namespace and private(dr)]
-        )
-    # 2. rules in the service's namespace exported to the proxy; 3. the root namespace's.
-    for ns in (service.namespace, world.root_namespace):
-        if found:
-            break
-        found = best(exported(ns))
-    return _for_workload(found, proxy)
-
-
-def _for_workload(found: list[DestinationRule], proxy: GatewayProxy) -> list[DestinationRule]:
-    """The first rule group whose workloadSelector matches the proxy, else the catch-all."""
-    for dr in found:
-        selector = dr.spec.workload_selector
-        if (
-            selector is not None
-            and dr.metadata.namespace == proxy.namespace
-            and _matches(proxy.labels, selector.match_labels)
-        ):
-            # Rules with equal selectors merge (destination_rule.go mergeDestinationRule).
-            return [
-                other
-                for other in found
-                if other.spec.workload_selector is not None
-                and other.spec.workload_selector.match_labels == selector.match_labels
-            ]
-    return [dr for dr in found if dr.spec.workload_selector is None]
-
-
-def _merged_subsets(rules: list[DestinationRule]) -> list[Subset]:
-    # destination_rule.go mergeDestinationRule(): later rules add subsets with new names.
-    seen: dict[str, Subset] = {}
-    for dr in rules:
-        for subset in dr.spec.subsets:
-            seen.setdefault(subset.name, subset)
-    return list(seen.values())
 
 
 @dataclass(frozen=True)
@@ -148,9 +65,9 @@ def _port_level(policy: TrafficPolicy | None, port: int) -> tuple[_Policy | None
     """
     if policy is None:
         return None, False
-    for entry in policy.port_level_settings:
-        if entry.port is not None and entry.port.number == port:
-            return _Policy(**{name: getattr(entry, name) for name in _BLOCKS}), True
+    entry = port_level_settings(policy, port)
+    if entry is not None:
+        return _Policy(**{name: getattr(entry, name) for name in _BLOCKS}), True
     return _Policy(**{name: getattr(policy, name) for name in _BLOCKS}), False
 
 
@@ -335,7 +252,7 @@ def _apply_policy(cluster: Json, policy: _Policy) -> None:
 def _apply_consistent_hash(cluster: Json, hash_lb: ConsistentHashLB) -> None:
     """cluster_traffic_policy.go ApplyRingHashLoadBalancer(): MAGLEV or RING_HASH.
 
-    The route carries the hash key (routes.consistent_hash_policy); the cluster
+    The route carries the hash key (route/policy.py consistent_hash_policy); the cluster
     only picks the algorithm. Without maglev/ringHash it is a ring of at least
     ``minimumRingSize`` (Envoy's 1024 by default).
     """
@@ -498,10 +415,6 @@ def _cluster(name: str, protocol: str, endpoints: list[Json], proxy: GatewayProx
     return cluster
 
 
-def _matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
 def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
     """One cluster per service port, plus one per visible DestinationRule subset."""
     clusters: list[Json] = []
@@ -509,9 +422,8 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
         rules = destination_rule_for(world, proxy, service)
         _check_policies(rules, mesh=proxy.mesh_identity is not None)
         selected = any(dr.spec.workload_selector is not None for dr in rules)
-        subsets = _merged_subsets(rules)
-        # The first rule's top-level policy counts when several merge (mergeDestinationRule).
-        top = next((dr.spec.traffic_policy for dr in rules if dr.spec.traffic_policy), None)
+        subsets = merged_subsets(rules)
+        top = merged_traffic_policy(rules)
         for sp in service.ports:
             endpoints = list(service.endpoints)
             default = _cluster(
@@ -528,7 +440,7 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
             ):
                 clusters.append(default)
             for subset in subsets:
-                chosen = [ep for ep in endpoints if _matches(ep.labels, subset.labels)]
+                chosen = [ep for ep in endpoints if labels_match(ep.labels, subset.labels)]
                 sub = _cluster(
                     cluster_name(sp.port, subset.name, service.hostname),
                     sp.protocol,

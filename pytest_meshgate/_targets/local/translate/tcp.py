@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...._cases.model.istio import L4MatchAttributes, RouteDestination, TLSMatchAttributes
-from ..world import GatewayProxy, MeshService, World
+from ..world import GatewayProxy, World
 from .common import _API, Json
 from .gateway import BoundServer
-from .hosts import host_matches, resolve_gateway_name, resolve_shortname
-from .routes import ResolvedVS, cluster_name, destination_port, virtual_services_for_gateway
+from .hosts import host_matches, resolve_gateway_name
+from .index import ResolvedVS, ServiceIndex, destination_cluster, virtual_services_for_gateway
 
 __all__ = ["PassthroughChain", "passthrough_chains", "tcp_route_filters"]
 
@@ -65,14 +65,13 @@ def _network_filters(
     routes: Sequence[RouteDestination], rvs: ResolvedVS, server: BoundServer, world: World
 ) -> list[Json]:
     """``buildOutboundNetworkFilters``: one destination -> ``cluster``, else weighted."""
-    services: dict[str, MeshService] = {s.hostname: s for s in world.services}
+    services = ServiceIndex(world)
     vs = rvs.vs
 
     def name_of(route: RouteDestination) -> str:
-        dest = route.destination
-        host = resolve_shortname(dest.host, vs.metadata.namespace, world.domain_suffix)
-        port = destination_port(dest, services.get(host), server.port_number)
-        return cluster_name(port, dest.subset, host)
+        return destination_cluster(
+            route.destination, vs.metadata.namespace, server.port_number, world, services
+        )
 
     proxy_config: Json = {"@type": TCP_PROXY_TYPE}
     if len(routes) == 1:

@@ -2,9 +2,9 @@
 
 Regenerate the golden files after an intended translation change with::
 
-    MESHGATE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/_targets/local/test_translate_golden.py
+    MESHGATE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/_targets/local/translate/test_translate_golden.py
 
-and review the diff under tests/_targets/local/golden/ before committing.
+and review the diff under tests/_targets/local/translate/golden/ before committing.
 """
 
 from __future__ import annotations

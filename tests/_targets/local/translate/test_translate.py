@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_meshgate._cases.model.istio import Destination, PortSelector, parse_resource
+from pytest_meshgate._cases.model.istio import parse_resource
 from pytest_meshgate._errors import TargetError
 from pytest_meshgate._targets.local.translate import (
     EnvoyConfig,
@@ -23,7 +23,7 @@ from pytest_meshgate._targets.local.translate.hosts import (
     resolve_shortname,
     sanitize_server_hosts,
 )
-from pytest_meshgate._targets.local.translate.routes import destination_port, retry_policy
+from pytest_meshgate._targets.local.translate.route import retry_policy
 from pytest_meshgate._targets.local.world import (
     Endpoint,
     GatewayProxy,
@@ -431,15 +431,6 @@ def test_match_port_is_the_gateway_number_and_source_labels() -> None:
 
 
 # --------------------------------------------------------------------- destinations
-
-
-def test_destination_port_defaulting() -> None:
-    one = service("one", ports=(9080,))
-    two = service("two", ports=(80, 9090))
-    assert destination_port(Destination(host="x", port=PortSelector(number=7)), one, 80) == 7
-    assert destination_port(Destination(host="x"), one, 80) == 9080
-    assert destination_port(Destination(host="x"), two, 80) == 80
-    assert destination_port(Destination(host="x"), None, 80) == 80
 
 
 def test_clusters_and_weights() -> None:

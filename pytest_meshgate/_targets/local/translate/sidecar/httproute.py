@@ -1,0 +1,192 @@
+"""A client sidecar's HTTP route configuration ``"<port>"``: virtual hosts per service and VS.
+
+Istio's ``pilot/pkg/networking/core/httproute.go``
+``BuildSidecarOutboundVirtualHosts``: a virtual host per VirtualService bound
+to ``mesh`` (for a host the oldest VirtualService wins), a default virtual host
+for every other service on the port, and the catch-all of
+``buildCatchAllVirtualHost``. The routes of a VirtualService come from the
+shared route translation (``route/``), with a server standing for ``mesh``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ....._cases.model.istio import Gateway
+from ...world import GatewayProxy, MeshService, World
+from ..common import ROUTE_TYPE, Json
+from ..gateway import HTTP_PROTOCOLS, BoundServer
+from ..hosts import host_matches
+from ..index import MESH_GATEWAY, ResolvedVS, cluster_name, service_port_protocol
+from ..route import DEFAULT_RETRY_POLICY, MAX_DIRECT_RESPONSE_BODY, routes_for_virtual_service
+from .scope import PASSTHROUGH_CLUSTER
+
+__all__ = ["http_route_config", "service_domains"]
+
+
+@dataclass(frozen=True)
+class _MeshBinding(BoundServer):
+    """The ``mesh`` gateway on one outbound port, for the shared route translation."""
+
+    @property
+    def gateway_name(self) -> str:
+        return MESH_GATEWAY
+
+
+def _mesh_server(port: int, namespace: str) -> BoundServer:
+    gateway = Gateway.model_validate(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": MESH_GATEWAY, "namespace": namespace},
+            "spec": {"servers": [{"port": {"number": port, "protocol": "HTTP"}, "hosts": ["*"]}]},
+        }
+    )
+    return _MeshBinding(
+        gateway=gateway, server=gateway.spec.servers[0], hosts=("*",), listen_port=port
+    )
+
+
+def service_domains(service: MeshService, proxy_namespace: str, domain_suffix: str) -> list[str]:
+    """``generateVirtualHostDomains`` with the port ignored (``IgnorePortInHostMatching``).
+
+    The FQDN and its absolute form, the short forms a pod's DNS search path
+    completes (``name``, ``name.ns``, ``name.ns.svc`` in the pod's namespace;
+    ``name.ns``, ``name.ns.svc`` from another), and the service's VIP.
+    """
+    host = service.hostname
+    domains = [host, host + "."]
+    suffix = f".svc.{domain_suffix}"
+    if host.endswith(suffix):
+        base = host[: -len(suffix)]
+        name, _, namespace = base.partition(".")
+        if namespace and "." not in namespace:
+            if namespace == proxy_namespace:
+                domains += [name, base + ".svc", base]
+            else:
+                domains += [base, base + ".svc"]
+    if service.address:
+        domains.append(service.address)
+    return domains
+
+
+def _no_timeout_route(name: str, cluster: str, operation: str) -> Json:
+    return {
+        "name": name,
+        "match": {"prefix": "/"},
+        "route": {
+            "cluster": cluster,
+            "timeout": "0s",
+            "max_grpc_timeout": "0s",
+            "retry_policy": dict(DEFAULT_RETRY_POLICY),
+        },
+        "decorator": {"operation": operation},
+    }
+
+
+def _catch_all_vhost(policy: str) -> Json:
+    """``buildCatchAllVirtualHost``: ``allow_any`` to PassthroughCluster, else ``block_all`` 502."""
+    if policy == "ALLOW_ANY":
+        route: Json = {
+            "name": "allow_any",
+            "match": {"prefix": "/"},
+            "route": {"cluster": PASSTHROUGH_CLUSTER, "timeout": "0s", "max_grpc_timeout": "0s"},
+        }
+        name = "allow_any"
+    else:
+        route = {"name": "block_all", "match": {"prefix": "/"}, "direct_response": {"status": 502}}
+        name = "block_all"
+    return {
+        "name": name,
+        "domains": ["*"],
+        "routes": [route],
+        "include_request_attempt_count": True,
+    }
+
+
+@dataclass
+class _VhostWrapper:
+    services: list[MeshService]
+    vs_hosts: list[str]
+    routes: list[Json]
+
+
+def http_route_config(
+    world: World, proxy: GatewayProxy, port: int, policy: str, vss: Sequence[ResolvedVS]
+) -> Json:
+    """Route configuration ``"<port>"`` (``BuildSidecarOutboundVirtualHosts``)."""
+    on_port = {
+        s.hostname: s for s in world.services if service_port_protocol(s, port) is not None
+    }  # servicesByName
+    if port != 80:
+        # selectVirtualServices(): only VSs naming a service on this port.
+        vss = [v for v in vss if any(host_matches(h, s) for h in v.hosts for s in on_port)]
+    server = _mesh_server(port, proxy.namespace)
+    wrappers: list[_VhostWrapper] = []
+    for rvs in vss:
+        routes = routes_for_virtual_service(rvs, server, world, proxy)
+        if not routes:
+            continue
+        matching: list[MeshService] = []
+        others: list[str] = []
+        for host in rvs.hosts:
+            found = [s for name, s in on_port.items() if host_matches(host, name)]
+            if found:
+                matching += [s for s in found if s not in matching]
+            else:
+                others.append(host.lower())
+        http_services = [
+            s for s in matching if (service_port_protocol(s, port) or "") in HTTP_PROTOCOLS
+        ]
+        if http_services or port == 80:
+            # A VS naming no service on this port still gets virtual hosts for its
+            # other hosts, but on port 80 only (Istio's "gross HACK").
+            wrappers.append(_VhostWrapper(http_services, others, routes))
+    covered = {s.hostname for w in wrappers for s in w.services}
+    for service in on_port.values():
+        if (
+            service.hostname in covered
+            or service_port_protocol(service, port) not in HTTP_PROTOCOLS
+        ):
+            continue
+        cluster = cluster_name(port, None, service.hostname)
+        route = _no_timeout_route("default", cluster, f"{service.hostname}:{port}/*")
+        wrappers.append(_VhostWrapper([service], [], [route]))
+
+    names: set[str] = set()
+    domains_used: set[str] = set()
+    vhosts: list[Json] = []
+
+    def add(name: str, domains: list[str], routes: list[Json]) -> None:
+        if name in names:
+            return  # duplicate virtual host: the older VirtualService keeps it
+        names.add(name)
+        fresh = [d for d in domains if d.lower() not in domains_used]
+        domains_used.update(d.lower() for d in fresh)
+        if fresh:
+            vhosts.append(
+                {
+                    "name": name,
+                    "domains": fresh,
+                    "routes": routes,
+                    "include_request_attempt_count": True,
+                }
+            )
+
+    for wrapper in wrappers:
+        for host in wrapper.vs_hosts:
+            add(f"{host}:{port}", [host], wrapper.routes)
+        for service in wrapper.services:
+            domains = service_domains(service, proxy.namespace, world.domain_suffix)
+            add(f"{service.hostname}:{port}", domains, wrapper.routes)
+    vhosts.sort(key=lambda v: str(v["name"]))  # util.SortVirtualHosts
+    vhosts.append(_catch_all_vhost(policy))
+    return {
+        "@type": ROUTE_TYPE,
+        "name": str(port),
+        "virtual_hosts": vhosts,
+        "validate_clusters": False,
+        "ignore_port_in_host_matching": True,
+        "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BODY,
+    }
