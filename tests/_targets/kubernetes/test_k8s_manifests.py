@@ -34,7 +34,7 @@ from pytest_meshgate._targets.kubernetes.manifests import (
     rewrite_url,
     version_from_pod,
 )
-from pytest_meshgate._targets.kubernetes.providers import kind_config
+from pytest_meshgate._targets.kubernetes.providers.kind import kind_config
 from pytest_meshgate._targets.kubernetes.target import (
     insert_coredns_block,
     remove_coredns_block,

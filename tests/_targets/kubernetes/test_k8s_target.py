@@ -30,11 +30,11 @@ from pytest_meshgate._cases.loader import LoadedCase, load_case_file
 from pytest_meshgate._cases.model.case import Expect
 from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._judge.verdicts import Consistency
-from pytest_meshgate._targets.kubernetes import providers
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
 from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
 from pytest_meshgate._targets.kubernetes.kube import Kube, k8s
-from pytest_meshgate._targets.kubernetes.providers import ClusterHandle, ClusterProvider
+from pytest_meshgate._targets.kubernetes.providers import base as provider_base
+from pytest_meshgate._targets.kubernetes.providers.base import ClusterHandle, ClusterProvider
 from pytest_meshgate._targets.kubernetes.target import ClusterSettings, KubernetesTarget
 
 pytest.importorskip("kubernetes")
@@ -127,7 +127,7 @@ def target(
     standins = StandIns(tmp_path / "standins")
     for key, value in standins.env().items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(providers, "_RUN_ID", f"run-{tmp_path.name}")
+    monkeypatch.setattr(provider_base, "_RUN_ID", f"run-{tmp_path.name}")
     monkeypatch.setattr("pytest_meshgate._targets.kubernetes.kube.POLL_INTERVAL", 0.01)
     address, _ = echo_basic
     handle = ClusterHandle("fake", kubeconfig, "fake", host_ports={30080: address})
