@@ -8,7 +8,7 @@ providers. This package re-exports what the target and the adapters use.
 
 from __future__ import annotations
 
-from .base import ClusterHandle, ClusterProvider, file_lock, run_id
+from .base import ClusterHandle, ClusterProvider, cluster_lock_dir, file_lock, run_id
 from .existing import ExistingClusterProvider, ExistingSettings
 from .kind import (
     CUSTOM_NODE_PORTS,
@@ -40,6 +40,7 @@ __all__ = [
     "ExistingSettings",
     "KindProvider",
     "KindSettings",
+    "cluster_lock_dir",
     "docker_engine_problem",
     "download_pinned",
     "file_lock",

@@ -8,14 +8,16 @@ through file locks on this machine and through a run id they all share.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ClusterHandle", "ClusterProvider", "file_lock", "run_id"]
+__all__ = ["ClusterHandle", "ClusterProvider", "cluster_lock_dir", "file_lock", "run_id"]
 
 
 @dataclass
@@ -87,3 +89,14 @@ def run_id() -> str:
 
 
 _RUN_ID: str | None = None
+
+
+def cluster_lock_dir(cluster: ClusterHandle) -> Path:
+    """Per cluster, shared by every process that runs against it (xdist workers, runs).
+
+    It holds only lock files and this run's install marker, no keys; it
+    outlives a run on purpose, as a lock must, and the target drops stale
+    markers.
+    """
+    key = hashlib.sha1(f"{cluster.kubeconfig}|{cluster.context}".encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"meshgate-cluster-{key}"
