@@ -2,7 +2,8 @@
 
 An outside client cannot take the mesh path, so mesh and egress requests are
 sent from a pod whose sidecar carries them, as Gateway API's mesh tests do
-(gateway-api-conformance.md §1.6). The command is an argv list handed to the
+(``MeshPod.request`` in ``conformance/utils/echo/pod.go`` runs a client in the
+pod through the exec API). The command is an argv list handed to the
 exec API, never a shell line: header values and bodies need no quoting.
 
 ``--write-out`` appends a marker and curl's ``%{json}`` (curl >= 7.70) after
@@ -25,7 +26,8 @@ __all__ = ["CURL_MARKER", "CurlCommand", "curl_command", "parse_curl_output"]
 
 CURL_MARKER = "\n--meshgate-curl-result--"
 
-# curl exit codes -> the connection outcomes checks name (design §2 Expectations).
+# curl exit codes -> the connection outcomes checks name (``connection`` in
+# docs/case-format.md).
 _CURL_OUTCOMES = {
     7: "refused",  # couldn't connect
     52: "reset",  # empty reply from server

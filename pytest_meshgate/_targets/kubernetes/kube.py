@@ -3,10 +3,11 @@
 Every object goes through the client's ``DynamicClient``, so core kinds and
 Istio's CRDs (custom objects) take one code path, bodies stay plain dicts (no
 generated-model churn between client releases), and unknown CRDs need no
-table. Applying is create-or-replace, as Gateway API's ``MustApplyWithCleanup``
-does (gateway-api-conformance.md §1.4): create, and on a conflict replace with
-the live ``resourceVersion``. Deletion is waited for, so the next case never
-meets a terminating namespace.
+table. Applying is create-or-replace with the live ``resourceVersion``, as
+Gateway API's ``MustApplyWithCleanup`` does (its
+``conformance/utils/kubernetes/apply.go`` reads first; here the create comes
+first and a conflict leads to the replace). Deletion is waited for, so the
+next case never meets a terminating namespace.
 """
 
 from __future__ import annotations

@@ -1,81 +1,51 @@
-"""The ``kind`` and ``cluster`` targets: a case deployed with the kubernetes client.
+"""The ``kind`` and ``cluster`` targets' session: one cluster, its implementation, its gateways.
 
 Session: acquire the cluster (provider), install the implementation once per
 cluster (adapter; skipped on a reused cluster with the same install
 fingerprint), wait for it, and on kind make the default gateways NodePort
 Services on the ports kind maps to the host.
 
-Per case: render (``manifests.py``), apply, wait for readiness, point
-external names at their echo Services (CoreDNS), then send. Teardown deletes
-the case's namespaces and the objects it put into shared namespaces, and
-waits until they are gone. A deployment that fails dumps pods, logs, events
-and the gateway's routes and clusters into the error before cleaning up.
-
-Cases on one cluster are serialised by a lease (a file lock) even under
-xdist: the gateways are shared, and two cases binding ``app.example.com`` at
-once would race on the same Istio ingress gateway. Each case still gets its
-own namespaces; xdist speeds up the rest of a run, not the checks.
+Per case: skip what the implementation or target cannot do, render the case
+(``manifests.py``) and hand it to a ``KubernetesDeployment``
+(``deployment.py``), which applies, waits, sends and tears down; if starting
+it fails, its state dump goes into the error before cleanup. Where this
+machine reaches a gateway (a kind host port, ``--meshgate-gateway-address``,
+a load-balancer address or a node's NodePort) is the session's to say.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import itertools
-import json
 import os
-import re
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import pytest
 
 from ..._cases.loader import LoadedCase
-from ..._cases.model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
-from ..._errors import TargetError, TargetUnavailable
+from ..._cases.model.case import GatewayWorkload
+from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
-from ..._exchange.records import Exchange
 from ..._judge.verdicts import Consistency
-from ..._options import is_yes
 from ..base import Deployment, Target
-from .adapters import AdapterOptions, Implementation, load_implementation
-from .manifests import (
-    CLIENT_IMAGE,
-    ECHO_IMAGE,
-    NamespacePlan,
-    RenderSettings,
-    coredns_rewrite_block,
-    k8s_name,
-    render_case,
-    rewrite_host,
-    rewrite_url,
-    service_namespace,
-    version_from_pod,
-)
+from .adapters import Implementation
+from .deployment import READY_TIMEOUT, KubernetesDeployment
+from .manifests import CLIENT_IMAGE, ECHO_IMAGE, NamespacePlan, RenderSettings, render_case
 from .providers import (
-    CUSTOM_NODE_PORTS,
     GATEWAY_NODE_PORTS,
     ClusterHandle,
     ClusterProvider,
-    ExistingClusterProvider,
-    ExistingSettings,
-    KindProvider,
-    KindSettings,
+    cluster_lock_dir,
     file_lock,
     run_id,
 )
 
-__all__ = ["ClusterSettings", "KubernetesTarget", "build_target", "preflight"]
+__all__ = ["ClusterSettings", "KubernetesTarget"]
 
 INSTALL_TIMEOUT = 600.0
-READY_TIMEOUT = 300.0  # NamespacesMustBeReady
-DELETE_TIMEOUT = 120.0
 MARKER_MAX_AGE = 86400.0  # seconds an install marker of another run is kept
 
 
@@ -85,65 +55,6 @@ class ClusterSettings:
     client_image: str = CLIENT_IMAGE
     gateway_address: str | None = None
     coredns: bool = True  # may edit kube-system/coredns for external services
-
-
-def build_parts(
-    target: str, values: Mapping[str, str | None]
-) -> tuple[ClusterProvider, Implementation, ClusterSettings]:
-    """Provider, adapter and settings from option values (no I/O; raises TargetUnavailable)."""
-    provider: ClusterProvider
-    if target == "kind":
-        provider = KindProvider(
-            KindSettings(
-                cluster_name=values.get("kind-cluster-name") or "meshgate",
-                keep=is_yes(values.get("kind-keep")),
-                node_image=values.get("kind-image"),
-                kind_bin=values.get("kind-bin"),
-                kubectl_bin=values.get("kind-kubectl-bin"),
-                download=is_yes(values.get("kind-download")),
-            )
-        )
-    else:
-        provider = ExistingClusterProvider(
-            ExistingSettings(kubeconfig=values.get("kubeconfig"), context=values.get("context"))
-        )
-    adapter = load_implementation(
-        values.get("implementation") or "istio", AdapterOptions(dict(values), target)
-    )
-    dns = values.get("external-dns") or ("coredns" if target == "kind" else "none")
-    if dns not in ("coredns", "none"):
-        raise TargetUnavailable(f"meshgate: --meshgate-external-dns={dns}: not coredns or none")
-    settings = ClusterSettings(
-        echo_image=values.get("echo-image") or ECHO_IMAGE,
-        client_image=values.get("client-image") or CLIENT_IMAGE,
-        gateway_address=values.get("gateway-address"),
-        coredns=dns == "coredns",
-    )
-    return provider, adapter, settings
-
-
-def preflight(target: str, values: Mapping[str, str | None]) -> None:
-    """Everything that can be checked in milliseconds, before any test runs."""
-    provider, adapter, _ = build_parts(target, values)
-    provider.preflight()
-    adapter.preflight()
-
-
-def build_target(
-    target: str,
-    values: Mapping[str, str | None],
-    consistency: Consistency,
-    request_timeout: float,
-) -> KubernetesTarget:
-    provider, adapter, settings = build_parts(target, values)
-    return KubernetesTarget(
-        target,
-        provider,
-        adapter,
-        settings,
-        consistency,
-        request_timeout,
-    )
 
 
 class KubernetesTarget(Target):
@@ -218,25 +129,16 @@ class KubernetesTarget(Target):
             raise
         self.cluster, self.kube = cluster, kube
 
-    def _lock_dir(self, cluster: ClusterHandle) -> Path:
-        """Per cluster, shared by every process that runs against it (xdist workers, runs).
-
-        It holds only lock files and this run's install marker, no keys; it
-        outlives a run on purpose, as a lock must, and stale markers go (below).
-        """
-        key = hashlib.sha1(f"{cluster.kubeconfig}|{cluster.context}".encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"meshgate-cluster-{key}"
-
     @contextlib.contextmanager
     def _cluster_lock(self, cluster: ClusterHandle) -> Iterator[None]:
-        with file_lock(self._lock_dir(cluster) / "install.lock"):
+        with file_lock(cluster_lock_dir(cluster) / "install.lock"):
             yield
 
     def _install_once(self, cluster: ClusterHandle) -> None:
         # The fingerprint lives in the cluster (a ConfigMap would need the
         # API before install); a marker file per cluster+run is enough to keep
         # xdist workers from installing N times.
-        marker = self._lock_dir(cluster) / f"installed-{run_id()}"
+        marker = cluster_lock_dir(cluster) / f"installed-{run_id()}"
         fingerprint = self.adapter.fingerprint()
         if marker.is_file() and marker.read_text() == fingerprint:
             return
@@ -373,252 +275,3 @@ class KubernetesTarget(Target):
                     if address.get("type") == kind:
                         return str(address["address"])
         raise TargetError("meshgate: no node has an address to reach a NodePort on")
-
-
-class KubernetesDeployment(Deployment):
-    """One case on a cluster: its objects, DNS rewrites, gateways and clients."""
-
-    def __init__(
-        self,
-        target: KubernetesTarget,
-        loaded: LoadedCase,
-        plan: NamespacePlan,
-        objects: list[dict[str, Any]],
-    ) -> None:
-        self.target = target
-        self.loaded = loaded
-        self.plan = plan
-        self.objects = objects
-        self.node_ports: dict[tuple[str, int], int] = {}  # (gateway short name, port) -> nodePort
-        self._applied: list[dict[str, Any]] = []
-        self._dns_marker: str | None = None
-        self._lease: IO[str] | None = None
-        self._lease_cm: Any = None
-        self._torn_down = False
-        self._services = {s.name: s for s in loaded.case.spec.services}
-
-    @property
-    def kube(self) -> Any:
-        return self.target.kube
-
-    def start(self) -> None:
-        cluster = self.target.cluster
-        assert cluster is not None
-        self._lease_cm = file_lock(self.target._lock_dir(cluster) / "case.lock")
-        self._lease_cm.__enter__()
-        for obj in self.objects:
-            self.kube.apply(obj)
-            self._applied.append(obj)
-        self.kube.wait_ready(self.objects, READY_TIMEOUT)
-        self._expose_custom_gateways()
-        self._point_external_names()
-
-    def _expose_custom_gateways(self) -> None:
-        cluster = self.target.cluster
-        assert cluster is not None
-        for workload in self.loaded.case.spec.gateways:
-            namespace = self.plan.map(workload.namespace)
-            if not cluster.host_ports:
-                continue
-            wanted = {p.port: list(CUSTOM_NODE_PORTS) for p in workload.ports}
-            assigned = self.kube.expose_node_ports(namespace, workload.name, wanted)
-            for port, node_port in assigned.items():
-                self.node_ports[(workload.name, port)] = node_port
-
-    def _point_external_names(self) -> None:
-        externals = [s for s in self.loaded.case.spec.services if s.external]
-        if not externals:
-            return
-        rewrites = {
-            s.name: f"{k8s_name(s.name)}.{service_namespace(s, self.plan)}.svc.cluster.local"
-            for s in externals
-        }
-        marker = self.plan.prefix
-        block = coredns_rewrite_block(marker, rewrites)
-        self._dns_marker = marker
-
-        def add(corefile: str) -> str:
-            return insert_coredns_block(corefile, block)
-
-        self.kube.edit_corefile(add)
-        from .kube import wait_deployments_available
-
-        wait_deployments_available(self.kube, [("kube-system", "coredns")], READY_TIMEOUT)
-
-    # ------------------------------------------------------------ requests
-
-    def _workload(self, short: str) -> GatewayWorkload:
-        for workload in self.loaded.case.spec.gateways:
-            if workload.name == short:
-                return workload.model_copy(update={"namespace": self.plan.map(workload.namespace)})
-        return self.target.adapter.gateways().get(short) or DEFAULT_GATEWAYS[short]
-
-    def send(self, request: Request) -> Exchange:
-        if request.from_ is not None:
-            exchange = self._send_from_client(request)
-        else:
-            short = request.gateway or "ingress"
-            if short in self.target.missing_gateways(self.loaded):
-                pytest.skip(self.target.gateway_skip_reason({short}))
-            workload = self._workload(short)
-            parts = urlsplit(request.url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            node_port = self.node_ports.get((short, port)) or GATEWAY_NODE_PORTS.get((short, port))
-            address = self.target.gateway_address(workload, port, node_port)
-            entry = f"gateway {workload.name} port {port}"
-            exchange = self.target.client.send(request, address, entry, timeout=request.timeout)
-            exchange.extra.update(gateway=short, service_port=port)
-        return self._annotate(exchange)
-
-    def _send_from_client(self, request: Request) -> Exchange:
-        from .clients import curl_command, parse_curl_output
-
-        client = next(c for c in self.loaded.case.spec.clients if c.name == request.from_)
-        namespace = self.plan.map(client.namespace)
-        services = list(self._services)
-        url = rewrite_url(request.url, self.plan, services)
-        headers = {
-            k: (rewrite_host(v, self.plan, services) if k.lower() == "host" else v)
-            for k, v in request.headers.items()
-        }
-        timeout = request.timeout or self.target.request_timeout
-        command = curl_command(
-            request.model_copy(update={"headers": headers}),
-            url,
-            f"client {namespace}/{client.name} (curl by exec)",
-            timeout,
-        )
-        stdout, stderr, code = exec_in_pod(
-            self.kube.api_client, namespace, client.name, "client", command.argv, timeout + 15
-        )
-        exchange = parse_curl_output(command.sent, stdout, stderr, code)
-        exchange.extra.update(client=client.name)
-        return exchange
-
-    def _annotate(self, exchange: Exchange) -> Exchange:
-        """Give echo-basic's answer what the judge reads: version, case namespaces and hosts."""
-        response = exchange.response
-        echo = response.echo if response is not None else None
-        if response is None or echo is None:
-            return exchange
-        service = self._services.get(str(echo.get("service")))
-        if service is not None and "version" not in echo:
-            echo["version"] = version_from_pod(str(echo.get("pod", "")), service)
-        namespace = str(echo.get("namespace", ""))
-        if namespace == self.plan.external and service is not None:
-            echo["namespace"] = service.namespace
-        else:
-            echo["namespace"] = self.plan.unmap(namespace)
-        host = str(echo.get("host", ""))
-        echo["host"] = _unmap_host(host, self.plan)
-        body = json.dumps(echo).encode()
-        exchange.extra["echo_annotated"] = "version from pod name; namespace and host unmapped"
-        return dataclasses.replace(exchange, response=dataclasses.replace(response, body=body))
-
-    # ------------------------------------------------------------ diagnostics
-
-    def dump(self) -> str:
-        cluster = self.target.cluster
-        parts: list[str] = []
-        with contextlib.suppress(Exception):
-            parts.append(self.kube.dump_namespaces(self.plan.owned))
-        if cluster is not None:
-            used = {c.request.gateway or "ingress" for c in self.loaded.case.spec.checks}
-            for short in sorted(used):
-                with contextlib.suppress(Exception):
-                    parts.append(self.target.adapter.dump(cluster, self._workload(short)))
-        return "\n\n".join(p for p in parts if p)
-
-    def explain(self, exchange: Exchange) -> str:
-        """On a failed check: the gateway's routes and clusters, pods, logs, events."""
-        cluster = self.target.cluster
-        if cluster is None:
-            return ""
-        parts: list[str] = []
-        short = exchange.extra.get("gateway")
-        if short:
-            parts.append(self.target.adapter.dump(cluster, self._workload(short)))
-        with contextlib.suppress(Exception):
-            parts.append(self.kube.dump_namespaces(self.plan.owned, log_lines=10))
-        return "\n\n".join(p for p in parts if p)
-
-    # ------------------------------------------------------------ teardown
-
-    def teardown(self) -> None:
-        if self._torn_down:
-            return
-        self._torn_down = True
-        try:
-            if self._dns_marker is not None:
-                marker = self._dns_marker
-                with contextlib.suppress(Exception):
-                    self.kube.edit_corefile(lambda text: remove_coredns_block(text, marker))
-            owned = set(self.plan.owned)
-            # Objects in namespaces we do not own (istio-system) go one by one;
-            # the rest go with their namespace.
-            singles = [
-                o
-                for o in self._applied
-                if o["kind"] != "Namespace" and o["metadata"].get("namespace") not in owned
-            ]
-            namespaces = [o for o in self._applied if o["kind"] == "Namespace"]
-            for obj in [*singles, *namespaces]:
-                self.kube.delete(obj)
-            self.kube.wait_gone([*singles, *namespaces], DELETE_TIMEOUT)
-        finally:
-            if self._lease_cm is not None:
-                self._lease_cm.__exit__(None, None, None)
-                self._lease_cm = None
-
-
-def _unmap_host(host: str, plan: NamespacePlan) -> str:
-    name, sep, port = host.partition(":")
-    labels = name.split(".")
-    if len(labels) >= 2:
-        labels[1] = plan.unmap(labels[1])
-    return ".".join(labels) + sep + port
-
-
-def insert_coredns_block(corefile: str, block: str) -> str:
-    """Put ``block`` first inside the ``.:53 {`` server block (rewrites run before kubernetes)."""
-    match = re.search(r"^\.:53\s*\{\s*$", corefile, flags=re.MULTILINE)
-    if match is None:
-        raise TargetError("meshgate: the CoreDNS Corefile has no '.:53 {' server block to extend")
-    if block in corefile:
-        return corefile
-    return corefile[: match.end()] + "\n" + block.rstrip("\n") + corefile[match.end() :]
-
-
-def remove_coredns_block(corefile: str, marker: str) -> str:
-    begin, end = re.escape(f"# meshgate begin {marker}"), re.escape(f"# meshgate end {marker}")
-    pattern = rf"\n[ \t]*{begin}\n.*?{end}"
-    return re.sub(pattern, "", corefile, flags=re.DOTALL)
-
-
-def exec_in_pod(
-    api_client: Any, namespace: str, pod: str, container: str, argv: list[str], timeout: float
-) -> tuple[str, str, int]:
-    """Run ``argv`` in a container through the exec API; (stdout, stderr, exit code)."""
-    from .kube import k8s
-
-    core = k8s("kubernetes.client").CoreV1Api(api_client)
-    response = k8s("kubernetes.stream").stream(
-        core.connect_get_namespaced_pod_exec,
-        pod,
-        namespace,
-        container=container,
-        command=argv,
-        stderr=True,
-        stdin=False,
-        stdout=True,
-        tty=False,
-        _preload_content=False,
-    )
-    try:
-        response.run_forever(timeout=timeout)
-        stdout = response.read_stdout() or ""
-        stderr = response.read_stderr() or ""
-        code = response.returncode
-    finally:
-        response.close()
-    return stdout, stderr, int(code if code is not None else -1)

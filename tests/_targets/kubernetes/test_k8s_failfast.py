@@ -19,7 +19,7 @@ import pytest
 from k8s_fakeapi import kubeconfig_for
 from k8s_standins import StandIns
 
-from pytest_meshgate._targets.kubernetes.providers import platform_tag
+from pytest_meshgate._targets.kubernetes.providers.releases import platform_tag
 
 pytest_plugins = ["pytester"]
 

@@ -22,6 +22,10 @@ from pytest_meshgate._cases.loader import LoadedCase, load_case_file
 from pytest_meshgate._cases.model.case import Secret, Service, ServicePort
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
 from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
+from pytest_meshgate._targets.kubernetes.deployment import (
+    insert_coredns_block,
+    remove_coredns_block,
+)
 from pytest_meshgate._targets.kubernetes.manifests import (
     Material,
     NamespacePlan,
@@ -34,11 +38,7 @@ from pytest_meshgate._targets.kubernetes.manifests import (
     rewrite_url,
     version_from_pod,
 )
-from pytest_meshgate._targets.kubernetes.providers import kind_config
-from pytest_meshgate._targets.kubernetes.target import (
-    insert_coredns_block,
-    remove_coredns_block,
-)
+from pytest_meshgate._targets.kubernetes.providers.kind import kind_config
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
