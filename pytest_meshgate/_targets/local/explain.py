@@ -4,13 +4,62 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..._exchange.records import Exchange
+from .proxy import LocalProxy
 
-__all__ = ["access_log_record", "format_access_record", "host_of", "route_table"]
+__all__ = [
+    "access_log_record",
+    "explain_exchange",
+    "format_access_record",
+    "host_of",
+    "route_table",
+]
+
+
+def explain_exchange(
+    exchange: Exchange, gateways: Mapping[str, LocalProxy], sidecars: Mapping[str, LocalProxy]
+) -> str:
+    """The proxy's access-log line for a failed attempt, its next hops, and the routes that decided.
+
+    ``gateways`` are the case's gateway proxies by short name, ``sidecars``
+    its clients' sidecars by client name.
+    """
+    client = exchange.extra.get("client")
+    if client is not None:
+        proxy = sidecars.get(client)
+        title = f"sidecar of {client}"
+    else:
+        proxy = gateways.get(exchange.extra.get("gateway", ""))
+        title = proxy.workload.name if proxy is not None else ""
+    if proxy is None:
+        return ""
+    lines = [f"access log of {title}:"]
+    record = access_log_record(proxy.access_log_path, exchange.request.meshgate_id)
+    if record is None:
+        lines.append("  (no line for this request: it never reached an HTTP listener)")
+    else:
+        lines.append("  " + format_access_record(record))
+    if client is not None:
+        # Where the request went next: the gateways' lines for it, if any.
+        for other in gateways.values():
+            hop = access_log_record(other.access_log_path, exchange.request.meshgate_id, wait=0.2)
+            if hop is not None:
+                lines.append(f"then {other.workload.name}:")
+                lines.append("  " + format_access_record(hop))
+    if "via" in exchange.extra:
+        lines.append(
+            f"the backend's connection came from {exchange.extra['via']} "
+            f"(peer {exchange.extra.get('peer')})"
+        )
+    table = route_table(proxy, int(exchange.extra["service_port"]), host_of(exchange))
+    if table:
+        lines += ["", *table]
+    return "\n".join(lines)
 
 
 def host_of(exchange: Exchange) -> str:

@@ -99,7 +99,7 @@ def test_switching_cases_replaces_backends_and_routes(
     first = target.activate(make_case("first"))
     response = first.send(request("http://web.example.com/")).response
     assert response is not None and response.status == 200
-    echo_ports = {h.address for h in first._listeners}  # type: ignore[attr-defined]
+    echo_ports = {h.address for h in first.backends.listeners}  # type: ignore[attr-defined]
     second = target.activate(make_case("second", selector="{istio: other}"))
     # The first case's echo listeners are gone and the gateway no longer routes.
     for host, port in echo_ports:

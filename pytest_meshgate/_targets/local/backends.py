@@ -1,0 +1,218 @@
+"""One case's echo workloads and the mesh service registry they form.
+
+Every version (and replica) of a case service is an echo "pod" with one
+loopback listener per port. Inside the mesh a service is a ``MeshService``
+with a ClusterIP and those endpoints; an external service is no Kubernetes
+Service: its names (and addresses) lead straight to its listeners for whoever
+resolves them outside the mesh. The gateways join the registry as Services
+too, when mesh clients may address them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..._cases.model.case import Service, ServicePort, port_protocol
+from ..secrets import CaseSecrets, SecretStore
+from .mesh_identity import gateway_service_account, spiffe_id
+from .proxy import LOOPBACK, LocalProxy
+from .world import DOMAIN_SUFFIX, Endpoint, MeshService, ServicePortInfo, World
+
+__all__ = ["CaseBackends", "backend_tls", "pod_name", "service_names"]
+
+
+class CaseBackends:
+    """The echo listeners of one case and the registry (``services``, ``network``) they form."""
+
+    def __init__(self, case_name: str) -> None:
+        self.case_name = case_name
+        self.listeners: list[Any] = []
+        self.services: list[MeshService] = []
+        # Outside the mesh: (DNS name or IP, port) -> external echo addresses.
+        self.network: dict[tuple[str, int], list[tuple[str, int]]] = {}
+
+    def start(
+        self,
+        services: Sequence[Service],
+        echo: Callable[[], Any],
+        secrets: CaseSecrets,
+        store: SecretStore,
+    ) -> None:
+        """An echo listener per pod and port of ``services``, each entered in the registry.
+
+        ``echo`` gives the session's echo server (started on first use, so a
+        case without services starts none); ``secrets`` are the case's TLS
+        material, whose files ``store`` writes.
+        """
+        from ..echo import EchoIdentity, Misbehaviour
+
+        for service in services:
+            endpoints: list[Endpoint] = []
+            for version, replica in (
+                (v, i) for v in service.versions for i in range(service.replicas)
+            ):
+                pod = pod_name(self.case_name, service, version, replica)
+                bad = service.misbehaviour(version, replica)
+                misbehaviour = (
+                    Misbehaviour(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
+                    if bad is not None
+                    else None
+                )
+                addresses: dict[int, tuple[str, int]] = {}
+                for port in service.ports:
+                    identity = EchoIdentity(
+                        service=service.name,
+                        namespace=service.namespace,
+                        version=version,
+                        pod=pod,
+                        port_name=port.name,
+                    )
+                    context = backend_tls(service, port, secrets, store, self.case_name)
+                    handle = echo().listen(
+                        identity, host=LOOPBACK, ssl_context=context, misbehaviour=misbehaviour
+                    )
+                    self.listeners.append(handle)
+                    addresses[port.port] = handle.address
+                labels = {"app": service.name, "version": version, **service.labels}
+                endpoints.append(Endpoint(labels, addresses, f"{service.name}-{version}"))
+            if service.external:
+                # Not a Kubernetes Service: its name (and addresses) lead to its echo
+                # servers for whoever resolves them outside the mesh.
+                for endpoint in endpoints:
+                    for port_number, address in endpoint.addresses.items():
+                        for name in (service.name, *service.addresses):
+                            self.network.setdefault((name, port_number), []).append(address)
+                continue
+            ports = tuple(
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, p.protocol)
+                for p in service.ports
+            )
+            hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
+            # Each echo workload runs as the service account named after its service.
+            accounts = (spiffe_id(service.namespace, service.name),)
+            self.services.append(
+                MeshService(
+                    hostname,
+                    service.namespace,
+                    ports,
+                    tuple(endpoints),
+                    address=self._next_vip(),
+                    service_accounts=accounts,
+                )
+            )
+
+    def _next_vip(self) -> str:
+        # ClusterIPs: never connected to (routes pick endpoints), only matched
+        # (sidecar destination-IP filter chains, the Host of a request by IP).
+        # They are loopback addresses (127.96.0.0/16), so a passthrough to one
+        # is refused on this machine instead of leaving it.
+        index = len(self.services) + 10
+        return f"127.96.{index // 250}.{index % 250}"
+
+    def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
+        """Each gateway's Kubernetes Service, its endpoints the Envoy's listener addresses.
+
+        ``istio-egressgateway.istio-system.svc.cluster.local`` 80 -> 8080 is where a
+        sidecar sends what a VirtualService routes to the egress gateway. Ports
+        are allocated now, before any translation, so every proxy agrees on them.
+        """
+        for proxy in proxies.values():
+            workload = proxy.workload
+            ports = tuple(
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, port_protocol(p.name))
+                for p in workload.ports
+            )
+            addresses = {p.port: proxy.bind(p.target_port) for p in ports}
+            endpoint = Endpoint(dict(workload.labels), addresses, workload.name)
+            hostname = f"{workload.name}.{workload.namespace}.svc.{DOMAIN_SUFFIX}"
+            self.services.append(
+                MeshService(
+                    hostname,
+                    workload.namespace,
+                    ports,
+                    (endpoint,),
+                    address=self._next_vip(),
+                    service_accounts=(
+                        spiffe_id(workload.namespace, gateway_service_account(workload.name)),
+                    ),
+                )
+            )
+
+    def world(self, resources: tuple[Any, ...], secrets: CaseSecrets, system_ca_file: str) -> World:
+        """What the translation sees: the case's resources and secrets, and this registry."""
+        return World(
+            resources=resources,
+            services=tuple(self.services),
+            secrets=secrets.kubernetes_secrets(),
+            network={key: tuple(value) for key, value in self.network.items()},
+            system_ca_file=system_ca_file,
+        )
+
+    def close(self) -> None:
+        for handle in self.listeners:
+            handle.close()
+        self.listeners.clear()
+
+
+def backend_tls(
+    service: Service,
+    port: ServicePort,
+    secrets: CaseSecrets,
+    store: SecretStore,
+    case_name: str,
+) -> ssl.SSLContext | None:
+    """Backends on https/tls ports terminate TLS themselves (passthrough, re-encryption).
+
+    The certificate is the port's secret, else one the default CA issues
+    for the service's names. Client certificates from the case's CAs are
+    asked for and reported (``tls.peerCertificates``); a ``mutual`` secret
+    makes them required.
+    """
+    if port.tls is None and port.protocol not in ("HTTPS", "TLS"):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    secret_name = port.tls.secret if port.tls is not None else None
+    if secret_name is not None:
+        material = secrets.materials[secret_name]
+        cert, key = store.key_pair_files(case_name, material)
+        context.load_cert_chain(cert, key)
+        required = material.secret.type == "mutual"
+    else:
+        names = service_names(service)
+        leaf = store.default_ca.issue_cert(*names, common_name=names[0])
+        leaf.configure_cert(context)
+        required = False
+    for ca in secrets.cas.values():
+        context.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
+    context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def service_names(service: Service) -> list[str]:
+    """The DNS names a backend's certificate carries, as a Kubernetes Service has them."""
+    if service.external:
+        return [service.name]
+    ns = service.namespace
+    return [
+        f"{service.name}.{ns}.svc.{DOMAIN_SUFFIX}",
+        service.name,
+        f"{service.name}.{ns}",
+        f"{service.name}.{ns}.svc",
+    ]
+
+
+def pod_name(case_name: str, service: Service, version: str, replica: int) -> str:
+    """The echo pod of one version and replica, as the echo reports it (``reviews-v1-5f7c9d``)."""
+    pod = f"{service.name}-{version}-{_pod_suffix(case_name, service.name, version)}"
+    if service.replicas > 1:
+        pod += f"-{replica}"
+    return pod
+
+
+def _pod_suffix(*parts: str) -> str:
+    # Stable, Kubernetes-looking pod names ("reviews-v1-5f7c9d"), so messages are reproducible.
+    return hashlib.sha1("/".join(parts).encode()).hexdigest()[:6]

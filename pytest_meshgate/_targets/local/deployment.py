@@ -1,0 +1,180 @@
+"""One case deployed on the local target: its backends, its configured proxies, its requests.
+
+``LocalDeployment`` composes the case's echo backends and registry
+(``backends``), its pod DNS and entries (``addressing``) and its sender
+(``sending``), and translates the case for each proxy it configures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
+
+import pytest
+
+from ..._cases.loader import LoadedCase
+from ..._cases.model.case import BackendRef, Client, Request, port_protocol
+from ..._exchange.records import ClientTLS, Exchange
+from ..base import Deployment
+from ..secrets import CaseSecrets, SecretStore
+from .addressing import PodDNS, Router
+from .backends import CaseBackends
+from .explain import explain_exchange
+from .mesh_identity import MeshCA, gateway_service_account
+from .proxy import LocalProxy
+from .sending import Sender, Transport, ca_subjects, client_tls, received
+from .world import GatewayProxy, ServicePortInfo, World
+
+__all__ = ["LocalDeployment", "LocalSession"]
+
+
+class LocalSession(Transport, Protocol):
+    """What a deployment borrows from the local target's session."""
+
+    @property
+    def secrets(self) -> SecretStore: ...
+
+    @property
+    def mesh_ca(self) -> MeshCA: ...
+
+    @property
+    def echo(self) -> Any: ...  # EchoServer, started on first use
+
+    @property
+    def public_roots_file(self) -> str: ...
+
+    def apply_config(self, proxy: LocalProxy, config: Any) -> None: ...
+
+
+class LocalDeployment(Deployment):
+    """One case on the local target: its echo listeners and the gateways it configured."""
+
+    def __init__(self, target: LocalSession, loaded: LoadedCase) -> None:
+        self.target = target
+        self.loaded = loaded
+        self.backends = CaseBackends(loaded.name)
+        self.secrets = CaseSecrets({}, {})
+        self.dns = PodDNS(self.backends, self.world)
+        self.router = Router(loaded.case.spec.clients, self.dns)
+        self.sender = Sender(target, self.router, self.client_tls, self._ca_named)
+        self._ca_subjects: dict[str, str] | None = None
+        self._torn_down = False
+
+    # ---------------------------------------------------------------- backends
+
+    def start_backends(self) -> None:
+        self.secrets = self.target.secrets.for_case(self.loaded.case)
+        self.backends.start(
+            self.loaded.case.spec.services,
+            lambda: self.target.echo,
+            self.secrets,
+            self.target.secrets,
+        )
+
+    def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
+        """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
+        self.backends.add_gateway_services(proxies)
+
+    def world(self) -> World:
+        return self.backends.world(
+            self.loaded.resources, self.secrets, self.target.public_roots_file
+        )
+
+    # ---------------------------------------------------------------- proxies
+
+    def gateway_proxy(self, proxy: LocalProxy) -> GatewayProxy:
+        """What the translation needs to know about a gateway workload's Envoy."""
+        workload = proxy.workload
+        return GatewayProxy(
+            name=workload.name,
+            namespace=workload.namespace,
+            labels=workload.labels,
+            service_ports=tuple(
+                ServicePortInfo(p.name, p.port, p.target_port or p.port, port_protocol(p.name))
+                for p in workload.ports
+            ),
+            bind=proxy.bind,
+            access_log_path=str(proxy.access_log_path),
+            source_address=proxy.source_address,
+            mesh_identity=self.target.mesh_ca.identity(
+                workload.namespace, gateway_service_account(workload.name)
+            ),
+        )
+
+    def configure(self, short_name: str, proxy: LocalProxy, world: World) -> None:
+        from .translate import UnsupportedFeature, translate_gateway
+
+        try:
+            config = translate_gateway(world, self.gateway_proxy(proxy))
+        except UnsupportedFeature as exc:
+            pytest.skip(f"target 'local' lacks capability: {exc}")
+        self.target.apply_config(proxy, config)
+        self.router.gateways[short_name] = proxy
+
+    def configure_sidecar(
+        self, client: Client, proxy: LocalProxy, world: World, capture_ports: tuple[int, ...]
+    ) -> None:
+        """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``."""
+        from .translate import UnsupportedFeature, translate_sidecar
+
+        sidecar = GatewayProxy(
+            name=client.name,
+            namespace=client.namespace,
+            labels=client.pod_labels,
+            service_ports=(),
+            bind=proxy.bind,
+            access_log_path=str(proxy.access_log_path),
+            source_address=proxy.source_address,
+            sidecar=True,
+            capture_ports=capture_ports,
+            # The client runs as the service account named after it, as echo workloads do.
+            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
+        )
+        try:
+            config = translate_sidecar(world, sidecar)
+        except UnsupportedFeature as exc:
+            pytest.skip(f"target 'local' lacks capability: {exc}")
+        self.target.apply_config(proxy, config)
+        self.router.sidecars[client.name] = proxy
+
+    # ---------------------------------------------------------------- requests
+
+    def resolve(self, host: str, port: int, namespace: str) -> tuple[str, int] | None:
+        """Where a pod in ``namespace`` connects for ``host:port`` (see ``PodDNS.resolve``)."""
+        return self.dns.resolve(host, port, namespace)
+
+    def send(self, request: Request) -> Exchange:
+        return self.sender.send(request)
+
+    def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
+        """``count`` attempts through the bulk sender, ``concurrency`` connections at once."""
+        return self.sender.send_many(request, count, concurrency)
+
+    def received(
+        self,
+        backend: BackendRef,
+        meshgate_ids: Collection[str],
+        wait: float,
+        settle: float | None = None,
+    ) -> dict[str, str]:
+        """The requests the echo of ``backend`` logged, by ``x-meshgate-id``, with their Host."""
+        return received(self.target.echo, backend, meshgate_ids, wait, settle)
+
+    def client_tls(self, request: Request) -> ClientTLS:
+        """The check's TLS settings resolved against the case's secrets (see ``client_tls``)."""
+        return client_tls(request, self.secrets, self.target.secrets, self.loaded.name)
+
+    def _ca_named(self, issuer: str) -> str | None:
+        """The name of the case CA whose subject is ``issuer`` (RFC 4514), if any."""
+        if self._ca_subjects is None:  # parsed once per case, not per attempt
+            self._ca_subjects = ca_subjects(self.secrets)
+        return self._ca_subjects.get(issuer)
+
+    def explain(self, exchange: Exchange) -> str:
+        return explain_exchange(exchange, self.router.gateways, self.router.sidecars)
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        self.backends.close()
