@@ -1,1 +1,1 @@
-"""_judge."""
+"""Judging: expectations against answers, verdicts under eventual consistency, the split test."""
