@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .._cases.model.case import Check, MirrorExpectation
+from .._cases.model.case import Check
+from .._cases.model.expect import MirrorExpectation
 from .._errors import CheckFailed
 from .._exchange.records import Exchange
 from .._judge.expectations import judge, split_label

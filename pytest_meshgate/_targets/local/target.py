@@ -24,13 +24,12 @@ import pytest
 from cryptography import x509
 
 from ..._cases.loader import LoadedCase
-from ..._cases.model.case import (
+from ..._cases.model.expect import BackendRef
+from ..._cases.model.request import Request, RequestTLS
+from ..._cases.model.workloads import (
     DEFAULT_GATEWAYS,
-    BackendRef,
     Client,
     GatewayWorkload,
-    Request,
-    RequestTLS,
     Service,
     ServicePort,
     port_protocol,

@@ -27,7 +27,7 @@ from k8s_fakeapi import FakeAPI, kubeconfig_for, serve
 from k8s_standins import StandIns
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
-from pytest_meshgate._cases.model.case import Expect
+from pytest_meshgate._cases.model.expect import Expect
 from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._judge.verdicts import Consistency
 from pytest_meshgate._targets.kubernetes import providers
