@@ -75,7 +75,7 @@ def case_schema() -> dict[str, Any]:
 # model's home is spelt as it was when the schema was first published.
 _PUBLISHED_PREFIXES = {
     "pytest_meshgate___cases__model__workloads__": "pytest_meshgate___model__case__",
-    "pytest_meshgate___cases__model__istio__": "pytest_meshgate___model__istio__",
+    "pytest_meshgate___cases__model__istio__serviceentry__": "pytest_meshgate___model__istio__",
 }
 
 
