@@ -383,7 +383,7 @@ class LocalDeployment(Deployment):
         self._ca_subjects: dict[str, str] | None = None
 
     def start_backends(self) -> None:
-        from ..echo import EchoIdentity, Misbehaviour
+        from ..echo import EchoFault, EchoIdentity
 
         self.secrets = self.target.secrets.for_case(self.loaded.case)
         for service in self.loaded.case.spec.services:
@@ -397,7 +397,7 @@ class LocalDeployment(Deployment):
                     pod += f"-{replica}"
                 bad = service.misbehaviour(version, replica)
                 misbehaviour = (
-                    Misbehaviour(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
+                    EchoFault(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
                     if bad is not None
                     else None
                 )
