@@ -110,7 +110,7 @@ def _until_passing(expect: Any, send: Callable[[], Any], limit: float = 10.0) ->
 
 def _raw_swaps(target: Any, cases: list[Any]) -> list[float]:
     """The same Envoy and echo listeners; two pre-translated configs swapped by ``apply`` only."""
-    from pytest_meshgate._cases.model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._cases.model.workloads import DEFAULT_GATEWAYS
     from pytest_meshgate._exchange.client import HTTPClient
     from pytest_meshgate._targets.local.deployment import LocalDeployment
     from pytest_meshgate._targets.local.translate import translate_gateway

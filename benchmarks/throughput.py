@@ -62,7 +62,7 @@ spec:
 
 def main() -> str:
     from pytest_meshgate._cases.loader import load_case_file
-    from pytest_meshgate._cases.model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._cases.model.workloads import DEFAULT_GATEWAYS
     from pytest_meshgate._exchange.bulk import BulkSender
     from pytest_meshgate._exchange.client import HTTPClient
     from pytest_meshgate._targets.local import LocalTarget

@@ -14,7 +14,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from ._cases.loader import LoadedCase, load_case_file
-    from ._cases.model.case import Case, Check, Expect, Request
+    from ._cases.model.case import Case, Check
+    from ._cases.model.expect import Expect
+    from ._cases.model.request import Request
     from ._cases.schema import case_schema
     from ._errors import (
         CaseError,
@@ -41,13 +43,13 @@ _EXPORTS = {
     "Consistency": "._judge.verdicts",
     "Deployment": "._targets.base",
     "Exchange": "._exchange.records",
-    "Expect": "._cases.model.case",
+    "Expect": "._cases.model.expect",
     "LoadedCase": "._cases.loader",
     "LocalTarget": "._targets.local",
     "MeshgateError": "._errors",
     "Problem": "._errors",
     "ProxyCrashed": "._errors",
-    "Request": "._cases.model.case",
+    "Request": "._cases.model.request",
     "Target": "._targets.base",
     "TargetError": "._errors",
     "TargetUnavailable": "._errors",

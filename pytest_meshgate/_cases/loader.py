@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from .._errors import CaseError, Problem
 from .model.base import KeyPath, validation_problems
-from .model.case import DEFAULT_GATEWAYS, Case
+from .model.case import Case
+from .model.workloads import DEFAULT_GATEWAYS
 from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
 
 __all__ = ["CaseFile", "InvalidDocument", "LoadedCase", "load_case_file"]

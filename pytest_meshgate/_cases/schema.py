@@ -71,14 +71,18 @@ def case_schema() -> dict[str, Any]:
 
 
 # pydantic qualifies a clashing definition name by module path (two ServicePort
-# models); published names must not move with the package layout, so the
-# models' home is spelt as it was when the schema was first published.
-_PUBLISHED_PREFIX = "pytest_meshgate___model__"
-_MODULE_PREFIX = "pytest_meshgate___cases__model__"
+# models); published names must not move with the package layout, so each
+# model's home is spelt as it was when the schema was first published.
+_PUBLISHED_PREFIXES = {
+    "pytest_meshgate___cases__model__workloads__": "pytest_meshgate___model__case__",
+    "pytest_meshgate___cases__model__istio__serviceentry__": "pytest_meshgate___model__istio__",
+}
 
 
 def _stable_names(schema: dict[str, Any]) -> dict[str, Any]:
-    text = json.dumps(schema).replace(_MODULE_PREFIX, _PUBLISHED_PREFIX)
+    text = json.dumps(schema)
+    for module_prefix, published_prefix in _PUBLISHED_PREFIXES.items():
+        text = text.replace(module_prefix, published_prefix)
     renamed: dict[str, Any] = json.loads(text)
     return renamed
 

@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 import h11
 import httptools
 
-from .._cases.model.case import Request
+from .._cases.model.request import Request
 from .client import (
     HTTPClient,
     describe_error,

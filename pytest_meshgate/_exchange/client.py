@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from .._cases.model.case import Request
+from .._cases.model.request import Request
 from .records import (
     MESHGATE_ID_HEADER,
     ClientTLS,

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from .._cases.model.case import Expect, answer_labels
+from .._cases.model.expect import Expect, answer_labels
 from .._durations import format_duration
 from .._exchange.records import Exchange
 

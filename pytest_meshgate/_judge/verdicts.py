@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._cases.model.case import Expect
+from .._cases.model.expect import Expect
 from .._errors import CheckFailed
 from .._exchange.records import Exchange
 from .expectations import judge, judge_answers

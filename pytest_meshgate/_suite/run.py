@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .._cases.model.case import Check, MirrorExpectation
+from .._cases.model.case import Check
+from .._cases.model.expect import MirrorExpectation
 from .._errors import CheckFailed
 from .._exchange.records import Exchange
 from .._judge.expectations import judge, split_label
@@ -169,4 +170,3 @@ def _run_statistical(deployment: Deployment, check: Check, title: str) -> None:
         lines += ["", "sent (one of them):", indent(last[0].request.describe())]
         lines += ["got (that one):", indent(last[0].describe_outcome())]
     raise CheckFailed("\n".join(lines))
-

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .._cases.model.case import BackendRef, Check, Request
+from .._cases.model.case import Check
+from .._cases.model.expect import BackendRef
+from .._cases.model.request import Request
 from .._errors import MeshgateError
 from .._exchange.records import Exchange
 from .._judge.verdicts import Consistency

@@ -19,7 +19,8 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from .._cases.model.case import Case, Secret
+from .._cases.model.case import Case
+from .._cases.model.workloads import Secret
 
 __all__ = [
     "DEFAULT_CA",

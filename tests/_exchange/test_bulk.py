@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
-from pytest_meshgate._cases.model.case import Request
+from pytest_meshgate._cases.model.request import Request
 from pytest_meshgate._errors import TargetUnavailable
 from pytest_meshgate._exchange.bulk import BulkSender, Sample
 from pytest_meshgate._exchange.client import HTTPClient

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
-from pytest_meshgate._cases.model.case import Request
+from pytest_meshgate._cases.model.request import Request
 from pytest_meshgate._exchange.client import HTTPClient
 from pytest_meshgate._exchange.records import ClientTLS
 from pytest_meshgate._targets.echo import EchoIdentity, EchoServer, header_values
@@ -218,7 +218,7 @@ def test_proxy_protocol_header_precedes_the_request() -> None:
     import socket
     import threading
 
-    from pytest_meshgate._cases.model.case import Request
+    from pytest_meshgate._cases.model.request import Request
     from pytest_meshgate._exchange.client import HTTPClient, proxy_protocol_header
 
     assert proxy_protocol_header(("127.0.0.1", 5000), ("10.96.0.10", 80)) == (

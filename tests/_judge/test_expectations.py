@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_meshgate._cases.model.case import Expect
+from pytest_meshgate._cases.model.expect import Expect
 from pytest_meshgate._errors import CheckFailed
 from pytest_meshgate._exchange.records import Exchange, ResponseRecord, SentRequest
 from pytest_meshgate._judge.expectations import judge

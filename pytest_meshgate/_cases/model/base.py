@@ -1,14 +1,15 @@
-"""Shared pieces of the case and Istio models: strict config, durations, names."""
+"""Shared pieces of the case and Istio models: strict config, field types, error messages."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainSerializer,
     ValidationError,
     WithJsonSchema,
@@ -20,7 +21,11 @@ from ..._durations import format_duration, parse_duration
 __all__ = [
     "Duration",
     "KeyPath",
+    "PortNumber",
+    "Slug",
+    "StatusCode",
     "StrictModel",
+    "TLSVersionName",
     "validation_problems",
 ]
 
@@ -58,6 +63,17 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["500ms", "2s"]}),
 ]
 """A duration written ``500ms``/``2s``/``1m``, held as seconds."""
+
+_SLUG = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+Slug = Annotated[str, Field(pattern=_SLUG, max_length=63)]
+"""A name as Kubernetes writes them (DNS label): a case, a namespace, a version."""
+
+StatusCode = Annotated[int, Field(ge=100, le=599)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+TLSVersionName = Literal["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+"""A TLS version as case files write it (Python's ``SSLObject.version()`` names)."""
 
 
 KeyPath = tuple[str | int, ...]

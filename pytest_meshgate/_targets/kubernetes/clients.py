@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..._cases.model.case import Request
+from ..._cases.model.request import Request
 from ..._exchange.client import substitute
 from ..._exchange.records import MESHGATE_ID_HEADER, Exchange, ResponseRecord, SentRequest
 

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..._cases.loader import LoadedCase
-from ..._cases.model.case import DEFAULT_GATEWAYS, GatewayWorkload, Request
+from ..._cases.model.request import Request
+from ..._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
 from ..._exchange.records import Exchange

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..._cases.model.case import Case, Client, GatewayWorkload, Secret, Service, ServicePort
+from ..._cases.model.case import Case
+from ..._cases.model.workloads import Client, GatewayWorkload, Secret, Service, ServicePort
 
 __all__ = [
     "CLIENT_IMAGE",

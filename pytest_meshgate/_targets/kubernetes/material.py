@@ -8,7 +8,8 @@ which are deleted with the case.
 
 from __future__ import annotations
 
-from ..._cases.model.case import Case, Secret
+from ..._cases.model.case import Case
+from ..._cases.model.workloads import Secret
 from .manifests import Material
 
 __all__ = ["TrustmeMaterial"]

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from ..._cases.loader import LoadedCase
-from ..._cases.model.case import GatewayWorkload
+from ..._cases.model.workloads import GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
 from ..._judge.verdicts import Consistency

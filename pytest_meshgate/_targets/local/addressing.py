@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..._cases.model.case import Client, Request
+from ..._cases.model.request import Request
+from ..._cases.model.workloads import Client
 from .backends import CaseBackends
 from .proxy import LocalProxy
 from .world import DOMAIN_SUFFIX, World

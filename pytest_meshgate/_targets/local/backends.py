@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..._cases.model.case import Service, ServicePort, port_protocol
+from ..._cases.model.workloads import Service, ServicePort, port_protocol
 from ..secrets import CaseSecrets, SecretStore
 from .mesh_identity import gateway_service_account, spiffe_id
 from .proxy import LOOPBACK, LocalProxy
@@ -47,7 +47,7 @@ class CaseBackends:
         case without services starts none); ``secrets`` are the case's TLS
         material, whose files ``store`` writes.
         """
-        from ..echo import EchoIdentity, Misbehaviour
+        from ..echo import EchoFault, EchoIdentity
 
         for service in services:
             endpoints: list[Endpoint] = []
@@ -57,7 +57,7 @@ class CaseBackends:
                 pod = pod_name(self.case_name, service, version, replica)
                 bad = service.misbehaviour(version, replica)
                 misbehaviour = (
-                    Misbehaviour(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
+                    EchoFault(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
                     if bad is not None
                     else None
                 )

@@ -13,7 +13,9 @@ from typing import Any, Protocol
 import pytest
 
 from ..._cases.loader import LoadedCase
-from ..._cases.model.case import BackendRef, Client, Request, port_protocol
+from ..._cases.model.expect import BackendRef
+from ..._cases.model.request import Request
+from ..._cases.model.workloads import Client, port_protocol
 from ..._exchange.records import ClientTLS, Exchange
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..._cases.model.case import GatewayWorkload
+from ..._cases.model.workloads import GatewayWorkload
 
 __all__ = ["LOOPBACK", "LocalProxy"]
 

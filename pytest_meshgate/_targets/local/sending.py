@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from ..._cases.model.case import BackendRef, Request, RequestTLS
+from ..._cases.model.expect import BackendRef
+from ..._cases.model.request import Request, RequestTLS
 from ..._exchange.client import HTTPClient
 from ..._exchange.records import (
     MESHGATE_ID_HEADER,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from pytest_meshgate._cases.model.case import Request
+from pytest_meshgate._cases.model.request import Request
 from pytest_meshgate._targets.kubernetes.clients import (
     CURL_MARKER,
     curl_command,

@@ -20,7 +20,7 @@ from k8s_fakeapi import FakeAPI
 from k8s_fakecluster import COREFILE, FakeProvider, rich_case
 from k8s_standins import StandIns
 
-from pytest_meshgate._cases.model.case import Expect
+from pytest_meshgate._cases.model.expect import Expect
 from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._targets.kubernetes.target import KubernetesTarget
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
-from pytest_meshgate._cases.model.case import Secret, Service, ServicePort
+from pytest_meshgate._cases.model.workloads import Secret, Service, ServicePort
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
 from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
 from pytest_meshgate._targets.kubernetes.deployment import (

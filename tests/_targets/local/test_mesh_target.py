@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
-from pytest_meshgate._cases.model.case import Request
+from pytest_meshgate._cases.model.request import Request
 from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._targets.local import LocalTarget
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
-from pytest_meshgate._cases.model.case import BackendRef, Request
+from pytest_meshgate._cases.model.expect import BackendRef
+from pytest_meshgate._cases.model.request import Request
 from pytest_meshgate._errors import ProxyCrashed
 from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._targets.local import LocalTarget

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...._cases.model.case import GatewayWorkload
+from ...._cases.model.workloads import GatewayWorkload
 
 if TYPE_CHECKING:
     from ..providers import ClusterHandle

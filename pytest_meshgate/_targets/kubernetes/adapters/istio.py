@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...._cases.model.case import DEFAULT_GATEWAYS, GatewayWorkload
+from ...._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ...._errors import TargetError, TargetUnavailable
 from ..providers import ClusterHandle, resolve_binary, run_tool
 from .base import AdapterOptions, Implementation

@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
-from ...._cases.model.case import port_protocol
 from ...._cases.model.istio import ServiceEntry
+from ...._cases.model.workloads import port_protocol
 from ..world import Endpoint, MeshService, ServicePortInfo, World
 from .common import UnsupportedFeature, exported_to, resources_of
 from .hosts import resolve_shortname

@@ -127,7 +127,7 @@ def test_missing_istioctl_is_one_line_with_how_to_get_it(
 
 
 def test_proxy_config_dump_commands(standins: StandIns) -> None:
-    from pytest_meshgate._cases.model.case import DEFAULT_GATEWAYS
+    from pytest_meshgate._cases.model.workloads import DEFAULT_GATEWAYS
 
     adapter = istio(standins)
     text = adapter.dump(handle(), DEFAULT_GATEWAYS["ingress"])

@@ -1,0 +1,284 @@
+"""The outcome a check must get: status, backend, request and response facts, counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from .base import Duration, PortNumber, StatusCode, StrictModel, TLSVersionName
+
+__all__ = [
+    "BackendRef",
+    "BodyExpectation",
+    "ConnectionOutcome",
+    "CountBound",
+    "Expect",
+    "LatencyExpectation",
+    "MirrorExpectation",
+    "RedirectExpectation",
+    "RequestExpectation",
+    "ResponseExpectation",
+    "TLSExpectation",
+    "answer_labels",
+]
+
+
+class BackendRef(StrictModel):
+    """An echo workload: service, and optionally version and namespace."""
+
+    service: str
+    version: str | None = None
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        text = self.service if self.namespace is None else f"{self.namespace}/{self.service}"
+        return text if self.version is None else f"{text} {self.version}"
+
+
+class TLSServerName(StrictModel):
+    server_name: str
+
+
+class RequestExpectation(StrictModel):
+    """What the backend received."""
+
+    method: str | None = None
+    path: str | None = Field(default=None, description="Path with query, exactly.")
+    host: str | None = None
+    proto: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as the backend saw.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    absent_headers: list[str] = Field(default_factory=list)
+    tls: TLSServerName | None = None
+
+
+class BodyExpectation(StrictModel):
+    equals: str | None = None
+    contains: str | None = None
+
+
+class ResponseExpectation(StrictModel):
+    """What came back to the client besides the status."""
+
+    protocol: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as answered.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    absent_headers: list[str] = Field(default_factory=list)
+    body: BodyExpectation | None = None
+
+
+class RedirectExpectation(StrictModel):
+    """The Location header, whole or by parts."""
+
+    location: str | None = None
+    scheme: str | None = None
+    host: str | None = None
+    port: PortNumber | None = None
+    path: str | None = Field(default=None, description="Without the query.")
+
+    @model_validator(mode="after")
+    def _whole_or_parts(self) -> RedirectExpectation:
+        parts = (self.scheme, self.host, self.port, self.path)
+        if self.location is not None and any(p is not None for p in parts):
+            raise ValueError("give location, or its parts (scheme, host, port, path), not both")
+        return self
+
+
+class PeerCertificateExpectation(StrictModel):
+    san: list[str] | None = None
+    issuer: str | None = None
+
+
+class TLSExpectation(StrictModel):
+    """Facts of the client's TLS handshake with the gateway."""
+
+    version: TLSVersionName | None = None
+    alpn: str | None = None
+    peer_certificate: PeerCertificateExpectation | None = None
+
+
+class LatencyExpectation(StrictModel):
+    at_least: Duration | None = None
+    at_most: Duration | None = None
+
+
+ConnectionOutcome = Literal["refused", "reset", "tlsError"]
+
+_LABEL = re.compile(
+    r"^(status/[1-5][0-9][0-9]|connection/(refused|reset|tlsError|timeout|error)"
+    r"|header/[a-z0-9-]+"
+    r"|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)$"
+)
+
+
+class CountBound(StrictModel):
+    """How many of the ``count`` answers: at least and/or at most."""
+
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> CountBound:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give atLeast, atMost or both")
+        if self.at_least is not None and self.at_most is not None and self.at_least > self.at_most:
+            raise ValueError("atLeast is above atMost")
+        return self
+
+    def admits(self, value: int) -> bool:
+        return (self.at_least is None or value >= self.at_least) and (
+            self.at_most is None or value <= self.at_most
+        )
+
+    def __str__(self) -> str:
+        if self.at_least is not None and self.at_most is not None:
+            return f"{self.at_least}..{self.at_most}"
+        return f">= {self.at_least}" if self.at_least is not None else f"<= {self.at_most}"
+
+
+class MirrorExpectation(BackendRef):
+    """A backend that must receive copies of the requests; ``share`` of them if given."""
+
+    share: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Percent of requests mirrored, judged statistically; default 100 (every one).",
+    )
+    host: str | None = Field(default=None, description="The Host the copies arrive with.")
+
+
+def answer_labels(
+    status: int | None,
+    echo: Mapping[str, Any] | None,
+    connection: str | None = None,
+    header_names: Iterable[str] = (),
+) -> list[str]:
+    """The labels an answer counts under in ``split`` and ``counts``, most specific first.
+
+    ``service/version`` and ``service`` of the echo that answered, then
+    ``status/NNN``; an answer without HTTP status is ``connection/<outcome>``.
+    Last, ``header/<name>`` for each response header it carries (``counts`` only).
+    """
+    labels: list[str] = []
+    if echo is not None:
+        labels += [f"{echo.get('service')}/{echo.get('version')}", str(echo.get("service"))]
+    labels.append(f"status/{status}" if status is not None else f"connection/{connection}")
+    labels += sorted({f"header/{name.lower()}" for name in header_names})
+    return labels
+
+
+class Expect(StrictModel):
+    """The outcome a check must get. Empty: status 200."""
+
+    status: StatusCode | list[StatusCode] | None = None
+    backend: str | BackendRef | None = None
+    request: RequestExpectation | None = None
+    response: ResponseExpectation | None = None
+    redirect: RedirectExpectation | None = None
+    connection: ConnectionOutcome | list[ConnectionOutcome] | None = None
+    tls: TLSExpectation | None = None
+    via: str | None = Field(
+        default=None,
+        description="The workload whose connection reached the backend: ingress, egress, a "
+        "spec.gateways name or a spec.clients name (its sidecar).",
+    )
+    latency: LatencyExpectation | None = None
+    split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = Field(
+        default=None,
+        description="Percent of answers per label (service/version, service, status/NNN or "
+        "connection/<outcome>), judged statistically; the shares add up to 100.",
+    )
+    counts: dict[str, CountBound] | None = Field(
+        default=None,
+        description="With request.count: how many answers carry each label "
+        "(service/version, service, status/NNN, connection/<outcome>, or header/<name> "
+        "for a response header).",
+    )
+    pods: CountBound | None = Field(
+        default=None,
+        description="With request.count: how many distinct pods (replicas) answered.",
+    )
+    mirrored_to: str | MirrorExpectation | list[str | MirrorExpectation] | None = Field(
+        default=None, description="Backends that receive a copy of the request."
+    )
+
+    @field_validator("split", "counts")
+    @classmethod
+    def _labels(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        for label in value or {}:
+            if info.field_name == "split" and label.startswith("header/"):
+                raise ValueError(f"label {label!r}: header labels are for counts, not split")
+            if not _LABEL.match(label):
+                raise ValueError(f"label {label!r}: use service/version, service or status/NNN")
+        return value
+
+    @model_validator(mode="after")
+    def _split_alone(self) -> Expect:
+        if self.split is not None:
+            total = sum(self.split.values())
+            if abs(total - 100) > 0.01:
+                raise ValueError(f"split shares add up to {total:g}, not 100")
+            per_answer = ("status", "backend", "counts", "pods", "mirroredTo")
+            given = [k for k in per_answer if getattr(self, _attr(k)) is not None]
+            if given:
+                raise ValueError(
+                    f"split judges the answers' shares alone; drop {', '.join(given)} or use counts"
+                )
+        shares = [m.share for m in self.mirrors if m.share not in (None, 0.0, 100.0)]
+        if len(shares) > 1:
+            raise ValueError("at most one mirroredTo entry can have a share other than 0 or 100")
+        return self
+
+    @model_validator(mode="after")
+    def _connection_excludes_http(self) -> Expect:
+        if self.connection is not None:
+            http = ("status", "backend", "request", "response", "redirect", "split", "mirroredTo")
+            given = [k for k in http if getattr(self, _attr(k)) is not None]
+            if given:
+                raise ValueError(
+                    f"connection expects no HTTP answer; drop {', '.join(given)} or connection"
+                )
+        return self
+
+    @property
+    def statuses(self) -> tuple[int, ...]:
+        """Accepted statuses: as given; else any redirect with ``redirect``; else 200."""
+        if isinstance(self.status, int):
+            return (self.status,)
+        if self.status:
+            return tuple(self.status)
+        if self.redirect is not None:
+            return (301, 302, 303, 307, 308)
+        return (200,)
+
+    @property
+    def backend_ref(self) -> BackendRef | None:
+        if isinstance(self.backend, str):
+            return BackendRef(service=self.backend)
+        return self.backend
+
+    @property
+    def connections(self) -> tuple[str, ...]:
+        if self.connection is None:
+            return ()
+        return (self.connection,) if isinstance(self.connection, str) else tuple(self.connection)
+
+    @property
+    def mirrors(self) -> tuple[MirrorExpectation, ...]:
+        """``mirroredTo`` as a tuple of full references."""
+        items = self.mirrored_to
+        if items is None:
+            return ()
+        entries = items if isinstance(items, list) else [items]
+        return tuple(MirrorExpectation(service=e) if isinstance(e, str) else e for e in entries)
+
+    @property
+    def mirror_share(self) -> MirrorExpectation | None:
+        """The mirror judged statistically (a share strictly between 0 and 100), if any."""
+        return next((m for m in self.mirrors if m.share not in (None, 0.0, 100.0)), None)
+
+
+def _attr(key: str) -> str:
+    return {"mirroredTo": "mirrored_to"}.get(key, key)

@@ -1,0 +1,239 @@
+"""What a case deploys: echo services, in-mesh clients, gateways and TLS secrets."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Duration, PortNumber, Slug, StatusCode, StrictModel
+
+__all__ = [
+    "DEFAULT_GATEWAYS",
+    "Client",
+    "GatewayPort",
+    "GatewayWorkload",
+    "Misbehaviour",
+    "Secret",
+    "Service",
+    "ServicePort",
+    "ServicePortTLS",
+    "port_protocol",
+]
+
+_DNS_NAME = r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9])?$"
+
+
+class ServicePortTLS(StrictModel):
+    """The echo terminates TLS itself on this port (passthrough, re-encryption)."""
+
+    secret: str | None = Field(
+        default=None,
+        description="A spec.secrets entry of type server or mutual; default: a certificate "
+        "for the service's names issued by the default CA.",
+    )
+
+
+class ServicePort(StrictModel):
+    """A Service port; the protocol comes from the name prefix, as Istio does."""
+
+    name: str = Field(description="http, http2, grpc, https, tls, tcp, ... optionally -suffix.")
+    port: PortNumber
+    target_port: PortNumber | None = Field(
+        default=None, description="Container port; default: port."
+    )
+    app_protocol: str | None = None
+    tls: ServicePortTLS | None = None
+
+    @property
+    def protocol(self) -> str:
+        """Istio's protocol selection by port name: ``http-web`` -> ``HTTP``."""
+        return port_protocol(self.name, self.app_protocol)
+
+
+def port_protocol(name: str, app_protocol: str | None = None) -> str:
+    """The protocol Istio infers for a Service port (appProtocol, else the name prefix)."""
+    if app_protocol:
+        return app_protocol.upper()
+    prefix = name.split("-", 1)[0].lower()
+    return {
+        "http": "HTTP",
+        "http2": "HTTP2",
+        "grpc": "GRPC",
+        "grpc-web": "GRPC-WEB",
+        "https": "HTTPS",
+        "tls": "TLS",
+        "tcp": "TCP",
+        "mongo": "MONGO",
+        "redis": "REDIS",
+        "mysql": "MYSQL",
+    }.get(prefix, "UNSUPPORTED")
+
+
+class Misbehaviour(StrictModel):
+    """One replica that answers badly whatever it is asked (outlier detection cases)."""
+
+    version: Slug | None = Field(default=None, description="Default: the first version.")
+    replica: int = Field(default=0, ge=0, description="Which replica of that version, from 0.")
+    status: StatusCode | None = Field(default=None, description="Answer this status.")
+    delay: Duration | None = Field(default=None, description="Wait this long before answering.")
+    reset: bool = Field(default=False, description="Answer with a TCP reset instead.")
+
+    @model_validator(mode="after")
+    def _some_misbehaviour(self) -> Misbehaviour:
+        if self.status is None and self.delay is None and not self.reset:
+            raise ValueError("give status, delay or reset")
+        if self.status is not None and self.reset:
+            raise ValueError("give status or reset, not both")
+        return self
+
+
+class Service(StrictModel):
+    """An echo workload (one per version) and its Kubernetes Service."""
+
+    name: str = Field(pattern=_DNS_NAME, description="Service name, or a host for external ones.")
+    namespace: Slug = "default"
+    ports: list[ServicePort] = Field(min_length=1)
+    versions: list[Slug] = Field(
+        default_factory=lambda: ["v1"],
+        min_length=1,
+        description="One workload per version, labelled app=<name>, version=<v>.",
+    )
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Pods per version: same labels, distinct pod names "
+        "(<name>-<version>-<hash>-<i>).",
+    )
+    misbehaving: list[Misbehaviour] = Field(
+        default_factory=list, description="Replicas that answer badly (outlier detection)."
+    )
+    external: bool = Field(
+        default=False,
+        description="Outside the mesh (egress cases): not a Kubernetes Service; its name is "
+        "a host that resolves, outside the mesh, to its echo servers.",
+    )
+    addresses: list[str] = Field(
+        default_factory=list,
+        description="External services only: IP addresses that also lead to its echo servers "
+        "(as ServiceEntry endpoints or addresses name them), e.g. 203.0.113.10.",
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+
+    @model_validator(mode="after")
+    def _misbehaving_replicas_exist(self) -> Service:
+        for i, bad in enumerate(self.misbehaving):
+            if bad.version is not None and bad.version not in self.versions:
+                raise ValueError(f"misbehaving[{i}].version {bad.version!r} is not in versions")
+            if bad.replica >= self.replicas:
+                raise ValueError(
+                    f"misbehaving[{i}].replica {bad.replica} needs replicas > {bad.replica}"
+                )
+        return self
+
+    def misbehaviour(self, version: str, replica: int) -> Misbehaviour | None:
+        """How replica ``replica`` of ``version`` misbehaves, if it does."""
+        for bad in self.misbehaving:
+            if (bad.version or self.versions[0]) == version and bad.replica == replica:
+                return bad
+        return None
+
+    @field_validator("versions")
+    @classmethod
+    def _unique_versions(cls, versions: list[str]) -> list[str]:
+        duplicated = sorted({v for v in versions if versions.count(v) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate version {', '.join(duplicated)}")
+        return versions
+
+    @field_validator("addresses")
+    @classmethod
+    def _ip_addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return addresses
+
+    @model_validator(mode="after")
+    def _addresses_only_outside(self) -> Service:
+        if self.addresses and not self.external:
+            raise ValueError("addresses are for external services (external: true)")
+        return self
+
+
+class Client(StrictModel):
+    """An in-mesh workload whose requests leave through its sidecar."""
+
+    name: Slug
+    namespace: Slug = "default"
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Pod labels besides app=<name> (sourceLabels, Sidecar)."
+    )
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        return {"app": self.name, **self.labels}
+
+
+class GatewayPort(StrictModel):
+    """A port of a gateway's Service: clients reach ``port``, Envoy listens on ``targetPort``."""
+
+    name: str
+    port: PortNumber
+    target_port: PortNumber | None = None
+
+
+class GatewayWorkload(StrictModel):
+    """A gateway deployment besides the default ingress and egress gateways."""
+
+    name: Slug
+    namespace: Slug = "istio-system"
+    labels: dict[str, str] = Field(min_length=1)
+    ports: list[GatewayPort] = Field(
+        default_factory=lambda: [
+            GatewayPort(name="http2", port=80, target_port=8080),
+            GatewayPort(name="https", port=443, target_port=8443),
+        ]
+    )
+
+
+DEFAULT_GATEWAYS: dict[str, GatewayWorkload] = {
+    "ingress": GatewayWorkload(
+        name="istio-ingressgateway",
+        labels={"app": "istio-ingressgateway", "istio": "ingressgateway"},
+    ),
+    "egress": GatewayWorkload(
+        name="istio-egressgateway",
+        labels={"app": "istio-egressgateway", "istio": "egressgateway"},
+    ),
+}
+"""The gateways every case has, by the short name requests use (``gateway: ingress``)."""
+
+
+class Secret(StrictModel):
+    """TLS material generated per run with trustme; never written into the repository."""
+
+    name: Slug
+    namespace: Slug | None = Field(
+        default=None, description="Where the Kubernetes Secret lives; none: not published."
+    )
+    type: Literal["server", "mutual", "client", "ca", "trust"]
+    hosts: list[str] = Field(default_factory=list)
+    issuer: str = Field(default="default", description="The CA that signs it.")
+    format: Literal["tls", "generic"] = Field(
+        default="tls",
+        description="Key names: tls.crt/tls.key/ca.crt, or generic cert/key/cacert.",
+    )
+    expired: bool = Field(default=False, description="Issue a certificate that has expired.")
+
+    @model_validator(mode="after")
+    def _hosts_where_needed(self) -> Secret:
+        if self.type in ("server", "mutual", "client") and not self.hosts:
+            raise ValueError(f"a {self.type} secret needs hosts")
+        if self.type == "ca" and self.hosts:
+            raise ValueError("a ca secret has no hosts")
+        return self

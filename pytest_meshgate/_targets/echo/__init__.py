@@ -1,0 +1,41 @@
+"""Echo backends: one asyncio loop in a daemon thread answering echo-basic JSON on many sockets.
+
+Every listening socket carries an ``EchoIdentity`` (service, namespace, version,
+pod) and answers each HTTP/1.1 request with the JSON body of the Gateway API
+conformance echo (``echo-basic``), so a case's checks read the same fields
+locally and on a cluster::
+
+    {"path": "/a?b=1", "host": "x", "method": "GET", "proto": "HTTP/1.1",
+     "headers": {"X-Foo": ["a"]}, "namespace": "ns", "service": "svc",
+     "pod": "svc-v1-0", "version": "v1", "httpPort": "41234",
+     "peer": "127.0.0.1:50012", "tls": {...}}
+
+Header names in ``headers`` are canonicalised the way Go's ``net/http`` does
+(``x-foo-bar`` -> ``X-Foo-Bar``), which is what echo-basic emits; values of
+repeated headers are kept as separate list items. As in Go, ``Host`` and
+``Transfer-Encoding`` are not in ``headers`` (``host`` carries the former).
+Consumers should look headers up with ``header_values()``, which ignores case.
+
+The package, from the wire up: ``protocol`` (HTTP/1.1 requests and answers),
+``tls`` (TLS told from plaintext on one port, SNI and TLS facts), ``handler``
+(the echo-basic body, its knobs and ``EchoFault`` misbehaviours) and
+``server`` (``EchoServer``: the sockets, the loop thread, the request log).
+It needs nothing but the standard library (and ``pytest_meshgate._durations``),
+so that it can run as it is inside a stock Python image.
+"""
+
+from __future__ import annotations
+
+from .handler import EchoFault, EchoIdentity
+from .protocol import canonical_header_name, header_values
+from .server import EchoListener, EchoRequest, EchoServer
+
+__all__ = [
+    "EchoFault",
+    "EchoIdentity",
+    "EchoListener",
+    "EchoRequest",
+    "EchoServer",
+    "canonical_header_name",
+    "header_values",
+]

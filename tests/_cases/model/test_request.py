@@ -1,0 +1,30 @@
+"""The request model: durations with units, methods, URLs, gateway or client."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from pytest_meshgate._cases.model.request import Request
+
+
+@pytest.mark.parametrize("bad", [2, "2", "s", "2 parsecs", True, "0", ".5s"])
+def test_case_durations_need_units(bad: object) -> None:
+    with pytest.raises(ValidationError, match="duration"):
+        Request.model_validate({"url": "http://a.example.com/", "timeout": bad})
+
+
+def test_case_durations_are_seconds() -> None:
+    request = Request.model_validate({"url": "http://a.example.com/", "timeout": "1m30s"})
+    assert request.timeout == 90.0
+
+
+def test_request_validation() -> None:
+    request = Request.model_validate({"url": "http://a.example.com/", "method": "post"})
+    assert (request.method, request.workload) == ("POST", "ingress")
+    assert Request.model_validate({"url": "http://a/", "from": "sleep"}).workload == "sleep"
+    for bad in ({"url": "ftp://a/"}, {"url": "http://a:99999/"}, {"url": "/relative"}):
+        with pytest.raises(ValidationError):
+            Request.model_validate(bad)
+    with pytest.raises(ValidationError, match="either gateway or from"):
+        Request.model_validate({"url": "http://a/", "gateway": "ingress", "from": "sleep"})

@@ -1,0 +1,43 @@
+"""The workload models: port protocols, secrets, external services."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from pytest_meshgate._cases.model.workloads import Secret, Service, ServicePort
+
+
+def test_port_protocol_follows_istio_naming() -> None:
+    def protocol(name: str) -> str:
+        return ServicePort(name=name, port=80).protocol
+
+    assert [
+        protocol(n) for n in ("http", "http-web", "http2", "grpc", "https-x", "tcp", "foo")
+    ] == [
+        "HTTP",
+        "HTTP",
+        "HTTP2",
+        "GRPC",
+        "HTTPS",
+        "TCP",
+        "UNSUPPORTED",
+    ]
+    assert ServicePort(name="web", port=80, app_protocol="http2").protocol == "HTTP2"
+
+
+def test_secrets_need_hosts_except_cas() -> None:
+    with pytest.raises(ValidationError, match="a server secret needs hosts"):
+        Secret(name="s", type="server")
+    with pytest.raises(ValidationError, match="a ca secret has no hosts"):
+        Secret(name="c", type="ca", hosts=["a"])
+    assert Secret(name="c", type="ca").issuer == "default"
+
+
+def test_external_services_name_ip_addresses() -> None:
+    external = {"name": "db.internal", "external": True, "ports": [{"name": "http", "port": 80}]}
+    assert Service.model_validate(external | {"addresses": ["203.0.113.10"]}).addresses
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Service.model_validate(external | {"addresses": ["db.example.com"]})
+    with pytest.raises(ValidationError, match="addresses are for external services"):
+        Service.model_validate(external | {"external": False, "addresses": ["203.0.113.10"]})

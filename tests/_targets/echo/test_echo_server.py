@@ -1,0 +1,127 @@
+"""The echo server: many listeners on one loop, handler failures, the request log, lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+from echo_clients import url
+
+from pytest_meshgate._targets.echo import EchoIdentity, EchoListener, EchoServer, handler
+
+
+def test_listener_unpacks_as_host_and_port(echo: EchoServer) -> None:
+    host, port = echo.listen(EchoIdentity("x"))
+    assert host == "127.0.0.1"
+    assert port > 0
+    assert echo.listeners()[(host, port)] == EchoIdentity("x")
+
+
+def test_many_identities_on_one_loop(echo: EchoServer, client: httpx.Client) -> None:
+    listeners = [echo.listen(EchoIdentity("svc", version=f"v{i}")) for i in range(5)]
+    versions = [client.get(url(li, "/")).json()["version"] for li in listeners]
+    assert versions == [f"v{i}" for i in range(5)]
+
+
+def test_handler_exception_is_500_and_logged(
+    echo: EchoServer,
+    plain: EchoListener,
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def explode(*args: Any) -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(handler, "echo_body", explode)
+    with caplog.at_level(logging.ERROR, logger="pytest_meshgate._targets.echo.server"):
+        response = client.get(url(plain, "/"))
+    assert response.status_code == 500
+    assert any("handler failed" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    assert client.get(url(plain, "/")).status_code == 200
+
+
+def test_requests_are_recorded_per_identity_and_time(
+    echo: EchoServer, client: httpx.Client
+) -> None:
+    a = echo.listen(EchoIdentity("a"))
+    b = echo.listen(EchoIdentity("b"))
+    client.get(url(a, "/one"), headers={"X-Mirror": "1"})
+    mark = time.monotonic()
+    client.post(url(b, "/two"), content=b"xyz")
+    client.get(url(a, "/three"))
+    assert [r.path for r in echo.requests()] == ["/one", "/two", "/three"]
+    assert [r.path for r in echo.requests(identity=EchoIdentity("a"))] == ["/one", "/three"]
+    assert [r.path for r in echo.requests(since=mark)] == ["/two", "/three"]
+    one = echo.requests()[0]
+    assert (one.method, one.status, one.tls, one.local_port) == ("GET", 200, False, a.port)
+    assert one.header("x-mirror") == ["1"]
+    assert echo.requests()[1].body_size == 3
+    echo.clear_requests()
+    assert echo.requests() == []
+
+
+def test_request_log_is_bounded(client: httpx.Client) -> None:
+    with EchoServer(log_size=3) as server:
+        listener = server.listen(EchoIdentity("a"))
+        for i in range(5):
+            client.get(url(listener, f"/{i}"))
+        assert [r.path for r in server.requests()] == ["/2", "/3", "/4"]
+
+
+def test_stop_listening_refuses_connections(echo: EchoServer, client: httpx.Client) -> None:
+    listener = echo.listen(EchoIdentity("a"))
+    other = echo.listen(EchoIdentity("b"))
+    assert client.get(url(listener, "/")).status_code == 200  # leaves a keep-alive connection
+    listener.close()
+    with pytest.raises(httpx.TransportError):
+        client.get(url(listener, "/"))
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(listener.address, 2):
+        pass
+    assert client.get(url(other, "/")).status_code == 200
+
+
+def test_close_stops_everything_and_joins_the_thread() -> None:
+    server = EchoServer()
+    server.start()
+    server.start()  # idempotent
+    listener = server.listen(EchoIdentity("a"))
+    with httpx.Client() as c:
+        assert c.get(url(listener, "/")).status_code == 200
+    server.close()
+    assert not server.running
+    assert not any(t.name == "meshgate-echo" and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(listener.address, 2):
+        pass
+    server.close()  # idempotent
+    with pytest.raises(RuntimeError, match="not started"):
+        server.listen(EchoIdentity("b"))
+
+
+def test_close_with_a_request_in_flight() -> None:
+    server = EchoServer()
+    server.start()
+    listener = server.listen(EchoIdentity("a"))
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            with httpx.Client(timeout=5) as c:
+                c.get(url(listener, "/?delay=5s"))
+        except httpx.TransportError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    server.close()
+    thread.join(5)
+    assert time.monotonic() - started < 2
+    assert len(errors) == 1
