@@ -32,3 +32,24 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write_file
+
+
+# A small feature catalogue for the catalogue, selection and report tests.
+TEST_CATALOG = """\
+apiVersion: conformance.meshgate.dev/v1alpha1
+kind: FeatureCatalog
+features:
+- {name: Basic, api: istio, level: core, description: Plain routing.}
+- {name: Routing, api: istio, level: core, description: Path routing.}
+- {name: Fancy, api: istio, level: extended, description: Something rare.}
+- {name: Secure, api: istio, level: core, description: TLS.}
+profiles:
+- {name: HTTP-PROFILE, description: Plain HTTP., core: [Basic, Routing], extended: [Fancy]}
+- {name: TLS-PROFILE, description: TLS., core: [Basic, Secure]}
+"""
+
+
+@pytest.fixture
+def catalog_path(write: Callable[[str, str], Path]) -> Path:
+    """TEST_CATALOG written to a file."""
+    return write("features.yaml", TEST_CATALOG)

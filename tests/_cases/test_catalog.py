@@ -32,12 +32,14 @@ profiles:
 
 
 @pytest.fixture
-def catalog_path(write: Callable[[str, str], Path]) -> Path:
+def block_catalog_path(write: Callable[[str, str], Path]) -> Path:
     return write("features.yaml", CATALOG)
 
 
-def test_membership_needs_every_feature_and_levels_are_per_profile(catalog_path: Path) -> None:
-    catalog = load_catalog(catalog_path)
+def test_membership_needs_every_feature_and_levels_are_per_profile(
+    block_catalog_path: Path,
+) -> None:
+    catalog = load_catalog(block_catalog_path)
     assert catalog.membership(["Basic", "Routing"]) == {"HTTP-PROFILE": "core"}
     assert catalog.membership(["Basic", "Fancy"]) == {"HTTP-PROFILE": "extended"}
     # Shared features count in both profiles, at the level each profile gives them.

@@ -20,6 +20,7 @@ import pytest
 # re-imported later no longer recognises its own curve classes.
 import trustme  # noqa: F401
 import yaml
+from conftest import TEST_CATALOG as CATALOG
 
 from pytest_meshgate import __version__
 from pytest_meshgate.__main__ import main
@@ -35,18 +36,6 @@ from pytest_meshgate._conformance.selection import Selection
 
 pytest_plugins = ["pytester"]
 
-CATALOG = """\
-apiVersion: conformance.meshgate.dev/v1alpha1
-kind: FeatureCatalog
-features:
-- {name: Basic, api: istio, level: core, description: Plain routing.}
-- {name: Routing, api: istio, level: core, description: Path routing.}
-- {name: Fancy, api: istio, level: extended, description: Something rare.}
-- {name: Secure, api: istio, level: core, description: TLS.}
-profiles:
-- {name: HTTP-PROFILE, description: Plain HTTP., core: [Basic, Routing], extended: [Fancy]}
-- {name: TLS-PROFILE, description: TLS., core: [Basic, Secure]}
-"""
 
 RESOURCES = """\
   services:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,29 +11,6 @@ from pytest_meshgate._conformance.selection import Selection
 from pytest_meshgate._suite.conformance import selection_for
 
 pytest_plugins = ["pytester"]
-
-CATALOG = """
-apiVersion: conformance.meshgate.dev/v1alpha1
-kind: FeatureCatalog
-features:
-- {name: Basic, api: istio, level: core, description: Plain routing.}
-- {name: Routing, api: istio, level: core, description: Path routing.}
-- {name: Fancy, api: istio, level: extended, description: Something rare.}
-- {name: Secure, api: istio, level: core, description: TLS.}
-profiles:
-- name: HTTP-PROFILE
-  description: Plain HTTP.
-  core: [Basic, Routing]
-  extended: [Fancy]
-- name: TLS-PROFILE
-  description: TLS.
-  core: [Basic, Secure]
-"""
-
-
-@pytest.fixture
-def catalog_path(write: Callable[[str, str], Path]) -> Path:
-    return write("features.yaml", CATALOG)
 
 
 def _selection(catalog_path: Path, **kwargs: object) -> Selection:
