@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,16 @@ import pytest
 
 from .._cases.loader import InvalidDocument, LoadedCase, load_case_file
 from .._cases.yamlpos import Mark
-from .._errors import CaseError, CheckFailed, MeshgateError, Problem, TargetError, display_path
+from .._errors import (
+    CaseError,
+    CheckFailed,
+    MeshgateError,
+    MeshgateWarning,
+    Problem,
+    ReplacedResourceWarning,
+    TargetError,
+    display_path,
+)
 
 if TYPE_CHECKING:
     from .._targets.base import Target
@@ -53,6 +63,7 @@ class CaseFileNode(pytest.File):
                 continue
             names[case.name] = case.start
             problems = feature_problems(selection.catalog, case)
+            problems += _refused_warnings(case)
             if problems:  # an unknown feature: the case cannot be classified, so it is invalid
                 document = InvalidDocument(case.name, case.start, CaseError(problems))
                 self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
@@ -68,6 +79,34 @@ class CaseFileNode(pytest.File):
 
 def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
     return InvalidDocument(case.name, case.start, CaseError([problem]))
+
+
+def _refused_warnings(case: LoadedCase) -> list[Problem]:
+    """Warn, at collection, where a later definition replaced an earlier one.
+
+    A run that turns these warnings into errors (``-W error::...``, or an ini
+    ``filterwarnings = error``) gets this case as an ERROR at that line, not a
+    collection error that would hide the other cases of the file.
+    """
+    problems: list[Problem] = []
+    for replacement in case.replacements:
+        refused = _warn(ReplacedResourceWarning, replacement.message(), replacement.later)
+        if refused is not None:
+            later = replacement.later
+            problems.append(Problem(later.path, later.line, later.column, "", str(refused)))
+    return problems
+
+
+def _warn(category: type[MeshgateWarning], message: str, mark: Mark) -> Warning | None:
+    """Issue a warning located at ``mark`` (pytest shows it with that file:line).
+
+    Returns the warning instead when a filter turned it into an error.
+    """
+    try:
+        warnings.warn_explicit(message, category, display_path(mark.path), mark.line)
+    except MeshgateWarning as exc:
+        return exc
+    return None
 
 
 class CaseNode(pytest.Collector):
