@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._cases.analysis import Finding, analyze
 from .._cases.loader import InvalidDocument, LoadedCase, load_case_file
 from .._cases.yamlpos import Mark
 from .._errors import (
+    AnalysisWarning,
     CaseError,
     CheckFailed,
     MeshgateError,
@@ -38,6 +40,7 @@ class CaseFileNode(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from .._cases.catalog import CatalogError, feature_problems
+        from .._options import settings_of
         from .conformance import selection_for
 
         try:
@@ -62,15 +65,23 @@ class CaseFileNode(pytest.File):
                 )
                 continue
             names[case.name] = case.start
+            # Once per case: every failing check shows them, --meshgate-analyze warns them.
+            findings = analyze(case)
             problems = feature_problems(selection.catalog, case)
             problems += _refused_warnings(case)
-            if problems:  # an unknown feature: the case cannot be classified, so it is invalid
+            if settings_of(self.config).analyze:
+                problems += _refused_findings(findings)
+            if problems:  # an unknown feature or a refused warning: the case is invalid
                 document = InvalidDocument(case.name, case.start, CaseError(problems))
                 self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
                 yield InvalidCaseItem.from_parent(self, name=case.name, document=document)
                 continue
             yield CaseNode.from_parent(
-                self, name=case.name, loaded=case, conformance=selection.item_properties(case)
+                self,
+                name=case.name,
+                loaded=case,
+                conformance=selection.item_properties(case),
+                findings=findings,
             )
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
@@ -97,6 +108,21 @@ def _refused_warnings(case: LoadedCase) -> list[Problem]:
     return problems
 
 
+def _refused_findings(findings: Sequence[Finding]) -> list[Problem]:
+    """``--meshgate-analyze``: each finding a warning at its file:line, as istioctl prints it.
+
+    Refused (``-W error::pytest_meshgate.AnalysisWarning``, a strict CI), the
+    case is an ERROR listing them.
+    """
+    problems: list[Problem] = []
+    for finding in findings:
+        mark = Mark(finding.path, finding.line, finding.column)
+        refused = _warn(AnalysisWarning, str(finding), mark)
+        if refused is not None:
+            problems.append(Problem(mark.path, mark.line, mark.column, "", str(refused)))
+    return problems
+
+
 def _warn(category: type[MeshgateWarning], message: str, mark: Mark) -> Warning | None:
     """Issue a warning located at ``mark`` (pytest shows it with that file:line).
 
@@ -113,10 +139,17 @@ class CaseNode(pytest.Collector):
     """One case; its checks run in order against one deployment of it."""
 
     def __init__(
-        self, *, loaded: LoadedCase, conformance: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        *,
+        loaded: LoadedCase,
+        conformance: dict[str, Any] | None = None,
+        findings: Sequence[Finding] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
+        # What istioctl analyze reports about the case; a failing check shows them.
+        self.findings = tuple(findings)
         # Support decisions and profiles (_conformance.Selection.item_properties).
         self.conformance = conformance or {}
         self.add_marker(pytest.mark.meshgate)
@@ -129,7 +162,7 @@ class CaseNode(pytest.Collector):
             yield CheckItem.from_parent(
                 self,
                 name=check.name,
-                callobj=_runner(self.loaded, index),
+                callobj=_runner(self.loaded, index, self.findings),
                 loaded=self.loaded,
                 index=index,
             )
@@ -138,13 +171,13 @@ class CaseNode(pytest.Collector):
         return self.loaded.path, self.loaded.start.line - 1, self.loaded.name
 
 
-def _runner(loaded: LoadedCase, index: int) -> Callable[..., None]:
+def _runner(loaded: LoadedCase, index: int, findings: Sequence[Finding]) -> Callable[..., None]:
     # The signature names the fixtures pytest injects: the target is a real
     # session fixture, so users can override or wrap it in a conftest.
     def run_check(meshgate_target: Target) -> None:
         from .run import run_check as run
 
-        run(meshgate_target, loaded, index)
+        run(meshgate_target, loaded, index, findings)
 
     run_check.__doc__ = loaded.case.spec.checks[index].description
     return run_check

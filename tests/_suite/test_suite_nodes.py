@@ -106,3 +106,48 @@ def test_silenced_by_category(pytester: pytest.Pytester) -> None:
     )
     assert "ReplacedResourceWarning" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*2 tests collected*"])
+
+
+def test_meshgate_analyze_warns_every_finding_at_collection(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", findings=FINDINGS)
+    result = pytester.runpytest(
+        "--collect-only", "-q", "-p", "no:cacheprovider", "--meshgate-analyze"
+    )
+    assert result.ret == 0
+    out = result.stdout.str()
+    # file:line (where pytest locates the warning), then istioctl's line: level, code, origin.
+    assert (
+        "findings.yaml:12: AnalysisWarning: Error [IST0101] (VirtualService default/reviews "
+        'findings.yaml:12) Referenced gateway not found: "no-such-gateway"'
+    ) in out
+    assert (
+        "findings.yaml:12: AnalysisWarning: Warning [IST0132] (VirtualService default/reviews "
+        "findings.yaml:12) one or more host [app.example.com] defined in VirtualService "
+        "default/reviews not found in Gateway default/no-such-gateway."
+    ) in out
+    result.stdout.fnmatch_lines(["*1 test collected*"])
+
+
+def test_findings_are_not_warnings_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", findings=FINDINGS)
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert "AnalysisWarning" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*1 test collected*"])
+
+
+def test_refused_findings_make_the_case_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmeshgate-analyze = true\n")
+    pytester.makefile(".yaml", findings=FINDINGS)
+    result = pytester.runpytest(
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "error::pytest_meshgate.AnalysisWarning",
+    )
+    result.stdout.fnmatch_lines(["findings.yaml::findings", "*meshgate: invalid case documents*"])
+    assert (
+        "findings.yaml:12:18: Error [IST0101] (VirtualService default/reviews findings.yaml:12) "
+        'Referenced gateway not found: "no-such-gateway"'
+    ) in result.stdout.str()

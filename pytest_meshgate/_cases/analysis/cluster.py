@@ -172,6 +172,7 @@ class Cluster:
                 name=instance.full_name,
                 path=mark.path,
                 line=mark.line,
+                column=mark.column,
             )
         )
 

@@ -18,7 +18,7 @@ class Finding:
 
     ``kind`` and ``name`` (``namespace/name``) identify the resource; ``path``
     and ``line`` are where the field the message is about is written (the
-    resource's own line when Istio names no field).
+    resource's own line when Istio names no field); ``column`` is only for carets.
     """
 
     code: str
@@ -28,6 +28,7 @@ class Finding:
     name: str
     path: Path
     line: int
+    column: int = 1
 
     @property
     def origin(self) -> str:
