@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING
 from .cluster import Cluster
 from .destinationrule import ca_certificates, subsets_select_pods
 from .findings import Finding, at_or_above, sorted_findings
-from .gateway import conflicting_gateways, gateway_secrets, ingress_gateway_ports
+from .gateway import (
+    conflicting_gateways,
+    duplicate_certificates,
+    gateway_secrets,
+    ingress_gateway_ports,
+)
 from .messages import LEVELS, MESSAGES, Level
+from .service import port_names
 from .sidecar import sidecar_selectors
 from .virtualservice import (
     conflicting_mesh_gateway_hosts,
@@ -36,12 +42,14 @@ ANALYZERS: dict[str, Callable[[Cluster], None]] = {
     "gateway.IngressGatewayPortAnalyzer": ingress_gateway_ports,
     "gateway.ConflictingGatewayAnalyzer": conflicting_gateways,
     "gateway.SecretAnalyzer": gateway_secrets,
+    "gateway.CertificateAnalyzer": duplicate_certificates,
     "virtualservice.GatewayAnalyzer": virtual_service_gateways,
     "virtualservice.DestinationHostAnalyzer": destination_hosts,
     "virtualservice.DestinationRuleAnalyzer": destination_subsets,
     "virtualservice.ConflictingMeshGatewayHostsAnalyzer": conflicting_mesh_gateway_hosts,
     "destinationrule.CaCertificateAnalyzer": ca_certificates,
     "destinationrule.SubsetSelectPodAnalyzer": subsets_select_pods,
+    "service.PortNameAnalyzer": port_names,
     "sidecar.SelectorAnalyzer": sidecar_selectors,
 }
 """Every analyzer implemented, by Istio's name."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
-from ..yamlpos import KeyPath
+from ..yamlpos import KeyPath, Mark
 from .findings import Finding
 from .messages import MessageType
 
@@ -163,13 +163,25 @@ class Cluster:
         located at its nearest written ancestor; no field: the resource itself.
         """
         mark = self.loaded.resource_mark(instance.index, at)
+        self._add(message, instance.kind, instance.full_name, mark, args)
+
+    def report_workload(
+        self, message: MessageType, kind: str, full_name: str, at: KeyPath, *args: object
+    ) -> None:
+        """Record ``message`` about a Kubernetes object a workload stands for (a Service of
+        ``spec.services``), located at ``at`` in the case file."""
+        self._add(message, kind, full_name, self.loaded.mark(at), args)
+
+    def _add(
+        self, message: MessageType, kind: str, full_name: str, mark: Mark, args: tuple[object, ...]
+    ) -> None:
         self.findings.append(
             Finding(
                 code=message.code,
                 level=message.level,
                 message=message.render(*args),
-                kind=instance.kind,
-                name=instance.full_name,
+                kind=kind,
+                name=full_name,
                 path=mark.path,
                 line=mark.line,
                 column=mark.column,

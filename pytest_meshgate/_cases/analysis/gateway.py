@@ -2,21 +2,28 @@
 
 As Istio's ``pkg/config/analysis/analyzers/gateway/``: ``gateway.go``
 (IngressGatewayPortAnalyzer), ``conflictinggateway.go``
-(ConflictingGatewayAnalyzer) and ``secret.go`` (SecretAnalyzer).
+(ConflictingGatewayAnalyzer), ``secret.go`` (SecretAnalyzer) and
+``certificate.go`` (CertificateAnalyzer).
 """
 
 from __future__ import annotations
 
-from ..model.istio.gateway import Server
+from ..model.istio.gateway import Server, ServerTLSSettings
 from .cluster import Cluster, Instance, label_selector, selects
 from .messages import (
     CONFLICTING_GATEWAYS,
+    GATEWAY_DUPLICATE_CERTIFICATE,
     GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
     INVALID_GATEWAY_CREDENTIAL,
     REFERENCED_RESOURCE_NOT_FOUND,
 )
 
-__all__ = ["conflicting_gateways", "gateway_secrets", "ingress_gateway_ports"]
+__all__ = [
+    "conflicting_gateways",
+    "duplicate_certificates",
+    "gateway_secrets",
+    "ingress_gateway_ports",
+]
 
 
 def _selector_field(instance: Instance) -> tuple[str, ...]:
@@ -187,3 +194,45 @@ def gateway_secrets(cluster: Cluster) -> None:
                 cluster.report(
                     INVALID_GATEWAY_CREDENTIAL, gateway, gateway.name, namespace, at=where
                 )
+
+
+def duplicate_certificates(cluster: Cluster) -> None:
+    """Two Gateways on the same workloads serving TLS with the same certificate (IST0138).
+
+    ``certificate.go``: the other Gateway's selector holds every label of this
+    one's (an empty selector: every Gateway); same ``credentialName``, or
+    without one the same ``serverCertificate`` and ``privateKey`` files.
+    """
+    gateways = list(cluster.instances("Gateway"))
+    for gateway in gateways:
+        own = gateway.spec.selector or {}
+        for other in gateways:
+            if other.full_name == gateway.full_name:
+                continue
+            theirs = other.spec.selector or {}
+            if any(theirs.get(key) != value for key, value in own.items()):
+                continue
+            for server in gateway.spec.servers:
+                for their_server in other.spec.servers:
+                    if server.tls is None or their_server.tls is None:
+                        continue
+                    if _same_certificate(server.tls, their_server.tls):
+                        cluster.report(
+                            GATEWAY_DUPLICATE_CERTIFICATE,
+                            gateway,
+                            [gateway.full_name, other.full_name],
+                            at=("metadata", "name"),
+                        )
+
+
+def _same_certificate(one: ServerTLSSettings, other: ServerTLSSettings) -> bool:
+    if one.credential_name and other.credential_name:
+        return one.credential_name == other.credential_name
+    if one.credential_name or other.credential_name:
+        return False
+    return bool(
+        one.server_certificate
+        and one.server_certificate == other.server_certificate
+        and one.private_key
+        and one.private_key == other.private_key
+    )

@@ -18,6 +18,7 @@ __all__ = [
     "CONFLICTING_MESH_GATEWAY_VIRTUAL_SERVICE_HOSTS",
     "CONFLICTING_SIDECAR_WORKLOAD_SELECTORS",
     "DESTINATION_RULE_SUBSET_NOT_SELECT_PODS",
+    "GATEWAY_DUPLICATE_CERTIFICATE",
     "GATEWAY_PORT_NOT_DEFINED_ON_SERVICE",
     "INGRESS_ROUTE_RULES_NOT_AFFECTED",
     "INVALID_GATEWAY_CREDENTIAL",
@@ -26,6 +27,7 @@ __all__ = [
     "MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS",
     "NO_SERVER_CERTIFICATE_VERIFICATION_DESTINATION_LEVEL",
     "NO_SERVER_CERTIFICATE_VERIFICATION_PORT_LEVEL",
+    "PORT_NAME_IS_NOT_UNDER_NAMING_CONVENTION",
     "REFERENCED_INTERNAL_GATEWAY",
     "REFERENCED_RESOURCE_NOT_FOUND",
     "UNKNOWN_DESTINATION_RULE_HOST",
@@ -121,6 +123,12 @@ VIRTUAL_SERVICE_DESTINATION_PORT_SELECTOR_REQUIRED = _message(
     "This VirtualService routes to a service %q that exposes multiple ports %v. Specifying a "
     "port in the destination is required to disambiguate.",
 )
+PORT_NAME_IS_NOT_UNDER_NAMING_CONVENTION = _message(
+    "PortNameIsNotUnderNamingConvention",
+    "IST0118",
+    "Info",
+    "Port name %s (port: %d, targetPort: %s) doesn't follow the naming convention of Istio port.",
+)
 NO_SERVER_CERTIFICATE_VERIFICATION_DESTINATION_LEVEL = _message(
     "NoServerCertificateVerificationDestinationLevel",
     "IST0128",
@@ -140,6 +148,13 @@ VIRTUAL_SERVICE_HOST_NOT_FOUND_IN_GATEWAY = _message(
     "IST0132",
     "Warning",
     "one or more host %v defined in VirtualService %s not found in Gateway %s.",
+)
+GATEWAY_DUPLICATE_CERTIFICATE = _message(
+    "GatewayDuplicateCertificate",
+    "IST0138",
+    "Warning",
+    "Duplicate certificate in multiple gateways %v may cause 404s if clients re-use HTTP2 "
+    "connections.",
 )
 INGRESS_ROUTE_RULES_NOT_AFFECTED = _message(
     "IngressRouteRulesNotAffected",
@@ -197,9 +212,11 @@ MESSAGES: dict[str, MessageType] = {
         CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
         MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS,
         VIRTUAL_SERVICE_DESTINATION_PORT_SELECTOR_REQUIRED,
+        PORT_NAME_IS_NOT_UNDER_NAMING_CONVENTION,
         NO_SERVER_CERTIFICATE_VERIFICATION_DESTINATION_LEVEL,
         NO_SERVER_CERTIFICATE_VERIFICATION_PORT_LEVEL,
         VIRTUAL_SERVICE_HOST_NOT_FOUND_IN_GATEWAY,
+        GATEWAY_DUPLICATE_CERTIFICATE,
         INGRESS_ROUTE_RULES_NOT_AFFECTED,
         CONFLICTING_GATEWAYS,
         INVALID_GATEWAY_CREDENTIAL,

@@ -327,3 +327,81 @@ def test_several_analyzers_report_one_selector_once(tmp_path: Path) -> None:
     found = findings_for(tmp_path, manifests)
     # The port, conflict and secret analyzers all find the selector matches nothing.
     assert reported(found) == [("IST0101", "Gateway default/httpbin-gateway")]
+
+
+def _tls_gateway(name: str, namespace: str, selector: str, credential: str, host: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {selector}
+  servers:
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    tls: {{mode: SIMPLE, credentialName: {credential}}}
+    hosts: [{host}]
+"""
+
+
+def test_duplicate_certificates(tmp_path: Path) -> None:
+    # testdata/gateway-duplicate-certificate.yaml: the same credential on Gateways whose
+    # selectors cover the same workloads; none when the other's selector is narrower.
+    ingress, internal = "{istio: ingressgateway}", "{istio: ingressgateway, type: internal}"
+    manifests = "---".join(
+        [
+            _tls_gateway(
+                "gateway-01-test-01", "istio-system", ingress, "test-01", "01.test-01.com"
+            ),
+            _tls_gateway(
+                "gateway-02-test-01", "istio-system", ingress, "test-01", "02.test-01.com"
+            ),
+            _tls_gateway(
+                "gateway-01-test-02", "istio-system", ingress, "test-02", "01.test-02.com"
+            ),
+            _tls_gateway(
+                "gateway-02-test-02", "istio-system", internal, "test-02", "02.test-02.com"
+            ),
+            _tls_gateway("gateway-01-test-03", "default", ingress, "test-03", "01.test-03.com"),
+            _tls_gateway(
+                "gateway-02-test-03", "istio-system", internal, "test-03", "02.test-03.com"
+            ),
+            _tls_gateway(
+                "gateway-01-test-04", "istio-system", ingress, "01-test-04", "01.test-04.com"
+            ),
+            _tls_gateway(
+                "gateway-02-test-04", "istio-system", ingress, "02-test-04", "02.test-04.com"
+            ),
+        ]
+    )
+    workloads = """
+    gateways:
+    - {name: internal-ingressgateway, labels: {type: internal, istio: ingressgateway}}
+    """
+    found = findings_for(tmp_path, manifests, workloads, "gateway.CertificateAnalyzer")
+    assert reported(found) == [
+        ("IST0138", "Gateway default/gateway-01-test-03"),
+        ("IST0138", "Gateway istio-system/gateway-01-test-01"),
+        ("IST0138", "Gateway istio-system/gateway-01-test-02"),
+        ("IST0138", "Gateway istio-system/gateway-02-test-01"),
+    ]
+    first = next(f for f in found if f.name == "istio-system/gateway-01-test-01")
+    assert first.level == "Warning"
+    assert first.message == (
+        "Duplicate certificate in multiple gateways [istio-system/gateway-01-test-01 "
+        "istio-system/gateway-02-test-01] may cause 404s if clients re-use HTTP2 connections."
+    )
+
+
+def test_a_gateway_without_servers_meets_no_group(tmp_path: Path) -> None:
+    # conflictinggateway.go groups Gateways by selector and server port: one without
+    # servers is in no group, so its selector is "not found" although a pod matches it.
+    manifests = """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: empty}
+    spec:
+      selector: {istio: ingressgateway}
+    """
+    found = findings_for(tmp_path, manifests, analyzer=CONFLICTS)
+    assert reported(found) == [("IST0101", "Gateway default/empty")]
+    assert findings_for(tmp_path, manifests, analyzer=PORTS) == []
