@@ -42,6 +42,9 @@ spec:
   - name: unknown host is 404
     request: {url: "http://other.example.com/"}
     expect: {status: 404}
+  - name: judged statistically
+    request: {url: "http://app.example.com/", count: 40}
+    expect: {split: {reviews: 100}}
 """
 
 MISSING_SECRET = """
@@ -81,16 +84,17 @@ def test_a_failing_check_names_the_findings_of_its_case(pytester: pytest.Pyteste
     result = pytester.inline_run("-p", "no:cacheprovider", "--meshgate-consistency-timeout=300ms")
     passed, _, failed = result.listoutcomes()
     assert [r.nodeid.rsplit("::", 1)[-1] for r in passed] == ["unknown host is 404"]
-    (report,) = failed
-    message = str(report.longrepr)
-    assert "istioctl analyze findings (this may be why):" in message
-    assert (
-        "  Error [IST0101] (VirtualService default/reviews typo.yaml:20) Referenced gateway not "
-        'found: "app-gatway"'
-    ) in message
-    assert "Warning [IST0132] (VirtualService default/reviews typo.yaml:20)" in message
-    # The findings close the story, after what was sent and got.
-    assert message.index("failed expectations:") < message.index("istioctl analyze findings")
+    assert len(failed) == 2  # a check judged until consistent, and a statistical one
+    for report in failed:
+        message = str(report.longrepr)
+        assert "istioctl analyze findings (this may be why):" in message
+        assert (
+            "  Error [IST0101] (VirtualService default/reviews typo.yaml:20) Referenced gateway "
+            'not found: "app-gatway"'
+        ) in message
+        assert "Warning [IST0132] (VirtualService default/reviews typo.yaml:20)" in message
+        # The findings close the story, after what was sent and got.
+        assert message.index("got") < message.index("istioctl analyze findings")
 
 
 def test_deployment_warnings_appear_in_every_failing_check(pytester: pytest.Pytester) -> None:
