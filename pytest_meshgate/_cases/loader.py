@@ -58,6 +58,8 @@ class LoadedCase:
 
     def resource_mark(self, index: int, key_path: KeyPath = ()) -> Mark:
         """Where ``key_path`` of ``resources[index]`` is written (or its nearest ancestor)."""
+        if index >= len(self.resource_paths):  # built without paths: the case's start
+            return self.start
         return self.mark((*self.resource_paths[index], *key_path))
 
 
