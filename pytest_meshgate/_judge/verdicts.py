@@ -29,6 +29,7 @@ def await_verdict(
     consistency: Consistency,
     explain: Callable[[Exchange], str] | None = None,
     title: str = "check",
+    appendix: str = "",
 ) -> Exchange:
     """Send until ``consistency.successes`` attempts in a row pass, or time runs out.
 
@@ -67,7 +68,9 @@ def await_verdict(
         f"{title} failed: {attempts} attempts in {time.monotonic() - start:.1f}s, "
         f"needed {consistency.successes} passing in a row"
     )
-    raise CheckFailed(failure_message(headline, ("sent", "got"), exchange, failures, explain))
+    raise CheckFailed(
+        failure_message(headline, ("sent", "got"), exchange, failures, explain, appendix)
+    )
 
 
 def batch_verdict(
@@ -76,6 +79,7 @@ def batch_verdict(
     also: list[str] | None = None,
     explain: Callable[[Exchange], str] | None = None,
     title: str = "check",
+    appendix: str = "",
 ) -> None:
     """Judge one batch of ``count`` answers, once (``judge_answers`` plus ``also``).
 
@@ -92,7 +96,7 @@ def batch_verdict(
     example = next((e for e in batch if judge(expect, e)), batch[0])
     headline = f"{title} failed: a batch of {len(batch)} requests"
     labels = ("sent (one of them)", "got (that one)")
-    raise CheckFailed(failure_message(headline, labels, example, failures, explain))
+    raise CheckFailed(failure_message(headline, labels, example, failures, explain, appendix))
 
 
 def failure_message(
@@ -101,8 +105,13 @@ def failure_message(
     exchange: Exchange,
     failures: list[str],
     explain: Callable[[Exchange], str] | None,
+    appendix: str = "",
 ) -> str:
-    """What was sent, what came back, each failed expectation, then the target's diagnostics."""
+    """What was sent, what came back, each failed expectation, then the target's diagnostics.
+
+    ``appendix`` closes the message: what is known about the case as a whole
+    (the target's warnings while deploying it, istioctl analyze findings).
+    """
     lines = [
         headline,
         "",
@@ -120,6 +129,8 @@ def failure_message(
             details = f"(could not gather target diagnostics: {exc})"
         if details:
             lines += ["", details]
+    if appendix:
+        lines += ["", appendix]
     return "\n".join(lines)
 
 

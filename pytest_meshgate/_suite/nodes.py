@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._cases.analysis import Finding, analyze
 from .._cases.loader import InvalidDocument, LoadedCase, load_case_file
 from .._cases.yamlpos import Mark
-from .._errors import CaseError, CheckFailed, MeshgateError, Problem, TargetError, display_path
+from .._errors import (
+    AnalysisWarning,
+    CaseError,
+    CheckFailed,
+    MeshgateError,
+    MeshgateWarning,
+    Problem,
+    ReplacedResourceWarning,
+    TargetError,
+    display_path,
+)
 
 if TYPE_CHECKING:
     from .._targets.base import Target
@@ -28,6 +40,7 @@ class CaseFileNode(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from .._cases.catalog import CatalogError, feature_problems
+        from .._options import settings_of
         from .conformance import selection_for
 
         try:
@@ -52,14 +65,23 @@ class CaseFileNode(pytest.File):
                 )
                 continue
             names[case.name] = case.start
+            # Once per case: every failing check shows them, --meshgate-analyze warns them.
+            findings = analyze(case)
             problems = feature_problems(selection.catalog, case)
-            if problems:  # an unknown feature: the case cannot be classified, so it is invalid
+            problems += _refused_warnings(case)
+            if settings_of(self.config).analyze:
+                problems += _refused_findings(findings)
+            if problems:  # an unknown feature or a refused warning: the case is invalid
                 document = InvalidDocument(case.name, case.start, CaseError(problems))
                 self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
                 yield InvalidCaseItem.from_parent(self, name=case.name, document=document)
                 continue
             yield CaseNode.from_parent(
-                self, name=case.name, loaded=case, conformance=selection.item_properties(case)
+                self,
+                name=case.name,
+                loaded=case,
+                conformance=selection.item_properties(case),
+                findings=findings,
             )
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
@@ -70,14 +92,64 @@ def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
     return InvalidDocument(case.name, case.start, CaseError([problem]))
 
 
+def _refused_warnings(case: LoadedCase) -> list[Problem]:
+    """Warn, at collection, where a later definition replaced an earlier one.
+
+    A run that turns these warnings into errors (``-W error::...``, or an ini
+    ``filterwarnings = error``) gets this case as an ERROR at that line, not a
+    collection error that would hide the other cases of the file.
+    """
+    problems: list[Problem] = []
+    for replacement in case.replacements:
+        refused = _warn(ReplacedResourceWarning, replacement.message(), replacement.later)
+        if refused is not None:
+            later = replacement.later
+            problems.append(Problem(later.path, later.line, later.column, "", str(refused)))
+    return problems
+
+
+def _refused_findings(findings: Sequence[Finding]) -> list[Problem]:
+    """``--meshgate-analyze``: each finding a warning at its file:line, as istioctl prints it.
+
+    Refused (``-W error::pytest_meshgate.AnalysisWarning``, a strict CI), the
+    case is an ERROR listing them.
+    """
+    problems: list[Problem] = []
+    for finding in findings:
+        mark = Mark(finding.path, finding.line, finding.column)
+        refused = _warn(AnalysisWarning, str(finding), mark)
+        if refused is not None:
+            problems.append(Problem(mark.path, mark.line, mark.column, "", str(refused)))
+    return problems
+
+
+def _warn(category: type[MeshgateWarning], message: str, mark: Mark) -> Warning | None:
+    """Issue a warning located at ``mark`` (pytest shows it with that file:line).
+
+    Returns the warning instead when a filter turned it into an error.
+    """
+    try:
+        warnings.warn_explicit(message, category, display_path(mark.path), mark.line)
+    except MeshgateWarning as exc:
+        return exc
+    return None
+
+
 class CaseNode(pytest.Collector):
     """One case; its checks run in order against one deployment of it."""
 
     def __init__(
-        self, *, loaded: LoadedCase, conformance: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        *,
+        loaded: LoadedCase,
+        conformance: dict[str, Any] | None = None,
+        findings: Sequence[Finding] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
+        # What istioctl analyze reports about the case; a failing check shows them.
+        self.findings = tuple(findings)
         # Support decisions and profiles (_conformance.Selection.item_properties).
         self.conformance = conformance or {}
         self.add_marker(pytest.mark.meshgate)
@@ -90,7 +162,7 @@ class CaseNode(pytest.Collector):
             yield CheckItem.from_parent(
                 self,
                 name=check.name,
-                callobj=_runner(self.loaded, index),
+                callobj=_runner(self.loaded, index, self.findings),
                 loaded=self.loaded,
                 index=index,
             )
@@ -99,13 +171,13 @@ class CaseNode(pytest.Collector):
         return self.loaded.path, self.loaded.start.line - 1, self.loaded.name
 
 
-def _runner(loaded: LoadedCase, index: int) -> Callable[..., None]:
+def _runner(loaded: LoadedCase, index: int, findings: Sequence[Finding]) -> Callable[..., None]:
     # The signature names the fixtures pytest injects: the target is a real
     # session fixture, so users can override or wrap it in a conftest.
     def run_check(meshgate_target: Target) -> None:
         from .run import run_check as run
 
-        run(meshgate_target, loaded, index)
+        run(meshgate_target, loaded, index, findings)
 
     run_check.__doc__ = loaded.case.spec.checks[index].description
     return run_check

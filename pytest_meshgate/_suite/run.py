@@ -17,10 +17,17 @@ from .._judge.verdicts import await_verdict, batch_verdict, indent
 from .._targets.base import required_capabilities
 
 if TYPE_CHECKING:
+    from .._cases.analysis import Finding
     from .._cases.loader import LoadedCase
     from .._targets.base import Deployment, Target
 
-__all__ = ["MIRROR_WAIT", "SPLIT_FALSE_FAIL", "STATISTICS_CONCURRENCY", "run_check"]
+__all__ = [
+    "MIRROR_WAIT",
+    "SPLIT_FALSE_FAIL",
+    "STATISTICS_CONCURRENCY",
+    "case_appendix",
+    "run_check",
+]
 
 # Mirrored copies travel on their own; on loopback they arrive within
 # milliseconds, the rest is headroom for a loaded machine.
@@ -38,8 +45,15 @@ SPLIT_FALSE_FAIL = 1e-4
 STATISTICS_CONCURRENCY = 8
 
 
-def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
-    """Deploy ``loaded`` on ``target`` (once per case) and judge its check ``index``."""
+def run_check(
+    target: Target, loaded: LoadedCase, index: int, findings: Sequence[Finding] = ()
+) -> None:
+    """Deploy ``loaded`` on ``target`` (once per case) and judge its check ``index``.
+
+    A failure message ends with what is known about the whole case: the
+    target's warnings while deploying it and the case's istioctl analyze
+    ``findings``, in every failing check of the case.
+    """
     check = loaded.case.spec.checks[index]
     if check.skip:
         pytest.skip(check.skip)
@@ -48,9 +62,10 @@ def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
         pytest.skip(f"target '{target.name}' lacks capability {', '.join(missing)}")
     deployment = target.activate(loaded)
     title = f"check '{check.name}' of case '{loaded.name}'"
+    appendix = case_appendix(deployment.deployment_warnings(), findings)
     expect = check.expect
     if expect.split is not None or expect.mirror_share is not None:
-        _run_statistical(deployment, check, title)
+        _run_statistical(deployment, check, title, appendix)
     elif check.request.count is not None or expect.mirrors:
         # Converge as a single-request check would (per-answer expectations,
         # N passing in a row), then judge one batch of `count` answers, once.
@@ -61,6 +76,7 @@ def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
             target.consistency,
             explain=deployment.explain,
             title=title,
+            appendix=appendix,
         )
         batch = deployment.send_many(
             check.request, check.request.count or 1, check.request.concurrency or 1
@@ -71,6 +87,7 @@ def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
             also=_judge_mirrors(deployment, expect.mirrors, batch),
             explain=deployment.explain,
             title=title,
+            appendix=appendix,
         )
     else:
         await_verdict(
@@ -79,7 +96,21 @@ def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
             target.consistency,
             explain=deployment.explain,
             title=title,
+            appendix=appendix,
         )
+
+
+def case_appendix(warnings: Sequence[str], findings: Sequence[Finding]) -> str:
+    """The end of every failure message of a case: deployment warnings, then findings."""
+    sections: list[str] = []
+    if warnings:
+        sections.append(
+            "\n".join(["target warnings while deploying the case:", *(f"  {w}" for w in warnings)])
+        )
+    if findings:
+        lines = [f"  {finding}" for finding in findings]
+        sections.append("\n".join(["istioctl analyze findings (this may be why):", *lines]))
+    return "\n\n".join(sections)
 
 
 def _judge_mirrors(
@@ -113,7 +144,7 @@ def _judge_mirrors(
     return failures
 
 
-def _run_statistical(deployment: Deployment, check: Check, title: str) -> None:
+def _run_statistical(deployment: Deployment, check: Check, title: str, appendix: str) -> None:
     """``split`` or a mirror ``share``: a sequential test over labelled answers.
 
     ``count`` caps the sample (the judge's default otherwise); answers are
@@ -169,4 +200,6 @@ def _run_statistical(deployment: Deployment, check: Check, title: str) -> None:
     if last:
         lines += ["", "sent (one of them):", indent(last[0].request.describe())]
         lines += ["got (that one):", indent(last[0].describe_outcome())]
+    if appendix:
+        lines += ["", appendix]
     raise CheckFailed("\n".join(lines))

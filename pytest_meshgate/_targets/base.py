@@ -61,6 +61,12 @@ class Deployment(abc.ABC):
         """Target diagnostics for a failed attempt (access log, routes); may be empty."""
         return ""
 
+    def deployment_warnings(self) -> tuple[str, ...]:
+        """What the target warned about while deploying the case (a server left out for
+        a missing secret, a route skipped), one line each; every failing check of the
+        case shows them."""
+        return ()
+
     @abc.abstractmethod
     def teardown(self) -> None:
         """Remove the case from the target; idempotent."""

@@ -61,6 +61,8 @@ class LocalDeployment(Deployment):
         self.sender = Sender(target, self.router, self.client_tls, self._ca_named)
         self._ca_subjects: dict[str, str] | None = None
         self._torn_down = False
+        # What the translation of each proxy warned about (deployment_warnings).
+        self._warnings: list[str] = []
 
     # ---------------------------------------------------------------- backends
 
@@ -104,12 +106,14 @@ class LocalDeployment(Deployment):
         )
 
     def configure(self, short_name: str, proxy: LocalProxy, world: World) -> None:
-        from .translate import UnsupportedFeature, translate_gateway
+        from .translate import UnsupportedFeature, recorded_warnings, translate_gateway
 
         try:
-            config = translate_gateway(world, self.gateway_proxy(proxy))
+            with recorded_warnings() as warnings:
+                config = translate_gateway(world, self.gateway_proxy(proxy))
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
+        self._note(proxy.workload.name, warnings)
         self.target.apply_config(proxy, config)
         self.router.gateways[short_name] = proxy
 
@@ -117,7 +121,7 @@ class LocalDeployment(Deployment):
         self, client: Client, proxy: LocalProxy, world: World, capture_ports: tuple[int, ...]
     ) -> None:
         """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``."""
-        from .translate import UnsupportedFeature, translate_sidecar
+        from .translate import UnsupportedFeature, recorded_warnings, translate_sidecar
 
         sidecar = GatewayProxy(
             name=client.name,
@@ -133,11 +137,23 @@ class LocalDeployment(Deployment):
             mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
         )
         try:
-            config = translate_sidecar(world, sidecar)
+            with recorded_warnings() as warnings:
+                config = translate_sidecar(world, sidecar)
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
+        self._note(f"sidecar of {client.name}", warnings)
         self.target.apply_config(proxy, config)
         self.router.sidecars[client.name] = proxy
+
+    def _note(self, proxy: str, warnings: list[str]) -> None:
+        for warning in warnings:
+            line = f"{proxy}: {warning}"
+            if line not in self._warnings:
+                self._warnings.append(line)
+
+    def deployment_warnings(self) -> tuple[str, ...]:
+        """What translating the case for each proxy warned about, prefixed by the proxy."""
+        return tuple(self._warnings)
 
     # ---------------------------------------------------------------- requests
 

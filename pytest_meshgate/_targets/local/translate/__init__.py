@@ -6,6 +6,10 @@ gives byte-identical JSON. Rules follow Istio's pilot code (cited per function).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 from ..world import GatewayProxy, World
 from .clusters import build_clusters
 from .common import EnvoyConfig, Json, UnsupportedFeature
@@ -18,10 +22,45 @@ from .sidecar import translate_sidecar
 __all__ = [
     "EnvoyConfig",
     "UnsupportedFeature",
+    "recorded_warnings",
     "translate",
     "translate_gateway",
     "translate_sidecar",
 ]
+
+# The parent of every translation module's logger.
+_LOG = logging.getLogger(__name__)
+
+
+class _Recorder(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """What the translation logs (INFO and above) while the block runs, one line each.
+
+    The translation stays pure; what it leaves out or cannot honour (a server
+    without its secret, a server skipped for a conflict) it says in the log.
+    Those lines are the deployment's warnings, shown in every failing check
+    of the case. They still reach pytest's log capture as well.
+    """
+    lines: list[str] = []
+    recorder = _Recorder(lines)
+    level = _LOG.level
+    if not _LOG.isEnabledFor(logging.INFO):
+        _LOG.setLevel(logging.INFO)
+    _LOG.addHandler(recorder)
+    try:
+        yield lines
+    finally:
+        _LOG.removeHandler(recorder)
+        _LOG.setLevel(level)
 
 
 def translate(world: World, proxy: GatewayProxy) -> EnvoyConfig:
