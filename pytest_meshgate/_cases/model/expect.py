@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Duration, PortNumber, StatusCode, StrictModel, TLSVersionName
+from .base import CaseModel, PortNumber, StatusCode, TLSVersionName
+from .values import AlpnProtocol, HeaderName, LatencyBound
 
 __all__ = [
     "BackendRef",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-class BackendRef(StrictModel):
+class BackendRef(CaseModel):
     """An echo workload: service, and optionally version and namespace."""
 
     service: str
@@ -38,37 +39,37 @@ class BackendRef(StrictModel):
         return text if self.version is None else f"{text} {self.version}"
 
 
-class TLSServerName(StrictModel):
+class TLSServerName(CaseModel):
     server_name: str
 
 
-class RequestExpectation(StrictModel):
+class RequestExpectation(CaseModel):
     """What the backend received."""
 
     method: str | None = None
     path: str | None = Field(default=None, description="Path with query, exactly.")
     host: str | None = None
     proto: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as the backend saw.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    absent_headers: list[str] = Field(default_factory=list)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    absent_headers: list[HeaderName] = Field(default_factory=list)
     tls: TLSServerName | None = None
 
 
-class BodyExpectation(StrictModel):
+class BodyExpectation(CaseModel):
     equals: str | None = None
     contains: str | None = None
 
 
-class ResponseExpectation(StrictModel):
+class ResponseExpectation(CaseModel):
     """What came back to the client besides the status."""
 
     protocol: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as answered.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    absent_headers: list[str] = Field(default_factory=list)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    absent_headers: list[HeaderName] = Field(default_factory=list)
     body: BodyExpectation | None = None
 
 
-class RedirectExpectation(StrictModel):
+class RedirectExpectation(CaseModel):
     """The Location header, whole or by parts."""
 
     location: str | None = None
@@ -85,22 +86,28 @@ class RedirectExpectation(StrictModel):
         return self
 
 
-class PeerCertificateExpectation(StrictModel):
+class PeerCertificateExpectation(CaseModel):
     san: list[str] | None = None
     issuer: str | None = None
 
 
-class TLSExpectation(StrictModel):
+class TLSExpectation(CaseModel):
     """Facts of the client's TLS handshake with the gateway."""
 
     version: TLSVersionName | None = None
-    alpn: str | None = None
+    alpn: AlpnProtocol | None = None
     peer_certificate: PeerCertificateExpectation | None = None
 
 
-class LatencyExpectation(StrictModel):
-    at_least: Duration | None = None
-    at_most: Duration | None = None
+class LatencyExpectation(CaseModel):
+    at_least: LatencyBound | None = None
+    at_most: LatencyBound | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyExpectation:
+        if self.at_least is not None and self.at_most is not None and self.at_least > self.at_most:
+            raise ValueError("atLeast is above atMost")
+        return self
 
 
 ConnectionOutcome = Literal["refused", "reset", "tlsError"]
@@ -112,7 +119,7 @@ _LABEL = re.compile(
 )
 
 
-class CountBound(StrictModel):
+class CountBound(CaseModel):
     """How many of the ``count`` answers: at least and/or at most."""
 
     at_least: int | None = Field(default=None, ge=0)
@@ -169,7 +176,7 @@ def answer_labels(
     return labels
 
 
-class Expect(StrictModel):
+class Expect(CaseModel):
     """The outcome a check must get. Empty: status 200."""
 
     status: StatusCode | list[StatusCode] | None = None
