@@ -10,7 +10,7 @@ import pytest
 
 from .._cases.model.case import Check
 from .._cases.model.expect import MirrorExpectation
-from .._errors import CheckFailed
+from .._errors import CheckFailed, MeshgateError, TargetError
 from .._exchange.records import Exchange
 from .._judge.expectations import judge, split_label
 from .._judge.verdicts import await_verdict, batch_verdict, indent
@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from .._cases.loader import LoadedCase
     from .._targets.base import Deployment, Target
 
-__all__ = ["MIRROR_WAIT", "SPLIT_FALSE_FAIL", "STATISTICS_CONCURRENCY", "run_check"]
+__all__ = [
+    "MIRROR_WAIT",
+    "SPLIT_FALSE_FAIL",
+    "STATISTICS_CONCURRENCY",
+    "harness_error",
+    "run_check",
+]
 
 # Mirrored copies travel on their own; on loopback they arrive within
 # milliseconds, the rest is headroom for a loaded machine.
@@ -39,7 +45,42 @@ STATISTICS_CONCURRENCY = 8
 
 
 def run_check(target: Target, loaded: LoadedCase, index: int) -> None:
-    """Deploy ``loaded`` on ``target`` (once per case) and judge its check ``index``."""
+    """Deploy ``loaded`` on ``target`` (once per case) and judge its check ``index``.
+
+    Raises:
+        CheckFailed: the gateway did not do what the check expects.
+        TargetError: the target could not run the check; an unexpected
+            exception of the harness itself becomes one (see ``harness_error``).
+    """
+    try:
+        _run_check(target, loaded, index)
+    except MeshgateError:
+        raise
+    except Exception as exc:
+        raise harness_error(loaded.name, loaded.case.spec.checks[index].name, exc) from exc
+
+
+# A harness error's own message is cut here: the report stays one paragraph.
+_HARNESS_MESSAGE_LIMIT = 1000
+
+
+def harness_error(case: str, check: str, exc: BaseException) -> TargetError:
+    """An unexpected exception of the harness as the TargetError a report shows.
+
+    ``case 'X', check 'Y': harness error: ValueError: ...``; the traceback
+    stays on ``__cause__`` (shown with ``--tb=long`` or ``-vv``).
+    """
+    message = str(exc) or "(no message)"
+    if len(message) > _HARNESS_MESSAGE_LIMIT:
+        message = f"{message[:_HARNESS_MESSAGE_LIMIT]}... ({len(message)} characters)"
+    return TargetError(
+        f"case '{case}', check '{check}': harness error: {type(exc).__name__}: {message}\n"
+        "(the harness failed, not the gateway; "
+        "--tb=long shows the traceback)"
+    )
+
+
+def _run_check(target: Target, loaded: LoadedCase, index: int) -> None:
     check = loaded.case.spec.checks[index]
     if check.skip:
         pytest.skip(check.skip)
