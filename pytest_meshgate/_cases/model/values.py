@@ -171,7 +171,7 @@ def check_url(url: str) -> str:
             f"the URL holds U+{ord(bad):04X} (whitespace or a control character); percent-encode it"
         )
     scheme, separator, rest = url.partition("://")
-    if scheme not in ("http", "https") or not separator:
+    if scheme.lower() not in ("http", "https") or not separator:
         raise ValueError(f"not an http:// or https:// URL: {url[:100]!r}")
     if "#" in rest:
         raise ValueError("a fragment (#...) is never sent; remove it or percent-encode '#' (%23)")
