@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -67,6 +68,21 @@ class Request(CaseModel):
     timeout: RequestTimeout | None = None
     count: int | None = Field(default=None, ge=1, le=100000)
     concurrency: int | None = Field(default=None, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _framing_headers(self) -> Request:
+        # What h11 and h2 refuse to send: every attempt would be an "error".
+        for name, value in self.headers.items():
+            lowered = name.lower()
+            if lowered == "content-length" and not re.fullmatch(r"[0-9]{1,19}", value):
+                raise ValueError(f"headers.{name}: a Content-Length is a number of bytes")
+            if lowered == "transfer-encoding" and value.lower() != "chunked":
+                raise ValueError(
+                    f"headers.{name}: only 'chunked' can be sent (the client frames the body)"
+                )
+            if lowered == "te" and self.http2 and value.lower() != "trailers":
+                raise ValueError(f"headers.{name}: over HTTP/2 only 'trailers' (RFC 9113 8.2.2)")
+        return self
 
     @model_validator(mode="after")
     def _gateway_or_from(self) -> Request:

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_METHOD_LENGTH",
     "MAX_REQUEST_TIMEOUT",
     "MAX_URL_LENGTH",
+    "MIN_REQUEST_TIMEOUT",
     "AlpnProtocol",
     "AppProtocol",
     "Body",
@@ -313,19 +314,28 @@ Body = Annotated[str, AfterValidator(_body)]
 # ------------------------------------------------------------------ durations
 
 
-def _at_most(maximum: float, *, zero: bool) -> Callable[[float], float]:
+def _at_most(maximum: float, *, zero: bool, minimum: float = 0.0) -> Callable[[float], float]:
     def check(seconds: float) -> float:
         if not math.isfinite(seconds) or seconds > maximum:
             raise ValueError(f"{format_duration(seconds)} is too long: at most {maximum:g}s")
         if not zero and seconds <= 0:
             raise ValueError("must be above 0s")
+        if seconds < minimum:
+            raise ValueError(f"at least {format_duration(minimum)}")
         return seconds
 
     return check
 
 
-RequestTimeout = Annotated[Duration, AfterValidator(_at_most(MAX_REQUEST_TIMEOUT, zero=False))]
-"""A request timeout: above 0, at most 60 s."""
+# Below a millisecond no answer can arrive, and the bulk sender's deadline
+# watch (a tenth of the timeout) would spin.
+MIN_REQUEST_TIMEOUT = 0.001
+
+RequestTimeout = Annotated[
+    Duration,
+    AfterValidator(_at_most(MAX_REQUEST_TIMEOUT, zero=False, minimum=MIN_REQUEST_TIMEOUT)),
+]
+"""A request timeout: 1 ms to 60 s."""
 
 MisbehaviourDelay = Annotated[Duration, AfterValidator(_at_most(MAX_DELAY, zero=False))]
 """How long a misbehaving replica waits: above 0, at most 60 s."""
@@ -406,8 +416,10 @@ DNSLabel = Annotated[str, AfterValidator(_dns_label), _schema(pattern=f"^{_K8S_L
 def _service_name(name: str) -> str:
     if "*" in name:
         raise ValueError(f"service name {name!r}: a service is one host, not a wildcard")
-    if not name.isascii() or name != name.lower():
-        raise ValueError(f"service name {name!r}: lower-case ASCII (an A-label if need be)")
+    if not name.isascii() or name != name.lower() or name.endswith("."):
+        raise ValueError(
+            f"service name {name!r}: lower-case ASCII (an A-label if need be), no final '.'"
+        )
     return dns_name(name, what="service name")
 
 

@@ -51,3 +51,19 @@ def test_counts_and_concurrency_are_bounded() -> None:
     for bad in ({"count": 0}, {"count": 100001}, {"concurrency": 0}, {"concurrency": 257}):
         with pytest.raises(ValidationError):
             Request.model_validate({"url": url} | bad)
+
+
+def test_framing_headers_the_clients_can_send() -> None:
+    url = "http://a.example.com/"
+    ok = {"Content-Length": "1", "Transfer-Encoding": "Chunked", "TE": "gzip"}
+    assert Request.model_validate({"url": url, "headers": ok, "body": "x"}).headers == ok
+    for headers, match in (
+        ({"content-length": "one"}, "a Content-Length is a number of bytes"),
+        ({"content-length": "1" * 20}, "a Content-Length is a number of bytes"),
+        ({"transfer-encoding": "gzip"}, "only 'chunked' can be sent"),
+    ):
+        with pytest.raises(ValidationError, match=match):
+            Request.model_validate({"url": url, "headers": headers})
+    with pytest.raises(ValidationError, match="over HTTP/2 only 'trailers'"):
+        Request.model_validate({"url": url, "http2": True, "headers": {"te": "gzip"}})
+    assert Request.model_validate({"url": url, "http2": True, "headers": {"te": "trailers"}})
