@@ -224,7 +224,6 @@ class GatewayWorkload(CaseModel):
             GatewayPort(name="http2", port=80, target_port=8080),
             GatewayPort(name="https", port=443, target_port=8443),
         ],
-        min_length=1,
         max_length=16,
     )
 
