@@ -179,12 +179,14 @@ def answer_labels(
 class Expect(CaseModel):
     """The outcome a check must get. Empty: status 200."""
 
-    status: StatusCode | list[StatusCode] | None = None
+    status: StatusCode | Annotated[list[StatusCode], Field(min_length=1)] | None = None
     backend: str | BackendRef | None = None
     request: RequestExpectation | None = None
     response: ResponseExpectation | None = None
     redirect: RedirectExpectation | None = None
-    connection: ConnectionOutcome | list[ConnectionOutcome] | None = None
+    connection: (
+        ConnectionOutcome | Annotated[list[ConnectionOutcome], Field(min_length=1)] | None
+    ) = None
     tls: TLSExpectation | None = None
     via: str | None = Field(
         default=None,
@@ -197,7 +199,7 @@ class Expect(CaseModel):
         description="Percent of answers per label (service/version, service, status/NNN or "
         "connection/<outcome>), judged statistically; the shares add up to 100.",
     )
-    counts: dict[str, CountBound] | None = Field(
+    counts: Annotated[dict[str, CountBound], Field(min_length=1)] | None = Field(
         default=None,
         description="With request.count: how many answers carry each label "
         "(service/version, service, status/NNN, connection/<outcome>, or header/<name> "
@@ -207,9 +209,12 @@ class Expect(CaseModel):
         default=None,
         description="With request.count: how many distinct pods (replicas) answered.",
     )
-    mirrored_to: str | MirrorExpectation | list[str | MirrorExpectation] | None = Field(
-        default=None, description="Backends that receive a copy of the request."
-    )
+    mirrored_to: (
+        str
+        | MirrorExpectation
+        | Annotated[list[str | MirrorExpectation], Field(min_length=1)]
+        | None
+    ) = Field(default=None, description="Backends that receive a copy of the request.")
 
     @field_validator("split", "counts")
     @classmethod
