@@ -221,9 +221,11 @@ class Expect(CaseModel):
     def _labels(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         for label in value or {}:
             if info.field_name == "split" and label.startswith("header/"):
-                raise ValueError(f"label {label!r}: header labels are for counts, not split")
+                raise ValueError(f"label {label[:80]!r}: header labels are for counts, not split")
             if not _LABEL.match(label):
-                raise ValueError(f"label {label!r}: use service/version, service or status/NNN")
+                raise ValueError(
+                    f"label {label[:80]!r}: use service/version, service or status/NNN"
+                )
         return value
 
     @model_validator(mode="after")

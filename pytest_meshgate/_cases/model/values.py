@@ -54,6 +54,7 @@ __all__ = [
     "ServiceName",
     "check_url",
     "dns_name",
+    "kubernetes_service_name",
 ]
 
 # RFC 9112 section 3: senders and recipients are expected to support request
@@ -107,6 +108,11 @@ def _schema(**keywords: Any) -> Any:
     return Field(json_schema_extra=keywords)
 
 
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, cut short: a hostile value may be a megabyte long."""
+    return repr(value) if len(value) <= 80 else f"{value[:60]!r}... ({len(value)} characters)"
+
+
 def _filled(text: str) -> str:
     return text.replace(_UUID_PLACEHOLDER, _SAMPLE_UUID)
 
@@ -135,12 +141,14 @@ def dns_name(name: str, *, what: str = "host", wildcard: bool = False) -> str:
         try:
             name = idna.encode(name, uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
-            raise ValueError(f"{what} {name!r} is not a host name (IDNA: {exc})") from None
+            raise ValueError(
+                f"{what} {_shown(name)} is not a host name (IDNA: {str(exc)[:120]})"
+            ) from None
     body = name[:-1] if name.endswith(".") else name
     labels = body.split(".")
     if not body or not all(_DNS_LABEL.fullmatch(label) for label in labels):
         allowed = "labels of letters, digits and inner '-', 1-63 characters, joined by '.'"
-        raise ValueError(f"{what} {prefix + name!r} is not a host name ({allowed})")
+        raise ValueError(f"{what} {_shown(prefix + name)} is not a host name ({allowed})")
     if len(body) > 253:
         raise ValueError(f"{what} is {len(body)} characters long; a host name has at most 253")
     return prefix + name
@@ -173,7 +181,7 @@ def check_url(url: str) -> str:
         )
     scheme, separator, rest = url.partition("://")
     if scheme.lower() not in ("http", "https") or not separator:
-        raise ValueError(f"not an http:// or https:// URL: {url[:100]!r}")
+        raise ValueError(f"not an http:// or https:// URL: {_shown(url)}")
     if "#" in rest:
         raise ValueError("a fragment (#...) is never sent; remove it or percent-encode '#' (%23)")
     end = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
@@ -185,18 +193,18 @@ def check_url(url: str) -> str:
         )
     host, port = _split_authority(authority)
     if port is not None and not (_PORT.fullmatch(port) and 1 <= int(port) <= 65535):
-        raise ValueError(f"port {port!r}: a port is a number from 1 to 65535")
+        raise ValueError(f"port {_shown(port)}: a port is a number from 1 to 65535")
     bad = _unprintable(_filled(target))
     if bad is not None:
         raise ValueError(f"the path or query holds {bad}; percent-encode it (e.g. é as %C3%A9)")
     if host.startswith("["):
         if not (host.endswith("]") and ":" in host and _ip_literal(host[1:-1])):
-            raise ValueError(f"host {host!r} is not an IPv6 address in brackets (no zone)")
+            raise ValueError(f"host {_shown(host)} is not an IPv6 address in brackets (no zone)")
         return url
     if _ip_literal(host):
         return url
     if "*" in host:
-        raise ValueError(f"host {host!r}: a URL names one host, not a wildcard")
+        raise ValueError(f"host {_shown(host)}: a URL names one host, not a wildcard")
     if _UUID_PLACEHOLDER in host:
         dns_name(_filled(host))  # checked as sent; an ASCII host is sent as written
         return url
@@ -217,7 +225,7 @@ def _split_authority(netloc: str) -> tuple[str, str | None]:
         if not rest:
             return host, None
         if not rest.startswith(":"):
-            raise ValueError(f"unexpected {rest!r} after the IPv6 address")
+            raise ValueError(f"unexpected {_shown(rest)} after the IPv6 address")
         return host, rest[1:]
     if not netloc:
         raise ValueError("the URL has no host")
@@ -244,7 +252,7 @@ def _header_name(name: str) -> str:
         raise ValueError(f"a header name has at most {MAX_HEADER_NAME_LENGTH} characters")
     if not _TOKEN.fullmatch(name):
         raise ValueError(
-            f"header name {name[:80]!r} is not a token "
+            f"header name {_shown(name)} is not a token "
             "(RFC 9110 5.1: letters, digits and !#$%&'*+-.^_`|~; no ':' or spaces)"
         )
     return name
@@ -263,7 +271,7 @@ def _header_value(value: str) -> str:
             reason = f"holds U+{ord(bad):04X}; a header value is printable ASCII, spaces and tabs"
         else:
             reason = "starts or ends with whitespace, which is not sent (RFC 9110 5.5)"
-        raise ValueError(f"header value {value[:80]!r} {reason}")
+        raise ValueError(f"header value {_shown(value)} {reason}")
     return value
 
 
@@ -283,7 +291,7 @@ Headers = Annotated[dict[HeaderName, HeaderValue], Field(max_length=MAX_HEADERS)
 def _method(method: str) -> str:
     if len(method) > MAX_METHOD_LENGTH or not _TOKEN.fullmatch(method):
         raise ValueError(
-            f"not an HTTP method: {method[:80]!r} (a token of at most "
+            f"not an HTTP method: {_shown(method)} (a token of at most "
             f"{MAX_METHOD_LENGTH} characters, e.g. GET, POST, M-SEARCH)"
         )
     return method.upper()
@@ -351,9 +359,11 @@ def _server_name(name: str) -> str:
     if name == "none":
         return name
     if _ip_literal(name.strip("[]")):
-        raise ValueError(f"SNI {name!r}: an SNI is a host name, never an IP address (RFC 6066 3)")
+        raise ValueError(
+            f"SNI {_shown(name)}: an SNI is a host name, never an IP address (RFC 6066 3)"
+        )
     if "*" in name:
-        raise ValueError(f"SNI {name!r}: an SNI names one host, not a wildcard")
+        raise ValueError(f"SNI {_shown(name)}: an SNI names one host, not a wildcard")
     return dns_name(name, what="SNI")
 
 
@@ -364,7 +374,8 @@ ServerName = Annotated[str, AfterValidator(_server_name)]
 def _alpn(protocol: str) -> str:
     if not 1 <= len(protocol) <= 255 or _unprintable(protocol) is not None:
         raise ValueError(
-            f"ALPN protocol {protocol[:80]!r}: 1-255 printable ASCII characters (e.g. h2, http/1.1)"
+            f"ALPN protocol {_shown(protocol)}: "
+            "1-255 printable ASCII characters (e.g. h2, http/1.1)"
         )
     return protocol
 
@@ -376,7 +387,7 @@ AlpnProtocol = Annotated[str, _NOT_NULL, AfterValidator(_alpn)]
 def _cipher(name: str) -> str:
     if not _CIPHER.fullmatch(name):
         raise ValueError(
-            f"cipher {name[:80]!r}: an OpenSSL cipher name (letters, digits, '-', '_'), "
+            f"cipher {_shown(name)}: an OpenSSL cipher name (letters, digits, '-', '_'), "
             "e.g. ECDHE-RSA-AES128-GCM-SHA256"
         )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -387,7 +398,7 @@ def _cipher(name: str) -> str:
             context.set_ciphers(f"{name}:@SECLEVEL=0")
     except ssl.SSLError:
         raise ValueError(
-            f"cipher {name!r} is unknown to this OpenSSL ({ssl.OPENSSL_VERSION}); "
+            f"cipher {_shown(name)} is unknown to this OpenSSL ({ssl.OPENSSL_VERSION}); "
             "TLS 1.2 and older OpenSSL names only (TLS 1.3 suites cannot be chosen)"
         ) from None
     return name
@@ -403,7 +414,7 @@ CipherName = Annotated[str, _NOT_NULL, AfterValidator(_cipher)]
 def _dns_label(name: str) -> str:
     if not _K8S_LABEL.fullmatch(name):
         raise ValueError(
-            f"{name[:80]!r} is not a DNS label (lower-case letters, digits and inner '-', "
+            f"{_shown(name)} is not a DNS label (lower-case letters, digits and inner '-', "
             "at most 63 characters)"
         )
     return name
@@ -415,10 +426,10 @@ DNSLabel = Annotated[str, AfterValidator(_dns_label), _schema(pattern=f"^{_K8S_L
 
 def _service_name(name: str) -> str:
     if "*" in name:
-        raise ValueError(f"service name {name!r}: a service is one host, not a wildcard")
+        raise ValueError(f"service name {_shown(name)}: a service is one host, not a wildcard")
     if not name.isascii() or name != name.lower() or name.endswith("."):
         raise ValueError(
-            f"service name {name!r}: lower-case ASCII (an A-label if need be), no final '.'"
+            f"service name {_shown(name)}: lower-case ASCII (an A-label if need be), no final '.'"
         )
     return dns_name(name, what="service name")
 
@@ -433,7 +444,7 @@ def kubernetes_service_name(name: str) -> str:
     """Kubernetes Service names are DNS-1035 labels (``IsDNS1035Label``)."""
     if not _K8S_SERVICE.fullmatch(name):
         raise ValueError(
-            f"service name {name!r}: a Kubernetes Service name is a DNS-1035 label "
+            f"service name {_shown(name)}: a Kubernetes Service name is a DNS-1035 label "
             "(a letter, then lower-case letters, digits and inner '-', at most 63); "
             "a dotted host needs external: true"
         )
@@ -448,7 +459,9 @@ def _cert_host(host: str) -> str:
         # trustme encodes every name so (IDNA 2008), and refuses what this refuses.
         idna.encode(name[2:] if name.startswith("*.") else name, uts46=True)
     except (idna.IDNAError, UnicodeError) as exc:
-        raise ValueError(f"host {host!r} cannot be a certificate name (IDNA: {exc})") from None
+        raise ValueError(
+            f"host {_shown(host)} cannot be a certificate name (IDNA: {str(exc)[:120]})"
+        ) from None
     return name
 
 
@@ -459,10 +472,10 @@ CertificateHost = Annotated[str, _NOT_NULL, AfterValidator(_cert_host)]
 def _label_key(key: str) -> str:
     prefix, slash, name = key.rpartition("/")
     if slash and (len(prefix) > 253 or not all(_K8S_LABEL.fullmatch(p) for p in prefix.split("."))):
-        raise ValueError(f"label key {key[:80]!r}: its prefix is not a DNS subdomain")
+        raise ValueError(f"label key {_shown(key)}: its prefix is not a DNS subdomain")
     if not _QUALIFIED_NAME.fullmatch(name):
         raise ValueError(
-            f"label key {key[:80]!r}: [prefix/]name, the name at most 63 letters, digits, "
+            f"label key {_shown(key)}: [prefix/]name, the name at most 63 letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit"
         )
     return key
@@ -471,7 +484,7 @@ def _label_key(key: str) -> str:
 def _label_value(value: str) -> str:
     if value and not _QUALIFIED_NAME.fullmatch(value):
         raise ValueError(
-            f"label value {value[:80]!r}: at most 63 letters, digits, '-', '_' or '.', "
+            f"label value {_shown(value)}: at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit (or empty)"
         )
     return value

@@ -440,3 +440,13 @@ def test_the_properties_reach_both_verdicts(strategy: Any, wrap: Any) -> None:
     quick = settings(database=None, max_examples=2000)
     find(strategy, lambda v: accepted(fields(v)) is not None and v not in ("", {}), settings=quick)
     find(strategy, lambda v: accepted(fields(v)) is None, settings=quick)
+
+
+def test_messages_quote_a_hostile_value_cut_short() -> None:
+    huge = "a" * 100 + "_" + "b" * 1_000_000
+    for kind in (ServerName, HeaderName, HeaderValue, LabelKey, DNSLabel, CertificateHost, HttpURL):
+        value = {HeaderValue: huge + "\n", HttpURL: "http://a.b:" + huge[:5000]}.get(kind, huge)
+        with pytest.raises(ValidationError) as raised:
+            TypeAdapter(kind).validate_python(value)
+        (error,) = raised.value.errors()
+        assert len(error["msg"]) < 300, (kind, error["msg"][:300])
