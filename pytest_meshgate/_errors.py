@@ -72,12 +72,29 @@ class Problem:
         lines = [self.headline()]
         source = _source_line(self.path, self.line)
         if source is not None:
+            source, caret = _around(source, self.column - 1)
             number = str(self.line).rjust(width)
             gutter = " " * len(number)
             lines.append(f"{gutter} |")
             lines.append(f"{number} | {source}")
-            lines.append(f"{gutter} | {' ' * (self.column - 1)}^")
+            lines.append(f"{gutter} | {' ' * caret}^")
         return "\n".join(lines)
+
+
+# A source line is shown whole up to this width, else this much around the caret.
+_SOURCE_WIDTH = 160
+_SOURCE_CONTEXT = 60
+
+
+def _around(source: str, index: int) -> tuple[str, int]:
+    """``source`` cut to a window around ``index`` (a megabyte line stays readable)."""
+    if len(source) <= _SOURCE_WIDTH:
+        return source, index
+    start = max(0, index - _SOURCE_CONTEXT)
+    end = min(len(source), index + _SOURCE_CONTEXT)
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(source) else ""
+    return f"{head}{source[start:end]}{tail}", index - start + len(head)
 
 
 def display_path(path: Path) -> str:

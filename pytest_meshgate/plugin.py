@@ -97,17 +97,24 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Our errors in setup (a bad case file, a target that cannot start) read as one message.
+    """Errors in setup and teardown (a bad case file, a target that cannot start) read as one
+    message.
 
-    pytest renders setup errors as tracebacks without asking the item, so the
-    report is rewritten here: the message already says where and why.
+    pytest renders them as tracebacks without asking the item, so the report
+    is rewritten here: our errors already say where and why, and anything else
+    raised around a check (the target fixture, say) is a harness error naming it.
     """
     report = yield
-    if call.when == "setup" and call.excinfo is not None:
+    if call.when in ("setup", "teardown") and call.excinfo is not None:
+        error = call.excinfo.value
+        if not isinstance(error, Exception):
+            return report  # pytest's outcomes (skip, xfail, exit) and interrupts
         from ._errors import CaseError, MeshgateError
 
-        error = call.excinfo.value
-        if isinstance(error, CaseError):
+        nodes = sys.modules.get("pytest_meshgate._suite.nodes")
+        if nodes is not None and isinstance(item, nodes.CheckItem):
+            report.longrepr = item.harness_report(error)
+        elif isinstance(error, CaseError):
             report.longrepr = error.render()
         elif isinstance(error, MeshgateError):
             path, line, _ = item.reportinfo()

@@ -144,6 +144,7 @@ def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, C
 
     resources = _parse_resources(case, positions, path, problems)
     problems.extend(_reference_problems(case, positions, path))
+    problems.extend(_port_problems(case, positions, path))
     if problems:
         return None, CaseError(problems)
     applied = apply_in_order(
@@ -424,6 +425,55 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                 yield problem(key, f"unknown service '{mirror.service}'")
             elif mirror.version is not None and mirror.version not in services[mirror.service]:
                 yield problem(key, f"service '{mirror.service}' has no version '{mirror.version}'")
+
+
+def _port_problems(case: Case, positions: Positions, path: Path) -> Iterator[Problem]:
+    """Ports repeated in one Service (Kubernetes refuses it) or ServiceEntry (Istio does).
+
+    Istio's words are those of ``ValidateServiceEntry`` in
+    ``pkg/config/validation/validation.go``.
+    """
+    # Per port list: (key path of each port, its name, its number), and the
+    # keys and messages for a repeated name and number.
+    kubernetes = ("name", "port", "duplicate port name '{}'", "duplicate port {}")
+    istio = (
+        "name",
+        "number",
+        'service entry port name "{}" already defined',
+        "service entry port {} already defined",
+    )
+    _Ports = list[tuple[KeyPath, Any, Any]]
+    services: list[_Ports] = [
+        [(("spec", "services", i, "ports", j), p.name, p.port) for j, p in enumerate(s.ports)]
+        for i, s in enumerate(case.spec.services)
+    ]
+    gateways: list[_Ports] = [
+        [(("spec", "gateways", i, "ports", j), p.name, p.port) for j, p in enumerate(g.ports)]
+        for i, g in enumerate(case.spec.gateways)
+    ]
+    lists = [(ports, kubernetes) for ports in services + gateways]
+    for i, raw in enumerate(case.spec.resources):
+        spec = raw.get("spec") if raw.get("kind") == "ServiceEntry" else None
+        entries = spec.get("ports") if isinstance(spec, dict) else None
+        if isinstance(entries, list):
+            entry_ports: _Ports = [
+                (("spec", "resources", i, "spec", "ports", j), e.get("name"), e.get("number"))
+                for j, e in enumerate(entries)
+                if isinstance(e, dict)
+            ]
+            lists.append((entry_ports, istio))
+    for ports, (name_key, number_key, name_message, number_message) in lists:
+        seen: set[tuple[str, Any]] = set()
+        for key_path, name, number in ports:
+            for key, value, message in (
+                (name_key, name, name_message),
+                (number_key, number, number_message),
+            ):
+                if value is None:
+                    continue
+                if (key, value) in seen:
+                    yield _problem(positions, (*key_path, key), message.format(value), path)
+                seen.add((key, value))
 
 
 def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:

@@ -21,6 +21,7 @@ __all__ = [
     "TLSInfo",
     "echo_report",
     "tls_info",
+    "tls_version_name",
 ]
 
 MESHGATE_ID_HEADER = "x-meshgate-id"
@@ -109,10 +110,22 @@ class TLSInfo:
         )
 
 
+# Python's ``SSLObject.version()`` says "TLSv1" for TLS 1.0; case files write
+# every version with its minor number (``expect.tls.version: TLSv1.0``).
+_CASE_VERSION_NAMES = {"TLSv1": "TLSv1.0"}
+
+
+def tls_version_name(ssl_version: str | None) -> str | None:
+    """A negotiated version as case files name it: ``TLSv1`` -> ``TLSv1.0``."""
+    if ssl_version is None:
+        return None
+    return _CASE_VERSION_NAMES.get(ssl_version, ssl_version)
+
+
 def tls_info(ssl_object: Any) -> TLSInfo:
     cipher = ssl_object.cipher()
     info = TLSInfo(
-        version=ssl_object.version(),
+        version=tls_version_name(ssl_object.version()),
         alpn=ssl_object.selected_alpn_protocol(),
         cipher=cipher[0] if cipher else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -211,11 +212,34 @@ class CheckItem(pytest.Function):
     ) -> str | Any:
         """A failed check reads as its story (sent, got, why), not a traceback."""
         if isinstance(excinfo.value, (CheckFailed, TargetError, CaseError)):
-            mark = self.loaded.check_mark(self.index)
-            return f"{display_path(mark.path)}:{mark.line}: {excinfo.value}"
+            return self._located(excinfo.value)
         if isinstance(excinfo.value, MeshgateError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
+
+    def harness_report(self, error: BaseException) -> str:
+        """An error outside the check's run (setup, teardown) as one located paragraph."""
+        if isinstance(error, CaseError):
+            return error.render()
+        if not isinstance(error, MeshgateError):
+            from .run import harness_error
+
+            wrapped = harness_error(self.loaded.name, self.name, error)
+            wrapped.__cause__ = error
+            error = wrapped
+        return self._located(error)
+
+    def _located(self, error: BaseException) -> str:
+        mark = self.loaded.check_mark(self.index)
+        text = f"{display_path(mark.path)}:{mark.line}: {error}"
+        cause = error.__cause__
+        if isinstance(error, TargetError) and cause is not None and self._wants_traceback():
+            text += "\n\n" + "".join(traceback.format_exception(cause)).rstrip()
+        return text
+
+    def _wants_traceback(self) -> bool:
+        option = self.config.option
+        return getattr(option, "tbstyle", "auto") == "long" or option.verbose >= 2
 
 
 class InvalidCaseItem(pytest.Item):

@@ -10,7 +10,7 @@ import pytest
 
 from .._cases.model.case import Check
 from .._cases.model.expect import MirrorExpectation
-from .._errors import CheckFailed
+from .._errors import CheckFailed, MeshgateError, TargetError
 from .._exchange.records import Exchange
 from .._judge.expectations import judge, split_label
 from .._judge.verdicts import await_verdict, batch_verdict, indent
@@ -26,6 +26,7 @@ __all__ = [
     "SPLIT_FALSE_FAIL",
     "STATISTICS_CONCURRENCY",
     "case_appendix",
+    "harness_error",
     "run_check",
 ]
 
@@ -53,7 +54,43 @@ def run_check(
     A failure message ends with what is known about the whole case: the
     target's warnings while deploying it and the case's istioctl analyze
     ``findings``, in every failing check of the case.
+
+    Raises:
+        CheckFailed: the gateway did not do what the check expects.
+        TargetError: the target could not run the check; an unexpected
+            exception of the harness itself becomes one (see ``harness_error``).
     """
+    try:
+        _run_check(target, loaded, index, findings)
+    except MeshgateError:
+        raise
+    except Exception as exc:
+        raise harness_error(loaded.name, loaded.case.spec.checks[index].name, exc) from exc
+
+
+# A harness error's own message is cut here: the report stays one paragraph.
+_HARNESS_MESSAGE_LIMIT = 1000
+
+
+def harness_error(case: str, check: str, exc: BaseException) -> TargetError:
+    """An unexpected exception of the harness as the TargetError a report shows.
+
+    ``case 'X', check 'Y': harness error: ValueError: ...``; the traceback
+    stays on ``__cause__`` (shown with ``--tb=long`` or ``-vv``).
+    """
+    message = str(exc) or "(no message)"
+    if len(message) > _HARNESS_MESSAGE_LIMIT:
+        message = f"{message[:_HARNESS_MESSAGE_LIMIT]}... ({len(message)} characters)"
+    return TargetError(
+        f"case '{case}', check '{check}': harness error: {type(exc).__name__}: {message}\n"
+        "(the harness failed, not the gateway; "
+        "--tb=long shows the traceback)"
+    )
+
+
+def _run_check(
+    target: Target, loaded: LoadedCase, index: int, findings: Sequence[Finding]
+) -> None:
     check = loaded.case.spec.checks[index]
     if check.skip:
         pytest.skip(check.skip)

@@ -16,7 +16,6 @@ import pytest
 from .._cases.model.case import Check
 from .._cases.model.expect import BackendRef
 from .._cases.model.request import Request
-from .._errors import MeshgateError
 from .._exchange.records import Exchange
 from .._judge.verdicts import Consistency
 
@@ -93,7 +92,8 @@ class Target(abc.ABC):
         Checks of one case run back to back, so a case is deployed once and
         replaced when the first check of the next case runs. A failed
         deployment is remembered, so the case's other checks fail fast with
-        the same error instead of trying again.
+        the same error instead of trying again (an unexpected exception too:
+        the run reports it as a harness error of each check).
         """
         if self._current is not None and self._current[0] is loaded:
             return self._current[1]
@@ -102,7 +102,7 @@ class Target(abc.ABC):
         self.deactivate()
         try:
             deployment = self.deploy(loaded)
-        except (MeshgateError, pytest.skip.Exception) as exc:
+        except (Exception, pytest.skip.Exception) as exc:
             self._failed = (loaded, exc)
             raise
         self._current = (loaded, deployment)

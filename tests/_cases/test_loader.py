@@ -191,3 +191,51 @@ def test_replicas_and_misbehaving_are_validated(write: Write) -> None:
     assert line.endswith(
         "c.yaml:9:19: spec.services[0].misbehaving[0]: give status, delay or reset"
     )
+
+
+def test_repeated_ports_are_refused_where_they_repeat(write: Write) -> None:
+    path = write(
+        "c.yaml",
+        """
+        apiVersion: meshgate.dev/v1alpha1
+        kind: Case
+        metadata: {name: ports}
+        spec:
+          services:
+          - name: reviews
+            ports: [{name: http, port: 9080}, {name: http, port: 9081}, {name: tcp, port: 9080}]
+          gateways:
+          - name: edge
+            labels: {istio: edge}
+            ports: [{name: http, port: 80}, {name: http-alt, port: 80}]
+          resources:
+          - apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {name: ext}
+            spec:
+              hosts: [ext.example.com]
+              ports:
+              - {number: 80, name: http, protocol: HTTP}
+              - {number: 443, name: http, protocol: HTTPS}
+              - {number: 80, name: web, protocol: HTTP}
+              resolution: DNS
+          checks:
+          - name: c
+            request: {url: "http://app.example.com/"}
+        """,
+    )
+    assert headlines(path) == [
+        f"{path}:7:46: spec.services[0].ports[1].name: duplicate port name 'http'",
+        f"{path}:7:83: spec.services[0].ports[2].port: duplicate port 9080",
+        f"{path}:11:60: spec.gateways[0].ports[1].port: duplicate port 80",
+        f'{path}:20:29: spec.resources[0].spec.ports[1].name: service entry port name "http" already defined',
+        f"{path}:21:18: spec.resources[0].spec.ports[2].number: service entry port 80 already defined",
+    ]
+
+
+def test_distinct_ports_load(write: Write) -> None:
+    text = GOOD.replace("NAME", "ok").replace(
+        "ports: [{name: http, port: 9080}]",
+        "ports: [{name: http, port: 9080}, {name: http-alt, port: 9081, targetPort: 9080}]",
+    )
+    assert not load_case_file(write("c.yaml", text)).invalid

@@ -317,7 +317,9 @@ def test_odd_answers_read_as_httpclient_reads_them(
 def test_invalid_request_is_an_error_as_in_httpclient(
     backend: tuple[str, int], sender: BulkSender
 ) -> None:
-    request = Request(url="http://app.example.com/caf\u00e9/${uuid}")
+    # The case model refuses this URL at collection (a non-ASCII path); built
+    # around it, both senders still agree that h11 refuses it.
+    request = Request.model_construct(url="http://app.example.com/caf\u00e9/${uuid}")
     client = HTTPClient(timeout=5)
     try:
         exchange = client.send(request, backend, "test")

@@ -12,13 +12,17 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from ..._durations import format_duration, parse_duration
 
 __all__ = [
+    "NO_VALUE",
+    "CaseModel",
     "Duration",
     "KeyPath",
     "PortNumber",
@@ -39,6 +43,42 @@ class StrictModel(BaseModel):
         populate_by_name=True,
         frozen=True,
     )
+
+
+NO_VALUE = "no value: remove the key or give a value"
+
+
+def _refuse_null_in_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema says what the validator says: a key is given a value or left out."""
+    for prop in schema.get("properties", {}).values():
+        branches = prop.get("anyOf")
+        if isinstance(branches, list):
+            branches = [b for b in branches if b != {"type": "null"}]
+            if len(branches) == 1 and "$ref" not in branches[0]:
+                del prop["anyOf"]
+                prop.update(branches[0])
+            else:  # a lone $ref stays in anyOf: draft-07 ignores keys beside $ref
+                prop["anyOf"] = branches
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
+class CaseModel(StrictModel):
+    """A part of the case contract: a key written without a value (YAML null) is an error.
+
+    ``status:`` with nothing after it reads as "the default" to nobody but
+    YAML; the case means something, so it must say it (or leave the key out).
+    The Istio models keep ``StrictModel``: their nulls are the API's business.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_refuse_null_in_schema)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError(NO_VALUE)
+        return value
 
 
 # Case files write durations with units, as Istio's API does: a bare ``2`` is
@@ -73,7 +113,8 @@ StatusCode = Annotated[int, Field(ge=100, le=599)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 TLSVersionName = Literal["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
-"""A TLS version as case files write it (Python's ``SSLObject.version()`` names)."""
+"""A TLS version as case files write it (Python's ``SSLObject.version()`` names, except
+that TLS 1.0 keeps its minor number: ``ssl`` says ``TLSv1``)."""
 
 
 KeyPath = tuple[str | int, ...]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import Slug, StrictModel
+from .base import CaseModel, Slug
 from .expect import Expect
 from .request import Request
 from .workloads import Client, GatewayWorkload, Secret, Service
@@ -27,13 +27,13 @@ __all__ = [
 API_VERSION = "meshgate.dev/v1alpha1"
 
 
-class Include(StrictModel):
+class Include(CaseModel):
     """``- include: path``: manifests from another file, relative to this one."""
 
     include: str
 
 
-class Check(StrictModel):
+class Check(CaseModel):
     """A request and the outcome it must get."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -41,6 +41,28 @@ class Check(StrictModel):
     skip: str | None = Field(default=None, description="Skip this check, with the reason.")
     request: Request
     expect: Expect = Field(default_factory=Expect)
+
+    @field_validator("name")
+    @classmethod
+    def _usable_as_test_id(cls, name: str) -> str:
+        # The name ends the pytest id <file>::<case>::<check>, which -k, --deselect
+        # and JUnit reports must be able to spell.
+        bad = next((c for c in name if not c.isprintable()), None)
+        if bad is not None:
+            raise ValueError(f"a check name holds no control characters (U+{ord(bad):04X})")
+        if "::" in name or name != name.strip():
+            raise ValueError("a check name has no '::' and no leading or trailing spaces")
+        return name
+
+    @model_validator(mode="after")
+    def _latency_within_timeout(self) -> Check:
+        latency, timeout = self.expect.latency, self.request.timeout
+        at_least = latency.at_least if latency is not None else None
+        if at_least is not None and timeout is not None and at_least >= timeout:
+            raise ValueError(
+                "expect.latency.atLeast is not below request.timeout: it could never pass"
+            )
+        return self
 
     @model_validator(mode="after")
     def _count_for_aggregates(self) -> Check:
@@ -59,23 +81,23 @@ class Check(StrictModel):
         return self
 
 
-class CaseMetadata(StrictModel):
+class CaseMetadata(CaseModel):
     name: Slug = Field(description="Unique in the suite; the pytest id.")
     description: str | None = None
     features: list[str] = Field(default_factory=list)
     provisional: bool = False
 
 
-class CaseSpec(StrictModel):
-    services: list[Service] = Field(default_factory=list)
-    clients: list[Client] = Field(default_factory=list)
-    gateways: list[GatewayWorkload] = Field(default_factory=list)
-    secrets: list[Secret] = Field(default_factory=list)
+class CaseSpec(CaseModel):
+    services: list[Service] = Field(default_factory=list, max_length=64)
+    clients: list[Client] = Field(default_factory=list, max_length=32)
+    gateways: list[GatewayWorkload] = Field(default_factory=list, max_length=16)
+    secrets: list[Secret] = Field(default_factory=list, max_length=64)
     resources: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Istio manifests as users write them, or {include: path}.",
     )
-    checks: list[Check] = Field(min_length=1)
+    checks: list[Check] = Field(min_length=1, max_length=256)
 
     @model_validator(mode="after")
     def _clients_exist(self) -> CaseSpec:
@@ -90,7 +112,7 @@ class CaseSpec(StrictModel):
         return self
 
 
-class Case(StrictModel):
+class Case(CaseModel):
     """One case: a document of a case file."""
 
     api_version: Literal["meshgate.dev/v1alpha1"]

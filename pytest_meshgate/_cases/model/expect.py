@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Duration, PortNumber, StatusCode, StrictModel, TLSVersionName
+from .base import CaseModel, PortNumber, StatusCode, TLSVersionName
+from .values import AlpnProtocol, HeaderName, LatencyBound
 
 __all__ = [
     "BackendRef",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-class BackendRef(StrictModel):
+class BackendRef(CaseModel):
     """An echo workload: service, and optionally version and namespace."""
 
     service: str
@@ -38,37 +39,37 @@ class BackendRef(StrictModel):
         return text if self.version is None else f"{text} {self.version}"
 
 
-class TLSServerName(StrictModel):
+class TLSServerName(CaseModel):
     server_name: str
 
 
-class RequestExpectation(StrictModel):
+class RequestExpectation(CaseModel):
     """What the backend received."""
 
     method: str | None = None
     path: str | None = Field(default=None, description="Path with query, exactly.")
     host: str | None = None
     proto: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as the backend saw.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    absent_headers: list[str] = Field(default_factory=list)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    absent_headers: list[HeaderName] = Field(default_factory=list)
     tls: TLSServerName | None = None
 
 
-class BodyExpectation(StrictModel):
+class BodyExpectation(CaseModel):
     equals: str | None = None
     contains: str | None = None
 
 
-class ResponseExpectation(StrictModel):
+class ResponseExpectation(CaseModel):
     """What came back to the client besides the status."""
 
     protocol: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as answered.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    absent_headers: list[str] = Field(default_factory=list)
+    headers: dict[HeaderName, str] = Field(default_factory=dict)
+    absent_headers: list[HeaderName] = Field(default_factory=list)
     body: BodyExpectation | None = None
 
 
-class RedirectExpectation(StrictModel):
+class RedirectExpectation(CaseModel):
     """The Location header, whole or by parts."""
 
     location: str | None = None
@@ -85,22 +86,28 @@ class RedirectExpectation(StrictModel):
         return self
 
 
-class PeerCertificateExpectation(StrictModel):
+class PeerCertificateExpectation(CaseModel):
     san: list[str] | None = None
     issuer: str | None = None
 
 
-class TLSExpectation(StrictModel):
+class TLSExpectation(CaseModel):
     """Facts of the client's TLS handshake with the gateway."""
 
     version: TLSVersionName | None = None
-    alpn: str | None = None
+    alpn: AlpnProtocol | None = None
     peer_certificate: PeerCertificateExpectation | None = None
 
 
-class LatencyExpectation(StrictModel):
-    at_least: Duration | None = None
-    at_most: Duration | None = None
+class LatencyExpectation(CaseModel):
+    at_least: LatencyBound | None = None
+    at_most: LatencyBound | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyExpectation:
+        if self.at_least is not None and self.at_most is not None and self.at_least > self.at_most:
+            raise ValueError("atLeast is above atMost")
+        return self
 
 
 ConnectionOutcome = Literal["refused", "reset", "tlsError"]
@@ -112,7 +119,7 @@ _LABEL = re.compile(
 )
 
 
-class CountBound(StrictModel):
+class CountBound(CaseModel):
     """How many of the ``count`` answers: at least and/or at most."""
 
     at_least: int | None = Field(default=None, ge=0)
@@ -169,15 +176,17 @@ def answer_labels(
     return labels
 
 
-class Expect(StrictModel):
+class Expect(CaseModel):
     """The outcome a check must get. Empty: status 200."""
 
-    status: StatusCode | list[StatusCode] | None = None
+    status: StatusCode | Annotated[list[StatusCode], Field(min_length=1)] | None = None
     backend: str | BackendRef | None = None
     request: RequestExpectation | None = None
     response: ResponseExpectation | None = None
     redirect: RedirectExpectation | None = None
-    connection: ConnectionOutcome | list[ConnectionOutcome] | None = None
+    connection: (
+        ConnectionOutcome | Annotated[list[ConnectionOutcome], Field(min_length=1)] | None
+    ) = None
     tls: TLSExpectation | None = None
     via: str | None = Field(
         default=None,
@@ -190,7 +199,7 @@ class Expect(StrictModel):
         description="Percent of answers per label (service/version, service, status/NNN or "
         "connection/<outcome>), judged statistically; the shares add up to 100.",
     )
-    counts: dict[str, CountBound] | None = Field(
+    counts: Annotated[dict[str, CountBound], Field(min_length=1)] | None = Field(
         default=None,
         description="With request.count: how many answers carry each label "
         "(service/version, service, status/NNN, connection/<outcome>, or header/<name> "
@@ -200,18 +209,23 @@ class Expect(StrictModel):
         default=None,
         description="With request.count: how many distinct pods (replicas) answered.",
     )
-    mirrored_to: str | MirrorExpectation | list[str | MirrorExpectation] | None = Field(
-        default=None, description="Backends that receive a copy of the request."
-    )
+    mirrored_to: (
+        str
+        | MirrorExpectation
+        | Annotated[list[str | MirrorExpectation], Field(min_length=1)]
+        | None
+    ) = Field(default=None, description="Backends that receive a copy of the request.")
 
     @field_validator("split", "counts")
     @classmethod
     def _labels(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         for label in value or {}:
             if info.field_name == "split" and label.startswith("header/"):
-                raise ValueError(f"label {label!r}: header labels are for counts, not split")
+                raise ValueError(f"label {label[:80]!r}: header labels are for counts, not split")
             if not _LABEL.match(label):
-                raise ValueError(f"label {label!r}: use service/version, service or status/NNN")
+                raise ValueError(
+                    f"label {label[:80]!r}: use service/version, service or status/NNN"
+                )
         return value
 
     @model_validator(mode="after")

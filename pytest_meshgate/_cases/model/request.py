@@ -5,26 +5,52 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from .base import Duration, StrictModel, TLSVersionName
+from .base import CaseModel, TLSVersionName
+from .values import (
+    AlpnProtocol,
+    Body,
+    CipherName,
+    Headers,
+    HttpURL,
+    Method,
+    RequestTimeout,
+    ServerName,
+)
 
 __all__ = ["Request", "RequestTLS"]
 
+_TLS_ORDER = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
-class RequestTLS(StrictModel):
+
+class RequestTLS(CaseModel):
     """How the client side of a TLS connection behaves."""
 
-    sni: str | None = Field(default=None, description="Override, or 'none' to send no SNI.")
+    sni: ServerName | None = Field(
+        default=None, description="A host name to send instead of the URL's, or 'none'."
+    )
     ca: str = Field(default="default", description="The issuer the client trusts.")
     client_cert: str | None = Field(default=None, description="A client secret to present.")
-    alpn: list[str] | None = None
+    alpn: list[AlpnProtocol] | None = Field(default=None, max_length=16)
     min_version: TLSVersionName | None = None
     max_version: TLSVersionName | None = None
-    ciphers: list[str] | None = None
+    ciphers: list[CipherName] | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _versions_in_order(self) -> RequestTLS:
+        if (
+            self.min_version is not None
+            and self.max_version is not None
+            and _TLS_ORDER.index(self.min_version) > _TLS_ORDER.index(self.max_version)
+        ):
+            raise ValueError(
+                f"minVersion {self.min_version} is above maxVersion {self.max_version}"
+            )
+        return self
 
 
-class Request(StrictModel):
+class Request(CaseModel):
     """What a check sends."""
 
     gateway: str | None = Field(
@@ -33,34 +59,30 @@ class Request(StrictModel):
     from_: str | None = Field(
         default=None, alias="from", description="A spec.clients name: leave through its sidecar."
     )
-    url: str
-    method: str = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: str | None = None
+    url: HttpURL
+    method: Method = "GET"
+    headers: Headers = Field(default_factory=dict)
+    body: Body | None = None
     http2: bool = False
     tls: RequestTLS | None = None
-    timeout: Duration | None = None
+    timeout: RequestTimeout | None = None
     count: int | None = Field(default=None, ge=1, le=100000)
     concurrency: int | None = Field(default=None, ge=1, le=256)
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL with a host: {url!r}")
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError as exc:
-            raise ValueError(f"bad port in {url!r}: {exc}") from None
-        return url
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, method: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]+", method):
-            raise ValueError(f"not an HTTP method: {method!r}")
-        return method.upper()
+    @model_validator(mode="after")
+    def _framing_headers(self) -> Request:
+        # What h11 and h2 refuse to send: every attempt would be an "error".
+        for name, value in self.headers.items():
+            lowered = name.lower()
+            if lowered == "content-length" and not re.fullmatch(r"[0-9]{1,19}", value):
+                raise ValueError(f"headers.{name}: a Content-Length is a number of bytes")
+            if lowered == "transfer-encoding" and value.lower() != "chunked":
+                raise ValueError(
+                    f"headers.{name}: only 'chunked' can be sent (the client frames the body)"
+                )
+            if lowered == "te" and self.http2 and value.lower() != "trailers":
+                raise ValueError(f"headers.{name}: over HTTP/2 only 'trailers' (RFC 9113 8.2.2)")
+        return self
 
     @model_validator(mode="after")
     def _gateway_or_from(self) -> Request:

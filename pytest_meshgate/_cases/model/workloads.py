@@ -7,7 +7,16 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Duration, PortNumber, Slug, StatusCode, StrictModel
+from .base import CaseModel, PortNumber, Slug, StatusCode
+from .values import (
+    AppProtocol,
+    CertificateHost,
+    DNSLabel,
+    Labels,
+    MisbehaviourDelay,
+    ServiceName,
+    kubernetes_service_name,
+)
 
 __all__ = [
     "DEFAULT_GATEWAYS",
@@ -22,10 +31,8 @@ __all__ = [
     "port_protocol",
 ]
 
-_DNS_NAME = r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9])?$"
 
-
-class ServicePortTLS(StrictModel):
+class ServicePortTLS(CaseModel):
     """The echo terminates TLS itself on this port (passthrough, re-encryption)."""
 
     secret: str | None = Field(
@@ -35,15 +42,17 @@ class ServicePortTLS(StrictModel):
     )
 
 
-class ServicePort(StrictModel):
+class ServicePort(CaseModel):
     """A Service port; the protocol comes from the name prefix, as Istio does."""
 
-    name: str = Field(description="http, http2, grpc, https, tls, tcp, ... optionally -suffix.")
+    name: DNSLabel = Field(
+        description="http, http2, grpc, https, tls, tcp, ... optionally -suffix."
+    )
     port: PortNumber
     target_port: PortNumber | None = Field(
         default=None, description="Container port; default: port."
     )
-    app_protocol: str | None = None
+    app_protocol: AppProtocol | None = None
     tls: ServicePortTLS | None = None
 
     @property
@@ -71,13 +80,15 @@ def port_protocol(name: str, app_protocol: str | None = None) -> str:
     }.get(prefix, "UNSUPPORTED")
 
 
-class Misbehaviour(StrictModel):
+class Misbehaviour(CaseModel):
     """One replica that answers badly whatever it is asked (outlier detection cases)."""
 
     version: Slug | None = Field(default=None, description="Default: the first version.")
     replica: int = Field(default=0, ge=0, description="Which replica of that version, from 0.")
     status: StatusCode | None = Field(default=None, description="Answer this status.")
-    delay: Duration | None = Field(default=None, description="Wait this long before answering.")
+    delay: MisbehaviourDelay | None = Field(
+        default=None, description="Wait this long before answering."
+    )
     reset: bool = Field(default=False, description="Answer with a TCP reset instead.")
 
     @model_validator(mode="after")
@@ -89,15 +100,16 @@ class Misbehaviour(StrictModel):
         return self
 
 
-class Service(StrictModel):
+class Service(CaseModel):
     """An echo workload (one per version) and its Kubernetes Service."""
 
-    name: str = Field(pattern=_DNS_NAME, description="Service name, or a host for external ones.")
+    name: ServiceName = Field(description="Service name, or a host for external ones.")
     namespace: Slug = "default"
-    ports: list[ServicePort] = Field(min_length=1)
+    ports: list[ServicePort] = Field(min_length=1, max_length=16)
     versions: list[Slug] = Field(
         default_factory=lambda: ["v1"],
         min_length=1,
+        max_length=16,
         description="One workload per version, labelled app=<name>, version=<v>.",
     )
     replicas: int = Field(
@@ -117,14 +129,22 @@ class Service(StrictModel):
     )
     addresses: list[str] = Field(
         default_factory=list,
+        max_length=16,
         description="External services only: IP addresses that also lead to its echo servers "
         "(as ServiceEntry endpoints or addresses name them), e.g. 203.0.113.10.",
     )
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra pod labels.")
+    labels: Labels = Field(default_factory=dict, description="Extra pod labels.")
 
     @model_validator(mode="after")
     def _misbehaving_replicas_exist(self) -> Service:
+        seen: set[tuple[str, int]] = set()
         for i, bad in enumerate(self.misbehaving):
+            which = (bad.version or self.versions[0], bad.replica)
+            if which in seen:
+                raise ValueError(
+                    f"misbehaving[{i}]: replica {which[1]} of {which[0]} is given twice"
+                )
+            seen.add(which)
             if bad.version is not None and bad.version not in self.versions:
                 raise ValueError(f"misbehaving[{i}].version {bad.version!r} is not in versions")
             if bad.replica >= self.replicas:
@@ -164,13 +184,19 @@ class Service(StrictModel):
             raise ValueError("addresses are for external services (external: true)")
         return self
 
+    @model_validator(mode="after")
+    def _in_mesh_name(self) -> Service:
+        if not self.external:
+            kubernetes_service_name(self.name)
+        return self
 
-class Client(StrictModel):
+
+class Client(CaseModel):
     """An in-mesh workload whose requests leave through its sidecar."""
 
     name: Slug
     namespace: Slug = "default"
-    labels: dict[str, str] = Field(
+    labels: Labels = Field(
         default_factory=dict, description="Pod labels besides app=<name> (sourceLabels, Sidecar)."
     )
 
@@ -179,25 +205,26 @@ class Client(StrictModel):
         return {"app": self.name, **self.labels}
 
 
-class GatewayPort(StrictModel):
+class GatewayPort(CaseModel):
     """A port of a gateway's Service: clients reach ``port``, Envoy listens on ``targetPort``."""
 
-    name: str
+    name: DNSLabel
     port: PortNumber
     target_port: PortNumber | None = None
 
 
-class GatewayWorkload(StrictModel):
+class GatewayWorkload(CaseModel):
     """A gateway deployment besides the default ingress and egress gateways."""
 
     name: Slug
     namespace: Slug = "istio-system"
-    labels: dict[str, str] = Field(min_length=1)
+    labels: Labels = Field(min_length=1)
     ports: list[GatewayPort] = Field(
         default_factory=lambda: [
             GatewayPort(name="http2", port=80, target_port=8080),
             GatewayPort(name="https", port=443, target_port=8443),
-        ]
+        ],
+        max_length=16,
     )
 
 
@@ -214,7 +241,7 @@ DEFAULT_GATEWAYS: dict[str, GatewayWorkload] = {
 """The gateways every case has, by the short name requests use (``gateway: ingress``)."""
 
 
-class Secret(StrictModel):
+class Secret(CaseModel):
     """TLS material generated per run with trustme; never written into the repository."""
 
     name: Slug
@@ -222,7 +249,11 @@ class Secret(StrictModel):
         default=None, description="Where the Kubernetes Secret lives; none: not published."
     )
     type: Literal["server", "mutual", "client", "ca", "trust"]
-    hosts: list[str] = Field(default_factory=list)
+    hosts: list[CertificateHost] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Names the certificate holds; the first is its common name (64 at most).",
+    )
     issuer: str = Field(default="default", description="The CA that signs it.")
     format: Literal["tls", "generic"] = Field(
         default="tls",
@@ -236,4 +267,10 @@ class Secret(StrictModel):
             raise ValueError(f"a {self.type} secret needs hosts")
         if self.type == "ca" and self.hosts:
             raise ValueError("a ca secret has no hosts")
+        if self.hosts and len(self.hosts[0]) > 64:
+            # RFC 5280 ub-common-name: the certificate could not be issued.
+            raise ValueError(
+                f"hosts[0] becomes the certificate's common name: at most 64 characters, "
+                f"not {len(self.hosts[0])} (put a shorter name first)"
+            )
         return self

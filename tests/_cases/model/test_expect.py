@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from pytest_meshgate._cases.model.expect import Expect
 
 
@@ -16,3 +19,11 @@ def test_expected_status_defaults() -> None:
     )
     assert Expect.model_validate({"status": [404, 503]}).statuses == (404, 503)
     assert Expect.model_validate({"connection": "refused"}).connections == ("refused",)
+
+
+@pytest.mark.parametrize("key", ["status", "connection", "counts", "mirroredTo"])
+def test_an_empty_list_is_not_the_default(key: str) -> None:
+    # `status: []` once meant 200 and `connection: []` nothing at all: silently the default.
+    empty: object = {} if key == "counts" else []
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        Expect.model_validate({key: empty})

@@ -41,3 +41,38 @@ def test_external_services_name_ip_addresses() -> None:
         Service.model_validate(external | {"addresses": ["db.example.com"]})
     with pytest.raises(ValidationError, match="addresses are for external services"):
         Service.model_validate(external | {"external": False, "addresses": ["203.0.113.10"]})
+
+
+def test_in_mesh_service_names_are_kubernetes_service_names() -> None:
+    ports = [{"name": "http", "port": 80}]
+    assert Service.model_validate({"name": "reviews", "ports": ports}).name == "reviews"
+    for name in ("db.internal", "9lives"):
+        with pytest.raises(ValidationError, match="DNS-1035 label"):
+            Service.model_validate({"name": name, "ports": ports})
+    assert Service.model_validate({"name": "9lives.example", "external": True, "ports": ports})
+
+
+def test_misbehaving_replicas_are_named_once() -> None:
+    service = {"name": "a", "ports": [{"name": "http", "port": 80}], "replicas": 2}
+    twice = [{"replica": 1, "status": 503}, {"version": "v1", "replica": 1, "reset": True}]
+    with pytest.raises(ValidationError, match=r"misbehaving\[1\]: replica 1 of v1 is given twice"):
+        Service.model_validate(service | {"misbehaving": twice})
+    with pytest.raises(ValidationError, match="must be above 0s"):
+        Service.model_validate(service | {"misbehaving": [{"delay": "0s"}]})
+
+
+def test_a_certificate_common_name_fits_64_characters() -> None:
+    long_name = "a" * 50 + ".example.com"  # 62 characters
+    assert Secret(name="s", type="server", hosts=[long_name]).hosts == [long_name]
+    with pytest.raises(ValidationError, match="at most 64 characters, not 66"):
+        Secret(name="s", type="server", hosts=["x" * 54 + ".example.com"])
+    # A long name anywhere but first is only a SAN, which has no such limit.
+    assert Secret(name="s", type="server", hosts=["a.example.com", "x" * 60 + ".example.com"])
+
+
+def test_workload_labels_are_kubernetes_labels() -> None:
+    ports = [{"name": "http", "port": 80}]
+    with pytest.raises(ValidationError, match="label value"):
+        Service.model_validate({"name": "a", "ports": ports, "labels": {"tier": "front end"}})
+    with pytest.raises(ValidationError, match="label key"):
+        Service.model_validate({"name": "a", "ports": ports, "labels": {"-tier": "a"}})
