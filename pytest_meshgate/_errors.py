@@ -10,6 +10,8 @@
         ├── ProxyCrashed       an Envoy process died (carries its last log lines)
         └── TargetUnavailable  the target cannot start here (no Envoy binary, no cluster, ...)
 
+    MeshgateWarning (UserWarning)  what Istio accepts but warns about (e.g. a deprecated field)
+
 A report can then tell "your case file is wrong" (CaseError) from "the gateway
 misbehaved" (CheckFailed) from "the harness could not run" (TargetError).
 """
@@ -25,6 +27,7 @@ __all__ = [
     "CheckFailed",
     "ConfigRejected",
     "MeshgateError",
+    "MeshgateWarning",
     "Problem",
     "ProxyCrashed",
     "TargetError",
@@ -102,6 +105,13 @@ class CaseError(MeshgateError):
     def render(self) -> str:
         width = max((len(str(p.line)) for p in self.problems), default=1)
         return "\n\n".join(p.render(width) for p in self.problems)
+
+
+class MeshgateWarning(UserWarning):
+    """Istio accepts a case's configuration but warns about it (its webhook's warnings).
+
+    Emitted at collection, the message starts with ``file:line:col: key.path:``.
+    """
 
 
 class CheckFailed(MeshgateError):

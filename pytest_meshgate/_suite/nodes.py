@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,15 @@ import pytest
 
 from .._cases.loader import InvalidDocument, LoadedCase, load_case_file
 from .._cases.yamlpos import Mark
-from .._errors import CaseError, CheckFailed, MeshgateError, Problem, TargetError, display_path
+from .._errors import (
+    CaseError,
+    CheckFailed,
+    MeshgateError,
+    MeshgateWarning,
+    Problem,
+    TargetError,
+    display_path,
+)
 
 if TYPE_CHECKING:
     from .._targets.base import Target
@@ -52,6 +61,12 @@ class CaseFileNode(pytest.File):
                 )
                 continue
             names[case.name] = case.start
+            warned = _warn(case)
+            if warned is not None:  # -W error::MeshgateWarning: the warning is an error
+                document = _invalid(case, warned)
+                self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
+                yield InvalidCaseItem.from_parent(self, name=case.name, document=document)
+                continue
             problems = feature_problems(selection.catalog, case)
             if problems:  # an unknown feature: the case cannot be classified, so it is invalid
                 document = InvalidDocument(case.name, case.start, CaseError(problems))
@@ -64,6 +79,21 @@ class CaseFileNode(pytest.File):
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
+
+
+def _warn(case: LoadedCase) -> Problem | None:
+    """Emit what Istio warns about the case; the warning made an error, if one was."""
+    for problem in case.warnings:
+        try:
+            warnings.warn_explicit(
+                MeshgateWarning(problem.headline()),
+                MeshgateWarning,
+                str(problem.path),
+                problem.line,
+            )
+        except MeshgateWarning:
+            return problem
+    return None
 
 
 def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
