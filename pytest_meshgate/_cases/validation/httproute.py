@@ -380,8 +380,10 @@ def validate_destination(destination: Destination, r: Report) -> None:
 
 
 def _validate_redirect(redirect: HTTPRedirect, matches: list[HTTPMatchRequest], r: Report) -> None:
-    """``validateHTTPRedirect``: Istio stops at the first problem."""
-    r.error(one_of_problem(redirect, ("port", "derive_port")))
+    """``validateHTTPRedirect``: Istio stops at the first problem.
+
+    The CRD's oneOf between ``port`` and ``derivePort`` is the model's.
+    """
     if redirect.uri and redirect.prefix_rewrite:
         r.error("redirect may only specify one of uri or prefix_rewrite", "prefixRewrite")
         return
