@@ -169,7 +169,8 @@ def validate_connection_pool(pool: ConnectionPoolSettings, r: Report) -> None:
         if tcp.max_connection_duration is not None:
             t.error(validate_duration(tcp.max_connection_duration), "maxConnectionDuration")
         # 0s disables the idle timeout, so it is not held to the 1ms minimum.
-        if tcp.idle_timeout is not None and round(tcp.idle_timeout * 1000) != 0:
+        # (Go's Duration.Milliseconds() truncates: 900us counts as 0ms.)
+        if tcp.idle_timeout is not None and round(tcp.idle_timeout * 1e9) // 1_000_000 != 0:
             t.error(validate_duration(tcp.idle_timeout), "idleTimeout")
         if (keepalive := tcp.tcp_keepalive) is not None:
             if keepalive.time is not None:
