@@ -25,6 +25,8 @@ __all__ = [
     "is_wildcard_dns1123_label",
     "one_of_problem",
     "parse_protocol",
+    "too_long",
+    "too_many",
     "validate_duration",
     "validate_export_to",
     "validate_labels",
@@ -269,3 +271,13 @@ def one_of_problem(model: BaseModel, fields: Sequence[str]) -> str | None:
     names = [type(model).model_fields[name].alias or name for name in fields]
     chosen = [type(model).model_fields[name].alias or name for name in given]
     return f"only one of {', '.join(names)} may be set (got {' and '.join(chosen)})"
+
+
+def too_many(count: int, limit: int) -> str | None:
+    """A CRD's ``maxItems``/``maxProperties``, in the API server's words."""
+    return f"Too many: {count}: must have at most {limit} items" if count > limit else None
+
+
+def too_long(value: str, limit: int) -> str | None:
+    """A CRD's ``maxLength``, in the API server's words."""
+    return f"Too long: may not be more than {limit} bytes" if len(value.encode()) > limit else None

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
-from ..model.istio import DestinationRule
+from ..model.istio import DestinationRule, TrafficPolicy
 from .common import (
     is_dns1123_label,
+    too_long,
+    too_many,
     validate_export_to,
     validate_labels,
     validate_workload_selector,
@@ -17,7 +19,7 @@ from .hosts import validate_wildcard_domain
 from .report import Report
 from .trafficpolicy import validate_traffic_policy
 
-__all__ = ["validate_destination_rule", "validate_selector_values"]
+__all__ = ["validate_destination_rule"]
 
 
 def validate_destination_rule(rule: DestinationRule, r: Report) -> None:
@@ -52,11 +54,19 @@ def validate_destination_rule(rule: DestinationRule, r: Report) -> None:
         errors, warning = validate_workload_selector(labels)
         s.errors(errors, "workloadSelector", "matchLabels")
         s.warn(warning, "workloadSelector")
-        validate_selector_values(labels, s.at("workloadSelector", "matchLabels"))
+        s.error(too_many(len(labels), 4096), "workloadSelector", "matchLabels")
+        for key, value in labels.items():
+            s.error(too_long(value, 63), "workloadSelector", "matchLabels", key)
+    for where, policy in _policies(rule):
+        s.error(too_many(len(policy.port_level_settings), 4096), *where, "portLevelSettings")
 
 
-def validate_selector_values(labels: dict[str, str], r: Report) -> None:
-    """The CRD's ``maxLength: 63`` on selector label values (checked by the API server)."""
-    for key, value in labels.items():
-        if len(value) > 63:
-            r.error(f"label value {value!r}: must be no more than 63 characters", key)
+def _policies(rule: DestinationRule) -> list[tuple[tuple[str | int, ...], TrafficPolicy]]:
+    """Every traffic policy of the rule with its key path (the CRD limits each)."""
+    out: list[tuple[tuple[str | int, ...], TrafficPolicy]] = []
+    if rule.spec.traffic_policy is not None:
+        out.append((("trafficPolicy",), rule.spec.traffic_policy))
+    for i, subset in enumerate(rule.spec.subsets):
+        if subset.traffic_policy is not None:
+            out.append((("subsets", i, "trafficPolicy"), subset.traffic_policy))
+    return out

@@ -16,6 +16,8 @@ from .common import (
     is_tcp,
     is_tls,
     parse_protocol,
+    too_long,
+    too_many,
     validate_export_to,
     validate_labels,
     validate_port,
@@ -108,6 +110,7 @@ def validate_service_entry(se: ServiceEntry, r: Report) -> None:
         p.error(validate_protocol(port.protocol), "protocol")
         p.error(validate_port(port.number), "number")
 
+    _crd_limits(se, s)
     for i, endpoint in enumerate(spec.endpoints):
         _crd_endpoint_rules(endpoint, s.at("endpoints", i))
     _validate_resolution(se, names, s)
@@ -237,6 +240,38 @@ def _validate_workload_entry(entry: WorkloadEntry, port_names: set[str], r: Repo
     r.errors(validate_labels(entry.labels), "labels")
     if unix and len(port_names) != 1:
         r.error("exactly 1 service port required for unix endpoints")
+
+
+def _crd_limits(se: ServiceEntry, s: Report) -> None:
+    """The sizes the ServiceEntry CRD allows (maxItems, maxLength, maxProperties)."""
+    spec = se.spec
+    for key, items, limit in (
+        ("hosts", spec.hosts, 256),
+        ("addresses", spec.addresses, 256),
+        ("ports", spec.ports, 256),
+        ("endpoints", spec.endpoints, 4096),
+    ):
+        s.error(too_many(len(items), limit), key)
+    for i, address in enumerate(spec.addresses):
+        s.error(too_long(address, 64), "addresses", i)
+    for i, port in enumerate(spec.ports):
+        s.error(too_long(port.name, 256), "ports", i, "name")
+        s.error(too_long(port.protocol or "", 256), "ports", i, "protocol")
+    if spec.workload_selector is not None:
+        s.error(too_many(len(spec.workload_selector.labels), 256), "workloadSelector", "labels")
+        for key, value in spec.workload_selector.labels.items():
+            s.error(too_long(value, 63), "workloadSelector", "labels", key)
+    for i, entry in enumerate(spec.endpoints):
+        e = s.at("endpoints", i)
+        e.error(too_long(entry.address or "", 256), "address")
+        e.error(too_many(len(entry.labels), 256), "labels")
+        e.error(too_many(len(entry.ports), 128), "ports")
+        for field, text, limit in (
+            ("network", entry.network, 2048),
+            ("locality", entry.locality, 2048),
+            ("serviceAccount", entry.service_account, 253),
+        ):
+            e.error(too_long(text or "", limit), field)
 
 
 def _crd_endpoint_rules(entry: WorkloadEntry, r: Report) -> None:

@@ -19,6 +19,8 @@ from .common import (
     is_http,
     is_tls,
     parse_protocol,
+    too_long,
+    too_many,
     validate_port,
     validate_port_name,
     validate_protocol,
@@ -54,6 +56,10 @@ def validate_sidecar(sidecar: Sidecar, r: Report) -> None:
                 f"sidecar: {warning}, will be applied to all services in namespace",
                 "workloadSelector",
             )
+        labels = spec.workload_selector.labels
+        s.error(too_many(len(labels), 256), "workloadSelector", "labels")  # the CRD's limits
+        for key, value in labels.items():
+            s.error(too_long(value, 63), "workloadSelector", "labels", key)
     if not (
         spec.egress or spec.ingress or spec.outbound_traffic_policy or spec.inbound_connection_pool
     ):

@@ -635,3 +635,10 @@ def test_simple_and_consistent_hash_together_are_rejected() -> None:
         "spec.trafficPolicy.loadBalancer: only one of simple, consistentHash may be set "
         "(got simple and consistentHash)"
     ]
+
+
+def test_the_crd_limits_selector_values() -> None:
+    spec = {"workloadSelector": {"matchLabels": {"app": "a" * 64}}}
+    assert outcome(destination_rule(spec)).errors == [
+        "spec.workloadSelector.matchLabels.app: Too long: may not be more than 63 bytes"
+    ]

@@ -666,3 +666,14 @@ def test_the_crd_endpoint_rules(name: str, endpoint: dict[str, Any], error: str)
         "endpoints": [endpoint],
     }
     check_row(service_entry(spec), error)
+
+
+def test_the_crd_size_limits() -> None:
+    spec = {
+        "hosts": [f"h{i}.example.com" for i in range(257)],
+        "addresses": ["1" * 65],
+        "ports": [port(80, "http")],
+    }
+    errors = outcome(service_entry(spec)).errors
+    assert "spec.hosts: Too many: 257: must have at most 256 items" in errors
+    assert "spec.addresses[0]: Too long: may not be more than 64 bytes" in errors

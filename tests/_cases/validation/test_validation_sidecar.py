@@ -492,3 +492,10 @@ def test_an_outbound_policy_without_mode_is_registry_only() -> None:
     assert isinstance(resource, Sidecar)
     assert resource.spec.outbound_traffic_policy is not None
     assert resource.spec.outbound_traffic_policy.mode == "REGISTRY_ONLY"
+
+
+def test_the_crd_limits_selector_values() -> None:
+    spec = {"workloadSelector": {"labels": {"app": "a" * 64}}, "egress": ALL}
+    assert outcome(sidecar(spec)).errors == [
+        "spec.workloadSelector.labels.app: Too long: may not be more than 63 bytes"
+    ]
