@@ -185,7 +185,7 @@ def _validate_conflicts(route: HTTPRoute, delegate: bool, r: Report) -> None:
         # A root route hands the request to the delegate VirtualService: nothing else.
         if route.redirect is not None:
             r.error(f"root HTTP route {route.name or ''} must not specify redirect", "redirect")
-        if "route" in route.model_fields_set:
+        if route.route:  # (proto3: an empty list is no list)
             r.error(f"root HTTP route {route.name or ''} must not specify route", "route")
         return
     if delegate and route.delegate is not None:

@@ -132,6 +132,8 @@ def _validate_resolution(se: ServiceEntry, port_names: set[str], s: Report) -> N
     if resolution == "NONE":
         if spec.endpoints:
             s.error("no endpoints should be provided for resolution type none", "endpoints")
+        elif "endpoints" in spec.model_fields_set:  # the CRD's CEL: even an empty list
+            s.error("NONE mode cannot set endpoints", "endpoints")
         if spec.workload_selector is not None:
             s.warn(
                 "workloadSelector should not be set when resolution mode is NONE",

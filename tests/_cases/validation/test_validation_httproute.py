@@ -695,3 +695,8 @@ def test_a_source_namespace_must_be_a_dns_label() -> None:
     assert outcome(http_vs(rule)).errors == [
         "spec.http[0].match[0].sourceNamespace: sourceNamespace match Not_A_Label is invalid"
     ]
+
+
+def test_a_root_route_may_write_an_empty_route_list() -> None:
+    # proto3 has no empty list: `route: []` is no route, so the root route is fine.
+    assert outcome(http_vs({**DELEGATE, "route": []})).errors == []

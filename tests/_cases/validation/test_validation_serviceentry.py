@@ -677,3 +677,8 @@ def test_the_crd_size_limits() -> None:
     errors = outcome(service_entry(spec)).errors
     assert "spec.hosts: Too many: 257: must have at most 256 items" in errors
     assert "spec.addresses[0]: Too long: may not be more than 64 bytes" in errors
+
+
+def test_the_crd_refuses_even_an_empty_endpoint_list_with_resolution_none() -> None:
+    spec = {"hosts": ["a.example.com"], "ports": [port(80, "http")], "endpoints": []}
+    assert outcome(service_entry(spec)).errors == ["spec.endpoints: NONE mode cannot set endpoints"]
