@@ -7,10 +7,10 @@ CRD schema's ``oneOf`` and CEL rules) and Istio's validating webhook
 document at collection; warnings (what the webhook accepts but says about)
 come back beside them. docs/istio-validation.md lists every rule.
 
-One module per kind (``gateway``, ``virtualservice`` with ``httproute``,
-``destinationrule``, ``serviceentry``, ``sidecar``) over the rules they
-share (``kubernetes``, ``trafficpolicy``, ``tls``, ``headers``, ``hosts``,
-``regex``, ``common``) and ``report``, where findings are collected.
+One module per kind (``gateway``, ``virtualservice`` with ``httproute`` and
+``httppolicy``, ``destinationrule``, ``serviceentry``, ``sidecar``) over the
+rules they share (``kubernetes``, ``trafficpolicy``, ``tls``, ``headers``,
+``hosts``, ``regex``, ``common``) and ``report``, where findings are collected.
 """
 
 from __future__ import annotations
