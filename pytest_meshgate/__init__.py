@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ReplacedResourceWarning,
         TargetError,
         TargetUnavailable,
+        WebhookWarning,
     )
     from ._exchange.records import Exchange
     from ._judge.expectations import judge
@@ -59,6 +60,7 @@ _EXPORTS = {
     "Target": "._targets.base",
     "TargetError": "._errors",
     "TargetUnavailable": "._errors",
+    "WebhookWarning": "._errors",
     "case_schema": "._cases.schema",
     "judge": "._judge.expectations",
     "load_case_file": "._cases.loader",
@@ -86,6 +88,7 @@ __all__ = [
     "Target",
     "TargetError",
     "TargetUnavailable",
+    "WebhookWarning",
     "__version__",
     "case_schema",
     "judge",

@@ -17,6 +17,7 @@ Warnings have their own tree, so that a run can show, silence or refuse them
 by category (``-W ignore::pytest_meshgate.ReplacedResourceWarning``)::
 
     MeshgateWarning              something in a case file deserves a look, but it runs
+    ├── WebhookWarning           what Istio's webhook accepts but warns about (a deprecated field)
     ├── ReplacedResourceWarning  a later definition of an object replaced an earlier one
     └── AnalysisWarning          what ``istioctl analyze`` reports (``--meshgate-analyze``)
 """
@@ -153,6 +154,13 @@ class TargetUnavailable(TargetError):
 
 class MeshgateWarning(UserWarning):
     """Base class of every warning pytest-meshgate issues on purpose."""
+
+
+class WebhookWarning(MeshgateWarning):
+    """Istio accepts a case's configuration but its admission webhook warns about it.
+
+    Emitted at collection, the message starts with ``file:line:col: key.path:``.
+    """
 
 
 class ReplacedResourceWarning(MeshgateWarning):

@@ -45,6 +45,8 @@ class LoadedCase:
     resources: tuple[Any, ...] = ()
     resource_paths: tuple[KeyPath, ...] = ()
     replacements: tuple[Replacement, ...] = ()
+    # What Istio's webhook would warn about the resources (it accepts them).
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def name(self) -> str:
@@ -142,9 +144,17 @@ def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, C
             problems.append(_problem(positions, key_path, message, path, at_key=at_key))
         return None, CaseError(problems)
 
-    resources = _parse_resources(case, positions, path, problems)
+    warnings: list[Problem] = []
+    resources = _parse_resources(case, positions, path, problems, warnings)
     problems.extend(_reference_problems(case, positions, path))
     problems.extend(_port_problems(case, positions, path))
+    if not problems:
+        from .validation import expected_warnings
+
+        warnings, stale = expected_warnings(
+            warnings, case.metadata.expected_warnings, positions, path
+        )
+        problems.extend(stale)
     if problems:
         return None, CaseError(problems)
     applied = apply_in_order(
@@ -160,6 +170,7 @@ def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, C
         applied.resources,
         applied.paths,
         applied.replacements,
+        tuple(warnings),
     )
     return loaded, None
 
@@ -285,15 +296,16 @@ def _included_documents(
 
 
 def _parse_resources(
-    case: Case, positions: Positions, path: Path, problems: list[Problem]
+    case: Case, positions: Positions, path: Path, problems: list[Problem], warnings: list[Problem]
 ) -> list[Any]:
     from .model.istio import UnsupportedResource, parse_resource
+    from .validation import validate_resource
 
     parsed: list[Any] = []
     for i, raw in enumerate(case.spec.resources):
         base: KeyPath = ("spec", "resources", i)
         try:
-            parsed.append(parse_resource(raw))
+            resource = parse_resource(raw)
         except UnsupportedResource as exc:
             problems.append(_problem(positions, (*base, "kind"), str(exc), path))
         except ValidationError as exc:
@@ -301,6 +313,12 @@ def _parse_resources(
                 if at_key:
                     message += _did_you_mean(_resource_schema(str(raw.get("kind"))), key_path)
                 problems.append(_problem(positions, base + key_path, message, path, at_key=at_key))
+        else:
+            parsed.append(resource)
+            # What a cluster would refuse although the model accepts it (Istio's webhook).
+            findings = validate_resource(resource, positions, base, path)
+            problems.extend(findings.errors)
+            warnings.extend(findings.warnings)
     return parsed
 
 

@@ -22,6 +22,7 @@ from .._errors import (
     Problem,
     ReplacedResourceWarning,
     TargetError,
+    WebhookWarning,
     display_path,
 )
 
@@ -69,6 +70,7 @@ class CaseFileNode(pytest.File):
             # Once per case: every failing check shows them, --meshgate-analyze warns them.
             findings = analyze(case)
             problems = feature_problems(selection.catalog, case)
+            problems += _refused_webhook_warnings(case)
             problems += _refused_warnings(case)
             if settings_of(self.config).analyze:
                 problems += _refused_findings(findings)
@@ -87,6 +89,19 @@ class CaseFileNode(pytest.File):
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
+
+
+def _refused_webhook_warnings(case: LoadedCase) -> list[Problem]:
+    """Warn what Istio's webhook warns about the case's resources, at their file:line.
+
+    Refused (``-W error::pytest_meshgate.WebhookWarning``), the case is an ERROR.
+    """
+    problems: list[Problem] = []
+    for problem in case.warnings:
+        mark = Mark(problem.path, problem.line, problem.column)
+        if _warn(WebhookWarning, problem.headline(), mark) is not None:
+            problems.append(problem)
+    return problems
 
 
 def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:

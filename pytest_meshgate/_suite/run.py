@@ -88,9 +88,7 @@ def harness_error(case: str, check: str, exc: BaseException) -> TargetError:
     )
 
 
-def _run_check(
-    target: Target, loaded: LoadedCase, index: int, findings: Sequence[Finding]
-) -> None:
+def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequence[Finding]) -> None:
     check = loaded.case.spec.checks[index]
     if check.skip:
         pytest.skip(check.skip)

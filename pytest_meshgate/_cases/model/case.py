@@ -86,6 +86,13 @@ class CaseMetadata(CaseModel):
     description: str | None = None
     features: list[str] = Field(default_factory=list)
     provisional: bool = False
+    expected_warnings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Warnings Istio gives about this case's resources, each a part of its message: "
+            "expected, so not emitted; one that no resource causes is an error."
+        ),
+    )
 
 
 class CaseSpec(CaseModel):

@@ -21,7 +21,7 @@ __all__ = [
 
 
 class StringMatch(StrictModel):
-    """Istio ``StringMatch``: at most one of exact, prefix and regex (RE2)."""
+    """Istio ``StringMatch``: at most one of exact, prefix and regex (the CRD's oneOf)."""
 
     exact: str | None = None
     prefix: str | None = None
@@ -34,11 +34,7 @@ class StringMatch(StrictModel):
         count = sum(v is not None for v in (self.exact, self.prefix, self.regex))
         if count > 1:
             raise ValueError("set only one of exact, prefix or regex")
-        # validation.go validateStringMatch()
-        if self.prefix == "":
-            raise ValueError("prefix string match should not be empty")
-        if self.regex == "":
-            raise ValueError("regex string match should not be empty")
+        # Empty prefixes and regexes, and what RE2 refuses: _cases/validation.
         return self
 
     @property

@@ -49,7 +49,9 @@ class IstioEgressListener(StrictModel):
 
 
 class OutboundTrafficPolicy(StrictModel):
-    mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] = "ALLOW_ANY"
+    # The proto's zero value: a policy written without a mode is REGISTRY_ONLY (only an
+    # absent policy falls back to the mesh's ALLOW_ANY).
+    mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] = "REGISTRY_ONLY"
     egress_proxy: Destination | None = None
 
 

@@ -1,7 +1,8 @@
 """The VirtualService resource: HTTP, TLS and TCP routes.
 
-Fields as in ``networking/v1alpha3/virtual_service.proto`` (istio/api); the
-validators follow ``pkg/config/validation`` (istio/istio).
+Fields as in ``networking/v1alpha3/virtual_service.proto`` (istio/api), with
+the CRD's ``oneOf`` groups; what Istio's webhook checks besides
+(``pkg/config/validation``) is in ``_cases/validation``.
 """
 
 from __future__ import annotations
@@ -87,23 +88,9 @@ class HTTPRedirect(StrictModel):
 
     @model_validator(mode="after")
     def _port_one_of(self) -> HTTPRedirect:
+        # The CRD's oneOf; what Istio's webhook asks of a redirect is in _cases/validation.
         if self.port is not None and self.derive_port is not None:
             raise ValueError("set only one of port or derivePort")
-        # validation.go validateHTTPRedirect()
-        if self.uri and self.prefix_rewrite:
-            raise ValueError("redirect may only specify one of uri or prefixRewrite")
-        if not (
-            self.uri
-            or self.prefix_rewrite
-            or self.authority
-            or self.scheme
-            or self.port is not None
-            or self.derive_port is not None
-        ):
-            raise ValueError("redirect must specify uri, prefixRewrite, authority, scheme or port")
-        # validation.go validateHTTPRedirect(): 3xx only (301/302/303/307/308 translate)
-        if self.redirect_code != 0 and not 300 <= self.redirect_code <= 399:
-            raise ValueError(f"{self.redirect_code} is not a valid redirect code, must be 3xx")
         return self
 
 
@@ -137,12 +124,6 @@ class HTTPRewrite(StrictModel):
     uri: str | None = None
     authority: str | None = None
     uri_regex_rewrite: RegexRewrite | None = None
-
-    @model_validator(mode="after")
-    def _uri_one_of(self) -> HTTPRewrite:
-        if self.uri is not None and self.uri_regex_rewrite is not None:
-            raise ValueError("set only one of uri or uriRegexRewrite")
-        return self
 
 
 class HTTPRetry(StrictModel):
@@ -206,21 +187,6 @@ class HTTPRoute(StrictModel):
     mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
     cors_policy: CorsPolicy | None = None
     headers: Headers | None = None
-
-    @model_validator(mode="after")
-    def _has_action(self) -> HTTPRoute:
-        # pkg/config/validation validateHTTPRoute()/validateHTTPRouteDestinations()
-        if not (self.route or self.redirect or self.direct_response or self.delegate):
-            raise ValueError("an http rule needs route, redirect, directResponse or delegate")
-        if len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
-            raise ValueError("total destination weight is 0 with more than one destination")
-        if (
-            self.redirect is not None
-            and self.redirect.prefix_rewrite
-            and any(m.uri is not None and m.uri.prefix is None for m in self.match)
-        ):
-            raise ValueError("redirect prefixRewrite requires every uri match to be a prefix match")
-        return self
 
 
 class RouteDestination(StrictModel):

@@ -76,40 +76,27 @@ def test_virtual_service_http_fields() -> None:
     assert res.spec.export_to == ["."]
 
 
-def test_route_rule_validation() -> None:
-    no_action = vs({"hosts": ["a"], "http": [{"match": [{"uri": {"prefix": "/"}}]}]})
-    assert "needs route" in _problems(no_action)[0][1]
-    zero = vs(
-        {
-            "hosts": ["a"],
-            "http": [{"route": [{"destination": {"host": "b"}}, {"destination": {"host": "c"}}]}],
-        }
-    )
-    assert "weight is 0" in _problems(zero)[0][1]
-    bad_code = vs({"hosts": ["a"], "http": [{"redirect": {"uri": "/x", "redirectCode": 200}}]})
-    assert "3xx" in _problems(bad_code)[0][1]
-
-
 @pytest.mark.parametrize(
-    ("rule", "message"),
+    "rule",
     [
-        (
-            {"redirect": {"uri": "/a", "prefixRewrite": "/b"}},
-            "only specify one of uri or prefixRewrite",
-        ),
-        ({"redirect": {"redirectCode": 302}}, "redirect must specify uri, prefixRewrite"),
-        (
-            {"match": [{"uri": {"exact": "/a"}}], "redirect": {"prefixRewrite": "/b"}},
-            "requires every uri match to be a prefix match",
-        ),
+        {"match": [{"uri": {"prefix": "/"}}]},
+        {"route": [{"destination": {"host": "b"}}, {"destination": {"host": "c"}}]},
+        {"redirect": {"uri": "/x", "redirectCode": 200}},
+        {"redirect": {"uri": "/a", "prefixRewrite": "/b"}},
+        {"redirect": {"redirectCode": 302}},
+        {"match": [{"uri": {"exact": "/a"}}], "redirect": {"prefixRewrite": "/b"}},
+        {"redirect": {"uri": "/x"}, "route": [{"destination": {"host": "b"}}]},
     ],
 )
-def test_redirect_validation_follows_istio(rule: dict[str, object], message: str) -> None:
-    manifest = {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": {"name": "vs"},
-        "spec": {"hosts": ["a"], "http": [rule]},
-    }
-    with pytest.raises(pydantic.ValidationError, match=message):
-        parse_resource(manifest)
+def test_the_model_leaves_istio_webhook_rules_to_validation(rule: dict[str, object]) -> None:
+    """What Istio's webhook refuses here is _cases/validation's (in Istio's words, located)."""
+    res = parse_resource(vs({"hosts": ["a"], "http": [rule]}))
+    assert isinstance(res, VirtualService)
+
+
+def test_redirect_port_and_derive_port_are_a_one_of() -> None:
+    redirect = {"port": 8080, "derivePort": "FROM_REQUEST_PORT"}
+    data = vs({"hosts": ["a"], "http": [{"redirect": redirect}]})
+    assert _problems(data) == [
+        (("spec", "http", 0, "redirect"), "set only one of port or derivePort", False)
+    ]

@@ -1,0 +1,89 @@
+"""Istio's admission validation of a case's resources: what a cluster would refuse, located.
+
+A resource the pydantic model accepted still has to pass what a real cluster
+checks before storing it: the Kubernetes API server (object metadata, the
+CRD schema's ``oneOf`` and CEL rules) and Istio's validating webhook
+(``pkg/config/validation`` in istio/istio). Errors make the case an invalid
+document at collection; warnings (what the webhook accepts but says about)
+come back beside them. docs/istio-validation.md lists every rule.
+
+One module per kind (``gateway``, ``virtualservice`` with ``httproute`` and
+``httppolicy``, ``destinationrule``, ``serviceentry``, ``sidecar``) over the
+rules they share (``kubernetes``, ``trafficpolicy``, ``tls``, ``headers``,
+``hosts``, ``regex``, ``common``) and ``report``, where findings are collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..._errors import Problem
+from ..model.istio import (
+    DestinationRule,
+    Gateway,
+    IstioResource,
+    ServiceEntry,
+    Sidecar,
+    VirtualService,
+)
+from ..yamlpos import KeyPath, Positions, format_key_path
+from .destinationrule import validate_destination_rule
+from .gateway import validate_gateway
+from .kubernetes import validate_istio_annotations, validate_metadata
+from .report import Findings, Report
+from .serviceentry import validate_service_entry
+from .sidecar import validate_sidecar
+from .virtualservice import validate_virtual_service
+
+__all__ = ["Findings", "Report", "check_resource", "expected_warnings", "validate_resource"]
+
+
+def check_resource(resource: IstioResource, report: Report) -> None:
+    """Every rule for ``resource``, into ``report`` (rooted at the resource)."""
+    validate_metadata(resource, report)
+    if not validate_istio_annotations(resource, report):
+        return  # Istio's webhook stops at these
+    if isinstance(resource, Gateway):
+        validate_gateway(resource, report)
+    elif isinstance(resource, VirtualService):
+        validate_virtual_service(resource, report)
+    elif isinstance(resource, DestinationRule):
+        validate_destination_rule(resource, report)
+    elif isinstance(resource, ServiceEntry):
+        validate_service_entry(resource, report)
+    elif isinstance(resource, Sidecar):
+        validate_sidecar(resource, report)
+
+
+def validate_resource(
+    resource: IstioResource, positions: Positions, base: KeyPath, path: Path
+) -> Findings:
+    """Validate one parsed resource found at ``base`` of a case; errors and warnings, located."""
+    report = Report(base)
+    check_resource(resource, report)
+    return report.located(positions, path)
+
+
+def expected_warnings(
+    warnings: Sequence[Problem], expected: Sequence[str], positions: Positions, path: Path
+) -> tuple[list[Problem], list[Problem]]:
+    """Split ``warnings`` by the case's ``metadata.expectedWarnings``.
+
+    Returns the warnings no entry expects (to emit) and an error for each
+    entry no warning matches: a case that documents a warning Istio no longer
+    gives is stale.
+    """
+    unexpected = [w for w in warnings if not any(e in w.message for e in expected)]
+    stale: list[Problem] = []
+    for i, entry in enumerate(expected):
+        if any(entry in w.message for w in warnings):
+            continue
+        key_path: KeyPath = ("metadata", "expectedWarnings", i)
+        mark = positions.locate(key_path)
+        line, column = (mark.line, mark.column) if mark else (1, 1)
+        message = f"no resource of this case gives the expected warning '{entry}'"
+        stale.append(
+            Problem(mark.path if mark else path, line, column, format_key_path(key_path), message)
+        )
+    return unexpected, stale
