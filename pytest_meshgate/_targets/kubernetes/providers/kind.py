@@ -59,7 +59,7 @@ __all__ = [
 # (host 127.0.0.1:<port> -> node <port>). The default gateways have fixed
 # slots; gateways a case declares take free ones from the rest, the API
 # server arbitrating (a taken nodePort is refused, the next is tried).
-NODE_PORT_POOL: tuple[int, ...] = tuple(range(30080, 30090))
+NODE_PORT_POOL: tuple[int, ...] = tuple(range(30080, 30100))
 GATEWAY_NODE_PORTS: Mapping[tuple[str, int], int] = {
     ("ingress", 80): 30080,
     ("ingress", 443): 30081,
