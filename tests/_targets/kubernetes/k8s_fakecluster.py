@@ -22,9 +22,14 @@ COREFILE = ".:53 {\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.ar
 
 def seed_cluster(api: FakeAPI) -> None:
     """What Istio (demo profile) and kind would have left in the cluster."""
+    for namespace in ("kube-system", "istio-system"):
+        api.put(f"/api/v1/namespaces/{namespace}", {"metadata": {"name": namespace}})
     for name in ("istiod", "istio-ingressgateway", "istio-egressgateway"):
+        image = "docker.io/istio/pilot:1.26.2" if name == "istiod" else "auto"
         api.put(f"/apis/apps/v1/namespaces/istio-system/deployments/{name}",
-                {"metadata": {"name": name, "namespace": "istio-system"}, "spec": {"replicas": 1}})  # fmt: skip
+                {"metadata": {"name": name, "namespace": "istio-system"},
+                 "spec": {"replicas": 1, "template": {"spec": {"containers": [
+                     {"name": "main", "image": image}]}}}})  # fmt: skip
     for name in ("istio-ingressgateway", "istio-egressgateway"):
         api.put(
             f"/api/v1/namespaces/istio-system/services/{name}",
