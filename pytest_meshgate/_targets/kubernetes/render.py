@@ -34,6 +34,18 @@ __all__ = ["case_files", "render_loaded", "render_paths"]
 RUN = "render"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line text (the echo's source, PEM) as literal blocks, readable and diffable."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def case_files(paths: Sequence[Path]) -> Iterator[Path]:
     """The case files among ``paths`` (directories searched), in a stable order."""
     from ..._cases.yamlpos import looks_like_case_file
@@ -109,8 +121,8 @@ def render_paths(
             objects = render_loaded(loaded, target, values)
             phases = apply_phases(objects)
             documents = [obj for phase in phases for obj in phase]
-            text = _header(loaded, target, values) + yaml.safe_dump_all(
-                documents, sort_keys=False, explicit_start=True, width=100
+            text = _header(loaded, target, values) + yaml.dump_all(
+                documents, Dumper=_Dumper, sort_keys=False, explicit_start=True, width=100
             )
             destination = output / f"{name}.yaml"
             destination.write_text(text)

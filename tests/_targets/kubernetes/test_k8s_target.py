@@ -137,7 +137,9 @@ def test_ambient_waits_for_ztunnel_and_istio_cni(
     kubernetes_target, _, _ = target
     kubernetes_target.adapter = IstioAdapter(AdapterOptions({"istio-profile": "ambient"}, "kind"))
     monkeypatch.setattr("pytest_meshgate._targets.kubernetes.target.READY_TIMEOUT", 0.2)
-    with pytest.raises(TargetError, match=r"daemonsets not ready .*istio-system/ztunnel: not found"):
+    with pytest.raises(
+        TargetError, match=r"daemonsets not ready .*istio-system/ztunnel: not found"
+    ):
         kubernetes_target.ensure_cluster()
 
 
