@@ -1,18 +1,13 @@
-"""Reaching a case's gateway ports from this machine: NodePorts kind maps to the host.
+"""Reaching a case's gateway ports from this machine: the NodePorts kind maps to the host.
 
 kind maps host ports 30080-30099 to the same NodePorts (``providers/kind.py``).
-The default gateways' 80 and 443 have fixed ones; a check that enters a
-default gateway on another port (a Gateway server on 9000, an expired
-certificate served on 9443) gets a Service of the case in the gateway's
-namespace, selecting the gateway's pods, with that port onto the same pod
-port, as a NodePort from the rest of the pool. Istio resolves a Gateway
-server port through the Services of the gateway pod (``resolvePorts`` in
-``pilot/pkg/model/gateway.go``: a server port equal to a Service port listens
-on its targetPort); a port P onto pod port P resolves to P, as a port no
-Service names does, so the extra Service changes no listener. Gateways a case
-declares (``spec.gateways``) have their own Service, made a NodePort Service
-from the same pool. Elsewhere (an existing cluster) the extra Service is a
-NodePort Service the API server numbers.
+The default gateways' 80 and 443 have fixed ones (the session pins them).
+Gateways a case declares (``spec.gateways``) have their own Service, made a
+NodePort Service from the rest of the pool here; so is the case's ports
+Service for other ports of a default gateway (``manifests.ports_service``,
+rendered with the case). The API server arbitrates: a taken nodePort is
+refused and the next is tried. Elsewhere (an existing cluster) the ports
+Service's node ports are the ones the API server numbered.
 """
 
 from __future__ import annotations

@@ -191,6 +191,8 @@ class KubernetesTarget(Target):
     def deploy(self, loaded: LoadedCase) -> Deployment:
         self._skip_unsupported(loaded)
         self.ensure_cluster()
+        # Once the cluster runs, its Istio version (istiod's image) decides the features.
+        self._skip_unsupported_features(loaded)
         assert self.cluster is not None
         case = loaded.case
         plan = NamespacePlan.for_case(
@@ -229,11 +231,7 @@ class KubernetesTarget(Target):
             # No check of the case could run; checks of mixed cases are
             # skipped one by one in send().
             pytest.skip(self.gateway_skip_reason(missing))
-        features = self.adapter.supported_features()
-        if features is not None:
-            unsupported = sorted(set(loaded.case.metadata.features) - features)
-            if unsupported:
-                pytest.skip(f"not supported by {self.adapter.describe()}: {', '.join(unsupported)}")
+        self._skip_unsupported_features(loaded)
         h2c = [
             f"{s.name}:{p.port}"
             for s in spec.services
@@ -252,6 +250,13 @@ class KubernetesTarget(Target):
         if any(s.addresses for s in spec.services):
             # A DNS rewrite cannot make 203.0.113.10 lead to a pod.
             pytest.skip(f"target '{self.name}' lacks capability external-addresses")
+
+    def _skip_unsupported_features(self, loaded: LoadedCase) -> None:
+        features = self.adapter.supported_features()
+        if features is not None:
+            unsupported = sorted(set(loaded.case.metadata.features) - features)
+            if unsupported:
+                pytest.skip(f"not supported by {self.adapter.describe()}: {', '.join(unsupported)}")
 
     def missing_gateways(self, loaded: LoadedCase) -> set[str]:
         spec = loaded.case.spec

@@ -1,9 +1,13 @@
-"""``Kube`` against a fake API server (k8s_fakeapi.py): what apply sends.
+"""``Kube`` against a fake API server (k8s_fakeapi.py): apply, strict fields, rollout waits.
 
 The real ``kubernetes`` client library talks HTTP to an in-memory imitation
 of the API server. What this proves: apply creates, and on a conflict
-replaces with the live ``resourceVersion``, keeping a Service's clusterIP.
-What it does not prove: how a real API server answers; no cluster ran.
+replaces with the live ``resourceVersion``, keeping a Service's clusterIP;
+the server's creationTimestamp and uid come back; an unknown CRD field is a
+``FieldsRejected`` naming it; a restarted Deployment is waited for until it
+has rolled out, past the moment its old pods made it look available; a
+LoadBalancer stays pending. What it does not prove: how a real API server
+answers; no cluster ran.
 """
 
 from __future__ import annotations
