@@ -48,12 +48,12 @@ def api(tmp_path: Path) -> Iterator[FakeAPI]:
 
 
 @pytest.fixture
-def gateway_echo() -> Iterator[tuple[tuple[str, int], EchoIdentity]]:
+def gateway_echo() -> Iterator[tuple[tuple[str, int], EchoServer]]:
     """What stands behind the gateway's host port here: the project's echo, as the reviews pod."""
     identity = EchoIdentity("reviews", "default", "v2", pod="reviews-v2-7d9f5c6b8-x2x7q")
     with EchoServer() as server:
         listener = server.listen(identity)
-        yield listener.address, identity
+        yield listener.address, server
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def target(
     api: FakeAPI,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    gateway_echo: tuple[tuple[str, int], EchoIdentity],
+    gateway_echo: tuple[tuple[str, int], EchoServer],
 ) -> Iterator[tuple[KubernetesTarget, FakeProvider, StandIns]]:
     seed_cluster(api)
     kubeconfig = tmp_path / "kubeconfig"

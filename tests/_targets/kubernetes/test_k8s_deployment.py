@@ -26,7 +26,7 @@ from k8s_standins import StandIns
 from pytest_meshgate._cases.loader import load_case_file
 from pytest_meshgate._cases.model.expect import Expect
 from pytest_meshgate._judge.expectations import judge
-from pytest_meshgate._targets.echo import EchoIdentity
+from pytest_meshgate._targets.echo import EchoIdentity, EchoServer
 from pytest_meshgate._targets.kubernetes.target import KubernetesTarget
 
 pytest.importorskip("kubernetes")
@@ -37,9 +37,10 @@ HERE = Path(__file__).parent
 def test_a_case_is_applied_answered_and_cleaned_up_completely(
     target: tuple[KubernetesTarget, FakeProvider, StandIns],
     api: FakeAPI,
-    gateway_echo: tuple[tuple[str, int], EchoIdentity],
+    gateway_echo: tuple[tuple[str, int], EchoServer],
 ) -> None:
     kubernetes_target, provider, _ = target
+    _, echo = gateway_echo
     api.taken_node_ports.add(30084)  # another worker's gateway has it
     loaded = rich_case()
     before = set(api.objects)
@@ -76,8 +77,11 @@ def test_a_case_is_applied_answered_and_cleaned_up_completely(
     )
     assert judge(expect, exchange) == []
     assert exchange.request.entry == "gateway istio-ingressgateway port 80"
+    echo.clear_requests()
     many = deployment.send_many(loaded.case.spec.checks[0].request, 30, concurrency=5)
     assert len(many) == 30 and all(e.response is not None for e in many)
+    # Five keep-alive connections, as a circuit breaker must see them: not 30 one after another.
+    assert len({r.peer for r in echo.requests()}) == 5
 
     kubernetes_target.deactivate()
     assert set(api.objects) == before, sorted(set(api.objects) - before)
@@ -221,3 +225,41 @@ def test_a_failed_readiness_wait_dumps_state_and_cleans_up(
     assert "istioctl proxy-config routes of istio-ingressgateway" in message
     assert "istioctl analyze --namespace mg-" in message
     assert set(api.objects) == before
+
+
+def test_tls_checks_from_outside_use_the_cases_certificates(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns],
+    gateway_echo: tuple[tuple[str, int], EchoServer],
+) -> None:
+    """The gateway's 443 here is the echo serving the case's app-credential, as Istio would."""
+    import ssl
+
+    from pytest_meshgate._cases.model.request import Request
+
+    kubernetes_target, _, _ = target
+    _, echo = gateway_echo
+    deployment = kubernetes_target.activate(rich_case())
+    material = deployment.secrets.materials["app-credential"]  # type: ignore[attr-defined]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert, key = kubernetes_target.secret_store.key_pair_files("gateway", material)
+    context.load_cert_chain(cert, key)
+    listener = echo.listen(EchoIdentity("reviews", "default", "v2"), ssl_context=context)
+    assert kubernetes_target.cluster is not None
+    kubernetes_target.cluster.host_ports[30081] = listener.address
+    request = Request.model_validate({"url": "https://app.example.com/"})
+    exchange = deployment.send(request)
+    assert exchange.response is not None and exchange.response.status == 200
+    assert exchange.tls is not None and exchange.tls.peer_sans == ("app.example.com",)
+    assert exchange.extra["issuer_ca"] == "default"
+    expect = Expect.model_validate(
+        {
+            "status": 200,
+            "tls": {"peerCertificate": {"san": ["app.example.com"], "issuer": "default"}},
+        }
+    )
+    assert judge(expect, exchange) == []
+    # A CA the case does not trust for it: the client refuses the handshake.
+    untrusted = Request.model_validate(
+        {"url": "https://app.example.com/", "tls": {"ca": "partner-ca"}}
+    )
+    assert deployment.send(untrusted).connection == "tlsError"

@@ -243,6 +243,8 @@ def test_the_in_pod_sender_sends_what_the_http_client_sends_many_at_once(
     assert {tuple(e["headers"]["X-Meshgate-Id"]) for e in echoes if e} == {(i,) for i in ids}
     paths = {e["path"] for e in echoes if e}
     assert len(paths) == 40 and all(p.startswith("/p/") and p.endswith("?q=1") for p in paths)
+    # Four keep-alive connections carried the 40 (one exec call, real concurrency).
+    assert len({e["peer"] for e in echoes if e}) == 4
     assert all(e["headers"]["X-Case"][0] == e["path"][3:-4] for e in echoes if e)  # one uuid each
     # ... and otherwise the very header fields HTTPClient sends, in its order.
     ours = [k for k in echoes[0]["headers"]] if echoes[0] else []
