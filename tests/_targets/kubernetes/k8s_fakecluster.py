@@ -38,6 +38,14 @@ def seed_cluster(api: FakeAPI) -> None:
                       "ports": [{"name": "status-port", "port": 15021},
                                 {"name": "http2", "port": 80}, {"name": "https", "port": 443}]}},
         )  # fmt: skip
+    for name, labels in (
+        ("istiod-5c9f7d9b8-abcde", {"app": "istiod"}),
+        ("istio-ingressgateway-6b7c8d9f-fghij",
+         {"app": "istio-ingressgateway", "istio": "ingressgateway"}),
+    ):  # fmt: skip
+        api.put(f"/api/v1/namespaces/istio-system/pods/{name}",
+                {"metadata": {"name": name, "namespace": "istio-system", "labels": labels},
+                 "spec": {"containers": [{"name": "main", "image": "x"}]}})  # fmt: skip
     api.put("/api/v1/namespaces/kube-system/configmaps/coredns",
             {"metadata": {"name": "coredns", "namespace": "kube-system"}, "data": {"Corefile": COREFILE}})  # fmt: skip
     api.put("/apis/apps/v1/namespaces/kube-system/deployments/coredns",

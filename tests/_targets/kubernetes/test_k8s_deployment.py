@@ -224,6 +224,10 @@ def test_a_failed_readiness_wait_dumps_state_and_cleans_up(
     assert "pod mg-" in message and "Pending, ready=False" in message
     assert "istioctl proxy-config routes of istio-ingressgateway" in message
     assert "istioctl analyze --namespace mg-" in message
+    # The gateway's and istiod's logs (the fake serves none, so each says why).
+    assert "log of istio-system/istio-ingressgateway-6b7c8d9f-fghij main:" in message
+    assert "log of istio-system/istiod-5c9f7d9b8-abcde main:" in message
+    assert "istioctl proxy-config listeners of istio-ingressgateway" in message
     assert set(api.objects) == before
 
 
