@@ -1,4 +1,4 @@
-"""``python -m pytest_meshgate``: the case file JSON Schema, conformance matrices, analysis.
+"""``python -m pytest_meshgate``: the case file JSON Schema, conformance matrices, analysis, render.
 
 * ``schema``: print the case file JSON Schema.
 * ``matrix [--profile P,...] REPORT...``: render ConformanceReports as
@@ -6,6 +6,9 @@
 * ``analyze [--failure-threshold L] [--output-threshold L] PATH...``: what
   ``istioctl analyze`` would report about the cases in these files and
   directories, printed as istioctl prints it (docs/analysis.md).
+* ``render --target kind|cluster [--profile P] PATH... --output DIR``: every
+  object the target would apply for each case, ``DIR/<case>.yaml`` (a dry run;
+  ``_targets/kubernetes/render.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ USAGE = (
     "       python -m pytest_meshgate matrix [--profile P[,P...]] REPORT.yaml [REPORT.yaml ...]\n"
     "       python -m pytest_meshgate analyze [--failure-threshold LEVEL] "
     "[--output-threshold LEVEL] PATH [PATH ...]\n"
+    "       python -m pytest_meshgate render --target kind|cluster [--profile P] PATH... "
+    "--output DIR\n"
 )
 
 
@@ -32,6 +37,8 @@ def main(argv: list[str]) -> int:
         return _matrix(argv[1:])
     if argv[:1] == ["analyze"]:
         return _analyze(argv[1:])
+    if argv[:1] == ["render"]:
+        return _render(argv[1:])
     sys.stderr.write(USAGE)
     return 2
 
@@ -141,6 +148,28 @@ def _check_mark() -> str:
     except (UnicodeEncodeError, LookupError):
         return "OK:"
     return "\u2714"
+
+
+def _render(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_meshgate render",
+        description="Write every object the kind or cluster target would apply, per case.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument("--target", choices=("kind", "cluster"), default="kind")
+    parser.add_argument("--profile", default=None, help="istio profile (default: default)")
+    parser.add_argument("--revision", default=None, help="istio revision")
+    parser.add_argument("--output", type=Path, required=True, metavar="DIR")
+    args = parser.parse_args(argv)
+    from ._errors import TargetUnavailable
+    from ._targets.kubernetes.render import render_paths
+
+    values = {"istio-profile": args.profile, "istio-revision": args.revision}
+    try:
+        return render_paths(args.target, args.paths, args.output, values)
+    except TargetUnavailable as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -179,9 +179,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _kubernetes("istioctl", "istio: the istioctl binary (default: istioctl on PATH)."),
     _kubernetes("helm", "istio: the helm binary (default: helm on PATH)."),
-    _kubernetes("echo-image", "kind/cluster: the echo-basic image (default: pinned)."),
     _kubernetes(
-        "client-image", "kind/cluster: the from: clients' image, with curl (default: pinned)."
+        "echo-image", "kind/cluster: the image running meshgate's echo; needs python3 >= 3.10."
+    ),
+    _kubernetes(
+        "client-image", "kind/cluster: the from: clients' image; needs python3 >= 3.10 and sleep."
     ),
     _kubernetes("gateway-address", "cluster: host to reach gateways at (default: LB or node)."),
     _kubernetes(

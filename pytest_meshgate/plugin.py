@@ -32,7 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "meshgate_case(name): the case a check belongs to (added automatically)."
     )
-    settings_of(config)  # every option is checked once, before anything runs (exit code 4)
+    config.addinivalue_line(
+        "markers", "xdist_group(name): pytest-xdist's group (added to every check by its case)."
+    )
+    settings = settings_of(config)  # every option is checked once, before anything runs
+    if settings.target != "local" and getattr(config.option, "dist", "no") == "load":
+        # On a cluster a case deploys in seconds to minutes: keep all of its checks on
+        # one worker (xdist_group, per case), or each worker deploys it again.
+        config.option.dist = "loadgroup"
     _terminate_cleanly_on_sigterm()
     if not hasattr(config, "workerinput"):  # xdist workers only send reports to the controller
         from ._suite.conformance import ConformanceHooks

@@ -15,6 +15,7 @@ failed cases, so a report says which request went wrong.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
 # Not meshgate.dev/...: files of that group are collected as case files.
 API_VERSION = "conformance.meshgate.dev/v1alpha1"
 IMPLEMENTATION_FIELDS = REPORT_FIELDS
+PARTIAL_REPORT_INTERVAL = 30.0  # seconds between partial reports of a cluster run
 Outcome = Literal["passed", "failed", "skipped", "not-supported", "provisional-skipped"]
 _COUNTED = ("passed", "failed", "skipped")
 
@@ -109,13 +111,25 @@ class Recorder:
         report_path: Path | None = None,
         implementation: dict[str, Any] | None = None,
         mode: str = "default",
+        partial_every: float | None = None,
     ) -> None:
         self.selection = selection
         self.report_path = report_path
         self.implementation = implementation
         self.mode = mode
+        # Seconds between partial reports (``partial_path``) while the run goes on:
+        # a CI job killed at its time limit still leaves what had run.
+        self.partial_every = partial_every
+        self._last_partial: float | None = None
         self.cases: dict[str, CaseResult] = {}
         self.report: dict[str, Any] | None = None
+
+    @property
+    def partial_path(self) -> Path | None:
+        """``<report>.partial.yaml``: the report so far; removed when the run finishes."""
+        if self.report_path is None:
+            return None
+        return self.report_path.with_name(self.report_path.stem + ".partial.yaml")
 
     @classmethod
     def for_settings(cls, selection: Selection, settings: Settings) -> Recorder:
@@ -142,6 +156,8 @@ class Recorder:
             report_path=settings.report,
             implementation=implementation,
             mode=settings.mode,
+            # Cluster runs take an hour, not seconds: keep what they found as they go.
+            partial_every=None if settings.target == "local" else PARTIAL_REPORT_INTERVAL,
         )
 
     def add(self, report: pytest.TestReport) -> None:
@@ -166,6 +182,18 @@ class Recorder:
             check.outcome, check.reason = "skipped", _skip_reason(report)
         elif report.when == "call" and check.outcome is None:
             check.outcome = "passed"
+        if report.when == "teardown":
+            self._maybe_write_partial()
+
+    def _maybe_write_partial(self) -> None:
+        path = self.partial_path
+        if path is None or self.partial_every is None:
+            return
+        now = time.monotonic()
+        if self._last_partial is not None and now - self._last_partial < self.partial_every:
+            return
+        self._last_partial = now
+        _write_atomically(path, self.build())
 
     def build(self) -> dict[str, Any]:
         self.report = build_report(
@@ -176,10 +204,10 @@ class Recorder:
     def finish(self) -> None:
         report = self.build()
         if self.report_path is not None:
-            self.report_path.parent.mkdir(parents=True, exist_ok=True)
-            self.report_path.write_text(
-                yaml.safe_dump(report, sort_keys=False, allow_unicode=True), encoding="utf-8"
-            )
+            _write_atomically(self.report_path, report)
+            partial = self.partial_path
+            if partial is not None:
+                partial.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- terminal
 
@@ -194,6 +222,15 @@ class Recorder:
             terminal.write_line(line)
         if self.report_path is not None:
             terminal.write_line(f"report: {self.report_path}")
+
+
+def _write_atomically(path: Path, report: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(
+        yaml.safe_dump(dict(report), sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    scratch.replace(path)
 
 
 def summary_lines(

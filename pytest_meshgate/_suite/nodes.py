@@ -170,6 +170,9 @@ class CaseNode(pytest.Collector):
         self.conformance = conformance or {}
         self.add_marker(pytest.mark.meshgate)
         self.add_marker(pytest.mark.meshgate_case(loaded.name))
+        # With --dist loadgroup (the kind and cluster targets' default under xdist),
+        # a case's checks stay on one worker and the case deploys once.
+        self.add_marker(pytest.mark.xdist_group(name=f"{loaded.path.name}::{loaded.name}"))
         if self.conformance.get("status", "run") != "run":
             self.add_marker(pytest.mark.skip(reason=self.conformance["reason"]))
 

@@ -443,3 +443,28 @@ def test_sessions_without_case_files_never_load_the_conformance_model(
     result.assert_outcomes(passed=1)
     (line,) = [line for line in result.stdout.lines if "LOADED" in line]
     assert "_conformance" not in line and "_report" not in line and "pydantic" not in line
+
+
+def test_a_cluster_run_keeps_a_partial_report_while_it_goes_and_drops_it_at_the_end(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from pytest_meshgate._conformance.report import Recorder
+
+    path = tmp_path / "reports" / "kind.yaml"
+    recorder = Recorder(_selection(tmp_path, {"Basic"}), report_path=path, partial_every=0.0)
+    props = {"case": "a", "check": "c0", "features": ["Basic"], "provisional": False,
+             "status": "run", "reason": "", "profiles": {"HTTP-PROFILE": "core"}}  # fmt: skip
+    for when, outcome in (("setup", "passed"), ("call", "passed"), ("teardown", "passed")):
+        report = SimpleNamespace(
+            user_properties=[("meshgate_conformance", props)], nodeid="f::a::c0", when=when,
+            failed=False, skipped=False, passed=outcome == "passed",
+        )  # fmt: skip
+        recorder.add(report)  # type: ignore[arg-type]
+    partial = tmp_path / "reports" / "kind.partial.yaml"
+    assert partial.is_file() and not path.exists()  # what ran so far, before the end
+    profiles = {p["name"]: p for p in yaml.safe_load(partial.read_text())["profiles"]}
+    assert profiles["HTTP-PROFILE"]["core"]["statistics"]["Passed"] == 1
+    recorder.finish()
+    assert path.is_file() and not partial.exists()

@@ -13,7 +13,7 @@ from ..._errors import TargetUnavailable
 from ..._judge.verdicts import Consistency
 from ..._options import is_yes
 from .adapters import AdapterOptions, Implementation, load_implementation
-from .manifests import CLIENT_IMAGE, ECHO_IMAGE
+from .echo_pod import CLIENT_IMAGE, ECHO_IMAGE
 from .providers import (
     ClusterProvider,
     ExistingClusterProvider,

@@ -1,145 +1,209 @@
-"""``from:`` requests: curl run inside a client pod (exec), its output parsed into an Exchange.
+"""How a cluster case speaks: client TLS from the case's secrets, and ``from:`` requests in a pod.
 
 An outside client cannot take the mesh path, so mesh and egress requests are
 sent from a pod whose sidecar carries them, as Gateway API's mesh tests do
 (``MeshPod.request`` in ``conformance/utils/echo/pod.go`` runs a client in the
-pod through the exec API). The command is an argv list handed to the
-exec API, never a shell line: header values and bodies need no quoting.
-
-``--write-out`` appends a marker and curl's ``%{json}`` (curl >= 7.70) after
-the response, so status, timing and the error of a failed connection come
-back in one stream, separate from headers and body (``--include``).
+pod through the exec API). Here that client is the project's own in-pod
+sender (``_targets/echo/sender.py``): a plan of what ``HTTPClient`` would put
+on the wire (target, header fields in order, ``${uuid}`` and the
+``x-meshgate-id`` left to fill in per attempt) goes in on stdin, and one JSON
+document with every attempt comes back, so a split of 2000 requests is one
+exec call with real concurrency, not 2000.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-from ..._cases.model.request import Request
-from ..._exchange.client import substitute
-from ..._exchange.records import MESHGATE_ID_HEADER, Exchange, ResponseRecord, SentRequest
+from cryptography import x509
 
-__all__ = ["CURL_MARKER", "CurlCommand", "curl_command", "parse_curl_output"]
+from ..._cases.model.request import Request, RequestTLS
+from ..._exchange.client import request_fields, wire_headers
+from ..._exchange.records import (
+    ClientTLS,
+    Exchange,
+    ResponseRecord,
+    SentRequest,
+    TLSInfo,
+)
+from ..secrets import CaseSecrets, SecretStore
 
-CURL_MARKER = "\n--meshgate-curl-result--"
+__all__ = [
+    "ca_subjects",
+    "client_tls",
+    "exchanges_from_results",
+    "sender_plan",
+    "tls_info_from_pem",
+]
 
-# curl exit codes -> the connection outcomes checks name (``connection`` in
-# docs/case-format.md).
-_CURL_OUTCOMES = {
-    7: "refused",  # couldn't connect
-    52: "reset",  # empty reply from server
-    55: "reset",  # failed sending
-    56: "reset",  # failure receiving (connection reset)
-    28: "timeout",
-    35: "tlsError",  # handshake failed
-    51: "tlsError",
-    58: "tlsError",
-    59: "tlsError",
-    60: "tlsError",  # peer certificate not verified
-    77: "tlsError",
-    83: "tlsError",
-    90: "tlsError",
-}
-
-
-@dataclass(frozen=True)
-class CurlCommand:
-    argv: list[str]
-    sent: SentRequest
+_UUID = "${uuid}"
+_MESHGATE_ID = "${meshgate-id}"
+_BODY_LENGTH = "${body-length}"
 
 
-def curl_command(request: Request, url: str, entry: str, timeout: float) -> CurlCommand:
-    """The curl argv for one attempt of ``request`` to ``url`` (already namespace-mapped)."""
-    attempt_uuid = str(uuid.uuid4())
-    url = substitute(url, attempt_uuid)
-    meshgate_id = uuid.uuid4().hex
-    headers = [(k, substitute(v, attempt_uuid)) for k, v in request.headers.items()]
-    headers.append((MESHGATE_ID_HEADER, meshgate_id))
-    body = substitute(request.body, attempt_uuid) if request.body is not None else None
-    argv = [
-        "curl",
-        "--silent",
-        "--show-error",
-        "--include",
-        "--path-as-is",  # send the path as written, like the gateway client does
-        "--http1.1",
-        "--max-time",
-        f"{timeout:g}",
-        "--request",
-        request.method,
-    ]
-    for name, value in headers:
-        # "name;" is curl's spelling of a header with an empty value.
-        argv += ["--header", f"{name}: {value}" if value else f"{name};"]
-    if body is not None:
-        argv += ["--data-binary", body]
-    argv += ["--write-out", CURL_MARKER + "%{json}", url]
+def client_tls(request: Request, secrets: CaseSecrets, store: SecretStore, key: str) -> ClientTLS:
+    """The check's TLS settings resolved against the case's secrets, as the local target does.
+
+    SNI and the name verified are the URL host unless ``tls.sni`` says
+    otherwise (``none``: no SNI). ``key`` names this deployment's private
+    key files in ``store``.
+    """
+    wanted = request.tls or RequestTLS()
+    host = urlsplit(request.url).hostname or ""
+    if wanted.sni is None:
+        server_name: str | None = host
+    else:
+        server_name = None if wanted.sni == "none" else wanted.sni
+    client_cert = None
+    if wanted.client_cert is not None:
+        client_cert = store.key_pair_files(key, secrets.materials[wanted.client_cert])
+    return ClientTLS(
+        server_name=server_name,
+        ca_pem=secrets.ca_pem(wanted.ca),
+        client_cert=client_cert,
+        alpn=tuple(wanted.alpn) if wanted.alpn is not None else None,
+        min_version=wanted.min_version,
+        max_version=wanted.max_version,
+        ciphers=tuple(wanted.ciphers) if wanted.ciphers is not None else None,
+        http2=request.http2,
+    )
+
+
+def ca_subjects(secrets: CaseSecrets) -> dict[str, str]:
+    """The case's CAs by subject (RFC 4514), to name the issuer of a peer certificate."""
+    return {
+        x509.load_pem_x509_certificate(ca.cert_pem.bytes()).subject.rfc4514_string(): name
+        for name, ca in secrets.cas.items()
+    }
+
+
+def sender_plan(
+    request: Request,
+    url: str,
+    count: int,
+    concurrency: int,
+    timeout: float,
+    tls: ClientTLS | None,
+    client_pem: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The in-pod sender's plan for ``count`` attempts of ``request`` to ``url``.
+
+    ``url`` is the check's URL with cluster namespaces mapped in; what goes on
+    the wire is what ``HTTPClient`` sends (``wire_headers``: httpx's defaults,
+    Host first), with placeholders for what differs per attempt.
+    """
+    mapped = request.model_copy(update={"url": url})
+    _, target, headers, body = request_fields(mapped, _UUID, _MESHGATE_ID)
+    wire = wire_headers(request.method, headers, body.encode() if body is not None else None)
+    own_length = any(k.lower() == "content-length" for k in request.headers)
+    fields: list[list[str]] = []
+    for name, value in sorted(wire, key=lambda kv: kv[0].lower() != "host"):
+        if name == "Content-Length" and not own_length and body is not None and _UUID in body:
+            value = _BODY_LENGTH  # follows the body once ${uuid} is filled in
+        fields.append([name, value])
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host_header = next((v for k, v in headers if k.lower() == "host"), parts.netloc)
-    shown = [("host", host_header), *((k, v) for k, v in headers if k.lower() != "host")]
-    sent = SentRequest(
-        method=request.method,
-        url=url,
-        headers=tuple(shown),
-        body=body,
-        address=(parts.hostname or "", port),
-        entry=entry,
-        meshgate_id=meshgate_id,
-    )
-    return CurlCommand(argv, sent)
+    plan: dict[str, Any] = {
+        "method": request.method,
+        "target": target,
+        "headers": fields,
+        "body": body,
+        "connect": [parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)],
+        "count": count,
+        "concurrency": concurrency,
+        "timeout": timeout,
+        # Many attempts keep their connections, as the bulk sender does; one is fresh.
+        "keepalive": count > 1,
+        "tls": None,
+    }
+    if tls is not None:
+        plan["tls"] = {
+            "server_name": tls.server_name,
+            "ca": tls.ca_pem.decode(),
+            "cert": client_pem[0] if client_pem else None,
+            "key": client_pem[1] if client_pem else None,
+            "alpn": list(tls.alpn) if tls.alpn is not None else None,
+            "min_version": tls.min_version,
+            "max_version": tls.max_version,
+            "ciphers": list(tls.ciphers) if tls.ciphers is not None else None,
+        }
+    return plan
 
 
-def parse_curl_output(sent: SentRequest, stdout: str, stderr: str, exit_code: int) -> Exchange:
-    """An Exchange from what curl printed (``--include`` + the ``--write-out`` JSON)."""
-    head, marker, tail = stdout.rpartition(CURL_MARKER)
-    if not marker:
-        return Exchange(
-            sent,
-            None,
-            "error",
-            f"curl exited {exit_code} without its result: {(stderr or stdout).strip()[:300]}",
-        )
+def tls_info_from_pem(facts: Mapping[str, Any]) -> TLSInfo:
+    """The sender's ``tls`` facts as the ``TLSInfo`` the judge reads."""
+    info = TLSInfo(version=facts.get("version"), alpn=facts.get("alpn"), cipher=facts.get("cipher"))
+    pem = facts.get("peer_certificate")
+    if not pem:
+        return info
+    certificate = x509.load_pem_x509_certificate(str(pem).encode())
     try:
-        info = json.loads(tail)
-    except ValueError:
-        info = {}
-    elapsed = float(info.get("time_total") or 0.0)
-    code = int(info.get("exitcode", exit_code) or 0)
-    status = int(info.get("http_code") or info.get("response_code") or 0)
-    if code != 0 and status == 0:
-        error = str(info.get("errormsg") or stderr.strip() or f"curl exit {code}")
-        return Exchange(sent, None, _CURL_OUTCOMES.get(code, "error"), f"curl: {error}", elapsed)
-    raw = head.encode("utf-8", "surrogateescape")
-    block, body = _last_header_block(raw)
-    lines = block.decode("latin-1").split("\r\n")
-    status_line = lines[0].split(" ", 2)
-    version = status_line[0] if status_line else "HTTP/1.1"
-    reason = status_line[2] if len(status_line) > 2 else ""
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers.append((name.strip(), value.strip()))
-    record = ResponseRecord(
-        status=status or (int(status_line[1]) if len(status_line) > 1 else 0),
-        reason=reason,
-        http_version=version,
-        headers=tuple(headers),
-        body=body,
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = tuple(str(n.value) for n in sans.value)
+    except x509.ExtensionNotFound:
+        names = ()
+    return TLSInfo(
+        version=info.version,
+        alpn=info.alpn,
+        cipher=info.cipher,
+        peer_subject=certificate.subject.rfc4514_string(),
+        peer_issuer=certificate.issuer.rfc4514_string(),
+        peer_sans=names,
     )
-    return Exchange(sent, record, elapsed=elapsed)
 
 
-def _last_header_block(raw: bytes) -> tuple[bytes, bytes]:
-    """Skip informational (1xx) responses; return the final header block and the body."""
-    while True:
-        block, _, rest = raw.partition(b"\r\n\r\n")
-        first = block.split(b" ", 2)
-        if len(first) > 1 and first[1].startswith(b"1") and rest.startswith(b"HTTP/"):
-            raw = rest
+def exchanges_from_results(
+    plan: Mapping[str, Any],
+    url: str,
+    entry: str,
+    tls: ClientTLS | None,
+    stdout: str,
+    stderr: str,
+    exit_code: int,
+) -> list[Exchange]:
+    """One Exchange per attempt the sender reports; a sender that failed is one error each."""
+    host, port = plan["connect"]
+
+    def sent(meshgate_id: str) -> SentRequest:
+        headers = tuple((k, meshgate_id if v == _MESHGATE_ID else v) for k, v in plan["headers"])
+        return SentRequest(
+            method=plan["method"],
+            url=url,
+            headers=headers,
+            body=plan["body"],
+            address=(host, int(port)),
+            entry=entry,
+            meshgate_id=meshgate_id,
+            tls=tls,
+        )
+
+    try:
+        results = json.loads(stdout)["results"]
+    except (ValueError, KeyError, TypeError):
+        why = (stderr or stdout).strip()[-500:] or f"exit status {exit_code}"
+        return [
+            Exchange(sent("-"), None, "error", f"the in-pod sender failed: {why}")
+            for _ in range(int(plan["count"]))
+        ]
+    exchanges = []
+    for result in results:
+        request = sent(str(result["meshgate_id"]))
+        elapsed = float(result.get("elapsed") or 0.0)
+        if result.get("status") is None:
+            outcome = str(result.get("outcome") or "error")
+            exchanges.append(Exchange(request, None, outcome, str(result.get("error")), elapsed))
             continue
-        return block, rest
+        record = ResponseRecord(
+            status=int(result["status"]),
+            reason=str(result.get("reason") or ""),
+            http_version=str(result.get("version") or "HTTP/1.1"),
+            headers=tuple((str(k), str(v)) for k, v in result.get("headers") or []),
+            body=base64.b64decode(result.get("body") or ""),
+        )
+        facts = result.get("tls")
+        negotiated = tls_info_from_pem(facts) if facts else None
+        exchanges.append(Exchange(request, record, elapsed=elapsed, tls=negotiated))
+    return exchanges

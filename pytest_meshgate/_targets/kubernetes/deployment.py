@@ -1,18 +1,26 @@
-"""One case on a cluster: apply, wait, point external names, send, dump, tear down.
+"""One case on a cluster: apply in phases, wait, point external names, send, dump, tear down.
 
 The session target (``target.py``) renders the case (``manifests.py``); a
-``KubernetesDeployment`` applies the objects, waits for readiness, gives the
-gateways a case declares host-mapped NodePorts on kind, and points external
-names at their echo Services (CoreDNS rewrites). Requests go to a gateway
-from this machine, or are curl run in a client pod through the exec API.
-Teardown deletes the case's namespaces and the objects it put into shared
-namespaces, and waits until they are gone. A deployment that fails dumps
-pods, logs, events and the gateway's routes and clusters.
+``KubernetesDeployment`` applies the objects phase by phase
+(``manifests.apply_phases``): namespaces, Secrets and ConfigMaps, then the
+CoreDNS rewrite for external names (waited for until CoreDNS has rolled out,
+so no pod or proxy ever resolves them before), Services, Deployments and
+Pods (waited for), gateway ports the case needs beyond those kind maps, and
+last the Istio objects, a second apart where their creationTimestamps differ
+(the API server stamps them itself, in whole seconds, and Istio orders by
+it). Then it waits until the gateways and sidecars carry the case's
+VirtualServices, so that a negative check cannot pass on the previous
+configuration. Requests go to a gateway from this machine (plain or TLS,
+one by one or many at once through the bulk sender), or are the in-pod
+sender run in a client pod through the exec API. Teardown deletes the
+case's namespaces and the objects it put into shared namespaces, and waits
+until they are gone. A deployment that fails dumps pods, logs, events and
+the implementation's view (logs of gateways and control plane, listeners,
+routes, clusters, analysis).
 
 Cases on one cluster are serialised by a lease (a file lock) even under
 xdist: the gateways are shared, and two cases binding ``app.example.com`` at
-once would race on the same Istio ingress gateway. Each case still gets its
-own namespaces; xdist speeds up the rest of a run, not the checks.
+once would race on the same Istio ingress gateway.
 """
 
 from __future__ import annotations
@@ -20,8 +28,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import re
-from typing import IO, Any, Protocol
+import time
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,39 +39,27 @@ from ..._cases.model.request import Request
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
-from ..._exchange.records import Exchange
+from ..._exchange.records import ClientTLS, Exchange
 from ..base import Deployment
+from ..secrets import CaseSecrets, SecretStore
 from .adapters import Implementation
-from .manifests import (
-    NamespacePlan,
-    coredns_rewrite_block,
-    k8s_name,
-    rewrite_host,
-    rewrite_url,
-    service_namespace,
-    version_from_pod,
-)
-from .providers import (
-    CUSTOM_NODE_PORTS,
-    GATEWAY_NODE_PORTS,
-    ClusterHandle,
-    cluster_lock_dir,
-    file_lock,
-)
+from .coredns import coredns_rewrite_block, insert_coredns_block, remove_coredns_block
+from .exposure import expose_case_ports
+from .manifests import apply_phases
+from .namespaces import NamespacePlan, k8s_name, rewrite_host, rewrite_url, service_namespace
+from .providers import ClusterHandle, cluster_lock_dir, file_lock
+from .sync import expected_routes
+from .transport import ClusterTransport
 
-__all__ = [
-    "DELETE_TIMEOUT",
-    "READY_TIMEOUT",
-    "ClusterSession",
-    "KubernetesDeployment",
-    "exec_in_pod",
-    "insert_coredns_block",
-    "remove_coredns_block",
-]
+__all__ = ["DELETE_TIMEOUT", "READY_TIMEOUT", "ClusterSession", "KubernetesDeployment"]
 
 # Gateway API's NamespacesMustBeReady timeout (conformance/utils/config/timeout.go).
 READY_TIMEOUT = 300.0
 DELETE_TIMEOUT = 120.0
+SYNC_TIMEOUT = 60.0
+# Between objects whose creationTimestamps must differ: the API server's whole second.
+STAMP_GAP = 1.05
+_CORE_KINDS = frozenset({"Namespace", "Secret", "ConfigMap", "Service", "Deployment", "Pod"})
 
 
 class ClusterSession(Protocol):
@@ -80,6 +76,12 @@ class ClusterSession(Protocol):
 
     @property
     def client(self) -> HTTPClient: ...
+
+    @property
+    def bulk(self) -> Any: ...
+
+    @property
+    def secret_store(self) -> SecretStore: ...
 
     @property
     def request_timeout(self) -> float: ...
@@ -102,50 +104,107 @@ class KubernetesDeployment(Deployment):
         loaded: LoadedCase,
         plan: NamespacePlan,
         objects: list[dict[str, Any]],
+        secrets: CaseSecrets | None = None,
+        sleep: Any = time.sleep,
     ) -> None:
         self.target = target
         self.loaded = loaded
         self.plan = plan
         self.objects = objects
+        self.secrets = secrets
+        self.sleep = sleep
         self.node_ports: dict[tuple[str, int], int] = {}  # (gateway short name, port) -> nodePort
+        self.stamps: list[str] = []  # the server's creationTimestamp of each custom object
+        self.sync_note = ""
         self._applied: list[dict[str, Any]] = []
         self._dns_marker: str | None = None
-        self._lease: IO[str] | None = None
         self._lease_cm: Any = None
         self._torn_down = False
         self._services = {s.name: s for s in loaded.case.spec.services}
+        self.transport = ClusterTransport(self)
 
     @property
     def kube(self) -> Any:
         return self.target.kube
+
+    # ------------------------------------------------------------ start
 
     def start(self) -> None:
         cluster = self.target.cluster
         assert cluster is not None
         self._lease_cm = file_lock(cluster_lock_dir(cluster) / "case.lock")
         self._lease_cm.__enter__()
-        for obj in self.objects:
-            self.kube.apply(obj)
-            self._applied.append(obj)
-        self.kube.wait_ready(self.objects, READY_TIMEOUT)
-        self._expose_custom_gateways()
-        self._point_external_names()
+        workloads_done = False
+        previous_stamp: str | None = None
+        for phase in apply_phases(self.objects):
+            kinds = {o["kind"] for o in phase}
+            if not kinds & _CORE_KINDS:
+                if not workloads_done:
+                    self._wait_workloads()
+                    workloads_done = True
+                previous_stamp = self._apply_custom_phase(phase, previous_stamp)
+                continue
+            if kinds & {"Service", "Deployment", "Pod"}:
+                self._point_external_names()
+            for obj in phase:
+                self._apply(obj)
+        if not workloads_done:
+            self._wait_workloads()
+        self._wait_synced()
 
-    def _expose_custom_gateways(self) -> None:
+    def _apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        from .kube import FieldsRejected
+
+        try:
+            stored: dict[str, Any] = self.kube.apply(obj)
+        except FieldsRejected as exc:
+            pytest.skip(
+                f"not supported by {self.target.adapter.describe()}: the API server does not "
+                f"know {', '.join(exc.fields) or 'a field'} of {obj['kind']} "
+                f"{obj['metadata']['name']} ({exc})"
+            )
+        self._applied.append(obj)
+        return stored
+
+    def _apply_custom_phase(self, phase: list[dict[str, Any]], previous: str | None) -> str | None:
+        """Apply one creation-time phase; a second after the last, stamped later than it."""
+        stamp: str | None = None
+        for index, obj in enumerate(phase):
+            if index == 0 and previous is not None:
+                self.sleep(STAMP_GAP)
+            stored = self._apply(obj)
+            stamp = str((stored.get("metadata") or {}).get("creationTimestamp") or "")
+            if index == 0 and previous is not None and stamp and stamp <= previous:
+                # The server's clock has not moved on (clock steps): try once more.
+                self.kube.delete(obj)
+                self.kube.wait_gone([obj], DELETE_TIMEOUT)
+                self.sleep(STAMP_GAP)
+                stored = self.kube.apply(obj)
+                stamp = str((stored.get("metadata") or {}).get("creationTimestamp") or "")
+                if stamp <= previous:
+                    raise TargetError(
+                        f"meshgate: {obj['kind']} {obj['metadata']['name']} got creationTimestamp "
+                        f"{stamp}, not after {previous}: Istio would not order it as the case says"
+                    )
+            self.stamps.append(stamp)
+        return stamp or previous
+
+    def _wait_workloads(self) -> None:
+        self._point_external_names()
+        self.kube.wait_ready(self._applied, READY_TIMEOUT)
+        self._expose_gateways()
+
+    def _expose_gateways(self) -> None:
         cluster = self.target.cluster
         assert cluster is not None
-        for workload in self.loaded.case.spec.gateways:
-            namespace = self.plan.map(workload.namespace)
-            if not cluster.host_ports:
-                continue
-            wanted = {p.port: list(CUSTOM_NODE_PORTS) for p in workload.ports}
-            assigned = self.kube.expose_node_ports(namespace, workload.name, wanted)
-            for port, node_port in assigned.items():
-                self.node_ports[(workload.name, port)] = node_port
+        self.node_ports.update(expose_case_ports(self, cluster))
 
     def _point_external_names(self) -> None:
+        if self._dns_marker is not None:
+            return
         externals = [s for s in self.loaded.case.spec.services if s.external]
         if not externals:
+            self._dns_marker = ""
             return
         rewrites = {
             s.name: f"{k8s_name(s.name)}.{service_namespace(s, self.plan)}.svc.cluster.local"
@@ -154,83 +213,86 @@ class KubernetesDeployment(Deployment):
         marker = self.plan.prefix
         block = coredns_rewrite_block(marker, rewrites)
         self._dns_marker = marker
-
-        def add(corefile: str) -> str:
-            return insert_coredns_block(corefile, block)
-
-        self.kube.edit_corefile(add)
+        self.kube.edit_corefile(lambda corefile: insert_coredns_block(corefile, block))
         from .kube import wait_deployments_available
 
+        # Rolled out, not merely available: old CoreDNS pods answer without the rewrite.
         wait_deployments_available(self.kube, [("kube-system", "coredns")], READY_TIMEOUT)
+
+    def _wait_synced(self) -> None:
+        cluster = self.target.cluster
+        assert cluster is not None
+        wanted = expected_routes(self.loaded.case, self.plan, self._workloads_by_proxy())
+        if wanted:
+            self.sync_note = self.target.adapter.wait_synced(cluster, wanted, SYNC_TIMEOUT)
+
+    def _workloads_by_proxy(self) -> dict[str, tuple[str, dict[str, str]]]:
+        """Proxy -> (``<namespace>:<istioctl target>``, its pod labels)."""
+        spec = self.loaded.case.spec
+        used = {c.request.gateway or "ingress" for c in spec.checks if c.request.from_ is None}
+        proxies: dict[str, tuple[str, dict[str, str]]] = {}
+        for short in sorted(used - self.target.missing_gateways(self.loaded)):
+            workload = self.workload(short)
+            proxies[short] = (f"{workload.namespace}:deploy/{workload.name}", workload.labels)
+        for client in spec.clients:
+            if any(c.request.from_ == client.name for c in spec.checks):
+                namespace = self.plan.map(client.namespace)
+                proxies[client.name] = (f"{namespace}:{client.name}", client.pod_labels)
+        return proxies
 
     # ------------------------------------------------------------ requests
 
-    def _workload(self, short: str) -> GatewayWorkload:
+    def workload(self, short: str) -> GatewayWorkload:
         for workload in self.loaded.case.spec.gateways:
             if workload.name == short:
                 return workload.model_copy(update={"namespace": self.plan.map(workload.namespace)})
         return self.target.adapter.gateways().get(short) or DEFAULT_GATEWAYS[short]
 
     def send(self, request: Request) -> Exchange:
+        return self.send_many(request, 1)[0]
+
+    def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
         if request.from_ is not None:
-            exchange = self._send_from_client(request)
+            exchanges = self.transport.from_client(request, count, concurrency)
         else:
             short = request.gateway or "ingress"
             if short in self.target.missing_gateways(self.loaded):
                 pytest.skip(self.target.gateway_skip_reason({short}))
-            workload = self._workload(short)
-            parts = urlsplit(request.url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            node_port = self.node_ports.get((short, port)) or GATEWAY_NODE_PORTS.get((short, port))
-            address = self.target.gateway_address(workload, port, node_port)
-            entry = f"gateway {workload.name} port {port}"
-            exchange = self.target.client.send(request, address, entry, timeout=request.timeout)
-            exchange.extra.update(gateway=short, service_port=port)
-        return self._annotate(exchange)
+            exchanges = self.transport.to_gateway(request, count, concurrency)
+        return [self._annotate(e) for e in exchanges]
 
-    def _send_from_client(self, request: Request) -> Exchange:
-        from .clients import curl_command, parse_curl_output
+    def client_tls(self, request: Request) -> ClientTLS | None:
+        if not request.url.startswith("https:"):
+            return None
+        from .clients import client_tls
 
-        client = next(c for c in self.loaded.case.spec.clients if c.name == request.from_)
-        namespace = self.plan.map(client.namespace)
+        assert self.secrets is not None, "TLS needs the case's secrets"
+        return client_tls(request, self.secrets, self.target.secret_store, self.plan.prefix)
+
+    def mapped_url(self, request: Request) -> str:
+        return rewrite_url(request.url, self.plan, list(self._services))
+
+    def mapped_host_header(self, request: Request) -> Request:
         services = list(self._services)
-        url = rewrite_url(request.url, self.plan, services)
         headers = {
             k: (rewrite_host(v, self.plan, services) if k.lower() == "host" else v)
             for k, v in request.headers.items()
         }
-        timeout = request.timeout or self.target.request_timeout
-        command = curl_command(
-            request.model_copy(update={"headers": headers}),
-            url,
-            f"client {namespace}/{client.name} (curl by exec)",
-            timeout,
-        )
-        stdout, stderr, code = exec_in_pod(
-            self.kube.api_client, namespace, client.name, "client", command.argv, timeout + 15
-        )
-        exchange = parse_curl_output(command.sent, stdout, stderr, code)
-        exchange.extra.update(client=client.name)
-        return exchange
+        return request.model_copy(update={"headers": headers})
 
     def _annotate(self, exchange: Exchange) -> Exchange:
-        """Give echo-basic's answer what the judge reads: version, case namespaces and hosts."""
+        """Give the judge the case's names back: the Host the echo saw, the issuing CA."""
+        if exchange.tls is not None and exchange.tls.peer_issuer and self.secrets is not None:
+            from .clients import ca_subjects
+
+            exchange.extra["issuer_ca"] = ca_subjects(self.secrets).get(exchange.tls.peer_issuer)
         response = exchange.response
         echo = response.echo if response is not None else None
         if response is None or echo is None:
             return exchange
-        service = self._services.get(str(echo.get("service")))
-        if service is not None and "version" not in echo:
-            echo["version"] = version_from_pod(str(echo.get("pod", "")), service)
-        namespace = str(echo.get("namespace", ""))
-        if namespace == self.plan.external and service is not None:
-            echo["namespace"] = service.namespace
-        else:
-            echo["namespace"] = self.plan.unmap(namespace)
-        host = str(echo.get("host", ""))
-        echo["host"] = _unmap_host(host, self.plan)
+        echo["host"] = _unmap_host(str(echo.get("host", "")), self.plan)
         body = json.dumps(echo).encode()
-        exchange.extra["echo_annotated"] = "version from pod name; namespace and host unmapped"
+        exchange.extra["echo_annotated"] = "host unmapped to the case's namespaces"
         return dataclasses.replace(exchange, response=dataclasses.replace(response, body=body))
 
     # ------------------------------------------------------------ diagnostics
@@ -238,24 +300,28 @@ class KubernetesDeployment(Deployment):
     def dump(self) -> str:
         cluster = self.target.cluster
         parts: list[str] = []
+        if self.sync_note:
+            parts.append(self.sync_note)
         with contextlib.suppress(Exception):
             parts.append(self.kube.dump_namespaces(self.plan.owned))
         if cluster is not None:
             used = {c.request.gateway or "ingress" for c in self.loaded.case.spec.checks}
-            for short in sorted(used):
+            for short in sorted(used - self.target.missing_gateways(self.loaded)):
                 with contextlib.suppress(Exception):
-                    parts.append(self.target.adapter.dump(cluster, self._workload(short)))
+                    parts.append(self.target.adapter.dump(cluster, self.workload(short)))
+            with contextlib.suppress(Exception):
+                parts.append(self.target.adapter.analyze(cluster, self.plan.owned))
         return "\n\n".join(p for p in parts if p)
 
     def explain(self, exchange: Exchange) -> str:
-        """On a failed check: the gateway's routes and clusters, pods, logs, events."""
+        """On a failed check: the gateway's view, pods, logs, events."""
         cluster = self.target.cluster
         if cluster is None:
             return ""
-        parts: list[str] = []
+        parts: list[str] = [self.sync_note] if self.sync_note else []
         short = exchange.extra.get("gateway")
         if short:
-            parts.append(self.target.adapter.dump(cluster, self._workload(short)))
+            parts.append(self.target.adapter.dump(cluster, self.workload(short)))
         with contextlib.suppress(Exception):
             parts.append(self.kube.dump_namespaces(self.plan.owned, log_lines=10))
         return "\n\n".join(p for p in parts if p)
@@ -267,7 +333,7 @@ class KubernetesDeployment(Deployment):
             return
         self._torn_down = True
         try:
-            if self._dns_marker is not None:
+            if self._dns_marker:
                 marker = self._dns_marker
                 with contextlib.suppress(Exception):
                     self.kube.edit_corefile(lambda text: remove_coredns_block(text, marker))
@@ -297,46 +363,6 @@ def _unmap_host(host: str, plan: NamespacePlan) -> str:
     return ".".join(labels) + sep + port
 
 
-def insert_coredns_block(corefile: str, block: str) -> str:
-    """Put ``block`` first inside the ``.:53 {`` server block (rewrites run before kubernetes)."""
-    match = re.search(r"^\.:53\s*\{\s*$", corefile, flags=re.MULTILINE)
-    if match is None:
-        raise TargetError("meshgate: the CoreDNS Corefile has no '.:53 {' server block to extend")
-    if block in corefile:
-        return corefile
-    return corefile[: match.end()] + "\n" + block.rstrip("\n") + corefile[match.end() :]
-
-
-def remove_coredns_block(corefile: str, marker: str) -> str:
-    begin, end = re.escape(f"# meshgate begin {marker}"), re.escape(f"# meshgate end {marker}")
-    pattern = rf"\n[ \t]*{begin}\n.*?{end}"
-    return re.sub(pattern, "", corefile, flags=re.DOTALL)
-
-
-def exec_in_pod(
-    api_client: Any, namespace: str, pod: str, container: str, argv: list[str], timeout: float
-) -> tuple[str, str, int]:
-    """Run ``argv`` in a container through the exec API; (stdout, stderr, exit code)."""
-    from .kube import k8s
-
-    core = k8s("kubernetes.client").CoreV1Api(api_client)
-    response = k8s("kubernetes.stream").stream(
-        core.connect_get_namespaced_pod_exec,
-        pod,
-        namespace,
-        container=container,
-        command=argv,
-        stderr=True,
-        stdin=False,
-        stdout=True,
-        tty=False,
-        _preload_content=False,
-    )
-    try:
-        response.run_forever(timeout=timeout)
-        stdout = response.read_stdout() or ""
-        stderr = response.read_stderr() or ""
-        code = response.returncode
-    finally:
-        response.close()
-    return stdout, stderr, int(code if code is not None else -1)
+def gateway_port(request: Request) -> int:
+    parts = urlsplit(request.url)
+    return parts.port or (443 if parts.scheme == "https" else 80)

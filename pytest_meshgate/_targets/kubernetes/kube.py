@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -22,7 +24,14 @@ from typing import Any
 
 from ..._errors import TargetError
 
-__all__ = ["Kube", "k8s", "wait_deployments_available"]
+__all__ = [
+    "FieldsRejected",
+    "Kube",
+    "k8s",
+    "rollout_status",
+    "wait_daemonsets_ready",
+    "wait_deployments_available",
+]
 
 POLL_INTERVAL = 1.0
 
@@ -34,6 +43,19 @@ def k8s(module: str) -> Any:
 
 def _now() -> float:
     return time.monotonic()
+
+
+class FieldsRejected(TargetError):
+    """The API server refused an object for fields its schema lacks (strict field validation).
+
+    Applying is ``kubectl apply --validate=strict``: a field the installed CRD
+    does not know (an Istio field newer than the cluster's Istio) is an error
+    naming the field, never silently pruned.
+    """
+
+    def __init__(self, obj: Mapping[str, Any], message: str) -> None:
+        self.fields = re.findall(r'unknown field "([^"]+)"', message)
+        super().__init__(f"meshgate: the API server refused {_describe(obj)}: {message}")
 
 
 class Kube:
@@ -77,18 +99,26 @@ class Kube:
         )
         return [item for item in found.to_dict().get("items", [])]
 
-    def apply(self, obj: Mapping[str, Any]) -> None:
-        """Create ``obj``, or replace the live one (idempotent; tolerates leftovers)."""
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Create ``obj``, or replace the live one (idempotent; tolerates leftovers).
+
+        Strict field validation, as ``kubectl apply --validate=strict``: an
+        unknown field is a ``FieldsRejected``. Returns the object as stored
+        (with the server's ``creationTimestamp`` and ``uid``).
+        """
         errors = k8s("kubernetes.dynamic.exceptions")
 
         resource = self.resource(obj["apiVersion"], obj["kind"])
         metadata = obj["metadata"]
         namespace = metadata.get("namespace") if resource.namespaced else None
+        strict = [("fieldValidation", "Strict")]
         try:
-            resource.create(body=dict(obj), namespace=namespace)
-            return
+            created = resource.create(body=dict(obj), namespace=namespace, query_params=strict)
+            return dict(created.to_dict())
         except errors.ConflictError:
             pass
+        except errors.DynamicApiError as exc:
+            raise _refusal(obj, exc) from None
         live = resource.get(name=metadata["name"], namespace=namespace).to_dict()
         body = copy.deepcopy(dict(obj))
         body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
@@ -100,13 +130,22 @@ class Kube:
         if obj["kind"] == "Namespace":
             # A namespace is only relabelled; replacing it would drop finalizers.
             labels = {**live["metadata"].get("labels", {}), **metadata.get("labels", {})}
-            resource.patch(
+            patched = resource.patch(
                 body={"metadata": {"labels": labels}},
                 name=metadata["name"],
                 content_type="application/merge-patch+json",
             )
-            return
-        resource.replace(body=body, namespace=namespace)
+            return dict(patched.to_dict())
+        try:
+            replaced = resource.replace(body=body, namespace=namespace, query_params=strict)
+        except errors.DynamicApiError as exc:
+            raise _refusal(obj, exc) from None
+        return dict(replaced.to_dict())
+
+    def cluster_uid(self) -> str:
+        """The uid of ``kube-system``: it changes when the cluster is created anew."""
+        live = self.get("v1", "Namespace", "kube-system", None) or {}
+        return str((live.get("metadata") or {}).get("uid") or "")
 
     def delete(self, obj: Mapping[str, Any]) -> None:
         """Delete ``obj``; already gone is fine."""
@@ -308,7 +347,7 @@ class Kube:
 def wait_deployments_available(
     kube: Any, deployments: Sequence[tuple[str, str]], timeout: float
 ) -> None:
-    """Return when every (namespace, name) Deployment has all replicas available."""
+    """Return when every (namespace, name) Deployment has rolled out (``rollout_status``)."""
     deadline = _now() + timeout
     waiting = list(deployments)
     last: dict[tuple[str, str], str] = {}
@@ -316,7 +355,7 @@ def wait_deployments_available(
         still: list[tuple[str, str]] = []
         for namespace, name in waiting:
             live = kube.get("apps/v1", "Deployment", name, namespace)
-            ok, why = _deployment_available(live)
+            ok, why = rollout_status(live)
             if not ok:
                 still.append((namespace, name))
                 last[(namespace, name)] = why
@@ -329,17 +368,88 @@ def wait_deployments_available(
         kube.sleep(POLL_INTERVAL)
 
 
-def _deployment_available(live: Mapping[str, Any] | None) -> tuple[bool, str]:
+def rollout_status(live: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """Whether a Deployment's rollout is complete, as ``kubectl rollout status`` decides.
+
+    kubectl's ``DeploymentStatusViewer`` (``pkg/polymorphichelpers/rollout_status.go``):
+    the controller has observed the latest generation, every replica is
+    updated, no old replica is left, and every updated replica is available.
+    Available replicas alone are not enough: during a rollout the old pods
+    are still available.
+    """
     if live is None:
         return False, "not found"
-    wanted = live.get("spec", {}).get("replicas", 1)
+    spec = live.get("spec") or {}
     status = live.get("status") or {}
-    available = status.get("availableReplicas") or 0
-    if status.get("observedGeneration", 0) < live.get("metadata", {}).get("generation", 0):
-        return False, "not yet observed by its controller"
-    if available < wanted:
-        return False, f"{available}/{wanted} available"
+    wanted = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration") or 0) < int(
+        (live.get("metadata") or {}).get("generation") or 0
+    ):
+        return False, "waiting for the rollout to be observed"
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == (
+            "ProgressDeadlineExceeded"
+        ):
+            return False, "exceeded its progress deadline"
+    updated = int(status.get("updatedReplicas") or 0)
+    replicas = int(status.get("replicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    if updated < wanted:
+        return False, f"{updated} out of {wanted} new replicas have been updated"
+    if replicas > updated:
+        return False, f"{replicas - updated} old replicas are pending termination"
+    if available < updated:
+        return False, f"{available} of {updated} updated replicas are available"
     return True, ""
+
+
+def _refusal(obj: Mapping[str, Any], exc: Any) -> TargetError:
+    """What the API server said, as a TargetError (FieldsRejected for unknown fields)."""
+    message = str(getattr(exc, "summary", lambda: "")() or exc)
+    body = getattr(exc, "body", None)
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        message = str(json.loads(body or "").get("message") or message)
+    if "unknown field" in message:
+        return FieldsRejected(obj, message)
+    return TargetError(f"meshgate: the API server refused {_describe(obj)}: {message}")
+
+
+def wait_daemonsets_ready(kube: Any, daemonsets: Sequence[tuple[str, str]], timeout: float) -> None:
+    """Return when every (namespace, name) DaemonSet runs updated and ready on every node.
+
+    ``kubectl rollout status daemonset``'s rule (``DaemonSetStatusViewer``):
+    observed, all scheduled pods updated, all of them available.
+    """
+    deadline = _now() + timeout
+    waiting = list(daemonsets)
+    last: dict[tuple[str, str], str] = {}
+    while waiting:
+        still = []
+        for namespace, name in waiting:
+            live = kube.get("apps/v1", "DaemonSet", name, namespace)
+            status = (live or {}).get("status") or {}
+            desired = int(status.get("desiredNumberScheduled") or 0)
+            if live is None:
+                why = "not found"
+            elif int(status.get("observedGeneration") or 0) < int(
+                live["metadata"].get("generation") or 0
+            ):
+                why = "waiting for the rollout to be observed"
+            elif desired == 0 or int(status.get("updatedNumberScheduled") or 0) < desired:
+                why = f"{status.get('updatedNumberScheduled') or 0} of {desired} pods updated"
+            elif int(status.get("numberAvailable") or 0) < desired:
+                why = f"{status.get('numberAvailable') or 0} of {desired} pods available"
+            else:
+                continue
+            still.append((namespace, name))
+            last[(namespace, name)] = why
+        waiting = still
+        if not waiting:
+            return
+        if _now() >= deadline:
+            detail = "; ".join(f"{ns}/{name}: {last[(ns, name)]}" for ns, name in waiting)
+            raise TargetError(f"meshgate: daemonsets not ready after {timeout:.0f}s: {detail}")
+        kube.sleep(POLL_INTERVAL)
 
 
 def _pod_ready(pod: Mapping[str, Any] | None) -> bool:

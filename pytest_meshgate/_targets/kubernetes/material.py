@@ -8,6 +8,8 @@ which are deleted with the case.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..._cases.model.case import Case
 from ..._cases.model.workloads import Secret
 from .manifests import Material
@@ -16,21 +18,23 @@ __all__ = ["TrustmeMaterial"]
 
 
 class TrustmeMaterial(Material):
-    """CAs ``default`` plus every ``ca`` secret of the case, and leaves they issue."""
+    """CAs ``default`` (the session's) plus every ``ca`` secret of the case, and their leaves."""
 
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, default_ca: Any = None) -> None:
         import trustme
 
         from ..secrets import generate_case_secrets
 
-        self._secrets = generate_case_secrets(
-            case, trustme.CA(organization_name="meshgate default CA")
-        )
-        self.cas = self._secrets.cas
+        ca = default_ca or trustme.CA(organization_name="meshgate default CA")
+        self.secrets = generate_case_secrets(case, ca)
+        self.cas = self.secrets.cas
 
     def secret_data(self, secret: Secret) -> dict[str, str]:
-        material = self._secrets.materials[secret.name]
+        material = self.secrets.materials[secret.name]
         return {key: value.decode() for key, value in material.data.items()}
+
+    def trusted_cas(self) -> str:
+        return "".join(ca.cert_pem.bytes().decode() for _, ca in sorted(self.cas.items()))
 
     def service_cert(self, names: list[str]) -> dict[str, str]:
         leaf = self.cas["default"].issue_cert(*names, common_name=names[0])

@@ -31,9 +31,11 @@ from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
 from ..._judge.verdicts import Consistency
 from ..base import Deployment, Target
+from ..secrets import SecretStore
 from .adapters import Implementation
 from .deployment import READY_TIMEOUT, KubernetesDeployment
-from .manifests import CLIENT_IMAGE, ECHO_IMAGE, NamespacePlan, RenderSettings, render_case
+from .manifests import CLIENT_IMAGE, ECHO_IMAGE, RenderSettings, render_case
+from .namespaces import NamespacePlan
 from .providers import (
     GATEWAY_NODE_PORTS,
     ClusterHandle,
@@ -43,7 +45,7 @@ from .providers import (
     run_id,
 )
 
-__all__ = ["ClusterSettings", "KubernetesTarget"]
+__all__ = ["ClusterSettings", "KubernetesTarget", "render_settings"]
 
 INSTALL_TIMEOUT = 600.0
 MARKER_MAX_AGE = 86400.0  # seconds an install marker of another run is kept
@@ -76,12 +78,33 @@ class KubernetesTarget(Target):
         self.settings = settings
         self.consistency = consistency
         self.request_timeout = request_timeout
-        self.capabilities = frozenset({"http", "statistics"}) | adapter.capabilities()
+        # tls and http2: from this machine to a gateway, the shared HTTP client's;
+        # from a client pod, TLS through the in-pod sender (HTTP/1.1 only).
+        self.capabilities = frozenset({"http", "statistics", "tls", "http2"})
+        self.capabilities |= adapter.capabilities()
         self.client = HTTPClient(timeout=request_timeout)
         self.cluster: ClusterHandle | None = None
         self.kube: Any = None
+        self._bulk: Any = None
+        self._secret_store: SecretStore | None = None
         self._counter = itertools.count(1)
         self._broken: str | None = None
+
+    @property
+    def bulk(self) -> Any:
+        """The bulk sender of statistical checks to gateways, made on first use."""
+        if self._bulk is None:
+            from ..._exchange.bulk import BulkSender
+
+            self._bulk = BulkSender(timeout=self.request_timeout)
+        return self._bulk
+
+    @property
+    def secret_store(self) -> SecretStore:
+        """Private files of client keys (0600 in a 0700 directory) and the default CA."""
+        if self._secret_store is None:
+            self._secret_store = SecretStore()
+        return self._secret_store
 
     # ------------------------------------------------------------ session
 
@@ -113,8 +136,9 @@ class KubernetesTarget(Target):
             from .kube import Kube
 
             kube = Kube(api_client)
+            self.adapter.attach(kube)
             with self._cluster_lock(cluster):
-                self._install_once(cluster)
+                self._install_once(cluster, kube.cluster_uid())
             self.adapter.wait_ready(cluster, kube, READY_TIMEOUT)
             if cluster.host_ports:
                 for short, workload in self.adapter.gateways().items():
@@ -134,12 +158,13 @@ class KubernetesTarget(Target):
         with file_lock(cluster_lock_dir(cluster) / "install.lock"):
             yield
 
-    def _install_once(self, cluster: ClusterHandle) -> None:
-        # The fingerprint lives in the cluster (a ConfigMap would need the
-        # API before install); a marker file per cluster+run is enough to keep
-        # xdist workers from installing N times.
+    def _install_once(self, cluster: ClusterHandle, cluster_uid: str) -> None:
+        # A marker file per cluster+run keeps xdist workers from installing N
+        # times. It names the cluster by kube-system's uid, which a cluster
+        # created anew under the same name and kubeconfig (mid-run, by
+        # someone else) does not share: that one is installed again.
         marker = cluster_lock_dir(cluster) / f"installed-{run_id()}"
-        fingerprint = self.adapter.fingerprint()
+        fingerprint = f"{self.adapter.fingerprint()} cluster={cluster_uid}"
         if marker.is_file() and marker.read_text() == fingerprint:
             return
         self.adapter.install(cluster)
@@ -153,6 +178,10 @@ class KubernetesTarget(Target):
 
     def release(self) -> None:
         self.client.close()
+        if self._bulk is not None:
+            self._bulk.close()
+        if self._secret_store is not None:
+            self._secret_store.close()
         if self.cluster is not None:
             self.cluster = None
             self.provider.release()
@@ -162,6 +191,8 @@ class KubernetesTarget(Target):
     def deploy(self, loaded: LoadedCase) -> Deployment:
         self._skip_unsupported(loaded)
         self.ensure_cluster()
+        # Once the cluster runs, its Istio version (istiod's image) decides the features.
+        self._skip_unsupported_features(loaded)
         assert self.cluster is not None
         case = loaded.case
         plan = NamespacePlan.for_case(
@@ -171,19 +202,10 @@ class KubernetesTarget(Target):
         )
         from .material import TrustmeMaterial
 
-        settings = RenderSettings(
-            echo_image=self.settings.echo_image,
-            client_image=self.settings.client_image,
-            mesh_labels=self.adapter.mesh_namespace_labels(),
-            outside_labels=self.adapter.outside_namespace_labels(),
-            case_labels={
-                "meshgate.dev/case": case.name,
-                "meshgate.dev/run": run_id()[:63],
-            },
-            gateway_manifests=self.adapter.gateway_manifests,
-        )
-        objects = render_case(case, plan, settings, TrustmeMaterial(case))
-        deployment = KubernetesDeployment(self, loaded, plan, objects)
+        settings = render_settings(self.adapter, self.settings, case.name, run_id())
+        material = TrustmeMaterial(case, self.secret_store.default_ca)
+        objects = render_case(case, plan, settings, material)
+        deployment = KubernetesDeployment(self, loaded, plan, objects, material.secrets)
         try:
             deployment.start()
         except BaseException as exc:
@@ -209,15 +231,17 @@ class KubernetesTarget(Target):
             # No check of the case could run; checks of mixed cases are
             # skipped one by one in send().
             pytest.skip(self.gateway_skip_reason(missing))
-        features = self.adapter.supported_features()
-        if features is not None:
-            unsupported = sorted(set(loaded.case.metadata.features) - features)
-            if unsupported:
-                pytest.skip(f"not supported by {self.adapter.name}: {', '.join(unsupported)}")
-        if any(s.replicas > 1 or s.misbehaving for s in spec.services):
-            # echo-basic pods cannot be told to misbehave, and one Deployment per
-            # version does not name its replicas yet: never judge a case half-built.
-            pytest.skip(f"target '{self.name}' lacks capability replicas (services[].replicas)")
+        self._skip_unsupported_features(loaded)
+        h2c = [
+            f"{s.name}:{p.port}"
+            for s in spec.services
+            for p in s.ports
+            if p.protocol in ("HTTP2", "GRPC") and p.tls is None
+        ]
+        if h2c:
+            # The sidecar in front of an echo speaks h2c to http2/grpc ports;
+            # the echo speaks HTTP/1.1 only.
+            pytest.skip(f"target '{self.name}' lacks capability h2c-backends ({', '.join(h2c)})")
         if any(s.external for s in spec.services) and not self.settings.coredns:
             pytest.skip(
                 f"target '{self.name}' lacks capability external-services "
@@ -226,6 +250,13 @@ class KubernetesTarget(Target):
         if any(s.addresses for s in spec.services):
             # A DNS rewrite cannot make 203.0.113.10 lead to a pod.
             pytest.skip(f"target '{self.name}' lacks capability external-addresses")
+
+    def _skip_unsupported_features(self, loaded: LoadedCase) -> None:
+        features = self.adapter.supported_features()
+        if features is not None:
+            unsupported = sorted(set(loaded.case.metadata.features) - features)
+            if unsupported:
+                pytest.skip(f"not supported by {self.adapter.describe()}: {', '.join(unsupported)}")
 
     def missing_gateways(self, loaded: LoadedCase) -> set[str]:
         spec = loaded.case.spec
@@ -249,11 +280,14 @@ class KubernetesTarget(Target):
             if node_port is None or node_port not in self.cluster.host_ports:
                 raise TargetError(
                     f"meshgate: gateway {workload.name} port {service_port} is not mapped to "
-                    "the host (kind maps only the gateway ports meshgate exposes: 80 and 443)"
+                    f"the host (kind maps NodePorts {min(self.cluster.host_ports)}-"
+                    f"{max(self.cluster.host_ports)}; this port has none)"
                 )
             return self.cluster.host_ports[node_port]
         if self.settings.gateway_address:
             return self.settings.gateway_address, service_port
+        if node_port is not None:
+            return self._node_address(), node_port  # a case's own NodePort Service
         live = self.kube.get("v1", "Service", workload.name, workload.namespace) or {}
         ingress = ((live.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if ingress:
@@ -275,3 +309,18 @@ class KubernetesTarget(Target):
                     if address.get("type") == kind:
                         return str(address["address"])
         raise TargetError("meshgate: no node has an address to reach a NodePort on")
+
+
+def render_settings(
+    adapter: Implementation, settings: ClusterSettings, case_name: str, run: str
+) -> RenderSettings:
+    """What decides a case's objects on this target (also what ``render`` uses)."""
+    return RenderSettings(
+        echo_image=settings.echo_image,
+        client_image=settings.client_image,
+        mesh_labels=adapter.mesh_namespace_labels(),
+        outside_labels=adapter.outside_namespace_labels(),
+        case_labels={"meshgate.dev/case": case_name, "meshgate.dev/run": run[:63]},
+        gateway_manifests=adapter.gateway_manifests,
+        gateways=adapter.gateways(),
+    )

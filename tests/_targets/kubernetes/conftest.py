@@ -1,19 +1,16 @@
 """Kubernetes target tests: case files here are inputs, and lock dirs stay in tmp_path.
 
 The fixtures shared by several test files live here: a fake API server with a
-target session on it (target and deployment tests), an echo-basic stand-in,
-and stand-in executables on PATH (provider and adapter command tests).
+target session on it (target and deployment tests), the project's echo
+standing where the gateway's host port leads, and stand-in executables on
+PATH (provider and adapter command tests).
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from k8s_fakeapi import FakeAPI, kubeconfig_for, serve
@@ -21,6 +18,7 @@ from k8s_fakecluster import FakeProvider, seed_cluster
 from k8s_standins import StandIns
 
 from pytest_meshgate._judge.verdicts import Consistency
+from pytest_meshgate._targets.echo import EchoIdentity, EchoServer
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
 from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
 from pytest_meshgate._targets.kubernetes.providers import base as provider_base
@@ -50,31 +48,12 @@ def api(tmp_path: Path) -> Iterator[FakeAPI]:
 
 
 @pytest.fixture
-def echo_basic() -> Iterator[tuple[tuple[str, int], dict[str, str]]]:
-    """A loopback HTTP server answering like echo-basic: no version, the pod's real namespace."""
-    identity = {"namespace": "", "pod": "reviews-v2-7d9f5c6b8-x2x7q", "service": "reviews"}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({
-                "path": self.path, "host": self.headers["Host"], "method": "GET",
-                "proto": "HTTP/1.1", "headers": {k: [v] for k, v in self.headers.items()},
-                **identity,
-            }).encode()  # fmt: skip
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield ("127.0.0.1", server.server_address[1]), identity
-    server.shutdown()
-    server.server_close()
+def gateway_echo() -> Iterator[tuple[tuple[str, int], EchoServer]]:
+    """What stands behind the gateway's host port here: the project's echo, as the reviews pod."""
+    identity = EchoIdentity("reviews", "default", "v2", pod="reviews-v2-7d9f5c6b8-x2x7q")
+    with EchoServer() as server:
+        listener = server.listen(identity)
+        yield listener.address, server
 
 
 @pytest.fixture
@@ -82,7 +61,7 @@ def target(
     api: FakeAPI,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    echo_basic: tuple[tuple[str, int], dict[str, str]],
+    gateway_echo: tuple[tuple[str, int], EchoServer],
 ) -> Iterator[tuple[KubernetesTarget, FakeProvider, StandIns]]:
     seed_cluster(api)
     kubeconfig = tmp_path / "kubeconfig"
@@ -92,7 +71,11 @@ def target(
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(provider_base, "_RUN_ID", f"run-{tmp_path.name}")
     monkeypatch.setattr("pytest_meshgate._targets.kubernetes.kube.POLL_INTERVAL", 0.01)
-    address, _ = echo_basic
+    monkeypatch.setattr("pytest_meshgate._targets.kubernetes.deployment.SYNC_TIMEOUT", 0.2)
+    monkeypatch.setattr(
+        "pytest_meshgate._targets.kubernetes.adapters.istio_diagnostics._POLL", 0.01
+    )
+    address, _ = gateway_echo
     handle = ClusterHandle("fake", kubeconfig, "fake", host_ports={30080: address})
     provider = FakeProvider(handle)
     adapter = IstioAdapter(AdapterOptions({"istio-profile": "demo"}, "kind"))

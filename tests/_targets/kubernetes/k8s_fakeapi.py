@@ -2,21 +2,38 @@
 
 What it is: discovery (``/version``, ``/api``, ``/apis``, group versions),
 and a generic object store with create (POST, 409 on a duplicate), get (404),
-list, replace (PUT), merge patch, delete, and a log of every request. Objects
-it stores look ready at once (Deployments available, Pods Ready), and a
-Service's nodePort can be declared taken, so "already allocated" (422) paths
-run.
+list, replace (PUT), merge patch, delete, and a log of every request. Where
+our code depends on how a real API server behaves, it behaves so:
 
-What it is not: an API server. No validation, admission, defaulting,
-controllers (except an instant namespace cascade), watch, or exec. A test that passes against it proves our code
-sends the right requests in the right order through the real ``kubernetes``
-client library; it proves nothing about how a real cluster answers them.
+- it sets ``metadata.creationTimestamp`` (its own clock, whole seconds, RFC
+  3339, whatever the body says) and ``uid`` on create, and keeps both on
+  update; ``generation`` goes up when the spec changes;
+- custom objects with a structural schema (``FakeAPI.schemas``) lose unknown
+  fields (pruning), or, with ``?fieldValidation=Strict``, are refused with
+  the API server's 400 ``<Kind> in version "<v>" cannot be handled as a
+  <Kind>: strict decoding error: unknown field "<path>"``;
+- a LoadBalancer Service's ``status.loadBalancer`` stays empty (no
+  controller assigns an address, as on plain kind);
+- Deployments roll out over time, one step per read: the controller
+  observes the new generation, replaces replicas one by one (the old ones
+  still available meanwhile), retires the old ones, then the new ones
+  become available, as ``kubectl rollout status`` watches it; DaemonSets
+  likewise. Pods become Ready on their second read.
+- a Service's nodePort can be declared taken ("already allocated", 422).
+
+What it is not: an API server. No built-in schema validation, admission,
+defaulting, other controllers (but an instant namespace cascade), watch, or
+exec. A test that passes against it proves our code sends the right
+requests in the right order through the real ``kubernetes`` client library
+and copes with the behaviours above; nothing more about a real cluster.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,7 +51,7 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("events", "Event", True),
         ("nodes", "Node", False),
     ],
-    "apps/v1": [("deployments", "Deployment", True)],
+    "apps/v1": [("deployments", "Deployment", True), ("daemonsets", "DaemonSet", True)],
     "networking.istio.io/v1": [
         ("gateways", "Gateway", True),
         ("virtualservices", "VirtualService", True),
@@ -52,9 +69,14 @@ class FakeAPI:
         self.objects: dict[str, dict[str, Any]] = {}  # item path -> object
         self.requests: list[tuple[str, str]] = []  # (method, path) of object requests
         self.taken_node_ports: set[int] = set()
+        # (apiVersion, kind) -> structural schema of the object (properties, items,
+        # x-kubernetes-preserve-unknown-fields), as a CRD's openAPIV3Schema.
+        self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self.clock = lambda: datetime.datetime.now(datetime.timezone.utc)
         self.lock = threading.Lock()
         self.url = ""
         self._version = 0
+        self._reads: dict[str, int] = {}  # item path -> reads since its last change
 
     def writes(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] != "GET"]
@@ -128,6 +150,9 @@ class FakeAPI:
             item = f"{path}/{name}"
             if item in self.objects:
                 return 409, _status(409, "AlreadyExists", f"{name} already exists")
+            refused = self._prune(body, collection_kind, query)
+            if refused is not None:
+                return 400, refused
             return 201, self._save(item, body, collection_kind)
         if method == "GET" and collection_kind is not None:
             selector = (query.get("labelSelector") or [""])[0]
@@ -147,6 +172,7 @@ class FakeAPI:
             return 404, _status(404, "NotFound", f"{path} not found")
         live = self.objects[path]
         if method == "GET":
+            self._progress(path, live)
             return 200, live
         if method == "DELETE":
             del self.objects[path]
@@ -159,7 +185,10 @@ class FakeAPI:
         if method == "PUT":
             if body["metadata"].get("resourceVersion") != live["metadata"]["resourceVersion"]:
                 return 409, _status(409, "Conflict", "the object has been modified")
-            return 200, self._save(path, body, (live["apiVersion"], live["kind"]))
+            refused = self._prune(body, (live["apiVersion"], live["kind"]), query)
+            if refused is not None:
+                return 400, refused
+            return 200, self._save(path, body, (live["apiVersion"], live["kind"]), live)
         if method == "PATCH":
             merged = _merge(json.loads(json.dumps(live)), body)
             node_ports = [
@@ -176,36 +205,139 @@ class FakeAPI:
                     return 422, _status(
                         422, "Invalid", f"provided port is already allocated: {port['nodePort']}"
                     )
-            return 200, self._save(path, merged, (live["apiVersion"], live["kind"]))
+            return 200, self._save(path, merged, (live["apiVersion"], live["kind"]), live)
         return 405, _status(405, "MethodNotAllowed", method)
 
-    def _save(self, item: str, body: dict[str, Any], kind: tuple[str, str]) -> dict[str, Any]:
+    def _save(
+        self,
+        item: str,
+        body: dict[str, Any],
+        kind: tuple[str, str],
+        live: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         self._version += 1
         obj = json.loads(json.dumps(body))
         obj["apiVersion"], obj["kind"] = kind
-        obj["metadata"]["resourceVersion"] = str(self._version)
-        obj["metadata"]["generation"] = 1
-        if obj["kind"] == "Deployment":
-            replicas = obj.get("spec", {}).get("replicas", 1)
-            obj["status"] = {"observedGeneration": 1, "availableReplicas": replicas}
-        if obj["kind"] == "Pod":
+        meta = obj["metadata"]
+        meta["resourceVersion"] = str(self._version)
+        if live is None:
+            meta["creationTimestamp"] = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+            meta["uid"] = str(uuid.uuid4())
+            meta["generation"] = 1
+            old_available = 0
+        else:
+            for key in ("creationTimestamp", "uid"):
+                meta[key] = live["metadata"][key]
+            changed = obj.get("spec") != live.get("spec")
+            meta["generation"] = live["metadata"]["generation"] + (1 if changed else 0)
+            obj["status"] = live.get("status") or {}
+            old_available = int(obj["status"].get("availableReplicas") or 0)
+        if obj["kind"] == "Deployment" and (
+            live is None or meta["generation"] != live["metadata"]["generation"]
+        ):
+            # A rollout starts: the old replicas stay available until replaced.
             obj["status"] = {
-                "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True"}],
+                "observedGeneration": meta["generation"] - 1,
+                "replicas": old_available,
+                "updatedReplicas": 0,
+                "availableReplicas": old_available,
             }
+        if obj["kind"] == "DaemonSet" and live is None:
+            obj["status"] = {"observedGeneration": 0, "desiredNumberScheduled": 1}
+        if obj["kind"] == "Pod" and live is None:
+            obj["status"] = {
+                "phase": "Pending",
+                "conditions": [{"type": "Ready", "status": "False"}],
+            }
+        if obj["kind"] == "Service" and obj.get("spec", {}).get("type") == "LoadBalancer":
+            obj["status"] = {"loadBalancer": {}}  # pending: nobody assigns an address
         self.objects[item] = obj
+        self._reads[item] = 0
         return obj
+
+    def _progress(self, item: str, obj: dict[str, Any]) -> None:
+        """One step of the controllers' work per read (see the module docstring)."""
+        self._reads[item] = self._reads.get(item, 0) + 1
+        status = obj.setdefault("status", {})
+        if obj["kind"] == "Pod" and self._reads[item] >= 2:
+            status.update(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
+        if obj["kind"] == "DaemonSet":
+            status.update(
+                observedGeneration=obj["metadata"]["generation"],
+                updatedNumberScheduled=1,
+                numberAvailable=1 if self._reads[item] >= 2 else 0,
+            )
+        if obj["kind"] != "Deployment":
+            return
+        wanted = int(obj.get("spec", {}).get("replicas", 1))
+        generation = obj["metadata"]["generation"]
+        if status.get("observedGeneration", 0) < generation:
+            status["observedGeneration"] = generation
+            status["replicas"] = int(status.get("replicas") or 0) + wanted  # surge
+        elif status["updatedReplicas"] < wanted:
+            status["updatedReplicas"] += 1
+        elif status["replicas"] > status["updatedReplicas"]:
+            status["replicas"] = status["updatedReplicas"]  # the old ones are gone
+            status["availableReplicas"] = min(status["availableReplicas"], wanted - 1)
+        elif status["availableReplicas"] < status["updatedReplicas"]:
+            status["availableReplicas"] = status["updatedReplicas"]
+
+    def _prune(
+        self, body: dict[str, Any], kind: tuple[str, str], query: dict[str, list[str]]
+    ) -> dict[str, Any] | None:
+        """Drop fields the kind's structural schema lacks; under Strict, refuse instead."""
+        schema = self.schemas.get(kind)
+        if schema is None:
+            return None
+        unknown: list[str] = []
+        _walk_unknown(body, schema, "", unknown, prune=False)
+        if not unknown:
+            return None
+        if (query.get("fieldValidation") or [""])[0] == "Strict":
+            api_version, name = kind
+            version = api_version.rsplit("/", 1)[-1]
+            fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+            message = f'{name} in version "{version}" cannot be handled as a {name}: ' + (
+                f"strict decoding error: {fields}"
+            )
+            return _status(400, "BadRequest", message)
+        _walk_unknown(body, schema, "", [], prune=True)
+        return None
 
     def put(self, path: str, obj: dict[str, Any]) -> None:
         """Seed an object (e.g. kube-system/coredns) as if it had always been there."""
         kind = self._kind_of(path.rsplit("/", 1)[0])
         assert kind is not None, path
-        self._save(path, obj, kind)
+        saved = self._save(path, obj, kind)
+        if saved["kind"] in ("Deployment", "DaemonSet", "Pod"):
+            for _ in range(8):  # long since rolled out
+                self._progress(path, saved)
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "status": "Failure" if code >= 400 else "Success",
             "code": code, "reason": reason, "message": message}  # fmt: skip
+
+
+def _walk_unknown(
+    node: Any, schema: dict[str, Any], path: str, found: list[str], prune: bool
+) -> None:
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return
+    if isinstance(node, dict) and "properties" in schema:
+        for key in list(node):
+            child = f"{path}.{key}" if path else key
+            if key in ("apiVersion", "kind", "metadata") and not path:
+                continue
+            if key not in schema["properties"]:
+                found.append(child)
+                if prune:
+                    del node[key]
+                continue
+            _walk_unknown(node[key], schema["properties"][key], child, found, prune)
+    elif isinstance(node, list) and "items" in schema:
+        for index, item in enumerate(node):
+            _walk_unknown(item, schema["items"], f"{path}[{index}]", found, prune)
 
 
 def _matches(obj: dict[str, Any], selector: str) -> bool:

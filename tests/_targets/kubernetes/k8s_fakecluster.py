@@ -22,9 +22,14 @@ COREFILE = ".:53 {\n    errors\n    kubernetes cluster.local in-addr.arpa ip6.ar
 
 def seed_cluster(api: FakeAPI) -> None:
     """What Istio (demo profile) and kind would have left in the cluster."""
+    for namespace in ("kube-system", "istio-system"):
+        api.put(f"/api/v1/namespaces/{namespace}", {"metadata": {"name": namespace}})
     for name in ("istiod", "istio-ingressgateway", "istio-egressgateway"):
+        image = "docker.io/istio/pilot:1.26.2" if name == "istiod" else "auto"
         api.put(f"/apis/apps/v1/namespaces/istio-system/deployments/{name}",
-                {"metadata": {"name": name, "namespace": "istio-system"}, "spec": {"replicas": 1}})  # fmt: skip
+                {"metadata": {"name": name, "namespace": "istio-system"},
+                 "spec": {"replicas": 1, "template": {"spec": {"containers": [
+                     {"name": "main", "image": image}]}}}})  # fmt: skip
     for name in ("istio-ingressgateway", "istio-egressgateway"):
         api.put(
             f"/api/v1/namespaces/istio-system/services/{name}",
@@ -33,6 +38,14 @@ def seed_cluster(api: FakeAPI) -> None:
                       "ports": [{"name": "status-port", "port": 15021},
                                 {"name": "http2", "port": 80}, {"name": "https", "port": 443}]}},
         )  # fmt: skip
+    for name, labels in (
+        ("istiod-5c9f7d9b8-abcde", {"app": "istiod"}),
+        ("istio-ingressgateway-6b7c8d9f-fghij",
+         {"app": "istio-ingressgateway", "istio": "ingressgateway"}),
+    ):  # fmt: skip
+        api.put(f"/api/v1/namespaces/istio-system/pods/{name}",
+                {"metadata": {"name": name, "namespace": "istio-system", "labels": labels},
+                 "spec": {"containers": [{"name": "main", "image": "x"}]}})  # fmt: skip
     api.put("/api/v1/namespaces/kube-system/configmaps/coredns",
             {"metadata": {"name": "coredns", "namespace": "kube-system"}, "data": {"Corefile": COREFILE}})  # fmt: skip
     api.put("/apis/apps/v1/namespaces/kube-system/deployments/coredns",

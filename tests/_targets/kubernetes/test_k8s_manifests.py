@@ -19,24 +19,26 @@ import pytest
 import yaml
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
-from pytest_meshgate._cases.model.workloads import Secret, Service, ServicePort
+from pytest_meshgate._cases.model.workloads import Secret, ServicePort
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
 from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
-from pytest_meshgate._targets.kubernetes.deployment import (
+from pytest_meshgate._targets.kubernetes.coredns import (
+    coredns_rewrite_block,
     insert_coredns_block,
     remove_coredns_block,
 )
+from pytest_meshgate._targets.kubernetes.echo_pod import container_port, terminates_tls
 from pytest_meshgate._targets.kubernetes.manifests import (
     Material,
-    NamespacePlan,
     RenderSettings,
-    container_port,
-    coredns_rewrite_block,
-    k8s_name,
+    apply_phases,
     render_case,
+)
+from pytest_meshgate._targets.kubernetes.namespaces import (
+    NamespacePlan,
+    k8s_name,
     rewrite_host,
     rewrite_url,
-    version_from_pod,
 )
 from pytest_meshgate._targets.kubernetes.providers.kind import kind_config
 
@@ -66,6 +68,19 @@ class FixedMaterial(Material):
 
     def service_cert(self, names: list[str]) -> dict[str, str]:
         return {"tls.crt": f"<certificate for {','.join(names)}>", "tls.key": "<key>"}
+
+    def trusted_cas(self) -> str:
+        return "<every CA of the case>"
+
+
+# The echo's source files, as placeholders: golden files must not change with the echo's code.
+SOURCES = {
+    "pytest_meshgate/__init__.py": "<source>",
+    "pytest_meshgate/_durations.py": "<source>",
+    "pytest_meshgate/_targets/__init__.py": "<source>",
+    "pytest_meshgate/_targets/echo/__init__.py": "<source>",
+    "pytest_meshgate/_targets/echo/cli.py": "<source>",
+}
 
 
 def rich_case() -> LoadedCase:
@@ -103,6 +118,8 @@ def test_rendered_case_matches_golden(profile: str, revision: str | None) -> Non
         outside_labels=adapter.outside_namespace_labels(),
         case_labels={"meshgate.dev/case": "rich", "meshgate.dev/run": "golden-run"},
         gateway_manifests=adapter.gateway_manifests,
+        gateways=adapter.gateways(),
+        echo_sources=SOURCES,
     )
     objects = render_case(loaded.case, plan, settings, FixedMaterial())
     suffix = profile + (f"-{revision}" if revision else "")
@@ -116,7 +133,7 @@ def test_kind_config_matches_golden() -> None:
 def test_every_object_of_a_case_lives_in_its_own_or_a_system_namespace() -> None:
     loaded = rich_case()
     plan = NamespacePlan.for_case(loaded.case, "x")
-    objects = render_case(loaded.case, plan, RenderSettings(), FixedMaterial())
+    objects = render_case(loaded.case, plan, RenderSettings(echo_sources=SOURCES), FixedMaterial())
     for obj in objects:
         namespace = obj["metadata"].get("namespace")
         if obj["kind"] == "Namespace":
@@ -150,24 +167,47 @@ def test_hosts_are_rewritten_only_where_they_name_a_case_namespace() -> None:
     assert rewrite_url("http://app.example.com/x", plan) == "http://app.example.com/x"
 
 
-def test_version_is_read_from_the_pod_name_prefix() -> None:
-    service = Service(
-        name="reviews", ports=[ServicePort(name="http", port=80)], versions=["v1", "v1-canary"]
-    )
-    assert version_from_pod("reviews-v1-5f7c9d8b6-x2x7q", service) == "v1"
-    assert version_from_pod("reviews-v1-canary-5f7c9d8b6-x2x7q", service) == "v1-canary"
-    assert version_from_pod("ratings-v1-5f7c9d8b6-x2x7q", service) is None
-    external = Service(
-        name="api.example.com", external=True, ports=[ServicePort(name="http", port=80)]
-    )
-    assert k8s_name(external.name) == "api-example-com"
-    assert version_from_pod("api-example-com-v1-abc-def", external) == "v1"
+def test_external_names_become_service_names() -> None:
+    assert k8s_name("api.example.com") == "api-example-com"
+    assert len(k8s_name("x" * 80)) <= 50
 
 
-def test_echo_ports_follow_the_protocol() -> None:
-    assert container_port(ServicePort(name="http-web", port=80)) == 3000
-    assert container_port(ServicePort(name="grpc", port=7070)) == 3001
-    assert container_port(ServicePort(name="https", port=443)) == 8443
+def test_echo_ports_are_the_target_ports_and_tls_follows_the_protocol() -> None:
+    assert container_port(ServicePort(name="http-web", port=80)) == 80
+    assert container_port(ServicePort(name="http", port=80, target_port=8080)) == 8080
+    assert terminates_tls(ServicePort(name="https", port=443))
+    assert terminates_tls(ServicePort(name="http", port=80, tls={"secret": "x"}))  # type: ignore[arg-type]
+    assert not terminates_tls(ServicePort(name="grpc", port=7070))
+
+
+def test_apply_phases_core_kinds_first_then_istio_by_creation_time() -> None:
+    def obj(
+        kind: str, name: str, stamp: str | None = None, api: str = "networking.istio.io/v1"
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "namespace": "n"}
+        if stamp:
+            meta["creationTimestamp"] = stamp
+        return {"apiVersion": api, "kind": kind, "metadata": meta}
+
+    objects = [
+        obj("VirtualService", "z"),
+        obj("VirtualService", "b", "2024-06-01T00:00:00Z"),
+        obj("Gateway", "a", "2024-06-01T00:00:00Z"),
+        obj("Deployment", "d", api="apps/v1"),
+        obj("DestinationRule", "c", "2024-01-01T00:00:00Z"),
+        obj("Service", "s", api="v1"),
+        obj("Namespace", "n", api="v1"),
+        obj("ConfigMap", "m", api="v1"),
+    ]
+    phases = [
+        [(o["kind"], o["metadata"]["name"]) for o in phase] for phase in apply_phases(objects)
+    ]
+    assert phases == [
+        [("Namespace", "n")], [("ConfigMap", "m")], [("Service", "s")], [("Deployment", "d")],
+        [("DestinationRule", "c")],  # 2024-01
+        [("Gateway", "a"), ("VirtualService", "b")],  # one second, in name order
+        [("VirtualService", "z")],  # no timestamp: created together, last
+    ]  # fmt: skip
 
 
 COREFILE = """.:53 {

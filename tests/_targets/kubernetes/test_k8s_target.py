@@ -44,6 +44,7 @@ def test_session_installs_once_waits_and_exposes_the_gateways_on_kind_node_ports
     ]  # fmt: skip
     ingress = api.objects["/api/v1/namespaces/istio-system/services/istio-ingressgateway"]
     assert ingress["spec"]["type"] == "NodePort"
+    assert ingress["status"] == {"loadBalancer": {}}  # istioctl's LoadBalancer, pending on kind
     assert [(p["port"], p.get("nodePort")) for p in ingress["spec"]["ports"]] == [
         (15021, None), (80, 30080), (443, 30081)
     ]  # fmt: skip
@@ -95,3 +96,56 @@ def test_a_cluster_that_cannot_be_had_fails_every_case_at_once_after_the_first(
         kubernetes_target.activate(load_case_file(HERE / "cases" / "rich.yaml").cases[0])
     assert len(standins.calls()) == calls  # no second install attempt
     assert provider.released == 1  # the cluster was handed back on the failure
+
+
+def test_a_cluster_created_anew_mid_run_is_installed_again(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns], api: FakeAPI
+) -> None:
+    from pytest_meshgate._judge.verdicts import Consistency
+    from pytest_meshgate._targets.kubernetes.target import ClusterSettings
+
+    kubernetes_target, provider, standins = target
+    kubernetes_target.ensure_cluster()
+
+    def installs() -> int:
+        return sum(1 for c in standins.calls() if c[:2] == ["istioctl", "install"])
+
+    assert installs() == 1
+    # Another worker of the same run, same cluster: the marker says installed.
+    second = KubernetesTarget(
+        "kind", provider, kubernetes_target.adapter, ClusterSettings(), Consistency(1, 1)
+    )
+    second.ensure_cluster()
+    assert installs() == 1
+    # The cluster is deleted and created again under the same name (its kube-system is new).
+    api.objects.pop("/api/v1/namespaces/kube-system")
+    api.put("/api/v1/namespaces/kube-system", {"metadata": {"name": "kube-system"}})
+    third = KubernetesTarget(
+        "kind", provider, kubernetes_target.adapter, ClusterSettings(), Consistency(1, 1)
+    )
+    third.ensure_cluster()
+    assert installs() == 2
+
+
+def test_ambient_waits_for_ztunnel_and_istio_cni(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns],
+    api: FakeAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_meshgate._errors import TargetError
+
+    kubernetes_target, _, _ = target
+    kubernetes_target.adapter = IstioAdapter(AdapterOptions({"istio-profile": "ambient"}, "kind"))
+    monkeypatch.setattr("pytest_meshgate._targets.kubernetes.target.READY_TIMEOUT", 0.2)
+    with pytest.raises(
+        TargetError, match=r"daemonsets not ready .*istio-system/ztunnel: not found"
+    ):
+        kubernetes_target.ensure_cluster()
+
+
+def test_the_istio_version_is_read_from_the_running_istiod(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns],
+) -> None:
+    kubernetes_target, _, _ = target
+    kubernetes_target.ensure_cluster()
+    assert kubernetes_target.adapter.describe() == "istio 1.26.2 (profile demo)"

@@ -41,6 +41,15 @@ class Implementation(abc.ABC):
 
     def __init__(self, options: AdapterOptions) -> None:
         self.options = options
+        self.kube: Any = None  # the cluster's Kube, once the target has one (``attach``)
+
+    def attach(self, kube: Any) -> None:
+        """The session's API client, for diagnostics that read the cluster (logs)."""
+        self.kube = kube
+
+    def describe(self) -> str:
+        """What skip messages call it: name, version, profile."""
+        return self.name
 
     @abc.abstractmethod
     def preflight(self) -> None:
@@ -83,5 +92,18 @@ class Implementation(abc.ABC):
         return self.name
 
     def dump(self, cluster: ClusterHandle, gateway: GatewayWorkload) -> str:
-        """The implementation's view of a gateway (routes, clusters) for failure messages."""
+        """The implementation's view of a gateway (logs, routes, clusters) for failure messages."""
+        return ""
+
+    def analyze(self, cluster: ClusterHandle, namespaces: list[str]) -> str:
+        """The implementation's own analysis of the case's namespaces, for failure messages."""
+        return ""
+
+    def wait_synced(
+        self, cluster: ClusterHandle, wanted: dict[str, list[str]], timeout: float
+    ) -> str:
+        """Wait until each proxy (``<namespace>:<target>``) carries the routes of ``wanted``.
+
+        Returns '' when they do, else a note for failure messages; never raises.
+        """
         return ""

@@ -15,27 +15,30 @@ existing cluster removing a mesh is not a test harness's call.
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from ...._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ...._errors import TargetError, TargetUnavailable
 from ..providers import ClusterHandle, resolve_binary, run_tool
 from .base import AdapterOptions, Implementation
+from .istio_install import HELM_REPO, ISTIO_VERSION, PROFILES, SYSTEM_NAMESPACE
 
-__all__ = ["HELM_REPO", "ISTIO_VERSION", "PROFILES", "IstioAdapter"]
+__all__ = [
+    "FEATURE_SINCE",
+    "HELM_REPO",
+    "ISTIO_VERSION",
+    "PROFILES",
+    "IstioAdapter",
+    "istiod_version",
+    "parse_version",
+]
 
-# The Helm charts' version when none is given; istioctl brings its own.
-ISTIO_VERSION = "1.26.2"
-HELM_REPO = "https://istio-release.storage.googleapis.com/charts"
-SYSTEM_NAMESPACE = "istio-system"
-
-# profile -> the default gateways it runs (istio manifests/profiles/*.yaml).
-PROFILES: dict[str, tuple[str, ...]] = {
-    "default": ("ingress",),
-    "demo": ("ingress", "egress"),
-    "minimal": (),
-    "ambient": (),
+# Features whose API fields are newer than some supported Istio: the first
+# version whose CRDs have them (manifests/charts/base/files/crd-all.gen.yaml).
+# Older ones would prune the field (or refuse it under strict validation).
+FEATURE_SINCE: dict[str, tuple[int, int]] = {
+    "HTTPRedirectPrefixRewrite": (1, 31),  # HTTPRedirect.prefixRewrite
 }
 
 
@@ -54,6 +57,11 @@ class IstioAdapter(Implementation):
                 f"{', '.join(PROFILES)}"
             )
         self.version = options.get("istio-version")
+        if self.version is not None and parse_version(self.version) is None:
+            raise TargetUnavailable(
+                f"meshgate: --meshgate-istio-version={self.version}: not a version like 1.26.2"
+            )
+        self.live_version: str | None = None  # read from istiod's image once it runs
         self.revision = options.get("istio-revision")
         default_mode = "istioctl" if options.target == "kind" else "none"
         self.mode = options.get("istio-install", default_mode) or default_mode
@@ -61,8 +69,8 @@ class IstioAdapter(Implementation):
             raise TargetUnavailable(
                 f"meshgate: --meshgate-istio-install={self.mode}: not one of istioctl, helm, none"
             )
-        self._istioctl = resolve_binary("istioctl", options.get("istioctl"))
-        self._helm = resolve_binary("helm", options.get("helm"))
+        self.istioctl = resolve_binary("istioctl", options.get("istioctl"))
+        self.helm = resolve_binary("helm", options.get("helm"))
 
     # ------------------------------------------------------------ declarations
 
@@ -86,11 +94,15 @@ class IstioAdapter(Implementation):
         gateway; minimal and ambient install no gateway at all, so only the
         mesh profile's features remain, and ambient has no sidecars for them.
         """
-        if self.profile == "demo":
-            return None
         from ...._cases.catalog import DEFAULT_CATALOG, load_catalog
 
         catalog = load_catalog(DEFAULT_CATALOG)
+        too_new = self.features_too_new()
+        if self.profile == "demo":
+            return frozenset(catalog.features) - too_new if too_new else None
+        return self._profile_features(catalog) - too_new
+
+    def _profile_features(self, catalog: Any) -> frozenset[str]:
         if self.profile == "default":
             # What only egress cases use: the egress profile less what ingress
             # and mesh cases share with it (Gateway, MeshRouting, ServiceEntry).
@@ -101,6 +113,18 @@ class IstioAdapter(Implementation):
         if self.profile == "minimal":
             return frozenset(catalog.profiles["ISTIO-MESH-HTTP"].features)
         return frozenset()
+
+    def effective_version(self) -> str:
+        """The Istio version cases run on: the live istiod's, the option's, else the pin."""
+        return self.live_version or self.version or ISTIO_VERSION
+
+    def features_too_new(self) -> frozenset[str]:
+        """Features whose fields the effective Istio version's CRDs lack (``FEATURE_SINCE``)."""
+        have = parse_version(self.effective_version()) or (0, 0)
+        return frozenset(f for f, since in FEATURE_SINCE.items() if have[:2] < since)
+
+    def describe(self) -> str:
+        return f"istio {self.effective_version()} (profile {self.profile})"
 
     def capabilities(self) -> frozenset[str]:
         if self.profile == "ambient":
@@ -150,7 +174,7 @@ class IstioAdapter(Implementation):
     # ------------------------------------------------------------ install
 
     def preflight(self) -> None:
-        if self.mode == "istioctl" and self._istioctl is None:
+        if self.mode == "istioctl" and self.istioctl is None:
             given = self.options.get("istioctl")
             where = (
                 f"--meshgate-istioctl={given} is not an executable file"
@@ -162,7 +186,7 @@ class IstioAdapter(Implementation):
                 "curl -L https://istio.io/downloadIstio | sh -, or pass --meshgate-istioctl=PATH, "
                 "or --meshgate-istio-install=helm|none)"
             )
-        if self.mode == "helm" and self._helm is None:
+        if self.mode == "helm" and self.helm is None:
             raise TargetUnavailable(
                 "meshgate: installing Istio with Helm needs helm: none on PATH "
                 "(https://helm.sh/docs/intro/install/, or --meshgate-helm=PATH, "
@@ -171,83 +195,76 @@ class IstioAdapter(Implementation):
 
     def install_commands(self, cluster: ClusterHandle) -> list[list[str]]:
         """The exact commands ``install`` runs, in order (also what the tests assert)."""
-        if self.mode == "none":
-            return []
-        if self.mode == "istioctl":
-            assert self._istioctl is not None
-            command = [str(self._istioctl), "install", "-y", "--set", f"profile={self.profile}"]
-            if self.revision:
-                command += ["--revision", self.revision]
-            return [command + cluster.tool_args()]
-        assert self._helm is not None
-        version = self.version or ISTIO_VERSION
-        common = ["--repo", HELM_REPO, "--version", version, "--namespace", SYSTEM_NAMESPACE]
-        common += ["--wait", *cluster.tool_args(helm=True)]
-        rev = ["--set", f"revision={self.revision}"] if self.revision else []
-        istiod = f"istiod-{self.revision}" if self.revision else "istiod"
-        helm = str(self._helm)
-        commands = [
-            [helm, "upgrade", "--install", "istio-base", "base", *common, "--create-namespace"],
-        ]
-        if self.profile == "ambient":
-            commands.append(
-                [helm, "upgrade", "--install", "istio-cni", "cni", *common,
-                 "--set", "profile=ambient"]
-            )  # fmt: skip
-        commands.append(
-            [helm, "upgrade", "--install", istiod, "istiod", *common,
-             "--set", f"profile={self.profile}", *rev]
-        )  # fmt: skip
-        if self.profile == "ambient":
-            commands.append([helm, "upgrade", "--install", "ztunnel", "ztunnel", *common])
-        for short in PROFILES[self.profile]:
-            release = DEFAULT_GATEWAYS[short].name
-            service = ["--set", "service.type=ClusterIP"] if short == "egress" else []
-            commands.append(
-                [helm, "upgrade", "--install", release, "gateway", *common, *rev, *service]
-            )
-        return commands
+        from .istio_install import install_commands
+
+        return install_commands(self, cluster)
 
     def install(self, cluster: ClusterHandle) -> None:
+        from .istio_install import check_istioctl_version
+
         if self.mode == "istioctl" and self.version:
-            assert self._istioctl is not None
-            have = run_tool([str(self._istioctl), "version", "--remote=false", "--short"]).strip()
-            if have.lstrip("v") != self.version.lstrip("v"):
-                raise TargetUnavailable(
-                    f"meshgate: --meshgate-istio-version={self.version} but istioctl "
-                    f"{self._istioctl} is {have}; pass the matching --meshgate-istioctl"
-                )
+            check_istioctl_version(self)
         for command in self.install_commands(cluster):
             run_tool(command, timeout=900)
 
     def wait_ready(self, cluster: ClusterHandle, api: Any, timeout: float) -> None:
-        from ..kube import wait_deployments_available
+        from ..kube import wait_daemonsets_ready, wait_deployments_available
 
         istiod = f"istiod-{self.revision}" if self.revision else "istiod"
         names = [istiod, *(DEFAULT_GATEWAYS[s].name for s in PROFILES[self.profile])]
         try:
             wait_deployments_available(api, [(SYSTEM_NAMESPACE, n) for n in names], timeout)
+            if self.profile == "ambient":
+                # The ambient data plane: no traffic flows before these run on every node.
+                wait_daemonsets_ready(
+                    api,
+                    [(SYSTEM_NAMESPACE, "ztunnel"), (SYSTEM_NAMESPACE, "istio-cni-node")],
+                    timeout,
+                )
         except TargetError as exc:
             raise TargetError(
                 f"{exc}\n(profile {self.profile}; installed with {self.mode}: with "
                 "--meshgate-istio-install=none, Istio must already run with that profile)"
             ) from None
+        live = api.get("apps/v1", "Deployment", istiod, SYSTEM_NAMESPACE) or {}
+        self.live_version = istiod_version(live) or self.live_version
 
     # ------------------------------------------------------------ diagnostics
 
     def dump(self, cluster: ClusterHandle, gateway: GatewayWorkload) -> str:
-        if self._istioctl is None:
-            return "(no istioctl: the gateway's routes and clusters cannot be shown)"
-        sections: list[str] = []
-        for what in ("routes", "clusters"):
-            command = [
-                str(self._istioctl), "proxy-config", what, f"deploy/{gateway.name}",
-                "-n", gateway.namespace, "-o", "json", *cluster.tool_args(),
-            ]  # fmt: skip
-            try:
-                out = run_tool(command, timeout=60)
-                text = json.dumps(json.loads(out), indent=1)[:6000]
-            except (TargetError, ValueError) as exc:
-                text = f"(failed: {exc})"
-            sections.append(f"istioctl proxy-config {what} of {gateway.name}:\n{text}")
-        return "\n\n".join(sections)
+        from .istio_diagnostics import dump_gateway
+
+        return dump_gateway(self, cluster, gateway)
+
+    def analyze(self, cluster: ClusterHandle, namespaces: list[str]) -> str:
+        from .istio_diagnostics import analyze
+
+        return analyze(self, cluster, namespaces)
+
+    def wait_synced(
+        self, cluster: ClusterHandle, wanted: dict[str, list[str]], timeout: float
+    ) -> str:
+        from .istio_diagnostics import wait_routes
+
+        return wait_routes(self, cluster, wanted, timeout)
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """``1.26.2`` (or ``v1.26.2``, ``1.26.2-distroless``) -> (1, 26, 2); None if it is none."""
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def istiod_version(deployment: dict[str, Any]) -> str | None:
+    """The version of a running istiod from its image tag (``docker.io/istio/pilot:1.26.2``)."""
+    containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers"
+    ) or []
+    for container in containers:
+        image = str(container.get("image") or "")
+        tag = image.rsplit("@", 1)[0].rpartition(":")[2] if ":" in image else ""
+        if parse_version(tag) is not None:
+            return tag
+    return None

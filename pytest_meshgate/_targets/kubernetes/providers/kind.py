@@ -59,7 +59,7 @@ __all__ = [
 # (host 127.0.0.1:<port> -> node <port>). The default gateways have fixed
 # slots; gateways a case declares take free ones from the rest, the API
 # server arbitrating (a taken nodePort is refused, the next is tried).
-NODE_PORT_POOL: tuple[int, ...] = tuple(range(30080, 30090))
+NODE_PORT_POOL: tuple[int, ...] = tuple(range(30080, 30100))
 GATEWAY_NODE_PORTS: Mapping[tuple[str, int], int] = {
     ("ingress", 80): 30080,
     ("ingress", 443): 30081,
@@ -142,6 +142,10 @@ class KindProvider(ClusterProvider):
             )
 
     def _binary(self, tool: str, option: str | None) -> Path:
+        if self.settings.download and not option:
+            # Asked for the pins: they win over whatever PATH has (GitHub's runners
+            # bring their own kind and kubectl, of other versions).
+            return download_pinned(tool, self.settings.cache_dir)
         found = resolve_binary(tool, option, self.settings.cache_dir)
         if found is not None:
             return found
@@ -150,8 +154,6 @@ class KindProvider(ClusterProvider):
                 f"meshgate: --meshgate-kind-{'bin' if tool == 'kind' else 'kubectl-bin'}="
                 f"{option} is not an executable file"
             )
-        if self.settings.download:
-            return download_pinned(tool, self.settings.cache_dir)
         version = KIND_VERSION if tool == "kind" else KUBECTL_VERSION
         how = (
             "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"

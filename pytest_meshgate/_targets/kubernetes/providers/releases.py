@@ -32,7 +32,10 @@ __all__ = [
 # Pins. Not exercised against a real download or cluster on the machine this
 # was written on (no network, no Docker); CI (.github/workflows) uses the same.
 KIND_VERSION = "v0.29.0"
-KIND_NODE_IMAGE = "kindest/node:v1.33.1"
+# kind v0.29.0's own default node image, digest included (pkg/apis/config/defaults/image.go).
+KIND_NODE_IMAGE = (
+    "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f"
+)
 KUBECTL_VERSION = "v1.33.1"
 
 

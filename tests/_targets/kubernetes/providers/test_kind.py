@@ -114,7 +114,7 @@ def test_an_existing_cluster_without_our_port_mappings_is_refused_not_deleted(
     with pytest.raises(TargetUnavailable) as info:
         kind_provider(standins).acquire()
     message = str(info.value)
-    assert "lacks the port mappings" in message and "node ports 30081-30089" in message
+    assert "lacks the port mappings" in message and "node ports 30081-30099" in message
     assert "kind delete cluster --name=meshgate" in message  # told, never done
     assert not any("delete" in c for c in standins.calls())
 
@@ -139,3 +139,21 @@ def test_a_failed_kind_create_is_one_clear_error(
     monkeypatch.setenv("STANDIN_FAIL", "kind create")
     with pytest.raises(TargetError, match=r"`kind create cluster --name=meshgate` failed"):
         kind_provider(standins).acquire()
+
+
+def test_asked_for_the_pins_they_win_over_the_kind_and_kubectl_on_path(standins: StandIns) -> None:
+    from pytest_meshgate._targets.kubernetes.providers.releases import pinned_name
+
+    cache = standins.root / "cache"
+    cache.mkdir()
+    for tool in ("kind", "kubectl"):  # already downloaded (and checked) earlier
+        pinned = cache / pinned_name(tool)
+        pinned.write_text("#!/bin/sh\n")
+        pinned.chmod(0o755)
+    pins = KindProvider(KindSettings(download=True, cache_dir=cache))
+    assert pins._binary("kind", None) == cache / pinned_name("kind")
+    assert pins._binary("kubectl", None) == cache / pinned_name("kubectl")
+    # Not asked: PATH's (the stand-ins here), as a user's own install should be.
+    path = KindProvider(KindSettings(cache_dir=cache))
+    assert path._binary("kind", None) == Path(standins.path_of("kind"))
+    assert "@sha256:" in KIND_NODE_IMAGE  # the node image is pinned by digest too

@@ -1,0 +1,267 @@
+"""The echo and client pods of a case: the project's own echo, run from a ConfigMap in stock Python.
+
+One echo on every target. The local target's echo (``_targets/echo/``) needs
+nothing but the standard library, so on a cluster it runs as it is: its
+source files go into a ConfigMap (``meshgate-echo-src``) in every namespace
+with echo or client pods, mounted under the pod's working directory as
+``src/``, and a pinned stock Python image runs
+``python3 -m pytest_meshgate._targets.echo`` with the identity, ports, TLS
+files and misbehaviour as arguments (``_targets/echo/cli.py``). The code the
+tests here run is the code that answers there, behaviour for behaviour:
+``version``, ``/status``, ``/retry``, delays, misbehaving replicas, TLS with
+the case's certificates, and mutual TLS that refuses a missing certificate.
+
+Each version of a service is a Deployment ``<service>-<version>``; with
+``replicas > 1`` each replica is its own Deployment ``<service>-<version>-r<i>``
+so that replica ``i`` can be told to misbehave, as on the local target.
+Client pods run the same image; ``from:`` requests are the in-pod sender
+(``_targets/echo/sender.py``) run through the exec API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..._cases.model.workloads import Client, Service, ServicePort
+from ..._durations import format_duration
+from .namespaces import NamespacePlan, k8s_name, service_namespace
+
+__all__ = [
+    "CLIENT_IMAGE",
+    "ECHO_IMAGE",
+    "ECHO_MODULE",
+    "ECHO_WORKDIR",
+    "SENDER_MODULE",
+    "SOURCE_CONFIGMAP",
+    "client_pod",
+    "container_port",
+    "echo_deployments",
+    "echo_source_files",
+    "echo_tls_secret_data",
+    "source_configmap",
+    "terminates_tls",
+]
+
+# A stock image with python3 >= 3.10 and coreutils' sleep. A tag, not a
+# digest: no digest could be verified on the machine this was written on (no
+# registry access); pin one with --meshgate-echo-image=python:3.12-slim-bookworm@sha256:...
+ECHO_IMAGE = "python:3.12-slim-bookworm"
+CLIENT_IMAGE = ECHO_IMAGE
+ECHO_WORKDIR = "/srv/meshgate"
+SOURCE_CONFIGMAP = "meshgate-echo-src"
+ECHO_MODULE = "pytest_meshgate._targets.echo"
+SENDER_MODULE = "pytest_meshgate._targets.echo.sender"
+# The readiness probe's own listener, moved up past any port the service uses.
+HEALTH_PORT = 18999
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory holding pytest_meshgate/
+_SOURCES = (
+    "pytest_meshgate/__init__.py",
+    "pytest_meshgate/_durations.py",
+    "pytest_meshgate/_targets/__init__.py",
+)
+
+
+def echo_source_files() -> dict[str, str]:
+    """The files the echo and the sender import, by path under ``src/`` (their text)."""
+    paths = [*_SOURCES]
+    echo_dir = _PACKAGE_ROOT / "pytest_meshgate" / "_targets" / "echo"
+    paths += sorted(f"pytest_meshgate/_targets/echo/{p.name}" for p in echo_dir.glob("*.py"))
+    return {path: (_PACKAGE_ROOT / path).read_text(encoding="utf-8") for path in paths}
+
+
+def _key(path: str) -> str:
+    # ConfigMap keys may not hold "/" (they are file names); items map them back.
+    return path.replace("/", ".")
+
+
+def source_configmap(
+    namespace: str, sources: Mapping[str, str], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": SOURCE_CONFIGMAP, "namespace": namespace, "labels": dict(labels)},
+        "data": {_key(path): text for path, text in sorted(sources.items())},
+    }
+
+
+def _source_volume(sources: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": "src",
+        "configMap": {
+            "name": SOURCE_CONFIGMAP,
+            "items": [{"key": _key(path), "path": path} for path in sorted(sources)],
+        },
+    }
+
+
+def _python_env() -> list[dict[str, Any]]:
+    return [
+        {"name": "PYTHONPATH", "value": "src"},  # relative to workingDir
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},  # src/ is read-only
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+
+
+def terminates_tls(port: ServicePort) -> bool:
+    """The echo itself terminates TLS on this port (passthrough, re-encryption)."""
+    return port.tls is not None or port.protocol in ("HTTPS", "TLS")
+
+
+def container_port(port: ServicePort) -> int:
+    """The port the echo listens on for a Service port: its targetPort, else its port."""
+    return port.target_port or port.port
+
+
+def echo_tls_secret_data(
+    server_pems: Mapping[int, Mapping[str, str]], trusted_cas_pem: str
+) -> dict[str, str]:
+    """The echo's Secret: ``<port>.crt``/``<port>.key`` per TLS port, ``ca.crt`` (the case CAs)."""
+    data: dict[str, str] = {"ca.crt": trusted_cas_pem}
+    for port, pems in sorted(server_pems.items()):
+        data[f"{port}.crt"] = pems["tls.crt"]
+        data[f"{port}.key"] = pems["tls.key"]
+    return data
+
+
+def _listen_args(service: Service, mutual_ports: set[int]) -> tuple[list[str], list[int]]:
+    """``--listen`` arguments for every port, the health listener's last; the ports."""
+    args: list[str] = []
+    seen: list[int] = []
+    for port in service.ports:
+        number = container_port(port)
+        if number in seen:
+            continue  # two Service ports onto one container port: one listener
+        seen.append(number)
+        spec = f"{port.name}={number}"
+        if terminates_tls(port):
+            spec += f",cert=tls/{number}.crt,key=tls/{number}.key,ca=tls/ca.crt"
+            if number in mutual_ports:
+                spec += ",mutual"
+        args += ["--listen", spec]
+    health = HEALTH_PORT
+    while health in seen:
+        health += 1
+    return [*args, "--listen", f"health={health}"], [*seen, health]
+
+
+def echo_deployments(
+    service: Service,
+    plan: NamespacePlan,
+    image: str,
+    sources: Mapping[str, str],
+    labels: Mapping[str, str],
+    tls_secret: str | None,
+    mutual_ports: set[int],
+) -> list[dict[str, Any]]:
+    """One Deployment per version (per replica, with ``replicas > 1``) of ``service``."""
+    namespace = service_namespace(service, plan)
+    base = k8s_name(service.name)
+    listen, ports = _listen_args(service, mutual_ports)
+    objects = []
+    for version in service.versions:
+        for replica in range(service.replicas):
+            name = f"{base}-{version}" + (f"-r{replica}" if service.replicas > 1 else "")
+            selector = {"app": base, "version": version}
+            if service.replicas > 1:
+                selector["meshgate.dev/replica"] = str(replica)
+            args = [
+                "--service", service.name, "--namespace", service.namespace,
+                "--version", version, "--pod", "$(POD_NAME)", *listen,
+            ]  # fmt: skip
+            bad = service.misbehaviour(version, replica)
+            if bad is not None:
+                if bad.status is not None:
+                    args += ["--fault-status", str(bad.status)]
+                if bad.delay:
+                    args += ["--fault-delay", format_duration(bad.delay)]
+                if bad.reset:
+                    args.append("--fault-reset")
+            container: dict[str, Any] = {
+                "name": "echo",
+                "image": image,
+                "command": ["python3", "-m", ECHO_MODULE],
+                "args": args,
+                "workingDir": ECHO_WORKDIR,
+                "env": [
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    *_python_env(),
+                ],
+                "ports": [{"containerPort": number, "protocol": "TCP"} for number in ports],
+                "readinessProbe": {"httpGet": {"path": "/health", "port": ports[-1]}},
+                "resources": {"requests": {"cpu": "10m"}},
+                "volumeMounts": [
+                    {"name": "src", "mountPath": f"{ECHO_WORKDIR}/src", "readOnly": True}
+                ],
+            }
+            volumes = [_source_volume(sources)]
+            if tls_secret is not None:
+                container["volumeMounts"].append(
+                    {"name": "tls", "mountPath": f"{ECHO_WORKDIR}/tls", "readOnly": True}
+                )
+                volumes.append({"name": "tls", "secret": {"secretName": tls_secret}})
+            objects.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {
+                        "name": name,
+                        "namespace": namespace,
+                        "labels": {**selector, **labels},
+                    },
+                    "spec": {
+                        "replicas": 1,
+                        "selector": {"matchLabels": selector},
+                        "template": {
+                            "metadata": {"labels": {**selector, **service.labels}},
+                            "spec": {
+                                "containers": [container],
+                                "volumes": volumes,
+                                "terminationGracePeriodSeconds": 1,
+                            },
+                        },
+                    },
+                }
+            )
+    return objects
+
+
+def client_pod(
+    client: Client,
+    plan: NamespacePlan,
+    image: str,
+    sources: Mapping[str, str],
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """A mesh client: the same image idling, the sender's source mounted, a sidecar beside it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": client.name,
+            "namespace": plan.map(client.namespace),
+            "labels": {"app": client.name, **client.labels, **labels},
+            # The sender must not start before the sidecar can carry its traffic.
+            "annotations": {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts":true}'},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "client",
+                    "image": image,
+                    "command": ["sleep", "infinity"],
+                    "workingDir": ECHO_WORKDIR,
+                    "env": _python_env(),
+                    "resources": {"requests": {"cpu": "10m"}},
+                    "volumeMounts": [
+                        {"name": "src", "mountPath": f"{ECHO_WORKDIR}/src", "readOnly": True}
+                    ],
+                }
+            ],
+            "volumes": [_source_volume(sources)],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
