@@ -149,6 +149,8 @@ def required_capabilities(check: Check) -> set[str]:
         needed.add("mesh-clients")
     if request.http2:
         needed.add("http2")
+    if request.grpc is not None:
+        needed.add("grpc")
     if expect.via is not None:
         needed.add("via")
     if expect.split is not None or request.count is not None or request.concurrency is not None:

@@ -58,6 +58,15 @@ class Check(StrictModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _grpc_expectations(self) -> Check:
+        if self.request.grpc is None:
+            if self.expect.grpc is not None:
+                raise ValueError("expect.grpc needs request.grpc")
+        elif self.expect.redirect is not None:
+            raise ValueError("a gRPC call follows no redirect; drop expect.redirect")
+        return self
+
 
 class CaseMetadata(StrictModel):
     name: Slug = Field(description="Unique in the suite; the pytest id.")

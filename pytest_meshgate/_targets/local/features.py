@@ -16,6 +16,7 @@ CAPABILITIES = frozenset(
         "tls",
         "backend-tls",
         "http2",
+        "grpc",
         "mesh-clients",
         "via",
         "external-services",
