@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._errors import CaseError, Problem
+from .._grpcwire import STATUS_NAMES
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
 from .model.workloads import DEFAULT_GATEWAYS
@@ -382,11 +383,17 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                         yield problem((*base, "expect", field_name), f"bad status '{key_name}'")
                 elif kind in ("connection", "header"):
                     continue  # the model checked the outcome or header name
+                elif kind == "grpc" and rest in STATUS_NAMES:  # not a version: those are slugs
+                    if request.grpc is None:
+                        yield problem(
+                            (*base, "expect", field_name),
+                            f"'{key_name}' counts gRPC statuses; it needs request.grpc",
+                        )
                 elif kind not in services or (rest and rest not in services[kind]):
                     yield problem(
                         (*base, "expect", field_name),
                         f"'{key_name}' is neither service[/version] of this case, status/NNN, "
-                        "connection/<outcome> nor header/<name>",
+                        "grpc/<STATUS>, connection/<outcome> nor header/<name>",
                     )
         for mirror in expect.mirrors:
             key = (*base, "expect", "mirroredTo")

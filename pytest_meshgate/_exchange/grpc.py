@@ -5,7 +5,9 @@ A call is what grpc-go's client sends (conformance/utils/grpc ``SendRPC``):
 ``te: trailers``, a ``grpc-timeout`` from the check's timeout, the metadata
 and one length-prefixed empty ``EchoRequest``; over plaintext with prior
 knowledge (h2c), over TLS with ALPN ``h2``. ``:authority`` is the URL's host
-and port, as ``grpc.WithAuthority`` sets it.
+and port, as ``grpc.WithAuthority`` sets it. The client waits
+``DEADLINE_GRACE_S`` past the deadline for an answer, so that a gateway which
+enforces the ``grpc-timeout`` is heard saying so.
 
 The status is read as a gRPC client reads it: ``grpc-status`` of the
 trailers (or of a Trailers-Only answer); an HTTP status other than 200 maps
@@ -55,9 +57,12 @@ from .records import (
     tls_info,
 )
 
-__all__ = ["USER_AGENT", "GrpcClient", "echo_of"]
+__all__ = ["DEADLINE_GRACE_S", "USER_AGENT", "GrpcClient", "echo_of"]
 
 USER_AGENT = "meshgate-grpc/0.1"
+# A server that enforces the call's grpc-timeout (Envoy does) answers at the deadline;
+# the client waits this much longer so that answer is read, not raced.
+DEADLINE_GRACE_S = 1.0
 
 # grpc-go internal/transport http2ErrConvTab: how a stream reset reads as a status.
 # Every other error code is INTERNAL.
@@ -135,7 +140,7 @@ class GrpcClient:
             grpc=grpc.path,
         )
         start = time.perf_counter()
-        deadline = time.monotonic() + limit
+        deadline = time.monotonic() + limit + DEADLINE_GRACE_S
         try:
             sock, negotiated = self._connect(
                 address, tls if https else None, original_destination, limit

@@ -21,6 +21,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
     assert claimable == {
         "ISTIO-INGRESS-HTTP",
         "ISTIO-INGRESS-TLS",
+        "ISTIO-INGRESS-GRPC",
         "ISTIO-EGRESS",
         "ISTIO-MESH-HTTP",
     }
@@ -29,6 +30,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
     assert catalog.profiles["ISTIO-EGRESS"].features <= declared
     # ...and so is every feature of the ingress HTTP profile, traffic policy included.
     assert catalog.profiles["ISTIO-INGRESS-HTTP"].features <= declared
+    assert catalog.profiles["ISTIO-INGRESS-GRPC"].features <= declared
 
 
 @pytest.mark.parametrize(

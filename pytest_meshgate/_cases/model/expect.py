@@ -50,7 +50,9 @@ class RequestExpectation(StrictModel):
     method: str | None = None
     path: str | None = Field(default=None, description="Path with query, exactly.")
     host: str | None = None
-    proto: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as the backend saw.")
+    proto: str | None = Field(
+        default=None, description="HTTP/1.1 or HTTP/2.0, as the backend (Go) writes it."
+    )
     headers: dict[str, str] = Field(default_factory=dict)
     absent_headers: list[str] = Field(default_factory=list)
     tls: TLSServerName | None = None

@@ -98,6 +98,11 @@ SUPPORTED_FEATURES = frozenset(
         "TCPRoute",
         "DestinationRuleTLS",
         "GatewayHTTP2",
+        # gRPC
+        "GatewayGRPC",
+        "GRPCRouting",
+        "ServicePortProtocol",
+        "GRPCTimeout",
         "ServiceEntry",
         "ServiceEntryResolution",
         "ServiceEntryExportTo",
