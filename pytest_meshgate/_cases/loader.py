@@ -129,6 +129,8 @@ def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, C
 
     resources = _parse_resources(case, positions, path, problems)
     problems.extend(_reference_problems(case, positions, path))
+    if not problems:
+        problems.extend(_resource_reference_problems(case, resources, positions, path))
     if problems:
         return None, CaseError(problems)
     return LoadedCase(case, path, document.start, positions, tuple(resources)), None
@@ -142,10 +144,10 @@ def _case_schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _resource_schema(kind: str) -> dict[str, Any] | None:
+def _resource_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     from .schema import resource_schema
 
-    return resource_schema(kind)
+    return resource_schema(api_version, kind)
 
 
 def _did_you_mean(schema: dict[str, Any] | None, key_path: KeyPath) -> str:
@@ -257,7 +259,7 @@ def _included_documents(
 def _parse_resources(
     case: Case, positions: Positions, path: Path, problems: list[Problem]
 ) -> list[Any]:
-    from .model.istio import UnsupportedResource, parse_resource
+    from .model.resources import UnsupportedResource, parse_resource
 
     parsed: list[Any] = []
     for i, raw in enumerate(case.spec.resources):
@@ -269,7 +271,8 @@ def _parse_resources(
         except ValidationError as exc:
             for key_path, message, at_key in validation_problems(exc, raw):
                 if at_key:
-                    message += _did_you_mean(_resource_schema(str(raw.get("kind"))), key_path)
+                    schema = _resource_schema(str(raw.get("apiVersion")), str(raw.get("kind")))
+                    message += _did_you_mean(schema, key_path)
                 problems.append(_problem(positions, base + key_path, message, path, at_key=at_key))
     return parsed
 
@@ -337,7 +340,12 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
     for i, check in enumerate(spec.checks):
         base: KeyPath = ("spec", "checks", i)
         request, expect = check.request, check.expect
-        if request.gateway is not None and request.gateway not in gateways:
+        # ``namespace/name`` addresses a Gateway API Gateway (checked with the resources).
+        if (
+            request.gateway is not None
+            and "/" not in request.gateway
+            and request.gateway not in gateways
+        ):
             yield problem(
                 (*base, "request", "gateway"),
                 f"unknown gateway '{request.gateway}' (known: {', '.join(sorted(gateways))})",
@@ -401,6 +409,16 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                 yield problem(key, f"unknown service '{mirror.service}'")
             elif mirror.version is not None and mirror.version not in services[mirror.service]:
                 yield problem(key, f"service '{mirror.service}' has no version '{mirror.version}'")
+
+
+def _resource_reference_problems(
+    case: Case, resources: tuple[Any, ...] | list[Any], positions: Positions, path: Path
+) -> Iterable[Problem]:
+    """Names in checks that must refer to a resource of the case (``request.gateway: ns/name``)."""
+    from .model.resources import reference_problems
+
+    for key_path, message in reference_problems(case, resources):
+        yield _problem(positions, key_path, message, path)
 
 
 def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:

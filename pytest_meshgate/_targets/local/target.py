@@ -186,7 +186,11 @@ class LocalTarget(Target):
         deployment = LocalDeployment(self, loaded)
         try:
             deployment.start_backends()
-            gateways = {g.name: g for g in spec.gateways} | DEFAULT_GATEWAYS
+            gateways = (
+                {g.name: g for g in spec.gateways}
+                | DEFAULT_GATEWAYS
+                | _gateway_api_workloads(deployment, spec.checks)
+            )
             used = {
                 check.request.gateway or "ingress"
                 for check in spec.checks
@@ -252,6 +256,22 @@ class LocalTarget(Target):
                 version=version,
             )
         proxy.config = config
+
+
+def _gateway_api_workloads(deployment: LocalDeployment, checks: Any) -> dict[str, GatewayWorkload]:
+    """The automated gateway deployments, by ``namespace/name``; skips what cannot run."""
+    conversion = deployment.gateway_api()
+    if conversion.unsupported:
+        pytest.skip(f"target 'local' lacks capability: {'; '.join(conversion.unsupported)}")
+    workloads = deployment.gateway_workloads()
+    for check in checks:
+        name = check.request.gateway
+        if name is not None and "/" in name and name not in workloads:
+            pytest.skip(
+                f"Gateway {name} is not of a GatewayClass of Istio's controller "
+                "(istio.io/gateway-controller): nothing deploys a gateway for it"
+            )
+    return workloads
 
 
 def _client_workload(client: Client) -> GatewayWorkload:

@@ -16,7 +16,13 @@ from ...world import GatewayProxy, World
 from ..common import ROUTE_TYPE, Json, UnsupportedFeature, envoy_duration
 from ..gateway import BoundServer
 from ..hosts import intersection, names_for_namespace
-from ..index import ResolvedVS, ServiceIndex, destination_cluster, virtual_services_for_gateway
+from ..index import (
+    ResolvedVS,
+    ServiceIndex,
+    destination_cluster,
+    uses_gateway_semantics,
+    virtual_services_for_gateway,
+)
 from .match import source_matches, translate_match
 from .policy import (
     CORS_FILTER,
@@ -39,6 +45,7 @@ __all__ = [
 ]
 
 MAX_DIRECT_RESPONSE_BODY = 1024 * 1024  # route.DefaultMaxDirectResponseBodySizeBytes
+PREFIX_REDIRECT = "%PREFIX()%"  # the Gateway API conversion's ReplacePrefixMatch marker
 _REDIRECT_CODES = {
     0: "MOVED_PERMANENTLY",
     301: "MOVED_PERMANENTLY",
@@ -232,7 +239,11 @@ def _translate_route(
     if not source_matches(match, ns, server.gateway_name, proxy):
         return None
 
-    out: Json = {"name": _route_name(vs, i, http, j), "match": translate_match(match)}
+    gateway_semantics = uses_gateway_semantics(vs)
+    out: Json = {
+        "name": _route_name(vs, i, http, j),
+        "match": translate_match(match, gateway_semantics),
+    }
     authority = ""
     if http.headers is not None:
         ops = header_operations(http.headers)
@@ -240,7 +251,9 @@ def _translate_route(
         out.update(ops)
 
     if http.redirect is not None:
-        action = _redirect(http.redirect, port, is_tls=server.server.tls is not None)
+        action = _redirect(
+            http.redirect, port, is_tls=server.server.tls is not None, prefix=gateway_semantics
+        )
         if action is not None:
             out["redirect"] = action
     elif http.direct_response is not None:
@@ -254,6 +267,9 @@ def _translate_route(
         out["direct_response"] = direct
     else:
         out["route"] = _route_action(rvs, http, out, authority, port, world, proxy, services)
+        if gateway_semantics:
+            # Invalid backends answer 500 (httproute_types.go "BackendRefs"), not 503.
+            out["route"]["cluster_not_found_response_code"] = "INTERNAL_SERVER_ERROR"
 
     out["decorator"] = {"operation": _operation(out, vs.metadata.name, port)}
     # route.go TranslateRoute(): fault and CORS act on every route kind, through the
@@ -277,8 +293,12 @@ def _translate_route(
     return out
 
 
-def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool) -> Json | None:
-    """route.go ApplyRedirect(); None for an unsupported code (the route gets no action)."""
+def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool, prefix: bool = False) -> Json | None:
+    """route.go ApplyRedirect(); None for an unsupported code (the route gets no action).
+
+    With the Gateway API's semantics (``prefix``), a uri ``%PREFIX()%/new``
+    replaces only the matched prefix (ReplacePrefixMatch).
+    """
     code = _REDIRECT_CODES.get(redirect.redirect_code)
     if code is None:
         return None
@@ -288,6 +308,8 @@ def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool) -> Json | None:
     # ApplyRedirect(): prefixRewrite replaces the matched prefix, else uri the whole path.
     if redirect.prefix_rewrite:
         out["prefix_rewrite"] = redirect.prefix_rewrite
+    elif prefix and redirect.uri and redirect.uri.startswith(PREFIX_REDIRECT):
+        out["prefix_rewrite"] = redirect.uri.removeprefix(PREFIX_REDIRECT)
     elif redirect.uri:
         out["path_redirect"] = redirect.uri
     if redirect.scheme:
@@ -329,6 +351,17 @@ def _route_action(
             action["regex_rewrite"] = {
                 "pattern": {"regex": http.rewrite.uri_regex_rewrite.match},
                 "substitution": http.rewrite.uri_regex_rewrite.rewrite,
+            }
+        elif (
+            http.rewrite.uri == "/"
+            and uses_gateway_semantics(rvs.vs)
+            and "path_separated_prefix" in out["match"]
+        ):
+            # ReplacePrefixMatch "/": remove the prefix, keeping one "/" (route.go).
+            prefix = _quote_meta(out["match"]["path_separated_prefix"])
+            action["regex_rewrite"] = {
+                "pattern": {"regex": f"^{prefix}(/?)(.*)"},
+                "substitution": r"/\2",
             }
         elif http.rewrite.uri:
             # Replaces the matched prefix; for an exact match, the whole path.
@@ -387,6 +420,11 @@ def _route_action(
     if policy is not None:
         action["retry_policy"] = policy
     return action
+
+
+def _quote_meta(text: str) -> str:
+    """Go's ``regexp.QuoteMeta``: a backslash before each of ``\\.+*?()|[]{}^$``."""
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in text)
 
 
 def _operation(route: Json, vs_name: str, port: int) -> str:
