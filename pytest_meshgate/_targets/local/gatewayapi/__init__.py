@@ -19,6 +19,7 @@ from ...._cases.model.gatewayapi import KubernetesGatewayClass
 from ...._cases.model.istio import HTTPRoute
 from .context import DEFAULT_CLASS, ISTIO_CONTROLLER, ConversionInputs
 from .destinations import UnsupportedBackend
+from .grpc import convert_grpc_rule
 from .http import convert_http_rule
 from .listeners import GatewayResult, ParentInfo, convert_gateways, gateway_service_name
 from .routes import (
@@ -123,7 +124,34 @@ def convert(inputs: ConversionInputs) -> Conversion:
         attach(conversion)
         bases.extend(http_virtual_services(inputs, route, conversion, mesh_routes, gateway_routes))
     for grpc in inputs.grpc_routes:
-        out.unsupported.append(f"GRPCRoute {grpc.key}: not converted by the local target yet")
+
+        def grpc_rules(mesh: bool, route: Any = grpc) -> list[tuple[HTTPRoute | None, Any]]:
+            results = []
+            for position, rule in enumerate(route.spec.rules):
+                if rule.session_persistence is not None:
+                    raise UnsupportedBackend(
+                        f"GRPCRoute {route.key}: rules[{position}].sessionPersistence"
+                    )
+                for match in rule.matches or [None]:
+                    results.append(
+                        convert_grpc_rule(inputs, route, rule, position, match, not mesh)
+                    )
+            return results
+
+        try:
+            conversion, mesh_routes, gateway_routes = compute_route(
+                inputs, parents, grpc, "GRPCRoute", list(grpc.spec.hostnames), grpc_rules
+            )
+        except UnsupportedBackend as exc:
+            out.unsupported.append(f"{exc} (GRPCRoute {grpc.key})")
+            continue
+        if any(p.is_mesh and p.denied is None for p in conversion.parents):
+            out.unsupported.append(
+                f"GRPCRoute {grpc.key}: a Service parentRef (mesh routing, GAMMA)"
+            )
+        attach(conversion)
+        # GRPCRouteCollection's VirtualServices merge with the HTTPRoutes' per parent and host.
+        bases.extend(http_virtual_services(inputs, grpc, conversion, mesh_routes, gateway_routes))
     istio.extend(merge_http_routes(bases))
     for tls_route in inputs.tls_routes:
         try:
