@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Duration, PortNumber, StatusCode, StrictModel, TLSVersionName
+from .conditions import ConditionExpectation
 
 __all__ = [
     "BackendRef",
@@ -202,6 +203,11 @@ class Expect(StrictModel):
     )
     mirrored_to: str | MirrorExpectation | list[str | MirrorExpectation] | None = Field(
         default=None, description="Backends that receive a copy of the request."
+    )
+    conditions: list[ConditionExpectation] | None = Field(
+        default=None,
+        description="Status conditions of the case's Gateway API resources, judged before the "
+        "request is sent.",
     )
 
     @field_validator("split", "counts")
