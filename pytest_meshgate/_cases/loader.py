@@ -21,6 +21,7 @@ from .._errors import CaseError, Problem
 from .._grpcwire import STATUS_NAMES
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
+from .model.request import Request
 from .model.workloads import DEFAULT_GATEWAYS
 from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
 
@@ -339,7 +340,8 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
 
     for i, check in enumerate(spec.checks):
         base: KeyPath = ("spec", "checks", i)
-        request, expect = check.request, check.expect
+        # A status check sends nothing: no request names to check.
+        request, expect = check.request or _NO_REQUEST, check.expect
         # ``namespace/name`` addresses a Gateway API Gateway (checked with the resources).
         if (
             request.gateway is not None
@@ -419,6 +421,9 @@ def _resource_reference_problems(
 
     for key_path, message in reference_problems(case, resources):
         yield _problem(positions, key_path, message, path)
+
+
+_NO_REQUEST = Request(url="http://no.request/")
 
 
 def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:

@@ -18,6 +18,7 @@ from .._cases.model.expect import BackendRef
 from .._cases.model.request import Request
 from .._errors import MeshgateError
 from .._exchange.records import Exchange
+from .._exchange.status import ObjectStatus
 from .._judge.verdicts import Consistency
 
 if TYPE_CHECKING:
@@ -56,6 +57,13 @@ class Deployment(abc.ABC):
         Targets with the ``mirroring`` capability implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot see what backends received")
+
+    def status(self) -> list[ObjectStatus]:
+        """The status conditions of the case's resources, as their controller wrote them.
+
+        Targets with the ``status`` capability implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read resource status")
 
     def explain(self, exchange: Exchange) -> str:
         """Target diagnostics for a failed attempt (access log, routes); may be empty."""
@@ -137,6 +145,10 @@ def required_capabilities(check: Check) -> set[str]:
     """The capabilities a check needs from a target beyond plain HTTP at a gateway."""
     request, expect = check.request, check.expect
     needed: set[str] = set()
+    if expect.conditions:
+        needed.add("status")
+    if request is None:
+        return needed
     if (
         request.url.startswith("https:")
         or request.tls is not None

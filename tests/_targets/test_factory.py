@@ -24,6 +24,10 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
         "ISTIO-INGRESS-GRPC",
         "ISTIO-EGRESS",
         "ISTIO-MESH-HTTP",
+        "GATEWAY-HTTP",
+        "GATEWAY-TLS",
+        "GATEWAY-TCP",
+        "GATEWAY-GRPC",
     }
     # Every feature of the ingress TLS and egress profiles is implemented, core and extended.
     assert catalog.profiles["ISTIO-INGRESS-TLS"].features <= declared

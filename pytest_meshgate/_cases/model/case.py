@@ -34,17 +34,30 @@ class Include(StrictModel):
 
 
 class Check(StrictModel):
-    """A request and the outcome it must get."""
+    """A request and the outcome it must get; or status conditions only."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     skip: str | None = Field(default=None, description="Skip this check, with the reason.")
-    request: Request
+    request: Request | None = Field(
+        default=None, description="Required unless the check expects only conditions."
+    )
     expect: Expect = Field(default_factory=Expect)
 
     @model_validator(mode="after")
     def _count_for_aggregates(self) -> Check:
         expect = self.expect
+        if self.request is None:
+            # A status check: conditions and nothing about an answer.
+            judged = [
+                k for k, v in expect.model_dump(exclude_defaults=True).items() if k != "conditions"
+            ]
+            if not expect.conditions or judged:
+                raise ValueError(
+                    "a check without request expects conditions only"
+                    + (f" (drop {', '.join(judged)})" if judged and expect.conditions else "")
+                )
+            return self
         if self.request.count is None:
             given = [k for k in ("counts", "pods") if getattr(expect, k) is not None]
             if given:
@@ -60,6 +73,8 @@ class Check(StrictModel):
 
     @model_validator(mode="after")
     def _grpc_expectations(self) -> Check:
+        if self.request is None:
+            return self  # a status check: _count_for_aggregates allows conditions only
         if self.request.grpc is None:
             if self.expect.grpc is not None:
                 raise ValueError("expect.grpc needs request.grpc")
@@ -90,7 +105,11 @@ class CaseSpec(StrictModel):
     def _clients_exist(self) -> CaseSpec:
         names = {c.name for c in self.clients}
         for check in self.checks:
-            if check.request.from_ is not None and check.request.from_ not in names:
+            if (
+                check.request is not None
+                and check.request.from_ is not None
+                and (check.request.from_ not in names)
+            ):
                 known = ", ".join(sorted(names)) or "none"
                 raise ValueError(
                     f"check {check.name!r}: from {check.request.from_!r} is not in "

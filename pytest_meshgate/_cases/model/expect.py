@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..._grpcwire import STATUS_NAMES, status_name
 from .base import Duration, PortNumber, StatusCode, StrictModel, TLSVersionName
+from .conditions import ConditionExpectation
 from .grpc import GrpcExpectation
 
 __all__ = [
@@ -215,6 +216,11 @@ class Expect(StrictModel):
     )
     mirrored_to: str | MirrorExpectation | list[str | MirrorExpectation] | None = Field(
         default=None, description="Backends that receive a copy of the request."
+    )
+    conditions: list[ConditionExpectation] | None = Field(
+        default=None,
+        description="Status conditions of the case's Gateway API resources, judged before the "
+        "request is sent.",
     )
 
     @field_validator("split", "counts")

@@ -107,16 +107,30 @@ def parse_resource(data: Mapping[str, Any]) -> Any:
 def reference_problems(case: Any, resources: Sequence[Any]) -> Iterator[tuple[KeyPath, str]]:
     """Names in a case's checks that must refer to one of its resources.
 
-    ``request.gateway: <namespace>/<name>`` names a Gateway API Gateway.
+    ``request.gateway: <namespace>/<name>`` names a Gateway API Gateway;
+    ``expect.conditions[].resource`` a Gateway API resource (or the default
+    GatewayClass ``istio``).
     """
     gateways = sorted(r.key for r in resources if isinstance(r, gatewayapi.KubernetesGateway))
+    known = {"GatewayClass/istio"} | {
+        f"{r.kind}/{r.key}"
+        for r in resources
+        if isinstance(r, (gatewayapi.GatewayAPIResource, gatewayapi.ClusterGatewayAPIResource))
+    }
     for i, check in enumerate(case.spec.checks):
-        name = check.request.gateway
+        for j, want in enumerate(check.expect.conditions or ()):
+            if want.resource not in known:
+                yield (
+                    ("spec", "checks", i, "expect", "conditions", j, "resource"),
+                    f"unknown resource '{want.resource}' (Gateway API resources of the case: "
+                    f"{', '.join(sorted(known))})",
+                )
+        name = check.request.gateway if check.request is not None else None
         if name is None or "/" not in name:
             continue
         if name not in gateways:
-            known = ", ".join(gateways) or "none in spec.resources"
+            listed = ", ".join(gateways) or "none in spec.resources"
             yield (
                 ("spec", "checks", i, "request", "gateway"),
-                f"unknown Gateway '{name}' (Gateway API Gateways: {known})",
+                f"unknown Gateway '{name}' (Gateway API Gateways: {listed})",
             )

@@ -241,7 +241,11 @@ class KubernetesDeployment(Deployment):
         with contextlib.suppress(Exception):
             parts.append(self.kube.dump_namespaces(self.plan.owned))
         if cluster is not None:
-            used = {c.request.gateway or "ingress" for c in self.loaded.case.spec.checks}
+            used = {
+                c.request.gateway or "ingress"
+                for c in self.loaded.case.spec.checks
+                if c.request is not None
+            }
             for short in sorted(used):
                 with contextlib.suppress(Exception):
                     parts.append(self.target.adapter.dump(cluster, self._workload(short)))

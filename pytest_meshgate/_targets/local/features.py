@@ -23,6 +23,7 @@ CAPABILITIES = frozenset(
         "service-entry",
         "statistics",
         "mirroring",
+        "status",
     }
 )
 # The conformance features (conformance/features.yaml) the translation implements:
@@ -119,5 +120,36 @@ SUPPORTED_FEATURES = frozenset(
         "GatewayTLSIstioMutual",
         "DestinationRuleIstioMutual",
         "SidecarTLSOrigination",
+        # Kubernetes Gateway API, converted as Istio's controller does (gatewayapi/)
+        "KubernetesGateway",
+        "ReferenceGrant",
+        "GatewayPort8080",
+        "GatewayHTTPListenerIsolation",
+        "HTTPRoute",
+        "HTTPRouteBackendRequestHeaderModification",
+        "HTTPRouteQueryParamMatching",
+        "HTTPRouteMethodMatching",
+        "HTTPRouteResponseHeaderModification",
+        "HTTPRoutePortRedirect",
+        "HTTPRouteSchemeRedirect",
+        "HTTPRoutePathRedirect",
+        "HTTPRouteHostRewrite",
+        "HTTPRoutePathRewrite",
+        "HTTPRouteRequestMirror",
+        "HTTPRouteRequestMultipleMirrors",
+        "HTTPRouteRequestPercentageMirror",
+        "HTTPRouteRequestTimeout",
+        "HTTPRouteBackendTimeout",
+        "HTTPRouteParentRefPort",
+        "HTTPRouteNamedRouteRule",
+        "HTTPRoute303RedirectStatusCode",
+        "HTTPRoute307RedirectStatusCode",
+        "HTTPRoute308RedirectStatusCode",
+        "KubernetesTLSRoute",
+        "KubernetesTCPRoute",
+        # GRPCRoute (gatewayapi/grpc.py)
+        "GRPCRoute",
+        "GRPCRouteNamedRouteRule",
+        "GRPCRouteRequestHeaderModifier",
     ]
 )

@@ -44,14 +44,11 @@ from .destinations import build_destination, is_invalid_backend
 from .status import INVALID_FILTER, ConfigError, join_errors
 
 __all__ = [
-    "PREFIX_REDIRECT",
     "convert_http_rule",
     "header_operations",
     "istio_duration",
     "mirror_policy",
 ]
-
-PREFIX_REDIRECT = "%PREFIX()%"  # route.go ApplyRedirect: replace the matched prefix
 
 
 class HardError(Exception):
@@ -138,7 +135,7 @@ def _redirect(redirect: HTTPRequestRedirectFilter) -> HTTPRedirect:
         if redirect.path.type == "ReplaceFullPath":
             fields["uri"] = redirect.path.replace_full_path
         else:
-            fields["uri"] = PREFIX_REDIRECT + (redirect.path.replace_prefix_match or "")
+            fields["prefix_rewrite"] = redirect.path.replace_prefix_match
     return HTTPRedirect(**fields)
 
 
@@ -322,11 +319,9 @@ def _convert(
         fields["retries"] = retries
     if timeout is not None:
         fields["timeout"] = timeout
-    total = sum(b.weight for b in rule.backend_refs)
-    if total == 0 and "redirect" not in fields:
-        # No backends: 404, as the spec asks; backends all of weight 0: 500.
-        status = 404 if not rule.backend_refs else 500
-        fields["direct_response"] = HTTPDirectResponse(status=status)
+    if sum(b.weight for b in rule.backend_refs) == 0 and "redirect" not in fields:
+        # "when there are no >0 weight backends return 500" (none at all included).
+        fields["direct_response"] = HTTPDirectResponse(status=500)
         return HTTPRoute(**fields), mirror_error
     destinations, backend_error = _destinations(inputs, rule, namespace, enforce_ref_grant)
     fields["route"] = destinations

@@ -172,15 +172,26 @@ def _build_tls(
         )
         return ServerTLSSettings(mode=mode), too_many
     world = World(resources=(), services=(), secrets=inputs.secrets)
-    names: list[str] = []
+    names = [""] * len(tls.certificate_refs)  # by position, as Istio keeps them
+    valid = 0
     error: ConfigError | None = None
-    for ref in tls.certificate_refs:
+    for i, ref in enumerate(tls.certificate_refs):
         where = _secret_ref_string(ref.group, ref.kind, ref.name, ref.namespace)
-        if (ref.group, ref.kind) != ("", "Secret"):
+        secret_ns = ref.namespace or namespace
+        # The grant first, so status never tells whether a Secret the Gateway may not see exists.
+        if secret_ns != namespace and not inputs.reference_allowed(
+            GATEWAY_GROUP, "Gateway", namespace, "", "Secret", ref.name, secret_ns
+        ):
+            message = (
+                f"certificateRef {ref.name}/{secret_ns} not accessible to a Gateway in namespace "
+                f'"{namespace}" (missing a ReferenceGrant?)'
+            )
+            error = join_errors(error, ConfigError(REF_NOT_PERMITTED, message))
+            continue
+        if (ref.group, ref.kind) != ("", "Secret"):  # buildSecretReference
             message = f"invalid certificate reference {where}, only secret is allowed"
             error = join_errors(error, ConfigError(INVALID_CERTIFICATE_REF, message))
             continue
-        secret_ns = ref.namespace or namespace
         if (secret_ns, ref.name) not in inputs.secrets:
             message = (
                 f"invalid certificate reference {where}, secret {secret_ns}/{ref.name} not found"
@@ -193,24 +204,16 @@ def _build_tls(
             message = f"invalid certificate reference {where}, the certificate is malformed: {exc}"
             error = join_errors(error, ConfigError(INVALID_CERTIFICATE_REF, message))
             continue
-        if secret_ns != namespace and not inputs.reference_allowed(
-            GATEWAY_GROUP, "Gateway", namespace, "", "Secret", ref.name, secret_ns
-        ):
-            message = (
-                f"certificateRef {ref.name}/{secret_ns} not accessible to a Gateway in namespace "
-                f'"{namespace}" (missing a ReferenceGrant?)'
-            )
-            error = join_errors(error, ConfigError(REF_NOT_PERMITTED, message))
-            continue
-        names.append(f"kubernetes-gateway://{secret_ns}/{ref.name}")  # ToKubernetesGatewayResource
+        names[i] = f"kubernetes-gateway://{secret_ns}/{ref.name}"  # ToKubernetesGatewayResource
+        valid += 1
+    if valid == 0:
+        return ServerTLSSettings(mode=mode, cipher_suites=ciphers), error
     settings = ServerTLSSettings(
         mode=mode,
-        credential_name=names[0] if len(names) == 1 else None,
-        credential_names=names if len(names) > 1 else [],
+        credential_name=names[0] if valid == 1 else None,
+        credential_names=names if valid > 1 else [],
         cipher_suites=ciphers,
     )
-    if not names:
-        return settings, error
     return settings, None
 
 
@@ -225,8 +228,8 @@ def _unsupported(gateway: KubernetesGateway, listener: Listener, what: str) -> _
 
 
 def _listener(
-    inputs: ConversionInputs, gateway: KubernetesGateway, listener: Listener, service: str
-) -> tuple[Server, ObjectStatus, bool]:
+    inputs: ConversionInputs, gateway: KubernetesGateway, listener: Listener
+) -> tuple[Server | None, ObjectStatus, bool]:
     """``buildListener``: the Istio server of a listener and its four conditions."""
     conditions = {
         "Accepted": Pending("Accepted", "No errors found"),
@@ -239,6 +242,8 @@ def _listener(
     if tls_error is not None:
         conditions["ResolvedRefs"].error = tls_error
         conditions["Programmed"].error = ConfigError("Invalid", "Bad TLS configuration")
+        if tls_error.reason == REF_NOT_PERMITTED:
+            conditions["Accepted"].error = ConfigError("NoValidCACertificate", tls_error.message)
         ok = False
     hosts = _hostname_match(inputs, gateway, listener)
     protocol, protocol_error = _protocol(listener.protocol)
@@ -263,35 +268,130 @@ def _listener(
         conditions=set_conditions(conditions),
         details={"supportedKinds": [f"{g}/{k}" for g, k in supported]},
     )
+    if tls is None and listener.protocol in ("HTTPS", "TLS"):
+        return None, status, ok  # "no TLS section is defined, skipping listener creation"
     return server, status, ok
 
 
-def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> GatewayResult:
-    service = gateway_service_name(gateway)
-    service_host = f"{service}.{gateway.namespace}.svc.{inputs.domain_suffix}"
-    result = GatewayResult(gateway=gateway, service_name=service)
-    gateway_error: ConfigError | None = None
-    skipped = [a.value for a in gateway.spec.addresses if a.type not in ("IPAddress",) and a.value]
+def _conflict_status(gateway: KubernetesGateway, listener: Listener, reason: str) -> ObjectStatus:
+    """``gatewaycommon.ReportListenerConflict``: not accepted, not programmed, conflicted."""
+    message = "Listener has a conflict with another listener attached to the same Gateway"
+    supported, _ = _supported_kinds(listener)
+    conditions = {
+        "Accepted": Pending("", "", error=ConfigError(reason, message)),
+        "Programmed": Pending("", "", error=ConfigError(reason, message)),
+        "Conflicted": Pending(reason, message),
+    }
+    return ObjectStatus(
+        resource=f"Gateway/{gateway.key}",
+        listener=listener.name,
+        conditions=set_conditions(conditions),
+        details={"supportedKinds": [f"{g}/{k}" for g, k in supported]},
+    )
+
+
+_TCP_UDP = ("TCP", "UDP")
+
+
+def _http_like(protocol: str) -> bool:
+    return protocol in ("HTTP", "HTTPS", "TLS")
+
+
+def _distinct(a: Listener, b: Listener) -> bool:
+    """``listenersDistinct``: other ports, or HTTP-like listeners with other hostnames."""
+    if a.port != b.port:
+        return True
+    if a.protocol in _TCP_UDP or b.protocol in _TCP_UDP:
+        # TCP/UDP next to HTTP-like or next to each other: never distinct on one port.
+        if (a.protocol in _TCP_UDP) != (b.protocol in _TCP_UDP):
+            return not (_http_like(a.protocol) or _http_like(b.protocol))
+        return False
+    if _http_like(a.protocol) and _http_like(b.protocol):
+        return (a.hostname or "*") != (b.hostname or "*")
+    return a.protocol != b.protocol
+
+
+def listener_conflicts(gateway: KubernetesGateway) -> dict[str, str]:
+    """``ComputeGatewayListenerConflicts``: listeners clashing with an earlier one, and why."""
+    accepted: list[Listener] = []
+    out: dict[str, str] = {}
+    for listener in gateway.spec.listeners:
+        prior = next((p for p in accepted if not _distinct(listener, p)), None)
+        if prior is None:
+            accepted.append(listener)
+        elif (listener.protocol in _TCP_UDP and prior.protocol in _TCP_UDP) or (
+            listener.protocol != prior.protocol
+        ):
+            out[listener.name] = "ProtocolConflict"
+        else:
+            out[listener.name] = "HostnameConflict"
+    return out
+
+
+def _unsupported_fields(gateway: KubernetesGateway) -> None:
+    tls = gateway.spec.tls
+    if tls is not None and (tls.frontend is not None or tls.backend is not None):
+        raise _UnsupportedListener(f"Gateway {gateway.key}: spec.tls (client certificates)")
+    infrastructure = gateway.spec.infrastructure
+    if infrastructure is not None and infrastructure.parameters_ref is not None:
+        raise _UnsupportedListener(f"Gateway {gateway.key}: spec.infrastructure.parametersRef")
     if any(a.type == "Hostname" for a in gateway.spec.addresses):
         raise _UnsupportedListener(
             f"Gateway {gateway.key}: spec.addresses of type Hostname (an unmanaged gateway, "
             "served by an existing Service) are not deployed by the local target"
         )
+
+
+def _istio_gateway(
+    gateway: KubernetesGateway, listener: Listener, server: Server, service_host: str
+) -> Gateway:
+    return Gateway(
+        api_version="networking.istio.io/v1",
+        kind="Gateway",
+        metadata=Metadata(
+            name=f"{gateway.name}~{INTERNAL_GATEWAY_NAME}~{listener.name}",  # InternalGatewayName
+            namespace=gateway.namespace,
+            annotations={
+                PARENTS_ANNOTATION: f"Gateway/{gateway.name}/{listener.name}.{gateway.namespace}",
+                GATEWAY_SEMANTICS_ANNOTATION: "gateway",
+                GATEWAY_SERVICE_ANNOTATION: service_host,
+            },
+            creation_timestamp=gateway.metadata.creation_timestamp,
+        ),
+        spec=GatewaySpec(servers=[server]),
+    )
+
+
+def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> GatewayResult:
+    """``GatewayCollection`` for one Gateway, then ``reportGatewayStatus``."""
+    _unsupported_fields(gateway)
+    service = gateway_service_name(gateway)
+    service_host = f"{service}.{gateway.namespace}.svc.{inputs.domain_suffix}"
+    result = GatewayResult(gateway=gateway, service_name=service)
+    gateway_error: ConfigError | None = None
+    skipped = [a.value for a in gateway.spec.addresses if a.type != "IPAddress" and a.value]
     if skipped:
-        gateway_error = ConfigError(
-            UNSUPPORTED_ADDRESS, f"only Hostname is supported, ignoring {skipped}"
-        )
+        message = f"only Hostname is supported, ignoring {skipped}"
+        gateway_error = ConfigError(UNSUPPORTED_ADDRESS, message)
     servers: list[Server] = []
+    conflicts = listener_conflicts(gateway)
+    valid = 0
     for listener in gateway.spec.listeners:
-        server, status, ok = _listener(inputs, gateway, listener, service_host)
-        servers.append(server)
+        if listener.name in conflicts:
+            reason = conflicts[listener.name]
+            result.listener_status[listener.name] = _conflict_status(gateway, listener, reason)
+            continue
+        server, status, ok = _listener(inputs, gateway, listener)
         result.listener_status[listener.name] = status
-        internal = f"{gateway.name}~{INTERNAL_GATEWAY_NAME}~{listener.name}"  # InternalGatewayName
+        valid += ok
+        if server is None:
+            continue
+        servers.append(server)
         supported, _ = _supported_kinds(listener)
         result.parents.append(
             ParentInfo(
                 gateway=gateway,
-                internal_name=f"{gateway.namespace}/{internal}",
+                internal_name=f"{gateway.namespace}/{gateway.name}~{INTERNAL_GATEWAY_NAME}~{listener.name}",
                 allowed_kinds=tuple(supported),
                 hostnames=tuple(server.hosts),
                 original_hostname=listener.hostname or "",
@@ -300,41 +400,44 @@ def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> Ga
                 protocol=listener.protocol,
             )
         )
-        if not ok:
-            continue  # GatewayConfigs keeps only valid listeners
-        result.istio_gateways.append(
-            Gateway(
-                api_version="networking.istio.io/v1",
-                kind="Gateway",
-                metadata=Metadata(
-                    name=internal,
-                    namespace=gateway.namespace,
-                    annotations={
-                        PARENTS_ANNOTATION: (
-                            f"Gateway/{gateway.name}/{listener.name}.{gateway.namespace}"
-                        ),
-                        GATEWAY_SEMANTICS_ANNOTATION: "gateway",
-                        GATEWAY_SERVICE_ANNOTATION: service_host,
-                    },
-                    creation_timestamp=gateway.metadata.creation_timestamp,
-                ),
-                spec=GatewaySpec(servers=[server]),
+        if ok:  # GatewayConfigs keeps only valid listeners
+            result.istio_gateways.append(_istio_gateway(gateway, listener, server, service_host))
+    result.status.append(_gateway_status(gateway, service_host, servers, valid, gateway_error))
+    return result
+
+
+def _gateway_status(
+    gateway: KubernetesGateway,
+    service_host: str,
+    servers: list[Server],
+    valid: int,
+    gateway_error: ConfigError | None,
+) -> ObjectStatus:
+    """``reportGatewayStatus``: Accepted (ListenersNotValid when some listener is not),
+    Programmed, ResolvedRefs. The automated Service has every listener port, and an
+    address (as a LoadBalancer controller would give it)."""
+    accepted = Pending("Accepted", "Resource accepted", error=gateway_error)
+    if gateway_error is None and valid < len(gateway.spec.listeners):
+        if valid == 0:
+            accepted.error = ConfigError(
+                "ListenersNotValid", "None of the Gateway's listeners are valid"
             )
-        )
-    # reportGatewayStatus: Accepted and Programmed; the automated Service has every
-    # listener port, and an address (as a LoadBalancer controller would give it).
+        else:
+            accepted.reason = "ListenersNotValid"
+            accepted.message = "One or more of the Gateway's listeners are invalid"
     ports = sorted({s.port.number for s in servers})
     assigned = human_join([f"{service_host}:{p}" for p in ports])
-    conditions = {
-        "Accepted": Pending("Accepted", "Resource accepted", error=gateway_error),
-        "Programmed": Pending(
-            "Programmed", f"Resource programmed, assigned to service(s) {assigned}"
-        ),
-    }
-    result.status.append(
-        ObjectStatus(resource=f"Gateway/{gateway.key}", conditions=set_conditions(conditions))
+    programmed = (
+        f"Resource programmed, assigned to service(s) {assigned}"
+        if assigned
+        else "Resource programmed"
     )
-    return result
+    conditions = {
+        "Accepted": accepted,
+        "Programmed": Pending("Programmed", programmed),
+        "ResolvedRefs": Pending("ResolvedRefs", "All references resolved"),
+    }
+    return ObjectStatus(resource=f"Gateway/{gateway.key}", conditions=set_conditions(conditions))
 
 
 def human_join(items: list[str]) -> str:

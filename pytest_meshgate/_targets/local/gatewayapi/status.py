@@ -9,7 +9,9 @@ has one entry per parentRef, the most favourable result of its listeners
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from ...._exchange.status import Condition, ObjectStatus
 
 __all__ = [
     "Condition",
@@ -62,16 +64,6 @@ def join_errors(a: ConfigError | None, b: ConfigError | None) -> ConfigError | N
     return ConfigError(a.reason, f"{a.message}; {b.message}")
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One ``metav1.Condition`` as a case expects it: type, status, reason, message."""
-
-    type: str
-    status: str  # "True" | "False"
-    reason: str
-    message: str
-
-
 @dataclass
 class Pending:
     """A condition before ``setConditions``: its success state, and an error if any."""
@@ -93,31 +85,3 @@ def set_conditions(conditions: dict[str, Pending]) -> list[Condition]:
         else:
             out.append(Condition(kind, c.status, c.reason, c.message))
     return out
-
-
-@dataclass
-class ObjectStatus:
-    """The conditions of one object, or of one part of it.
-
-    ``resource`` is ``Kind/namespace/name`` (``Kind/name`` when cluster-scoped);
-    ``parent`` the parentRef a route condition is about (``namespace/name``,
-    plus ``/sectionName`` or ``:port`` when the reference names them);
-    ``listener`` the Gateway listener a listener condition is about.
-    """
-
-    resource: str
-    conditions: list[Condition]
-    parent: str | None = None
-    listener: str | None = None
-    details: dict[str, object] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        where = self.resource
-        if self.parent is not None:
-            where += f" parent {self.parent}"
-        if self.listener is not None:
-            where += f" listener {self.listener}"
-        conditions = "; ".join(
-            f"{c.type}={c.status} {c.reason} ({c.message})" for c in self.conditions
-        )
-        return f"{where}: {conditions or 'no conditions'}"

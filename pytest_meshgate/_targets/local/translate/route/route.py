@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 MAX_DIRECT_RESPONSE_BODY = 1024 * 1024  # route.DefaultMaxDirectResponseBodySizeBytes
-PREFIX_REDIRECT = "%PREFIX()%"  # the Gateway API conversion's ReplacePrefixMatch marker
 _REDIRECT_CODES = {
     0: "MOVED_PERMANENTLY",
     301: "MOVED_PERMANENTLY",
@@ -251,9 +250,7 @@ def _translate_route(
         out.update(ops)
 
     if http.redirect is not None:
-        action = _redirect(
-            http.redirect, port, is_tls=server.server.tls is not None, prefix=gateway_semantics
-        )
+        action = _redirect(http.redirect, port, is_tls=server.server.tls is not None)
         if action is not None:
             out["redirect"] = action
     elif http.direct_response is not None:
@@ -293,12 +290,8 @@ def _translate_route(
     return out
 
 
-def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool, prefix: bool = False) -> Json | None:
-    """route.go ApplyRedirect(); None for an unsupported code (the route gets no action).
-
-    With the Gateway API's semantics (``prefix``), a uri ``%PREFIX()%/new``
-    replaces only the matched prefix (ReplacePrefixMatch).
-    """
+def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool) -> Json | None:
+    """route.go ApplyRedirect(); None for an unsupported code (the route gets no action)."""
     code = _REDIRECT_CODES.get(redirect.redirect_code)
     if code is None:
         return None
@@ -308,8 +301,6 @@ def _redirect(redirect: HTTPRedirect, port: int, is_tls: bool, prefix: bool = Fa
     # ApplyRedirect(): prefixRewrite replaces the matched prefix, else uri the whole path.
     if redirect.prefix_rewrite:
         out["prefix_rewrite"] = redirect.prefix_rewrite
-    elif prefix and redirect.uri and redirect.uri.startswith(PREFIX_REDIRECT):
-        out["prefix_rewrite"] = redirect.uri.removeprefix(PREFIX_REDIRECT)
     elif redirect.uri:
         out["path_redirect"] = redirect.uri
     if redirect.scheme:
