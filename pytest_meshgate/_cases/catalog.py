@@ -49,6 +49,12 @@ class Feature(StrictModel):
     """One behaviour a case can require, e.g. ``HTTPPathPrefixMatch``."""
 
     name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="CamelCase, unique.")
+    upstream: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Za-z0-9]*$",
+        description="The API's own name for the feature where ours differs (a Gateway API "
+        "SupportedFeature whose name an Istio feature already has); reports use it.",
+    )
     api: Literal["istio", "gateway-api"]
     level: Level = Field(description="Its usual support level; profiles decide per profile.")
     description: str = Field(min_length=1)

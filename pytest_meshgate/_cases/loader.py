@@ -18,9 +18,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._errors import CaseError, Problem
+from .._grpcwire import STATUS_NAMES
 from .apply import Replacement, apply_in_order
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
+from .model.request import Request
 from .model.workloads import DEFAULT_GATEWAYS
 from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
 
@@ -149,6 +151,8 @@ def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, C
     problems.extend(_reference_problems(case, positions, path))
     problems.extend(_port_problems(case, positions, path))
     if not problems:
+        problems.extend(_resource_reference_problems(case, resources, positions, path))
+    if not problems:
         from .validation import expected_warnings
 
         warnings, stale = expected_warnings(
@@ -183,10 +187,10 @@ def _case_schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _resource_schema(kind: str) -> dict[str, Any] | None:
+def _resource_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     from .schema import resource_schema
 
-    return resource_schema(kind)
+    return resource_schema(api_version, kind)
 
 
 def _did_you_mean(schema: dict[str, Any] | None, key_path: KeyPath) -> str:
@@ -298,7 +302,7 @@ def _included_documents(
 def _parse_resources(
     case: Case, positions: Positions, path: Path, problems: list[Problem], warnings: list[Problem]
 ) -> list[Any]:
-    from .model.istio import UnsupportedResource, parse_resource
+    from .model.resources import UnsupportedResource, parse_resource
     from .validation import validate_resource
 
     parsed: list[Any] = []
@@ -311,7 +315,8 @@ def _parse_resources(
         except ValidationError as exc:
             for key_path, message, at_key in validation_problems(exc, raw):
                 if at_key:
-                    message += _did_you_mean(_resource_schema(str(raw.get("kind"))), key_path)
+                    schema = _resource_schema(str(raw.get("apiVersion")), str(raw.get("kind")))
+                    message += _did_you_mean(schema, key_path)
                 problems.append(_problem(positions, base + key_path, message, path, at_key=at_key))
         else:
             parsed.append(resource)
@@ -384,8 +389,14 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
 
     for i, check in enumerate(spec.checks):
         base: KeyPath = ("spec", "checks", i)
-        request, expect = check.request, check.expect
-        if request.gateway is not None and request.gateway not in gateways:
+        # A status check sends nothing: no request names to check.
+        request, expect = check.request or _NO_REQUEST, check.expect
+        # ``namespace/name`` addresses a Gateway API Gateway (checked with the resources).
+        if (
+            request.gateway is not None
+            and "/" not in request.gateway
+            and request.gateway not in gateways
+        ):
             yield problem(
                 (*base, "request", "gateway"),
                 f"unknown gateway '{request.gateway}' (known: {', '.join(sorted(gateways))})",
@@ -431,11 +442,17 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
                         yield problem((*base, "expect", field_name), f"bad status '{key_name}'")
                 elif kind in ("connection", "header"):
                     continue  # the model checked the outcome or header name
+                elif kind == "grpc" and rest in STATUS_NAMES:  # not a version: those are slugs
+                    if request.grpc is None:
+                        yield problem(
+                            (*base, "expect", field_name),
+                            f"'{key_name}' counts gRPC statuses; it needs request.grpc",
+                        )
                 elif kind not in services or (rest and rest not in services[kind]):
                     yield problem(
                         (*base, "expect", field_name),
                         f"'{key_name}' is neither service[/version] of this case, status/NNN, "
-                        "connection/<outcome> nor header/<name>",
+                        "grpc/<STATUS>, connection/<outcome> nor header/<name>",
                     )
         for mirror in expect.mirrors:
             key = (*base, "expect", "mirroredTo")
@@ -492,6 +509,19 @@ def _port_problems(case: Case, positions: Positions, path: Path) -> Iterator[Pro
                 if (key, value) in seen:
                     yield _problem(positions, (*key_path, key), message.format(value), path)
                 seen.add((key, value))
+
+
+def _resource_reference_problems(
+    case: Case, resources: tuple[Any, ...] | list[Any], positions: Positions, path: Path
+) -> Iterable[Problem]:
+    """Names in checks that must refer to a resource of the case (``request.gateway: ns/name``)."""
+    from .model.resources import reference_problems
+
+    for key_path, message in reference_problems(case, resources):
+        yield _problem(positions, key_path, message, path)
+
+
+_NO_REQUEST = Request(url="http://no.request/")
 
 
 def _duplicates(entries: list[tuple[str, KeyPath]], what: str, problem: Any) -> Iterator[Problem]:

@@ -30,13 +30,14 @@ def case_schema() -> dict[str, Any]:
     ``kind`` through ``if``/``then``, so an editor reports the misspelt key
     inside a VirtualService rather than "matches none of the alternatives".
     """
-    from .model.istio import resource_models
+    from .model.resources import resource_types
 
-    kinds = resource_models()
+    types = resource_types()
+    unique_models = list(dict.fromkeys(t.model for t in types))
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (Case, "validation"),
         (Include, "validation"),
-        *((model, "validation") for model in kinds.values()),
+        *((model, "validation") for model in unique_models),
     ]
     _, top = models_json_schema(models, by_alias=True, ref_template="#/definitions/{model}")
     top = _stable_names(top)
@@ -49,14 +50,22 @@ def case_schema() -> dict[str, Any]:
         "if": {"required": ["include"]},
         "then": {"$ref": "#/definitions/Include"},
         "else": {
-            "required": ["apiVersion", "kind", "metadata", "spec"],
-            "properties": {"kind": {"enum": sorted(kinds)}},
+            "required": ["apiVersion", "kind", "metadata"],
+            "properties": {"kind": {"enum": sorted({t.kind for t in types})}},
             "allOf": [
                 {
-                    "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                    "if": {
+                        "properties": {
+                            "apiVersion": {"enum": versions},
+                            "kind": {"const": kind},
+                        },
+                        "required": ["apiVersion", "kind"],
+                    },
                     "then": {"$ref": f"#/definitions/{_definition_name(definitions, model)}"},
                 }
-                for kind, model in sorted(kinds.items())
+                for (kind, model), versions in sorted(
+                    _versions_by_model(types).items(), key=lambda item: (item[0][0], item[1])
+                )
             ],
         },
     }
@@ -87,6 +96,14 @@ def _stable_names(schema: dict[str, Any]) -> dict[str, Any]:
     return renamed
 
 
+def _versions_by_model(types: Any) -> dict[tuple[str, type[BaseModel]], list[str]]:
+    """The apiVersions each (kind, model) validates, e.g. Gateway -> Istio's three versions."""
+    out: dict[tuple[str, type[BaseModel]], list[str]] = {}
+    for entry in types:
+        out.setdefault((entry.kind, entry.model), []).append(entry.api_version)
+    return {key: sorted(versions) for key, versions in out.items()}
+
+
 def _definition_name(definitions: dict[str, Any], model: type[BaseModel]) -> str:
     """pydantic qualifies a definition's name only when two models share it."""
     if model.__name__ in definitions:
@@ -94,11 +111,11 @@ def _definition_name(definitions: dict[str, Any], model: type[BaseModel]) -> str
     return next(name for name in definitions if name.endswith(f"__{model.__name__}"))
 
 
-def resource_schema(kind: str) -> dict[str, Any] | None:
+def resource_schema(api_version: str, kind: str) -> dict[str, Any] | None:
     """The schema of one manifest kind (for "did you mean" hints on its keys)."""
-    from .model.istio import resource_models
+    from .model.resources import resource_model
 
-    model = resource_models().get(kind)
+    model = resource_model(api_version, kind)
     if model is None:
         return None
     return model.model_json_schema(by_alias=True)

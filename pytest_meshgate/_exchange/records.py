@@ -12,10 +12,13 @@ from typing import Any
 
 from cryptography import x509
 
+from .._grpcwire import status_name
+
 __all__ = [
     "MESHGATE_ID_HEADER",
     "ClientTLS",
     "Exchange",
+    "GrpcReply",
     "ResponseRecord",
     "SentRequest",
     "TLSInfo",
@@ -162,13 +165,17 @@ class SentRequest:
     tls: ClientTLS | None = None
     http2: bool = False
     original_destination: tuple[str, int] | None = None
+    grpc: str | None = None  # the :path of a gRPC call (/package.Service/Method)
 
     def describe(self) -> str:
         where = f"{self.address[0]}:{self.address[1]}"
         if self.original_destination is not None:
             host, port = self.original_destination
             where += f", original destination {host}:{port}"
-        lines = [f"{self.method} {self.url}   (via {self.entry} at {where})"]
+        if self.grpc is not None:
+            lines = [f"gRPC {self.grpc} to {self.url}   (via {self.entry} at {where})"]
+        else:
+            lines = [f"{self.method} {self.url}   (via {self.entry} at {where})"]
         if self.tls is not None:
             lines.append("  " + _describe_offer(self.tls))
         elif self.http2:
@@ -193,12 +200,34 @@ def _describe_offer(tls: ClientTLS) -> str:
 
 
 @dataclass(frozen=True)
+class GrpcReply:
+    """How a gRPC call ended, as a gRPC client sees it, and the echo's assertions.
+
+    ``status`` comes from ``grpc-status``, else from what the client made of
+    the answer (an HTTP status, a stream reset: ``source`` says which);
+    ``echo`` is the echo's ``EchoResponse`` in the echo-basic JSON form
+    (``path`` is the fully qualified method, ``host`` the ``:authority``).
+    """
+
+    status: int
+    message: str = ""
+    trailers: tuple[tuple[str, str], ...] = ()
+    echo: dict[str, Any] | None = None
+    source: str = "grpc-status"
+
+    def trailer(self, name: str) -> str | None:
+        values = [v for k, v in self.trailers if k.lower() == name.lower()]
+        return ",".join(values) if values else None
+
+
+@dataclass(frozen=True)
 class ResponseRecord:
     status: int
     reason: str
     http_version: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    grpc: GrpcReply | None = None  # the answer to a gRPC call
 
     def header(self, name: str) -> str | None:
         """All values of a header joined by ``,`` (names are case-insensitive)."""
@@ -207,7 +236,9 @@ class ResponseRecord:
 
     @property
     def echo(self) -> dict[str, Any] | None:
-        """The echo backend's JSON report, if this response is one."""
+        """The echo backend's JSON report (a gRPC echo's, in the same form), if any."""
+        if self.grpc is not None:
+            return self.grpc.echo
         return echo_report(self.headers, self.body)
 
 
@@ -246,10 +277,23 @@ class Exchange:
         if self.tls is not None:
             lines.append("  " + self.tls.describe())
         lines += [f"  {name}: {value}" for name, value in r.headers]
+        if r.grpc is not None:
+            if r.grpc.trailers != r.headers:  # not a Trailers-Only answer
+                lines += [f"  trailer {name}: {value}" for name, value in r.grpc.trailers]
+            lines.append(f"  gRPC status {_grpc_status(r.grpc)}")
         echo = r.echo
         if echo is not None:
             lines.append("  echo: " + json.dumps(echo, indent=None, sort_keys=True)[:2000])
-        elif r.body:
+        elif r.body and r.grpc is None:
             text = r.body[:500].decode("utf-8", "replace")
             lines.append(f"  body: {text!r}")
         return "\n".join(lines)
+
+
+def _grpc_status(reply: GrpcReply) -> str:
+    text = f"{reply.status} {status_name(reply.status)}"
+    if reply.message:
+        text += f": {reply.message!r}"
+    if reply.source != "grpc-status":
+        text += f" (from {reply.source})"
+    return text

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from .._cases.model.expect import Expect, answer_labels
 from .._durations import format_duration
 from .._exchange.records import Exchange
+from .._grpcwire import status_name
 
 __all__ = [
     "MAX_FAILURE_LINES",
@@ -42,14 +43,21 @@ def judge(expect: Expect, exchange: Exchange) -> list[str]:
 
     _judge_tls(expect, exchange, failures)
     response = exchange.response
+    grpc = exchange.request.grpc is not None
     if response is None:
+        if grpc:
+            what = f"grpc.status: expected {_grpc_statuses(expect)}"
+        else:
+            what = f"status: expected {_statuses(expect)}"
         failures.append(
-            f"status: expected {_statuses(expect)}, but the connection failed: "
-            f"{exchange.connection} ({exchange.error})"
+            f"{what}, but the connection failed: {exchange.connection} ({exchange.error})"
         )
         return failures
-    if response.status not in expect.statuses:
+    # A gRPC call is judged by its gRPC status; its HTTP status only when the check says.
+    if (not grpc or expect.status is not None) and response.status not in expect.statuses:
         failures.append(f"status: expected {_statuses(expect)}, got {response.status}")
+    if grpc:
+        failures += _judge_grpc(expect, exchange)
 
     echo = response.echo
     backend = expect.backend_ref
@@ -110,6 +118,31 @@ def judge(expect: Expect, exchange: Exchange) -> list[str]:
         failures += _judge_redirect(expect, exchange)
 
     _judge_latency(expect, exchange, failures)
+    return failures
+
+
+def _grpc_statuses(expect: Expect) -> str:
+    names = [status_name(code) for code in (expect.grpc.statuses if expect.grpc else (0,))]
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
+
+
+def _judge_grpc(expect: Expect, exchange: Exchange) -> list[str]:
+    """The call's gRPC status (default OK) and message, as a gRPC client reports them."""
+    reply = exchange.response.grpc if exchange.response is not None else None
+    if reply is None:
+        return ["grpc.status: expected a gRPC answer, got none"]
+    failures: list[str] = []
+    wanted = expect.grpc.statuses if expect.grpc is not None else (0,)
+    if reply.status not in wanted:
+        got = f"{status_name(reply.status)} ({reply.status})"
+        if reply.message:
+            got += f" {reply.message!r}"
+        if reply.source != "grpc-status":
+            got += f", from {reply.source}"
+        failures.append(f"grpc.status: expected {_grpc_statuses(expect)}, got {got}")
+    message = expect.grpc.message if expect.grpc is not None else None
+    if message is not None and reply.message != message:
+        failures.append(f"grpc.message: expected {message!r}, got {reply.message!r}")
     return failures
 
 
@@ -242,7 +275,10 @@ def exchange_labels(exchange: Exchange) -> list[str]:
     if response is None:
         return answer_labels(None, None, exchange.connection)
     return answer_labels(
-        response.status, response.echo, header_names=(k for k, _ in response.headers)
+        response.status,
+        response.echo,
+        header_names=(k for k, _ in response.headers),
+        grpc_status=response.grpc.status if response.grpc is not None else None,
     )
 
 

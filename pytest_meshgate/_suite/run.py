@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pytest
 
 from .._cases.model.case import Check
+from .._cases.model.conditions import ConditionExpectation
 from .._cases.model.expect import MirrorExpectation
+from .._cases.model.request import Request
 from .._errors import CheckFailed, MeshgateError, TargetError
 from .._exchange.records import Exchange
+from .._judge.conditions import judge_conditions
 from .._judge.expectations import judge, split_label
-from .._judge.verdicts import await_verdict, batch_verdict, indent
+from .._judge.verdicts import Consistency, await_verdict, batch_verdict, indent
 from .._targets.base import required_capabilities
 
 if TYPE_CHECKING:
@@ -99,23 +103,26 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
     title = f"check '{check.name}' of case '{loaded.name}'"
     appendix = case_appendix(deployment.deployment_warnings(), findings)
     expect = check.expect
+    if expect.conditions:
+        _await_conditions(deployment, expect.conditions, target.consistency, title)
+    request = check.request
+    if request is None:
+        return  # a status check
     if expect.split is not None or expect.mirror_share is not None:
-        _run_statistical(deployment, check, title, appendix)
-    elif check.request.count is not None or expect.mirrors:
+        _run_statistical(deployment, check, request, title, appendix)
+    elif request.count is not None or expect.mirrors:
         # Converge as a single-request check would (per-answer expectations,
         # N passing in a row), then judge one batch of `count` answers, once.
         per_answer = expect.model_copy(update={"counts": None, "pods": None, "mirrored_to": None})
         await_verdict(
-            lambda: deployment.send(check.request),
+            lambda: deployment.send(request),
             per_answer,
             target.consistency,
             explain=deployment.explain,
             title=title,
             appendix=appendix,
         )
-        batch = deployment.send_many(
-            check.request, check.request.count or 1, check.request.concurrency or 1
-        )
+        batch = deployment.send_many(request, request.count or 1, request.concurrency or 1)
         batch_verdict(
             batch,
             expect,
@@ -126,7 +133,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
         )
     else:
         await_verdict(
-            lambda: deployment.send(check.request),
+            lambda: deployment.send(request),
             expect,
             target.consistency,
             explain=deployment.explain,
@@ -146,6 +153,30 @@ def case_appendix(warnings: Sequence[str], findings: Sequence[Finding]) -> str:
         lines = [f"  {finding}" for finding in findings]
         sections.append("\n".join(["istioctl analyze findings (this may be why):", *lines]))
     return "\n\n".join(sections)
+
+
+def _await_conditions(
+    deployment: Deployment,
+    expected: Sequence[ConditionExpectation],
+    consistency: Consistency,
+    title: str,
+) -> None:
+    """The expected status conditions, judged until they hold or the budget runs out.
+
+    A controller writes status after the fact, so a target may report it late;
+    the local target computes it with the configuration, at once.
+    """
+    deadline = time.monotonic() + consistency.timeout
+    while True:
+        reports = deployment.status()
+        failures = judge_conditions(expected, reports)
+        if not failures:
+            return
+        if time.monotonic() >= deadline:
+            lines = [f"{title} failed:", *(f"  - {f}" for f in failures), "status reported:"]
+            lines += [f"  {r.describe()}" for r in reports] or ["  (none)"]
+            raise CheckFailed("\n".join(lines))
+        time.sleep(consistency.poll_interval)
 
 
 def _judge_mirrors(
@@ -179,7 +210,9 @@ def _judge_mirrors(
     return failures
 
 
-def _run_statistical(deployment: Deployment, check: Check, title: str, appendix: str) -> None:
+def _run_statistical(
+    deployment: Deployment, check: Check, request: Request, title: str, appendix: str
+) -> None:
     """``split`` or a mirror ``share``: a sequential test over labelled answers.
 
     ``count`` caps the sample (the judge's default otherwise); answers are
@@ -187,7 +220,7 @@ def _run_statistical(deployment: Deployment, check: Check, title: str, appendix:
     """
     from .._judge.split import SplitPolicy, judge_split
 
-    request, expect = check.request, check.expect
+    expect = check.expect
     concurrency = request.concurrency or STATISTICS_CONCURRENCY
     mirror = expect.mirror_share
     last: list[Exchange] = []

@@ -17,6 +17,7 @@ from .._cases.model.case import Check
 from .._cases.model.expect import BackendRef
 from .._cases.model.request import Request
 from .._exchange.records import Exchange
+from .._exchange.status import ObjectStatus
 from .._judge.verdicts import Consistency
 
 if TYPE_CHECKING:
@@ -55,6 +56,13 @@ class Deployment(abc.ABC):
         Targets with the ``mirroring`` capability implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot see what backends received")
+
+    def status(self) -> list[ObjectStatus]:
+        """The status conditions of the case's resources, as their controller wrote them.
+
+        Targets with the ``status`` capability implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read resource status")
 
     def explain(self, exchange: Exchange) -> str:
         """Target diagnostics for a failed attempt (access log, routes); may be empty."""
@@ -143,6 +151,10 @@ def required_capabilities(check: Check) -> set[str]:
     """The capabilities a check needs from a target beyond plain HTTP at a gateway."""
     request, expect = check.request, check.expect
     needed: set[str] = set()
+    if expect.conditions:
+        needed.add("status")
+    if request is None:
+        return needed
     if (
         request.url.startswith("https:")
         or request.tls is not None
@@ -155,6 +167,8 @@ def required_capabilities(check: Check) -> set[str]:
         needed.add("mesh-clients")
     if request.http2:
         needed.add("http2")
+    if request.grpc is not None:
+        needed.add("grpc")
     if expect.via is not None:
         needed.add("via")
     if expect.split is not None or request.count is not None or request.concurrency is not None:

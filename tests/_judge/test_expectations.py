@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from pytest_meshgate._cases.model.expect import Expect
 from pytest_meshgate._errors import CheckFailed
-from pytest_meshgate._exchange.records import Exchange, ResponseRecord, SentRequest
+from pytest_meshgate._exchange.records import Exchange, GrpcReply, ResponseRecord, SentRequest
 from pytest_meshgate._judge.expectations import judge
 from pytest_meshgate._judge.verdicts import Consistency, await_verdict
 
@@ -278,3 +279,63 @@ def test_batch_verdict_raises_with_a_failing_answer() -> None:
     assert "HTTP/1.1 503" in text  # the failing answer is the one shown
     assert "1 of 2 answers: status: expected 200, got 503" in text
     assert "  - mirroredTo: x" in text
+
+
+GRPC_SENT = replace(SENT, method="POST", grpc="/pkg.Svc/Echo", http2=True)
+
+
+def grpc_exchange(
+    status: int, message: str = "", http_status: int = 200, echo: dict[str, Any] | None = None
+) -> Exchange:
+    reply = GrpcReply(status, message, (("grpc-status", str(status)),), echo)
+    response = ResponseRecord(http_status, "", "HTTP/2", (), b"", grpc=reply)
+    return Exchange(GRPC_SENT, response)
+
+
+def test_a_grpc_call_is_judged_by_its_grpc_status() -> None:
+    echo = {"service": "grpc", "version": "v1", "namespace": "default", "path": "/pkg.Svc/Echo"}
+    assert judge(Expect(), grpc_exchange(0, echo=echo)) == []
+    assert judge(Expect(), grpc_exchange(12, "nope")) == [
+        "grpc.status: expected OK, got UNIMPLEMENTED (12) 'nope'"
+    ]
+    wanted = expect(grpc={"status": ["UNIMPLEMENTED", "UNAVAILABLE"], "message": "nope"})
+    assert judge(wanted, grpc_exchange(12, "nope")) == []
+    assert judge(wanted, grpc_exchange(14, "other")) == [
+        "grpc.message: expected 'nope', got 'other'"
+    ]
+    # The echo's assertions are judged as an HTTP echo body is.
+    routed = expect(backend={"service": "grpc", "version": "v2"}, request={"path": "/pkg.Svc/Echo"})
+    assert judge(routed, grpc_exchange(0, echo=echo)) == [
+        "backend: expected grpc v2, got default/grpc v1"
+    ]
+
+
+def test_a_grpc_calls_http_status_counts_only_when_the_check_names_it() -> None:
+    # A gRPC client sees a 404 as UNIMPLEMENTED; the check asks for the gRPC status only.
+    not_found = grpc_exchange(12, http_status=404)
+    assert judge(expect(grpc={"status": "UNIMPLEMENTED"}), not_found) == []
+    assert judge(expect(status=200, grpc={"status": "UNIMPLEMENTED"}), not_found) == [
+        "status: expected 200, got 404"
+    ]
+
+
+def test_a_grpc_call_without_an_answer_says_so_in_grpc_terms() -> None:
+    refused = Exchange(GRPC_SENT, None, "refused", "ConnectError: refused")
+    assert judge(expect(grpc={"status": "UNAVAILABLE"}), refused) == [
+        "grpc.status: expected UNAVAILABLE, but the connection failed: refused "
+        "(ConnectError: refused)"
+    ]
+    assert judge(expect(connection="refused"), refused) == []
+
+
+def test_grpc_answers_carry_a_grpc_label() -> None:
+    from pytest_meshgate._judge.expectations import exchange_labels
+
+    echo = {"service": "greeter", "version": "v1", "path": "/p.S/M"}
+    assert exchange_labels(grpc_exchange(0, echo=echo)) == [
+        "greeter/v1",
+        "greeter",
+        "grpc/OK",
+        "status/200",
+    ]
+    assert exchange_labels(grpc_exchange(14)) == ["grpc/UNAVAILABLE", "status/200"]

@@ -21,14 +21,20 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
     assert claimable == {
         "ISTIO-INGRESS-HTTP",
         "ISTIO-INGRESS-TLS",
+        "ISTIO-INGRESS-GRPC",
         "ISTIO-EGRESS",
         "ISTIO-MESH-HTTP",
+        "GATEWAY-HTTP",
+        "GATEWAY-TLS",
+        "GATEWAY-TCP",
+        "GATEWAY-GRPC",
     }
     # Every feature of the ingress TLS and egress profiles is implemented, core and extended.
     assert catalog.profiles["ISTIO-INGRESS-TLS"].features <= declared
     assert catalog.profiles["ISTIO-EGRESS"].features <= declared
     # ...and so is every feature of the ingress HTTP profile, traffic policy included.
     assert catalog.profiles["ISTIO-INGRESS-HTTP"].features <= declared
+    assert catalog.profiles["ISTIO-INGRESS-GRPC"].features <= declared
 
 
 @pytest.mark.parametrize(

@@ -34,12 +34,14 @@ class Include(CaseModel):
 
 
 class Check(CaseModel):
-    """A request and the outcome it must get."""
+    """A request and the outcome it must get; or status conditions only."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     skip: str | None = Field(default=None, description="Skip this check, with the reason.")
-    request: Request
+    request: Request | None = Field(
+        default=None, description="Required unless the check expects only conditions."
+    )
     expect: Expect = Field(default_factory=Expect)
 
     @field_validator("name")
@@ -56,7 +58,8 @@ class Check(CaseModel):
 
     @model_validator(mode="after")
     def _latency_within_timeout(self) -> Check:
-        latency, timeout = self.expect.latency, self.request.timeout
+        latency = self.expect.latency
+        timeout = self.request.timeout if self.request is not None else None
         at_least = latency.at_least if latency is not None else None
         if at_least is not None and timeout is not None and at_least >= timeout:
             raise ValueError(
@@ -67,6 +70,17 @@ class Check(CaseModel):
     @model_validator(mode="after")
     def _count_for_aggregates(self) -> Check:
         expect = self.expect
+        if self.request is None:
+            # A status check: conditions and nothing about an answer.
+            judged = [
+                k for k, v in expect.model_dump(exclude_defaults=True).items() if k != "conditions"
+            ]
+            if not expect.conditions or judged:
+                raise ValueError(
+                    "a check without request expects conditions only"
+                    + (f" (drop {', '.join(judged)})" if judged and expect.conditions else "")
+                )
+            return self
         if self.request.count is None:
             given = [k for k in ("counts", "pods") if getattr(expect, k) is not None]
             if given:
@@ -78,6 +92,17 @@ class Check(CaseModel):
                         f"counts.{label}.atLeast {bound.at_least} is above "
                         f"request.count {self.request.count}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _grpc_expectations(self) -> Check:
+        if self.request is None:
+            return self  # a status check: _count_for_aggregates allows conditions only
+        if self.request.grpc is None:
+            if self.expect.grpc is not None:
+                raise ValueError("expect.grpc needs request.grpc")
+        elif self.expect.redirect is not None:
+            raise ValueError("a gRPC call follows no redirect; drop expect.redirect")
         return self
 
 
@@ -110,7 +135,11 @@ class CaseSpec(CaseModel):
     def _clients_exist(self) -> CaseSpec:
         names = {c.name for c in self.clients}
         for check in self.checks:
-            if check.request.from_ is not None and check.request.from_ not in names:
+            if (
+                check.request is not None
+                and check.request.from_ is not None
+                and (check.request.from_ not in names)
+            ):
                 known = ", ".join(sorted(names)) or "none"
                 raise ValueError(
                     f"check {check.name!r}: from {check.request.from_!r} is not in "

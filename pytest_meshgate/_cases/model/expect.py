@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from ..._grpcwire import STATUS_NAMES, status_name
 from .base import CaseModel, PortNumber, StatusCode, TLSVersionName
+from .conditions import ConditionExpectation
+from .grpc import GrpcExpectation
 from .values import AlpnProtocol, HeaderName, LatencyBound
 
 __all__ = [
@@ -49,7 +52,9 @@ class RequestExpectation(CaseModel):
     method: str | None = None
     path: str | None = Field(default=None, description="Path with query, exactly.")
     host: str | None = None
-    proto: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as the backend saw.")
+    proto: str | None = Field(
+        default=None, description="HTTP/1.1 or HTTP/2.0, as the backend (Go) writes it."
+    )
     headers: dict[HeaderName, str] = Field(default_factory=dict)
     absent_headers: list[HeaderName] = Field(default_factory=list)
     tls: TLSServerName | None = None
@@ -114,6 +119,7 @@ ConnectionOutcome = Literal["refused", "reset", "tlsError"]
 
 _LABEL = re.compile(
     r"^(status/[1-5][0-9][0-9]|connection/(refused|reset|tlsError|timeout|error)"
+    r"|grpc/(" + "|".join(STATUS_NAMES) + ")"
     r"|header/[a-z0-9-]+"
     r"|[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)$"
 )
@@ -161,16 +167,20 @@ def answer_labels(
     echo: Mapping[str, Any] | None,
     connection: str | None = None,
     header_names: Iterable[str] = (),
+    grpc_status: int | None = None,
 ) -> list[str]:
     """The labels an answer counts under in ``split`` and ``counts``, most specific first.
 
     ``service/version`` and ``service`` of the echo that answered, then
-    ``status/NNN``; an answer without HTTP status is ``connection/<outcome>``.
-    Last, ``header/<name>`` for each response header it carries (``counts`` only).
+    ``grpc/<STATUS>`` for the answer to a gRPC call, then ``status/NNN``; an
+    answer without HTTP status is ``connection/<outcome>``. Last,
+    ``header/<name>`` for each response header it carries (``counts`` only).
     """
     labels: list[str] = []
     if echo is not None:
         labels += [f"{echo.get('service')}/{echo.get('version')}", str(echo.get("service"))]
+    if grpc_status is not None:
+        labels.append(f"grpc/{status_name(grpc_status)}")
     labels.append(f"status/{status}" if status is not None else f"connection/{connection}")
     labels += sorted({f"header/{name.lower()}" for name in header_names})
     return labels
@@ -194,6 +204,10 @@ class Expect(CaseModel):
         "spec.gateways name or a spec.clients name (its sidecar).",
     )
     latency: LatencyExpectation | None = None
+    grpc: GrpcExpectation | None = Field(
+        default=None,
+        description="With request.grpc: the gRPC status the call ends with (default OK).",
+    )
     split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = Field(
         default=None,
         description="Percent of answers per label (service/version, service, status/NNN or "
@@ -215,6 +229,11 @@ class Expect(CaseModel):
         | Annotated[list[str | MirrorExpectation], Field(min_length=1)]
         | None
     ) = Field(default=None, description="Backends that receive a copy of the request.")
+    conditions: list[ConditionExpectation] | None = Field(
+        default=None,
+        description="Status conditions of the case's Gateway API resources, judged before the "
+        "request is sent.",
+    )
 
     @field_validator("split", "counts")
     @classmethod
@@ -224,7 +243,8 @@ class Expect(CaseModel):
                 raise ValueError(f"label {label[:80]!r}: header labels are for counts, not split")
             if not _LABEL.match(label):
                 raise ValueError(
-                    f"label {label[:80]!r}: use service/version, service or status/NNN"
+                    f"label {label[:80]!r}: "
+                    "use service/version, service, status/NNN or grpc/<STATUS>"
                 )
         return value
 
@@ -234,7 +254,7 @@ class Expect(CaseModel):
             total = sum(self.split.values())
             if abs(total - 100) > 0.01:
                 raise ValueError(f"split shares add up to {total:g}, not 100")
-            per_answer = ("status", "backend", "counts", "pods", "mirroredTo")
+            per_answer = ("status", "backend", "counts", "pods", "mirroredTo", "grpc")
             given = [k for k in per_answer if getattr(self, _attr(k)) is not None]
             if given:
                 raise ValueError(
@@ -248,7 +268,16 @@ class Expect(CaseModel):
     @model_validator(mode="after")
     def _connection_excludes_http(self) -> Expect:
         if self.connection is not None:
-            http = ("status", "backend", "request", "response", "redirect", "split", "mirroredTo")
+            http = (
+                "status",
+                "backend",
+                "request",
+                "response",
+                "redirect",
+                "split",
+                "mirroredTo",
+                "grpc",
+            )
             given = [k for k in http if getattr(self, _attr(k)) is not None]
             if given:
                 raise ValueError(

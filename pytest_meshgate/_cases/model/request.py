@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from .base import CaseModel, TLSVersionName
+from .grpc import GrpcRequest, check_grpc_request
 from .values import (
     AlpnProtocol,
     Body,
@@ -64,6 +65,9 @@ class Request(CaseModel):
     headers: Headers = Field(default_factory=dict)
     body: Body | None = None
     http2: bool = False
+    grpc: GrpcRequest | None = Field(
+        default=None, description="Make a unary gRPC call instead of an HTTP request."
+    )
     tls: RequestTLS | None = None
     timeout: RequestTimeout | None = None
     count: int | None = Field(default=None, ge=1, le=100000)
@@ -88,6 +92,12 @@ class Request(CaseModel):
     def _gateway_or_from(self) -> Request:
         if self.gateway is not None and self.from_ is not None:
             raise ValueError("give either gateway or from, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _grpc_owns_the_call(self) -> Request:
+        if self.grpc is not None:
+            check_grpc_request(self.model_fields_set, self.url)
         return self
 
     @property

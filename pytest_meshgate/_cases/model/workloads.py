@@ -46,38 +46,66 @@ class ServicePort(CaseModel):
     """A Service port; the protocol comes from the name prefix, as Istio does."""
 
     name: DNSLabel = Field(
-        description="http, http2, grpc, https, tls, tcp, ... optionally -suffix."
+        description="http, http2, grpc, grpc-web, https, tls, tcp, ... optionally -suffix."
     )
     port: PortNumber
     target_port: PortNumber | None = Field(
         default=None, description="Container port; default: port."
     )
-    app_protocol: AppProtocol | None = None
+    app_protocol: AppProtocol | None = Field(
+        default=None,
+        description="Wins over the name: a protocol name, or kubernetes.io/h2c (HTTP2), "
+        "kubernetes.io/ws, kubernetes.io/wss.",
+    )
     tls: ServicePortTLS | None = None
 
     @property
     def protocol(self) -> str:
         """Istio's protocol selection by port name: ``http-web`` -> ``HTTP``."""
-        return port_protocol(self.name, self.app_protocol)
+        return port_protocol(self.name, self.app_protocol, self.port)
 
 
-def port_protocol(name: str, app_protocol: str | None = None) -> str:
-    """The protocol Istio infers for a Service port (appProtocol, else the name prefix)."""
-    if app_protocol:
-        return app_protocol.upper()
-    prefix = name.split("-", 1)[0].lower()
-    return {
-        "http": "HTTP",
-        "http2": "HTTP2",
-        "grpc": "GRPC",
-        "grpc-web": "GRPC-WEB",
-        "https": "HTTPS",
-        "tls": "TLS",
-        "tcp": "TCP",
-        "mongo": "MONGO",
-        "redis": "REDIS",
-        "mysql": "MYSQL",
-    }.get(prefix, "UNSUPPORTED")
+# pkg/config/protocol/instance.go Parse(), names as this project spells them.
+_PROTOCOLS = {
+    "tcp": "TCP",
+    "udp": "UDP",
+    "grpc": "GRPC",
+    "http": "HTTP",
+    "http_proxy": "HTTP_PROXY",
+    "http2": "HTTP2",
+    "https": "HTTPS",
+    "tls": "TLS",
+    "mongo": "MONGO",
+    "redis": "REDIS",
+    "mysql": "MYSQL",
+}
+# The Kubernetes appProtocol names Istio knows (kubernetes.io/h2c is HTTP/2 with prior knowledge).
+_K8S_APP_PROTOCOLS = {
+    "kubernetes.io/h2c": "HTTP2",
+    "kubernetes.io/ws": "HTTP",
+    "kubernetes.io/wss": "HTTPS",
+}
+# SMTP, DNS, MySQL and MongoDB ports are TCP when nothing says otherwise (no sniffing).
+_WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})
+
+
+def port_protocol(name: str, app_protocol: str | None = None, port: int | None = None) -> str:
+    """The protocol Istio gives a Service port (pkg/config/kube/conversion.go ConvertProtocol).
+
+    ``appProtocol`` if set (its Kubernetes names first), else the name; then a
+    ``grpc-web`` prefix, else the part before the first ``-``, case-insensitive.
+    """
+    value = name
+    if app_protocol is not None:
+        if app_protocol in _K8S_APP_PROTOCOLS:
+            return _K8S_APP_PROTOCOLS[app_protocol]
+        value = app_protocol
+    if value[:8].lower() == "grpc-web":
+        return "GRPC-WEB"
+    protocol = _PROTOCOLS.get(value.split("-", 1)[0].lower(), "UNSUPPORTED")
+    if protocol == "UNSUPPORTED" and port in _WELL_KNOWN_TCP_PORTS:
+        return "TCP"
+    return protocol
 
 
 class Misbehaviour(CaseModel):

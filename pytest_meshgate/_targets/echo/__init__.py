@@ -1,9 +1,9 @@
 """Echo backends: one asyncio loop in a daemon thread answering echo-basic JSON on many sockets.
 
 Every listening socket carries an ``EchoIdentity`` (service, namespace, version,
-pod) and answers each HTTP/1.1 request with the JSON body of the Gateway API
-conformance echo (``echo-basic``), so a case's checks read the same fields
-locally and on a cluster::
+pod) and answers each HTTP/1.1 or HTTP/2 request with the JSON body of the
+Gateway API conformance echo (``echo-basic``), and each gRPC call as its gRPC
+echo does, so a case's checks read the same fields locally and on a cluster::
 
     {"path": "/a?b=1", "host": "x", "method": "GET", "proto": "HTTP/1.1",
      "headers": {"X-Foo": ["a"]}, "namespace": "ns", "service": "svc",
@@ -18,10 +18,14 @@ Consumers should look headers up with ``header_values()``, which ignores case.
 
 The package, from the wire up: ``protocol`` (HTTP/1.1 requests and answers),
 ``tls`` (TLS told from plaintext on one port, SNI and TLS facts), ``handler``
-(the echo-basic body, its knobs and ``EchoFault`` misbehaviours) and
-``server`` (``EchoServer``: the sockets, the loop thread, the request log).
-It needs nothing but the standard library (and ``pytest_meshgate._durations``),
-so that it can run as it is inside a stock Python image.
+(the echo-basic body, its knobs and ``EchoFault`` misbehaviours),
+``grpcecho`` (the conformance gRPC echo, ``GrpcEcho``), ``http2`` (HTTP/2 with
+prior knowledge or ALPN h2, plain requests and gRPC calls) and ``server``
+(``EchoServer``: the sockets, the loop thread, the request log). It needs
+nothing but the standard library (and ``pytest_meshgate._durations`` and
+``_grpcwire``), so that it can run as it is inside a stock Python image; only
+HTTP/2 needs the pure-Python ``h2`` package, imported when a connection
+speaks it.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ Knobs, as in echo-basic (the path is matched after collapsing ``//``):
 - request header ``X-Echo-Set-Header: Name:value,Name2:value2``: sets those
   response headers.
 
-A listener may be told to misbehave (``EchoFault``): every request, whatever
-its knobs, is delayed, answered with a fixed status, or reset; ``/health`` stays
-healthy, as a failing pod's readiness probe may.
+A gRPC call over HTTP/1 gets no answer, as from a gRPC server (``grpcecho``
+answers them over HTTP/2). A listener may be told to misbehave (``EchoFault``):
+every request, whatever its knobs, is delayed, answered with a fixed status, or
+reset; ``/health`` stays healthy, as a failing pod's readiness probe may.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..._durations import parse_duration
+from ..._grpcwire import is_grpc
 from .protocol import HTTPRequest, HTTPResponse, canonical_header_name, text_response
 from .tls import tls_facts
 
@@ -98,6 +100,12 @@ class EchoHandler:
 
         if path == "/health":
             return text_response(200, "OK")
+        if request.proto.startswith("HTTP/1") and is_grpc(
+            next(iter(request.get("content-type")), "")
+        ):
+            # gRPC needs HTTP/2 (http2.py answers it there): a gRPC server reads an
+            # HTTP/1 request as a bad connection preface and drops the connection.
+            return HTTPResponse(0, b"", reset=True)
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)

@@ -2,7 +2,8 @@
 
 Header names are canonicalised as Go's ``net/http`` does (``CanonicalHeaderKey``);
 bodies come with ``Content-Length`` or chunked; anything else malformed is a
-``BadRequest``, answered 400 with a closed connection.
+``BadRequest``, answered 400 with a closed connection. A connection that opens
+with the HTTP/2 preface raises ``PriorKnowledge`` instead (h2c, RFC 9113 §3.3).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_HEAD_BYTES",
+    "PRIOR_KNOWLEDGE_HEAD",
     "BadRequest",
     "HTTPRequest",
     "HTTPResponse",
+    "PriorKnowledge",
     "canonical_header_name",
     "encode_response",
     "header_values",
@@ -56,6 +59,16 @@ def header_values(echo: Mapping[str, Any], name: str) -> list[str]:
 
 class BadRequest(Exception):
     """The request cannot be parsed; answer 400 and close."""
+
+
+class PriorKnowledge(BadRequest):
+    """Not HTTP/1 at all: the connection speaks HTTP/2 from its first byte (its
+    preface's head is read); where HTTP/2 is not served, a bad request like any."""
+
+
+# The HTTP/2 preface up to its first blank line reads like an HTTP/1 request head
+# (the rest is "SM\r\n\r\n"); Go's h2c handler recognises it the same way.
+PRIOR_KNOWLEDGE_HEAD = b"PRI * HTTP/2.0\r\n\r\n"
 
 
 @dataclass
@@ -103,6 +116,8 @@ async def read_request(
         return None
     except asyncio.LimitOverrunError:
         raise BadRequest(f"request head larger than {MAX_HEAD_BYTES} bytes") from None
+    if head == PRIOR_KNOWLEDGE_HEAD:
+        raise PriorKnowledge
     try:
         text = head.decode("latin-1")
     except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything

@@ -2,9 +2,11 @@
 
 Each socket answers HTTP/1.1 keep-alive connections (``protocol``), over TLS if
 it has a context (``tls``), as its ``EchoIdentity`` through ``EchoHandler``.
+A connection that opens with the HTTP/2 preface (h2c) or negotiates ALPN
+``h2`` is served as HTTP/2 (``http2``), gRPC calls included (``grpcecho``).
 Malformed requests get 400 and a closed connection; an exception in a handler
-is logged and answered 500. Every answered request (resets included, with
-``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
+is logged and answered 500. Every answered request and call (resets included,
+with ``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import Any
 from .handler import EchoFault, EchoHandler, EchoIdentity
 from .protocol import (
     MAX_HEAD_BYTES,
+    PRIOR_KNOWLEDGE_HEAD,
     BadRequest,
+    PriorKnowledge,
     encode_response,
     read_request,
     reset_connection,
@@ -51,7 +55,9 @@ class EchoRequest:
     """One request an echo answered, as recorded in ``EchoServer.requests()``.
 
     ``time`` is ``time.monotonic()`` when the answer was written; ``status`` is
-    None for a retry answered by a TCP reset. ``headers`` are as received.
+    None for a retry answered by a TCP reset. ``headers`` are as received (over
+    HTTP/2 without pseudo-headers; ``host`` is then the ``:authority``).
+    ``grpc_status`` is the status a gRPC call was answered with (None: no gRPC).
     """
 
     identity: EchoIdentity
@@ -66,6 +72,7 @@ class EchoRequest:
     tls: bool
     time: float
     wall_time: float
+    grpc_status: int | None = None
 
     def header(self, name: str) -> list[str]:
         """Values of header ``name``, ignoring case."""
@@ -315,16 +322,30 @@ class EchoServer:
         peername = writer.get_extra_info("peername")
         peer = _format_address(peername)
         local_port = int(writer.get_extra_info("sockname")[1])
+        ssl_object = writer.get_extra_info("ssl_object")
+        first = True
         try:
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                await self._serve_http2(state, reader, writer, peer, local_port, b"")
+                return
             while True:
                 try:
                     request = await read_request(reader, writer)
+                except PriorKnowledge:
+                    if not first:
+                        break  # the preface belongs at the start of a connection
+                    rest = await reader.readexactly(6)
+                    await self._serve_http2(
+                        state, reader, writer, peer, local_port, PRIOR_KNOWLEDGE_HEAD + rest
+                    )
+                    return
                 except BadRequest as exc:
                     refusal = text_response(400, f"bad request: {exc}\n")
                     writer.write(encode_response(refusal, "HTTP/1.1", False))
                     break
                 if request is None:
                     break
+                first = False
                 try:
                     response = await self._handler.answer(
                         state.identity, state.fault, request, writer, peer, local_port
@@ -368,6 +389,57 @@ class EchoServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _serve_http2(
+        self,
+        state: _Socket,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        local_port: int,
+        initial: bytes,
+    ) -> None:
+        # Imported here: h2 is the echo's only third-party need, and only for HTTP/2.
+        from .http2 import serve_http2
+
+        def record(
+            method: str,
+            path: str,
+            host: str,
+            headers: tuple[tuple[str, str], ...],
+            body_size: int,
+            status: int | None,
+            grpc_status: int | None,
+        ) -> None:
+            self._record(
+                EchoRequest(
+                    identity=state.identity,
+                    method=method,
+                    path=path,
+                    host=host,
+                    headers=headers,
+                    body_size=body_size,
+                    status=status,
+                    peer=peer,
+                    local_port=local_port,
+                    tls=state.tls,
+                    time=time.monotonic(),
+                    wall_time=time.time(),
+                    grpc_status=grpc_status,
+                )
+            )
+
+        await serve_http2(
+            reader,
+            writer,
+            identity=state.identity,
+            fault=state.fault,
+            handler=self._handler,
+            peer=peer,
+            local_port=local_port,
+            record=record,
+            initial=initial,
+        )
 
 
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

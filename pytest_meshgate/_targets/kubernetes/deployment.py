@@ -229,13 +229,14 @@ class KubernetesDeployment(Deployment):
     def _workloads_by_proxy(self) -> dict[str, tuple[str, dict[str, str]]]:
         """Proxy -> (``<namespace>:<istioctl target>``, its pod labels)."""
         spec = self.loaded.case.spec
-        used = {c.request.gateway or "ingress" for c in spec.checks if c.request.from_ is None}
+        requests = [c.request for c in spec.checks if c.request is not None]
+        used = {r.gateway or "ingress" for r in requests if r.from_ is None}
         proxies: dict[str, tuple[str, dict[str, str]]] = {}
         for short in sorted(used - self.target.missing_gateways(self.loaded)):
             workload = self.workload(short)
             proxies[short] = (f"{workload.namespace}:deploy/{workload.name}", workload.labels)
         for client in spec.clients:
-            if any(c.request.from_ == client.name for c in spec.checks):
+            if any(r.from_ == client.name for r in requests):
                 namespace = self.plan.map(client.namespace)
                 proxies[client.name] = (f"{namespace}:{client.name}", client.pod_labels)
         return proxies
@@ -305,7 +306,11 @@ class KubernetesDeployment(Deployment):
         with contextlib.suppress(Exception):
             parts.append(self.kube.dump_namespaces(self.plan.owned))
         if cluster is not None:
-            used = {c.request.gateway or "ingress" for c in self.loaded.case.spec.checks}
+            used = {
+                c.request.gateway or "ingress"
+                for c in self.loaded.case.spec.checks
+                if c.request is not None
+            }
             for short in sorted(used - self.target.missing_gateways(self.loaded)):
                 with contextlib.suppress(Exception):
                     parts.append(self.target.adapter.dump(cluster, self.workload(short)))

@@ -189,6 +189,8 @@ def extra_gateway_ports(
     wanted: dict[str, set[int]] = {}
     for check in case.spec.checks:
         request = check.request
+        if request is None:  # a status check sends nothing
+            continue
         short = request.gateway or "ingress"
         if request.from_ is not None or short not in gateways:
             continue

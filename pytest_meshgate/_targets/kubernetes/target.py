@@ -222,10 +222,10 @@ class KubernetesTarget(Target):
         """Skip (never fail) what this implementation or target cannot do."""
         spec = loaded.case.spec
         missing = self.missing_gateways(loaded)
-        gateway_checks = [c for c in spec.checks if c.request.from_ is None]
+        gateway_checks = [c.request for c in spec.checks if c.request and c.request.from_ is None]
         if (
             missing
-            and all((c.request.gateway or "ingress") in missing for c in gateway_checks)
+            and all((r.gateway or "ingress") in missing for r in gateway_checks)
             and (len(gateway_checks) == len(spec.checks))
         ):
             # No check of the case could run; checks of mixed cases are
@@ -261,7 +261,11 @@ class KubernetesTarget(Target):
     def missing_gateways(self, loaded: LoadedCase) -> set[str]:
         spec = loaded.case.spec
         available = set(self.adapter.gateways()) | {g.name for g in spec.gateways}
-        used = {c.request.gateway or "ingress" for c in spec.checks if c.request.from_ is None}
+        used = {
+            c.request.gateway or "ingress"
+            for c in spec.checks
+            if c.request is not None and c.request.from_ is None
+        }
         return used - available
 
     def gateway_skip_reason(self, missing: set[str]) -> str:

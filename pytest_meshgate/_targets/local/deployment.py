@@ -15,13 +15,16 @@ import pytest
 from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
 from ..._cases.model.request import Request
-from ..._cases.model.workloads import Client, port_protocol
+from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
 from ..._exchange.records import ClientTLS, Exchange
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
 from .backends import CaseBackends
 from .explain import explain_exchange
+from .gatewayapi import Conversion, ConversionInputs, ObjectStatus
+from .gatewayapi import convert as convert_gateway_api
+from .gatewayapi.deployment import gateway_workload
 from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
@@ -60,6 +63,7 @@ class LocalDeployment(Deployment):
         self.router = Router(loaded.case.spec.clients, self.dns)
         self.sender = Sender(target, self.router, self.client_tls, self._ca_named)
         self._ca_subjects: dict[str, str] | None = None
+        self._gateway_api: Conversion | None = None
         self._torn_down = False
         # What the translation of each proxy warned about (deployment_warnings).
         self._warnings: list[str] = []
@@ -79,10 +83,38 @@ class LocalDeployment(Deployment):
         """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
         self.backends.add_gateway_services(proxies)
 
+    def gateway_api(self) -> Conversion:
+        """The case's Gateway API resources as Istio converts them (after ``start_backends``)."""
+        if self._gateway_api is None:
+            spec = self.loaded.case.spec
+            namespaces = sorted(
+                {s.namespace for s in spec.services}
+                | {c.namespace for c in spec.clients}
+                | {s.namespace for s in spec.secrets if s.namespace}
+            )
+            self._gateway_api = convert_gateway_api(
+                ConversionInputs(
+                    resources=self.loaded.resources,
+                    services=tuple(self.backends.services),
+                    secrets=self.secrets.kubernetes_secrets(),
+                    extra_namespaces=namespaces,
+                )
+            )
+        return self._gateway_api
+
+    def gateway_workloads(self) -> dict[str, GatewayWorkload]:
+        """The automated deployment of each Gateway API Gateway, by ``namespace/name``."""
+        return {g.gateway.key: gateway_workload(g) for g in self.gateway_api().gateways}
+
     def world(self) -> World:
-        return self.backends.world(
-            self.loaded.resources, self.secrets, self.target.public_roots_file
-        )
+        resources = self.loaded.resources
+        if self._gateway_api is not None:
+            resources = (*resources, *self._gateway_api.resources)
+        return self.backends.world(resources, self.secrets, self.target.public_roots_file)
+
+    def status(self) -> list[ObjectStatus]:
+        """The status conditions Istio's controller would write for the case's resources."""
+        return list(self.gateway_api().status)
 
     # ---------------------------------------------------------------- proxies
 

@@ -19,6 +19,7 @@ from cryptography import x509
 from ..._cases.model.expect import BackendRef
 from ..._cases.model.request import Request, RequestTLS
 from ..._exchange.client import HTTPClient
+from ..._exchange.grpc import GrpcClient
 from ..._exchange.records import (
     MESHGATE_ID_HEADER,
     ClientTLS,
@@ -71,18 +72,39 @@ class Sender:
         self._router = router
         self._tls_for = tls_for
         self._issuer_ca = issuer_ca
+        self._grpc: GrpcClient | None = None
 
     def _tls(self, request: Request) -> ClientTLS | None:
         return self._tls_for(request) if request.url.startswith("https:") else None
+
+    def _grpc_client(self) -> GrpcClient:
+        if self._grpc is None:
+            self._grpc = GrpcClient(self._transport.client.timeout)
+        return self._grpc
+
+    def _send_one(
+        self,
+        request: Request,
+        address: tuple[str, int],
+        entry: str,
+        tls: ClientTLS | None,
+        original_destination: tuple[str, int] | None = None,
+    ) -> Exchange:
+        """One attempt: a gRPC call through the gRPC client, anything else through HTTP's."""
+        if request.grpc is not None:
+            return self._grpc_client().call(
+                request, address, entry, request.timeout, tls, original_destination
+            )
+        return self._transport.client.send(
+            request, address, entry, request.timeout, tls, original_destination
+        )
 
     def send(self, request: Request) -> Exchange:
         if request.from_ is not None:
             return self._send_from_client(request)
         entry = self._router.gateway_entry(request)
         tls = self._tls(request)
-        exchange = self._transport.client.send(
-            request, entry.address, entry.description, timeout=request.timeout, tls=tls
-        )
+        exchange = self._send_one(request, entry.address, entry.description, tls)
         exchange.extra.update(gateway=request.gateway or "ingress", service_port=entry.service_port)
         return self.annotate(exchange)
 
@@ -92,14 +114,7 @@ class Sender:
         tls = self._tls(request)
         if entry.destination is None:
             return unresolved(request, entry.address, entry.description, tls)
-        exchange = self._transport.client.send(
-            request,
-            entry.address,
-            entry.description,
-            timeout=request.timeout,
-            tls=tls,
-            original_destination=entry.destination,
-        )
+        exchange = self._send_one(request, entry.address, entry.description, tls, entry.destination)
         exchange.extra.update(client=request.from_, service_port=entry.service_port)
         return self.annotate(exchange)
 
@@ -118,6 +133,21 @@ class Sender:
         else:
             entry = self._router.gateway_entry(request)
             extra = {"gateway": request.gateway or "ingress", "service_port": entry.service_port}
+        if request.grpc is not None:
+            calls = self._grpc_client().call_many(
+                request,
+                entry.address,
+                entry.description,
+                count=count,
+                concurrency=concurrency,
+                timeout=request.timeout,
+                tls=tls,
+                original_destination=entry.destination,
+            )
+            for exchange in calls:
+                exchange.extra.update(extra)
+                self.annotate(exchange)
+            return list(calls)
         samples = self._transport.bulk.send(
             request,
             entry.address,
@@ -172,11 +202,14 @@ def client_tls(
         server_name=server_name,
         ca_pem=secrets.ca_pem(wanted.ca),
         client_cert=client_cert,
-        alpn=tuple(wanted.alpn) if wanted.alpn is not None else None,
+        # A gRPC client offers h2 alone (grpc-go requires it to be chosen).
+        alpn=tuple(wanted.alpn)
+        if wanted.alpn is not None
+        else (("h2",) if request.grpc is not None else None),
         min_version=wanted.min_version,
         max_version=wanted.max_version,
         ciphers=tuple(wanted.ciphers) if wanted.ciphers is not None else None,
-        http2=request.http2,
+        http2=request.http2 or request.grpc is not None,
     )
 
 

@@ -186,14 +186,15 @@ class LocalTarget(Target):
         deployment = LocalDeployment(self, loaded)
         try:
             deployment.start_backends()
-            gateways = {g.name: g for g in spec.gateways} | DEFAULT_GATEWAYS
-            used = {
-                check.request.gateway or "ingress"
-                for check in spec.checks
-                if not check.request.from_
-            }
+            gateways = (
+                {g.name: g for g in spec.gateways}
+                | DEFAULT_GATEWAYS
+                | _gateway_api_workloads(deployment, spec.checks)
+            )
+            requests = [c.request for c in spec.checks if c.request is not None]
+            used = {r.gateway or "ingress" for r in requests if not r.from_}
             clients = {c.name: c for c in spec.clients}
-            mesh_checks = [c for c in spec.checks if c.request.from_]
+            mesh_checks = [r for r in requests if r.from_]
             if mesh_checks:
                 # Gateways are mesh services too (the egress gateway above all): every
                 # gateway a Gateway resource selects runs, and its Service is in the registry.
@@ -207,11 +208,11 @@ class LocalTarget(Target):
             for short_name, proxy in proxies.items():
                 deployment.configure(short_name, proxy, world)
             in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
-            for name in sorted({c.request.from_ for c in mesh_checks if c.request.from_}):
+            for name in sorted({r.from_ for r in mesh_checks if r.from_}):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)
                 sidecar.short_name = name
-                ports = sorted({c.request.port for c in mesh_checks if c.request.from_ == name})
+                ports = sorted({r.port for r in mesh_checks if r.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
                 in_use.add(f"sidecar:{client.namespace}/{client.name}")
             self._retire(in_use)
@@ -252,6 +253,22 @@ class LocalTarget(Target):
                 version=version,
             )
         proxy.config = config
+
+
+def _gateway_api_workloads(deployment: LocalDeployment, checks: Any) -> dict[str, GatewayWorkload]:
+    """The automated gateway deployments, by ``namespace/name``; skips what cannot run."""
+    conversion = deployment.gateway_api()
+    if conversion.unsupported:
+        pytest.skip(f"target 'local' lacks capability: {'; '.join(conversion.unsupported)}")
+    workloads = deployment.gateway_workloads()
+    for check in checks:
+        name = check.request.gateway if check.request is not None else None
+        if name is not None and "/" in name and name not in workloads:
+            pytest.skip(
+                f"Gateway {name} is not of a GatewayClass of Istio's controller "
+                "(istio.io/gateway-controller): nothing deploys a gateway for it"
+            )
+    return workloads
 
 
 def _client_workload(client: Client) -> GatewayWorkload:

@@ -14,6 +14,7 @@ from .common import _API, HCM_TYPE, Json, UnsupportedFeature, resources_of
 from .hosts import sanitize_server_hosts
 
 __all__ = [
+    "GATEWAY_SERVICE_ANNOTATION",
     "HTTP_PROTOCOLS",
     "BoundServer",
     "PortServers",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# model.InternalGatewayServiceAnnotation (pilot/pkg/model/push_context.go)
+GATEWAY_SERVICE_ANNOTATION = "internal.istio.io/gateway-service"
 
 # protocol.Instance.IsHTTP() (pkg/config/protocol/instance.go)
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"})
@@ -107,12 +111,21 @@ class PortServers:
 def selected_gateways(world: World, proxy: GatewayProxy) -> list[Gateway]:
     """Gateways applying to ``proxy`` in Istio's order (``push_context.go`` ``mergeGateways``).
 
-    No selector binds every gateway proxy; otherwise the selector must be a subset
-    of the pod labels. Gateways from all namespaces count
+    A Gateway generated from a Gateway API Gateway binds the pods of its Service;
+    otherwise no selector binds every gateway proxy, and a selector must be a
+    subset of the pod labels. Gateways from all namespaces count
     (``PILOT_SCOPE_GATEWAY_TO_NAMESPACE`` defaults to false).
     """
     out = []
+    own_service = f"{proxy.name}.{proxy.namespace}.svc.{world.domain_suffix}"
     for gw in resources_of(world, Gateway):
+        services = gw.metadata.annotations.get(GATEWAY_SERVICE_ANNOTATION)
+        if services is not None:
+            # A Gateway the Gateway API conversion generated applies to the pods of
+            # its Services in its own namespace only (InternalGatewayServiceAnnotation).
+            if own_service in services.split(",") and gw.metadata.namespace == proxy.namespace:
+                out.append(gw)
+            continue
         selector = gw.spec.selector or {}
         if all(proxy.labels.get(k) == v for k, v in selector.items()):
             out.append(gw)

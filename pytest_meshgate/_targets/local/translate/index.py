@@ -25,6 +25,8 @@ from .hosts import most_specific_match, resolve_gateway_name, resolve_shortname
 
 __all__ = [
     "MESH_GATEWAY",
+    "ROUTE_SEMANTICS_ANNOTATION",
+    "UNKNOWN_SERVICE",
     "ResolvedVS",
     "ServiceIndex",
     "cluster_name",
@@ -37,11 +39,16 @@ __all__ = [
     "port_level_settings",
     "service_port_protocol",
     "subset_named",
+    "uses_gateway_semantics",
     "virtual_services_for_gateway",
 ]
 
 # The reserved gateway name of sidecars (constants.IstioMeshGateway).
 MESH_GATEWAY = "mesh"
+# constants.InternalRouteSemantics: "gateway" on VirtualServices converted from Gateway API routes.
+ROUTE_SEMANTICS_ANNOTATION = "internal.istio.io/route-semantics"
+# The cluster of an empty destination (route.go GetDestinationCluster).
+UNKNOWN_SERVICE = "UnknownService"
 
 
 # --------------------------------------------------------------------- services
@@ -94,12 +101,14 @@ def virtual_services_for_gateway(
     """VSs bound to ``gateway_name`` and visible in the proxy's namespace, in Istio's order.
 
     push_context.go initVirtualServices()/VirtualServicesForGateway(): VSs
-    private to the proxy namespace, then VSs exported to it, then public ones;
+    private to the proxy namespace, then VSs exported to it, then public ones
+    (those converted from Gateway API routes of the proxy's namespace first);
     creation order within each group.
     """
     private: list[ResolvedVS] = []
     exported: list[ResolvedVS] = []
     public: list[ResolvedVS] = []
+    own_public: list[ResolvedVS] = []  # Gateway API routes of the proxy's namespace
     for vs in resources_of(world, VirtualService):
         resolved = _resolve(vs, world)
         if gateway_name not in resolved.gateways:
@@ -107,10 +116,13 @@ def virtual_services_for_gateway(
         ns = vs.metadata.namespace
         export_to = [ns if e == "." else e for e in vs.spec.export_to] or ["*"]
         if "*" in export_to:
-            public.append(resolved)
+            # "Favor same-namespace Gateway routes, to give the consumer override preference."
+            (own_public if uses_gateway_semantics(vs) and ns == proxy_namespace else public).append(
+                resolved
+            )
         elif "~" not in export_to and proxy_namespace in export_to:
             (private if proxy_namespace == ns else exported).append(resolved)
-    return private + exported + public
+    return private + exported + own_public + public
 
 
 # --------------------------------------------------------------------- clusters
@@ -125,6 +137,11 @@ def destination_port(dest: Destination, service: MeshService | None, listener_po
     return listener_port
 
 
+def uses_gateway_semantics(vs: VirtualService) -> bool:
+    """``model.UseGatewaySemantics``: converted from Gateway API routes (``route-semantics``)."""
+    return vs.metadata.annotations.get(ROUTE_SEMANTICS_ANNOTATION) == "gateway"
+
+
 def cluster_name(port: int, subset: str | None, host: str) -> str:
     """model.BuildSubsetKey: ``outbound|<port>|<subset>|<host>``."""
     return f"outbound|{port}|{subset or ''}|{host}"
@@ -133,7 +150,12 @@ def cluster_name(port: int, subset: str | None, host: str) -> str:
 def destination_cluster(
     dest: Destination, vs_namespace: str, listener_port: int, world: World, services: ServiceIndex
 ) -> str:
-    """route.go GetDestinationCluster(): the cluster a VirtualService destination names."""
+    """route.go GetDestinationCluster(): the cluster a VirtualService destination names.
+
+    An empty host is a Gateway API backendRef Istio could not follow: no cluster has its name.
+    """
+    if not dest.host:
+        return UNKNOWN_SERVICE
     host = resolve_shortname(dest.host, vs_namespace, world.domain_suffix)
     service = services.service(host)
     return cluster_name(destination_port(dest, service, listener_port), dest.subset, host)

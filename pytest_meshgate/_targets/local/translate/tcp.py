@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 TCP_PROXY_TYPE = f"{_API}.filters.network.tcp_proxy.v3.TcpProxy"
 
 
+# constants.InternalParentNames: the Gateway API resources a VirtualService was converted from.
+PARENTS_ANNOTATION = "internal.istio.io/parents"
+
+
 @dataclass(frozen=True)
 class PassthroughChain:
     """One PASSTHROUGH filter chain: the SNI names it matches and its network filters."""
@@ -105,6 +109,15 @@ def tcp_route_filters(world: World, proxy: GatewayProxy, server: BoundServer) ->
             if not tcp.route:
                 continue
             return _network_filters(tcp.route, rvs, server, world)
+        # A TLSRoute on a terminating TLS listener: its tls blocks route the
+        # decrypted stream (gateway.go buildGatewayNetworkFiltersFromTCPRoutes).
+        if rvs.vs.metadata.annotations.get(PARENTS_ANNOTATION, "").startswith("TLSRoute/") and (
+            not server.is_passthrough
+        ):
+            for tls in rvs.vs.spec.tls:
+                for match in tls.match:
+                    if _l4_match(match, server, ns) and tls.route:
+                        return _network_filters(tls.route, rvs, server, world)
     log.info(
         "gateway %s port %d: no VirtualService tcp route", server.gateway_name, server.port_number
     )

@@ -31,6 +31,7 @@ from .common import Json
 
 __all__ = [
     "DOWNSTREAM_TLS_TYPE",
+    "GATEWAY_SECRET_PREFIX",
     "SDS_CA_SUFFIX",
     "TLS_TRANSPORT_SOCKET",
     "UPSTREAM_TLS_TYPE",
@@ -39,6 +40,7 @@ __all__ = [
     "CredentialError",
     "KeyPair",
     "UpstreamTls",
+    "credential_location",
     "downstream_tls_context",
     "filter_cipher_suites",
     "resolve_ca",
@@ -175,12 +177,26 @@ def _public_key_bytes(key: object) -> bytes:
     return der
 
 
+# credentials.KubernetesGatewaySecretType: what the Gateway API conversion names a
+# certificateRef, whose namespace it checked against ReferenceGrants.
+GATEWAY_SECRET_PREFIX = "kubernetes-gateway://"
+
+
+def credential_location(namespace: str, name: str) -> tuple[str, str]:
+    """``credentials.ParseResourceName``: ``kubernetes-gateway://ns/name`` names its namespace."""
+    if name.startswith(GATEWAY_SECRET_PREFIX):
+        ref_ns, _, ref_name = name.removeprefix(GATEWAY_SECRET_PREFIX).partition("/")
+        return ref_ns, ref_name
+    return namespace, name
+
+
 def resolve_key_pair(world: World, namespace: str, name: str) -> KeyPair:
     """``ExtractCertInfo``: generic ``cert``/``key`` first, then ``tls.crt``/``tls.key``.
 
     Checks what Envoy would reject when loading the secret: PEM that does not
     parse, and a key that does not belong to the leaf certificate.
     """
+    namespace, name = credential_location(namespace, name)
     data = world.secrets.get((namespace, name))
     if data is None:
         raise CredentialError(f"secret {namespace}/{name} not found")
@@ -217,6 +233,7 @@ def resolve_ca(world: World, namespace: str, resource: str) -> CaBundle:
     without the ``-cacert`` suffix. Keys: generic ``cacert`` first, then ``ca.crt``,
     each with its CRL (``crl``/``ca.crl``).
     """
+    namespace, resource = credential_location(namespace, resource)
     data = world.secrets.get((namespace, resource))
     name = resource
     if data is None:

@@ -37,8 +37,12 @@ def _header_matcher(name: str, m: StringMatch) -> Json:
     return {"name": name, "string_match": string_matcher(m)}
 
 
-def translate_match(match: HTTPMatchRequest | None) -> Json:
-    """route.go TranslateRouteMatch(); no match is prefix ``/``."""
+def translate_match(match: HTTPMatchRequest | None, gateway_semantics: bool = False) -> Json:
+    """route.go TranslateRouteMatch(); no match is prefix ``/``.
+
+    With the Gateway API's semantics a prefix other than ``/`` matches whole
+    path segments (``/foo`` matches ``/foo`` and ``/foo/bar``, not ``/foobar``).
+    """
     out: Json = {"prefix": "/"}
     if match is None:
         return out
@@ -55,6 +59,8 @@ def translate_match(match: HTTPMatchRequest | None) -> Json:
         out.pop("prefix")
         if uri.exact is not None:
             out["path"] = uri.exact
+        elif uri.prefix is not None and gateway_semantics and uri.prefix != "/":
+            out["path_separated_prefix"] = uri.prefix.removesuffix("/")
         elif uri.prefix is not None:
             out["prefix"] = uri.prefix  # plain string prefix: /foo matches /foobar
         else:

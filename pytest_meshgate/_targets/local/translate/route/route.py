@@ -16,7 +16,13 @@ from ...world import GatewayProxy, World
 from ..common import ROUTE_TYPE, Json, UnsupportedFeature, envoy_duration
 from ..gateway import BoundServer
 from ..hosts import intersection, names_for_namespace
-from ..index import ResolvedVS, ServiceIndex, destination_cluster, virtual_services_for_gateway
+from ..index import (
+    ResolvedVS,
+    ServiceIndex,
+    destination_cluster,
+    uses_gateway_semantics,
+    virtual_services_for_gateway,
+)
 from .match import source_matches, translate_match
 from .policy import (
     CORS_FILTER,
@@ -232,7 +238,11 @@ def _translate_route(
     if not source_matches(match, ns, server.gateway_name, proxy):
         return None
 
-    out: Json = {"name": _route_name(vs, i, http, j), "match": translate_match(match)}
+    gateway_semantics = uses_gateway_semantics(vs)
+    out: Json = {
+        "name": _route_name(vs, i, http, j),
+        "match": translate_match(match, gateway_semantics),
+    }
     authority = ""
     if http.headers is not None:
         ops = header_operations(http.headers)
@@ -254,6 +264,9 @@ def _translate_route(
         out["direct_response"] = direct
     else:
         out["route"] = _route_action(rvs, http, out, authority, port, world, proxy, services)
+        if gateway_semantics:
+            # Invalid backends answer 500 (httproute_types.go "BackendRefs"), not 503.
+            out["route"]["cluster_not_found_response_code"] = "INTERNAL_SERVER_ERROR"
 
     out["decorator"] = {"operation": _operation(out, vs.metadata.name, port)}
     # route.go TranslateRoute(): fault and CORS act on every route kind, through the
@@ -330,6 +343,17 @@ def _route_action(
                 "pattern": {"regex": http.rewrite.uri_regex_rewrite.match},
                 "substitution": http.rewrite.uri_regex_rewrite.rewrite,
             }
+        elif (
+            http.rewrite.uri == "/"
+            and uses_gateway_semantics(rvs.vs)
+            and "path_separated_prefix" in out["match"]
+        ):
+            # ReplacePrefixMatch "/": remove the prefix, keeping one "/" (route.go).
+            prefix = _quote_meta(out["match"]["path_separated_prefix"])
+            action["regex_rewrite"] = {
+                "pattern": {"regex": f"^{prefix}(/?)(.*)"},
+                "substitution": r"/\2",
+            }
         elif http.rewrite.uri:
             # Replaces the matched prefix; for an exact match, the whole path.
             action["prefix_rewrite"] = http.rewrite.uri
@@ -387,6 +411,11 @@ def _route_action(
     if policy is not None:
         action["retry_policy"] = policy
     return action
+
+
+def _quote_meta(text: str) -> str:
+    """Go's ``regexp.QuoteMeta``: a backslash before each of ``\\.+*?()|[]{}^$``."""
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in text)
 
 
 def _operation(route: Json, vs_name: str, port: int) -> str:

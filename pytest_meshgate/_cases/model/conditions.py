@@ -1,0 +1,98 @@
+"""Status conditions a check expects of the case's resources (Gateway API status).
+
+A Gateway API implementation writes conditions into the status of what it
+reconciles: a GatewayClass, each Gateway and its listeners, each route per
+parentRef (``apis/v1/shared_types.go``, ``gateway_types.go``). A check can
+expect them beside, or instead of the meaning of, its request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import StrictModel
+
+__all__ = ["ConditionExpectation"]
+
+_RESOURCE = re.compile(
+    r"^(GatewayClass/[^/]+|(Gateway|HTTPRoute|GRPCRoute|TLSRoute|TCPRoute)/[^/]+/[^/]+)$"
+)
+
+
+class ConditionExpectation(StrictModel):
+    """One condition of one resource (of one parentRef or listener), or its absence."""
+
+    resource: str = Field(
+        description="Kind/namespace/name (GatewayClass/name): Gateway, HTTPRoute, GRPCRoute, "
+        "TLSRoute, TCPRoute or GatewayClass."
+    )
+    parent: str | None = Field(
+        default=None,
+        description="Routes: the parentRef, namespace/name, with /sectionName and :port as the "
+        "reference gives them.",
+    )
+    listener: str | None = Field(default=None, description="Gateways: a listener's name.")
+    type: str | None = Field(default=None, description="Accepted, ResolvedRefs, Programmed, ...")
+    status: Literal["True", "False"] | None = None
+    reason: str | None = Field(default=None, description="Any reason when not given.")
+    message_contains: str | None = None
+    attached_routes: int | None = Field(
+        default=None, ge=0, description="Listeners: how many routes attached (attachedRoutes)."
+    )
+    absent: bool = Field(
+        default=False,
+        description="No status at all for this resource (parent): the implementation ignored it.",
+    )
+
+    @field_validator("resource")
+    @classmethod
+    def _resource_form(cls, value: str) -> str:
+        if not _RESOURCE.match(value):
+            raise ValueError(
+                "not Kind/namespace/name (or GatewayClass/name) of a Gateway API resource: "
+                f"{value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _what_to_judge(self) -> ConditionExpectation:
+        kind = self.resource.split("/", 1)[0]
+        if self.parent is not None and kind in ("Gateway", "GatewayClass"):
+            raise ValueError("parent is for routes; a Gateway's listener conditions take listener")
+        if self.listener is not None and kind != "Gateway":
+            raise ValueError("listener is for Gateways")
+        if self.attached_routes is not None and self.listener is None:
+            raise ValueError("attachedRoutes is a listener's count; give listener")
+        if self.absent:
+            if any(
+                v is not None for v in (self.type, self.status, self.reason, self.message_contains)
+            ):
+                raise ValueError("absent expects no status at all; drop type, status and reason")
+            return self
+        if self.type is None and self.attached_routes is None:
+            raise ValueError("give type (with status, reason), attachedRoutes, or absent: true")
+        if self.type is None and (self.status or self.reason or self.message_contains):
+            raise ValueError("status, reason and messageContains need type")
+        return self
+
+    def describe(self) -> str:
+        where = self.resource
+        if self.parent is not None:
+            where += f" parent {self.parent}"
+        if self.listener is not None:
+            where += f" listener {self.listener}"
+        if self.absent:
+            return f"{where}: no status"
+        parts = []
+        if self.type is not None:
+            parts.append(f"{self.type}={self.status or '*'}")
+            if self.reason:
+                parts.append(self.reason)
+            if self.message_contains:
+                parts.append(f"message containing {self.message_contains!r}")
+        if self.attached_routes is not None:
+            parts.append(f"attachedRoutes={self.attached_routes}")
+        return f"{where}: {' '.join(parts)}"

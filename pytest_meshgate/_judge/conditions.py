@@ -1,0 +1,88 @@
+"""Judging expected status conditions against the status a target reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._cases.model.conditions import ConditionExpectation
+from .._exchange.status import ObjectStatus
+
+__all__ = ["judge_conditions", "matching_status"]
+
+
+def matching_status(want: ConditionExpectation, status: ObjectStatus) -> bool:
+    """Whether ``status`` is the object (parent, listener) ``want`` is about.
+
+    A route's ``parent`` given as ``namespace/name`` matches every parentRef to
+    that parent; with ``/section`` or ``:port`` only the reference naming them.
+    """
+    if status.resource != want.resource:
+        return False
+    if want.listener is not None:
+        return status.listener == want.listener
+    if status.listener is not None:
+        return False
+    if want.parent is None:
+        return status.parent is None
+    if status.parent is None:
+        return False
+    if status.parent == want.parent:
+        return True
+    return (
+        "/" not in want.parent.split("/", 1)[1]
+        and ":" not in want.parent
+        and (status.parent.split(":", 1)[0].split("/")[:2] == want.parent.split("/")[:2])
+    )
+
+
+def _judge_one(want: ConditionExpectation, reports: Sequence[ObjectStatus]) -> str | None:
+    found = [s for s in reports if matching_status(want, s)]
+    if want.absent:
+        if found:
+            return f"{want.describe()} expected, got {found[0].describe()}"
+        return None
+    if not found:
+        return f"{want.describe()} expected, but the target reports no such status"
+    problems: list[str] = []
+    for status in found:
+        if (
+            want.attached_routes is not None
+            and status.details.get("attachedRoutes") != want.attached_routes
+        ):
+            problems.append(
+                f"attachedRoutes is {status.details.get('attachedRoutes')}, "
+                f"not {want.attached_routes}"
+            )
+            continue
+        if want.type is None:
+            return None
+        condition = next((c for c in status.conditions if c.type == want.type), None)
+        if condition is None:
+            problems.append(f"no {want.type} condition ({status.describe()})")
+            continue
+        wrong = []
+        if want.status is not None and condition.status != want.status:
+            wrong.append(f"status {condition.status}")
+        if want.reason is not None and condition.reason != want.reason:
+            wrong.append(f"reason {condition.reason}")
+        if want.message_contains is not None and want.message_contains not in condition.message:
+            wrong.append(f"message {condition.message!r}")
+        if not wrong:
+            return None
+        problems.append(
+            f"{want.type} has {', '.join(wrong)} ({condition.status} {condition.reason}: "
+            f"{condition.message})"
+        )
+    return f"{want.describe()} expected; {'; '.join(problems)}"
+
+
+def judge_conditions(
+    expected: Sequence[ConditionExpectation], reports: Sequence[ObjectStatus]
+) -> list[str]:
+    """One failure line per expected condition the reports do not bear out."""
+    failures = []
+    for want in expected:
+        failure = _judge_one(want, reports)
+        if failure is not None:
+            failures.append(f"conditions: {failure}")
+    return failures

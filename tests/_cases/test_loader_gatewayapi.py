@@ -1,0 +1,94 @@
+"""Loading cases with Gateway API resources: located errors, did-you-mean, gateway references."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_meshgate._cases.loader import load_case_file
+from pytest_meshgate._cases.model.gatewayapi import KubernetesGateway, KubernetesHTTPRoute
+from pytest_meshgate._cases.model.istio import Gateway
+
+Write = Callable[[str, str], Path]
+
+CASE = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: gwapi}
+spec:
+  resources:
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: Gateway
+    metadata: {name: gw, namespace: infra}
+    spec:
+      gatewayClassName: istio
+      listeners:
+      - {name: http, port: 80, protocol: HTTP}
+  - apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: istio-gw}
+    spec:
+      servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata: {name: route, namespace: infra}
+    spec:
+      parentRefs: [{name: gw}]
+      hostnames: [HOSTNAME]
+  checks:
+  - name: through the gateway
+    request: {gateway: GATEWAY, url: "http://a.example.com/"}
+"""
+
+
+def headlines(path: Path) -> list[str]:
+    return [p.headline() for d in load_case_file(path).invalid for p in d.error.problems]
+
+
+def test_both_gateway_kinds_load_side_by_side(write: Write) -> None:
+    path = write("c.yaml", CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "infra/gw"))
+    (loaded,) = load_case_file(path).cases
+    kinds = [type(r) for r in loaded.resources]
+    assert kinds == [KubernetesGateway, Gateway, KubernetesHTTPRoute]
+
+
+def test_a_hostname_with_a_port_is_reported_at_its_line(write: Write) -> None:
+    path = write(
+        "c.yaml", CASE.replace("HOSTNAME", "a.example.com:80").replace("GATEWAY", "infra/gw")
+    )
+    (line,) = headlines(path)
+    assert line.startswith(f"{path}:23:19: spec.resources[2].spec.hostnames[0]: invalid hostname")
+    assert line.endswith("(a hostname has no port)")
+
+
+def test_misspelt_gateway_api_keys_get_a_suggestion(write: Write) -> None:
+    text = CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "infra/gw")
+    path = write("c.yaml", text.replace("parentRefs:", "parentRef:"))
+    (line,) = headlines(path)
+    assert "spec.resources[2].spec.parentRef: unknown key (did you mean 'parentRefs'?)" in line
+
+
+def test_request_gateway_names_a_gateway_api_gateway(write: Write) -> None:
+    path = write(
+        "c.yaml", CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "infra/nope")
+    )
+    (line,) = headlines(path)
+    assert line == (
+        f"{path}:26:24: spec.checks[0].request.gateway: unknown Gateway 'infra/nope' "
+        "(Gateway API Gateways: infra/gw)"
+    )
+    path = write("d.yaml", CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "nope"))
+    assert "unknown gateway 'nope'" in headlines(path)[0]
+
+
+def test_an_unserved_version_is_reported_at_the_kind(write: Write) -> None:
+    text = CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "infra/gw")
+    path = write(
+        "c.yaml",
+        text.replace(
+            "gateway.networking.k8s.io/v1\n    kind: HTTPRoute",
+            "gateway.networking.k8s.io/v1alpha2\n    kind: HTTPRoute",
+        ),
+    )
+    (line,) = headlines(path)
+    assert ":19:11: spec.resources[2].kind: HTTPRoute is not served as apiVersion" in line
