@@ -135,6 +135,7 @@ SUPPORTED_FEATURES = frozenset(
         "HTTPRouteRequestTimeout",
         "HTTPRouteBackendTimeout",
         "HTTPRouteParentRefPort",
+        "HTTPRouteDestinationPortMatching",
         "HTTPRouteNamedRouteRule",
         "HTTPRoute303RedirectStatusCode",
         "HTTPRoute307RedirectStatusCode",
