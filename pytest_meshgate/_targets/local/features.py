@@ -141,6 +141,7 @@ SUPPORTED_FEATURES = frozenset(
         "HTTPRoute307RedirectStatusCode",
         "HTTPRoute308RedirectStatusCode",
         "KubernetesTLSRoute",
+        "TLSRouteModeTerminate",
         "KubernetesTCPRoute",
     ]
 )
