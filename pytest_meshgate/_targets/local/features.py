@@ -141,11 +141,13 @@ SUPPORTED_FEATURES = frozenset(
         "HTTPRouteRequestTimeout",
         "HTTPRouteBackendTimeout",
         "HTTPRouteParentRefPort",
+        "HTTPRouteDestinationPortMatching",
         "HTTPRouteNamedRouteRule",
         "HTTPRoute303RedirectStatusCode",
         "HTTPRoute307RedirectStatusCode",
         "HTTPRoute308RedirectStatusCode",
         "KubernetesTLSRoute",
+        "TLSRouteModeTerminate",
         "KubernetesTCPRoute",
         # GRPCRoute (gatewayapi/grpc.py)
         "GRPCRoute",
