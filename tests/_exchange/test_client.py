@@ -7,7 +7,6 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,13 +181,14 @@ def test_protocol_version_alert_is_a_tls_error(client: HTTPClient, ca: trustme.C
 
 
 def test_client_certificate_is_presented(
-    tls_echo: tuple[str, int], client: HTTPClient, ca: trustme.CA, tmp_path: Path
+    tls_echo: tuple[str, int], client: HTTPClient, ca: trustme.CA
 ) -> None:
     leaf = ca.issue_cert("client.example.com")
-    cert, key = tmp_path / "c.crt", tmp_path / "c.key"
-    cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
-    key.write_bytes(leaf.private_key_pem.bytes())
-    tls = ClientTLS("app.example.com", ca.cert_pem.bytes(), client_cert=(cert, key))
+    chain = b"".join(b.bytes() for b in leaf.cert_chain_pems)
+    tls = ClientTLS(
+        "app.example.com", ca.cert_pem.bytes(), client_cert=(chain, leaf.private_key_pem.bytes())
+    )
+    assert b"PRIVATE KEY" not in repr(tls).encode()
     exchange = client.send(https(), tls_echo, "test", tls=tls)
     assert exchange.response is not None and exchange.response.echo is not None
     assert exchange.response.echo["tls"]["peerCertificates"]
