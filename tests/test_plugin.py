@@ -159,7 +159,7 @@ def _processes_mentioning(text: str) -> list[int]:
 def test_interrupt_leaves_no_process_or_file(
     pytester: pytest.Pytester, tmp_path: Path, signum: int
 ) -> None:
-    slow = ROUTING_CASE.replace('/reviews/1"}', '/reviews/1?delay=30s"}', 1)
+    slow = ROUTING_CASE.replace('/reviews/1"}', '/reviews/1?delay=1h"}', 1)
     pytester.makefile(".yaml", routing=MODELINE + slow)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -172,14 +172,14 @@ def test_interrupt_leaves_no_process_or_file(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a hang guard, not a speed goal
         while not _processes_mentioning(str(scratch)):
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "Envoy never started"
             time.sleep(0.05)
         time.sleep(0.3)  # let the slow request get under way
         proc.send_signal(signum)
-        proc.wait(timeout=20)
+        proc.wait(timeout=120)  # a hang guard: the request in flight would take an hour
     finally:
         if proc.poll() is None:
             proc.kill()
