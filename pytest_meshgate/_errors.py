@@ -16,6 +16,7 @@ misbehaved" (CheckFailed) from "the harness could not run" (TargetError).
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -105,7 +106,8 @@ def excerpt(line: str, column: int) -> tuple[str, int]:
 def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it, as compilers print."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        # realpath, not Path.resolve: a symlink loop must not raise (RuntimeError on 3.11).
+        return str(Path(os.path.realpath(path)).relative_to(os.path.realpath(Path.cwd())))
     except (ValueError, OSError):
         return str(path)
 

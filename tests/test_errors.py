@@ -40,3 +40,9 @@ def test_excerpt_of_a_long_line_is_a_window_around_the_column() -> None:
     assert len(shown) <= 130
     assert shown[caret : caret + 3] == "BAD"
     assert shown.startswith("...")
+
+
+def test_a_problem_in_a_symlink_loop_is_displayed(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to("loop.yaml")
+    assert Problem(loop, 1, 1, "", "x").headline() == f"{loop}:1:1: x"

@@ -198,6 +198,15 @@ def _parse_resources(
     parsed: list[Any] = []
     for i, raw in enumerate(case.spec.resources):
         base: KeyPath = ("spec", "resources", i)
+        wrong = [
+            k
+            for k in ("apiVersion", "kind")
+            if raw.get(k) is not None and not isinstance(raw[k], str)
+        ]
+        if wrong:  # a list or mapping here would not even be hashable for the kind lookup
+            message = f"a manifest's {wrong[0]} must be a string"
+            problems.append(_problem(positions, (*base, wrong[0]), message, path))
+            continue
         try:
             parsed.append(parse_resource(raw))
         except UnsupportedResource as exc:

@@ -191,3 +191,13 @@ def test_replicas_and_misbehaving_are_validated(write: Write) -> None:
     assert line.endswith(
         "c.yaml:9:19: spec.services[0].misbehaving[0]: give status, delay or reset"
     )
+
+
+def test_a_manifest_kind_of_another_type_is_a_located_error(write: Write) -> None:
+    # Found by tests/_cases/test_hostile.py: a list as kind broke the kind lookup.
+    text = GOOD.replace("NAME", "k").replace(
+        "  checks:", "  resources:\n  - {apiVersion: networking.istio.io/v1, kind: [a]}\n  checks:"
+    )
+    path = write("c.yaml", text)
+    (line,) = headlines(path)
+    assert line == f"{path}:10:48: spec.resources[0].kind: a manifest's kind must be a string"
