@@ -24,8 +24,10 @@ by category (``-W ignore::pytest_meshgate.ReplacedResourceWarning``)::
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "TargetError",
     "TargetUnavailable",
     "display_path",
+    "excerpt",
 ]
 
 
@@ -54,6 +57,12 @@ class Problem:
 
     ``line`` and ``column`` are 1-based, as editors show them; ``key_path`` is
     the dotted path to the offending key (``spec.checks[0].request.methd``).
+
+    ``source`` is the offending line, taken by the loader from a file it
+    accepted (a case file, or a manifest it includes); ``None`` shows no
+    excerpt. Rendering never opens a file: a problem located in a file that
+    is not YAML we accepted (``/proc/self/environ`` named by an include, a
+    file outside the suite) must not print its content.
     """
 
     path: Path
@@ -61,6 +70,7 @@ class Problem:
     column: int
     key_path: str
     message: str
+    source: str | None = field(default=None, repr=False, compare=False)
 
     def headline(self) -> str:
         where = f"{display_path(self.path)}:{self.line}:{self.column}"
@@ -71,9 +81,8 @@ class Problem:
     def render(self, width: int = 1) -> str:
         """The headline and the offending source line with a caret, rustc style."""
         lines = [self.headline()]
-        source = _source_line(self.path, self.line)
-        if source is not None:
-            source, caret = _around(source, self.column - 1)
+        if self.source is not None:
+            source, caret = excerpt(self.source, self.column)
             number = str(self.line).rjust(width)
             gutter = " " * len(number)
             lines.append(f"{gutter} |")
@@ -82,39 +91,36 @@ class Problem:
         return "\n".join(lines)
 
 
-# A source line is shown whole up to this width, else this much around the caret.
-_SOURCE_WIDTH = 160
-_SOURCE_CONTEXT = 60
+# Enough of a long line to see the offending key around the caret.
+_EXCERPT_WIDTH = 120
 
 
-def _around(source: str, index: int) -> tuple[str, int]:
-    """``source`` cut to a window around ``index`` (a megabyte line stays readable)."""
-    if len(source) <= _SOURCE_WIDTH:
-        return source, index
-    start = max(0, index - _SOURCE_CONTEXT)
-    end = min(len(source), index + _SOURCE_CONTEXT)
-    head = "..." if start > 0 else ""
-    tail = "..." if end < len(source) else ""
-    return f"{head}{source[start:end]}{tail}", index - start + len(head)
+def excerpt(line: str, column: int) -> tuple[str, int]:
+    """A printable window of ``line`` around ``column`` (1-based) and the caret's offset in it.
+
+    Control and format characters become U+FFFD, one for one, so that the caret
+    stays aligned and a case file cannot move the terminal's cursor or recolour it.
+    """
+    line = line.rstrip()
+    offset = max(column - 1, 0)
+    start = 0
+    if len(line) > _EXCERPT_WIDTH:
+        start = min(max(offset - _EXCERPT_WIDTH // 2, 0), len(line) - _EXCERPT_WIDTH)
+        line = line[start : start + _EXCERPT_WIDTH]
+    shown = "".join(
+        "\ufffd" if unicodedata.category(c) in ("Cc", "Cf", "Cs") and c != "\t" else c for c in line
+    )
+    prefix = "..." if start else ""
+    return prefix + shown, len(prefix) + offset - start
 
 
 def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it, as compilers print."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        # realpath, not Path.resolve: a symlink loop must not raise (RuntimeError on 3.11).
+        return str(Path(os.path.realpath(path)).relative_to(os.path.realpath(Path.cwd())))
     except (ValueError, OSError):
         return str(path)
-
-
-def _source_line(path: Path, line: int) -> str | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    source_lines = text.splitlines()
-    if 1 <= line <= len(source_lines):
-        return source_lines[line - 1].rstrip()
-    return None
 
 
 class CaseError(MeshgateError):

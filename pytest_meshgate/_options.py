@@ -99,6 +99,10 @@ OPTIONS: tuple[Option, ...] = (
         "(file:line, code, message; docs/analysis.md).",
         "flag",
     ),
+    _run(
+        "include-root",
+        "the directory that case file includes must resolve inside (default: pytest's rootdir).",
+    ),
     # Conformance (conformance/README.md): what runs, and the report.
     _conformance(
         "features", "the feature catalogue (default: the one shipped, = conformance/features.yaml)."
@@ -215,6 +219,8 @@ class Settings:
     envoy: str | None = None
     envoy_log_level: str = "warn"
     analyze: bool = False
+    # None: pytest's rootdir (the plugin decides; Settings never reads pytest's config).
+    include_root: Path | None = None
     features: Path | None = None
     supported_features: tuple[str, ...] = ()
     exempt_features: tuple[str, ...] = ()
@@ -283,6 +289,7 @@ class Settings:
             return None if value is None else parse_duration(value)
 
         report = text("report")
+        include_root = text("include-root")
         implementation: dict[str, str | tuple[str, ...] | None] = {
             name: text(f"report-{name}") for name in REPORT_FIELDS
         }
@@ -296,6 +303,7 @@ class Settings:
             envoy=text("envoy"),
             envoy_log_level=text("envoy-log-level") or "warn",
             analyze=flags.get("analyze", False),
+            include_root=None if include_root is None else (base or Path.cwd()) / include_root,
             features=Path(text("features") or "").resolve() if text("features") else None,
             supported_features=names("supported-features"),
             exempt_features=names("exempt-features"),

@@ -7,6 +7,7 @@ targets are imported only when a case file is actually collected or run.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Generator, Iterator
@@ -87,13 +88,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+# The real paths of the case files collected so far in this session.
+_COLLECTED = pytest.StashKey[set[str]]()
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A case file is collected once per run, at the first path that reaches it.
+
+    A directory linked into itself (or a file linked beside itself) reaches the
+    same file again under other names; pytest walks such a loop until the
+    kernel says ELOOP, 40 levels down.
+    """
     if file_path.suffix not in (".yaml", ".yml"):
         return None
     from ._cases.yamlpos import looks_like_case_file
 
     if not looks_like_case_file(file_path):
         return None
+    collected = parent.config.stash.setdefault(_COLLECTED, set())
+    real = os.path.realpath(file_path)
+    if real in collected:
+        return None
+    collected.add(real)
     from ._suite.nodes import CaseFileNode
 
     node: pytest.Collector = CaseFileNode.from_parent(parent, path=file_path)

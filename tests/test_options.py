@@ -103,3 +103,14 @@ def test_every_option_is_documented_in_pytest_help(pytester: pytest.Pytester) ->
     text = result.stdout.str()
     for option in OPTIONS:
         assert f"--{option.key}" in text
+
+
+def test_include_root_is_unset_by_default_and_anchored_at_the_invocation_dir(
+    tmp_path: Path,
+) -> None:
+    assert Settings.from_values({}).include_root is None
+    settings = Settings.from_values({"include-root": "suites/shared"}, base=tmp_path)
+    assert settings.include_root == tmp_path / "suites" / "shared"
+    assert Settings.from_values({"include-root": "/abs"}, base=tmp_path).include_root == Path(
+        "/abs"
+    )

@@ -159,7 +159,7 @@ def _processes_mentioning(text: str) -> list[int]:
 def test_interrupt_leaves_no_process_or_file(
     pytester: pytest.Pytester, tmp_path: Path, signum: int
 ) -> None:
-    slow = ROUTING_CASE.replace('/reviews/1"}', '/reviews/1?delay=30s"}', 1)
+    slow = ROUTING_CASE.replace('/reviews/1"}', '/reviews/1?delay=1h"}', 1)
     pytester.makefile(".yaml", routing=MODELINE + slow)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -172,14 +172,14 @@ def test_interrupt_leaves_no_process_or_file(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a hang guard, not a speed goal
         while not _processes_mentioning(str(scratch)):
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "Envoy never started"
             time.sleep(0.05)
         time.sleep(0.3)  # let the slow request get under way
         proc.send_signal(signum)
-        proc.wait(timeout=20)
+        proc.wait(timeout=120)  # a hang guard: the request in flight would take an hour
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -202,3 +202,109 @@ def test_cluster_targets_keep_a_cases_checks_on_one_xdist_worker(suite: pytest.P
     checks = [item for item in items if item.get_closest_marker("meshgate_case")]
     groups = {item.get_closest_marker("xdist_group").kwargs["name"] for item in checks}  # type: ignore[union-attr]
     assert groups == {"routing.yaml::prefix-routing"} and len(checks) == 3
+
+
+# ------------------------------------------------------------------ hostile input
+
+SECRET = "hunter2-not-for-logs"
+
+BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+    f"{n}: &{n} [{','.join(['*' + o] * 9)}]\n" for o, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def _case(name: str, resources: str, extra: str = "") -> str:
+    return (
+        f"apiVersion: meshgate.dev/v1alpha1\nkind: Case\nmetadata: {{name: {name}}}\n{extra}"
+        f"spec:\n  resources:\n{resources}  checks:\n"
+        '  - name: c\n    request: {url: "http://a.example.com/"}\n'
+    )
+
+
+def test_hostile_files_are_errors_and_the_good_case_still_passes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESHGATE_TEST_SECRET", SECRET)
+    (pytester.path / "outside").mkdir()
+    (pytester.path / "outside" / "secret.yaml").write_text(f"token: {SECRET}\n")
+    suite = pytester.mkdir("suite")
+    (suite / "routing.yaml").write_text(MODELINE + ROUTING_CASE)
+    bomb = "".join(f"  {line}\n" for line in BOMB.splitlines())
+    (suite / "bomb.yaml").write_text(_case("bomb", "  - {}\n", f"x:\n{bomb}"))
+    bomb_lines = (suite / "bomb.yaml").read_text().splitlines()
+    (suite / "outside.yaml").write_text(
+        _case("outside", "  - include: ../outside/secret.yaml\n  - include: /proc/self/environ\n")
+    )
+    (suite / "loop.yaml").symlink_to("loop.yaml")
+    (suite / "looping.yaml").write_text(_case("looping", "  - include: loop.yaml\n"))
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--junitxml={junit}", "--meshgate-include-root=suite", "suite"
+    )
+    result.assert_outcomes(passed=3, errors=3)
+    row = next(i for i, line in enumerate(bomb_lines) if line.startswith("  f: &f")) + 1
+    result.stdout.fnmatch_lines_random(
+        [
+            f"suite/bomb.yaml:{row}:13: more than 100000 YAML nodes with aliases expanded*",
+            "suite/outside.yaml:6:14: spec.resources?0?.include: include '../outside/secret.yaml'"
+            " resolves outside the include root*",
+            "suite/outside.yaml:7:14: spec.resources?1?.include: include takes a path relative*",
+            "suite/looping.yaml:6:14: spec.resources?0?.include: include 'loop.yaml' is a symlink"
+            " loop",
+        ]
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "RuntimeError" not in output
+    assert SECRET not in output and SECRET not in junit.read_text()
+
+
+def test_a_directory_linked_into_itself_is_collected_once(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", routing=MODELINE + ROUTING_CASE)
+    (pytester.path / "again").symlink_to(".")
+    (pytester.path / "same.yaml").symlink_to("routing.yaml")
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["routing.yaml::prefix-routing::prefix goes to v1", "*3 tests*"])
+    assert "duplicate case name" not in result.stdout.str()
+    assert result.ret == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_case_file_with_a_byte_order_mark_is_collected(
+    pytester: pytest.Pytester, encoding: str
+) -> None:
+    (pytester.path / "bom.yaml").write_bytes((MODELINE + ROUTING_CASE).encode(encoding))
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["bom.yaml::prefix-routing::prefix goes to v1", "*3 tests*"])
+
+
+def test_a_file_that_is_not_utf8_is_a_located_error(pytester: pytest.Pytester) -> None:
+    text = (MODELINE + ROUTING_CASE).replace("Prefix /reviews", "Pr\xe9fixe /reviews")
+    (pytester.path / "latin.yaml").write_bytes(text.encode("latin-1"))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["latin.yaml:7:18: not valid UTF-8: byte 0xe9 at offset 140"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_includes_stay_inside_rootdir_by_default(pytester: pytest.Pytester) -> None:
+    gateway = ROUTING_CASE.split("  - apiVersion: networking.istio.io/v1\n")[1]
+    shared = pytester.mkdir("shared")
+    (shared / "gw.yaml").write_text(
+        "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
+    )
+    cases = pytester.mkdir("cases")
+    case = ROUTING_CASE.replace(
+        "  - apiVersion: networking.istio.io/v1\n" + gateway, "  - include: ../shared/gw.yaml\n"
+    )
+    (cases / "routing.yaml").write_text(case)
+    pytester.makeini("[pytest]\n")  # rootdir: pytester.path, which holds shared/
+    assert pytester.runpytest("--collect-only", "-q", "cases").ret == 0
+    refused = pytester.runpytest("--collect-only", "-q", "--meshgate-include-root=cases", "cases")
+    refused.stdout.fnmatch_lines(
+        ["*include '../shared/gw.yaml' resolves outside the include root*"]
+    )
+    pytester.makeini("[pytest]\nmeshgate-include-root = cases\n")
+    refused = pytester.runpytest("--collect-only", "-q", "cases")
+    refused.stdout.fnmatch_lines(
+        ["*include '../shared/gw.yaml' resolves outside the include root*"]
+    )

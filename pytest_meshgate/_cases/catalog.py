@@ -174,8 +174,9 @@ def _problem(
     at_key: bool = False,
 ) -> Problem:
     mark = positions.locate(key_path, prefer_key=at_key)
-    line, column = (mark.line, mark.column) if mark else (1, 1)
-    return Problem(path, line, column, format_key_path(key_path), message)
+    if mark is None:
+        return Problem(path, 1, 1, format_key_path(key_path), message)
+    return mark.problem(format_key_path(key_path), message)
 
 
 def feature_problems(catalog: Catalog, loaded: LoadedCase) -> list[Problem]:
@@ -186,10 +187,7 @@ def feature_problems(catalog: Catalog, loaded: LoadedCase) -> list[Problem]:
             key_path = ("metadata", "features", i)
             mark = loaded.mark(key_path)
             problems.append(
-                Problem(
-                    mark.path,
-                    mark.line,
-                    mark.column,
+                mark.problem(
                     format_key_path(key_path),
                     f"unknown feature '{name}'{catalog.suggest(name)}"
                     f" (features are listed in {catalog.path.name})",

@@ -3,13 +3,15 @@
 One bad document never hides the good ones: every document is validated on
 its own, and each failure becomes a :class:`CaseError` for that document only.
 A YAML syntax error spoils the whole file, since nothing after it can be
-trusted.
+trusted. Loading never raises for what a file holds, whatever it holds
+(``tests/_cases/test_hostile.py`` mutates the suite's own files to check).
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from .._errors import CaseError, Problem
 from .._grpcwire import STATUS_NAMES
 from .apply import Replacement, apply_in_order
+from .includes import Includes
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
 from .model.request import Request
@@ -85,8 +88,13 @@ class CaseFile:
     invalid: list[InvalidDocument] = field(default_factory=list)
 
 
-def load_case_file(path: Path) -> CaseFile:
-    """Load and validate every case in ``path``; never raises for bad content."""
+def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
+    """Load and validate every case in ``path``; never raises for bad content.
+
+    ``root`` is the include root: includes resolve only to files below it
+    (default: the case file's own directory; the plugin passes pytest's
+    rootdir or ``meshgate-include-root``).
+    """
     result = CaseFile(path)
     try:
         documents = load_documents(path)
@@ -94,9 +102,11 @@ def load_case_file(path: Path) -> CaseFile:
         result.invalid.append(InvalidDocument(path.stem, Mark(path, 1, 1), exc))
         return result
 
+    include_root = Path(os.path.realpath(root if root is not None else path.parent))
+    includes = Includes(path, include_root, used=sum(d.nodes for d in documents))
     names: dict[str, Mark] = {}
     for document in documents:
-        loaded, error = _load_document(path, document)
+        loaded, error = _load_document(path, document, includes)
         name = _document_name(document)
         if loaded is not None and name in names:
             first = names[name]
@@ -125,15 +135,16 @@ def _document_name(document: Document) -> str:
     return f"document-{document.index + 1}"
 
 
-def _load_document(path: Path, document: Document) -> tuple[LoadedCase | None, CaseError | None]:
+def _load_document(
+    path: Path, document: Document, includes: Includes
+) -> tuple[LoadedCase | None, CaseError | None]:
     data = document.data
     positions = Positions(dict(document.positions.keys), dict(document.positions.values))
     if not isinstance(data, dict):
-        problem = Problem(path, document.start.line, document.start.column, "", _not_a_case(data))
-        return None, CaseError([problem])
+        return None, CaseError([document.start.problem("", _not_a_case(data))])
 
     problems: list[Problem] = []
-    data = _expand_includes(path, data, positions, problems)
+    data = includes.expand(data, positions, problems)
     if problems:
         return None, CaseError(problems)
 
@@ -219,81 +230,7 @@ def _problem(
     mark = positions.locate(key_path, prefer_key=at_key)
     if mark is None:
         return Problem(path, 1, 1, format_key_path(key_path), message)
-    return Problem(mark.path, mark.line, mark.column, format_key_path(key_path), message)
-
-
-# ------------------------------------------------------------------ includes
-
-
-def _expand_includes(
-    path: Path, data: dict[str, Any], positions: Positions, problems: list[Problem]
-) -> dict[str, Any]:
-    """Replace ``{include: file}`` entries of spec.resources by the file's documents.
-
-    Positions of the included documents are grafted in, so errors inside them
-    point into the included file; later resource indexes shift accordingly.
-    """
-    spec = data.get("spec")
-    if not isinstance(spec, dict) or not isinstance(spec.get("resources"), list):
-        return data
-    original = positions.subtree(("spec", "resources"))
-    resources: list[Any] = []
-    expanded = Positions()
-    for i, entry in enumerate(spec["resources"]):
-        if isinstance(entry, dict) and "include" in entry:
-            for document in _included_documents(path, entry, i, original, problems):
-                expanded.graft((len(resources),), document.positions)
-                expanded.values[(len(resources),)] = document.start
-                resources.append(document.data)
-        else:
-            expanded.graft((len(resources),), original.subtree((i,)))
-            expanded.values[(len(resources),)] = original.values.get((i,), Mark(path, 1, 1))
-            resources.append(entry)
-    # Replace the resource marks with the expanded ones.
-    for table in (positions.keys, positions.values):
-        for key_path in [k for k in table if k[:2] == ("spec", "resources") and len(k) > 2]:
-            del table[key_path]
-    positions.graft(("spec", "resources"), expanded)
-    return {**data, "spec": {**spec, "resources": resources}}
-
-
-def _included_documents(
-    path: Path, entry: dict[str, Any], index: int, original: Positions, problems: list[Problem]
-) -> Iterator[Document]:
-    def fail(message: str, key: KeyPath = ("include",)) -> None:
-        full = ("spec", "resources", index, *key)
-        mark = original.locate((index, *key)) or Mark(path, 1, 1)
-        problems.append(Problem(mark.path, mark.line, mark.column, format_key_path(full), message))
-
-    extra = sorted(set(entry) - {"include"})
-    if extra:
-        fail("unknown key beside include", (extra[0],))
-        return
-    target = entry["include"]
-    if not isinstance(target, str) or not target:
-        fail("include takes a file path relative to the case file")
-        return
-    included = (path.parent / target).resolve()
-    if not included.is_file():
-        fail(f"included file not found: {included}")
-        return
-    try:
-        documents = load_documents(included)
-    except CaseError as exc:
-        problems.extend(exc.problems)
-        return
-    for document in documents:
-        if not isinstance(document.data, dict):
-            mark = document.start
-            message = "an included document must be a manifest (a mapping)"
-            problems.append(Problem(mark.path, mark.line, mark.column, "", message))
-            continue
-        if "include" in document.data:
-            mark = document.positions.locate(("include",), prefer_key=True) or document.start
-            message = "includes do not nest; include the file from the case file instead"
-            problems.append(Problem(mark.path, mark.line, mark.column, "include", message))
-            continue
-        yield document
+    return mark.problem(format_key_path(key_path), message)
 
 
 # ------------------------------------------------------------------ resources
@@ -308,6 +245,15 @@ def _parse_resources(
     parsed: list[Any] = []
     for i, raw in enumerate(case.spec.resources):
         base: KeyPath = ("spec", "resources", i)
+        wrong = [
+            k
+            for k in ("apiVersion", "kind")
+            if raw.get(k) is not None and not isinstance(raw[k], str)
+        ]
+        if wrong:  # a list or mapping here would not even be hashable for the kind lookup
+            message = f"a manifest's {wrong[0]} must be a string"
+            problems.append(_problem(positions, (*base, wrong[0]), message, path))
+            continue
         try:
             resource = parse_resource(raw)
         except UnsupportedResource as exc:

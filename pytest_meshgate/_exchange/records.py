@@ -7,12 +7,12 @@ import ssl
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from .._grpcwire import status_name
+from .tlskeys import load_key_pair
 
 __all__ = [
     "MESHGATE_ID_HEADER",
@@ -48,7 +48,8 @@ class ClientTLS:
 
     server_name: str | None
     ca_pem: bytes
-    client_cert: tuple[Path, Path] | None = None
+    # The client certificate chain and its key, PEM: loaded from memory, never a file.
+    client_cert: tuple[bytes, bytes] | None = field(default=None, repr=False)
     alpn: tuple[str, ...] | None = None
     min_version: str | None = None
     max_version: str | None = None
@@ -77,7 +78,7 @@ class ClientTLS:
         default_alpn = ("h2", "http/1.1") if self.http2 else ("http/1.1",)
         context.set_alpn_protocols(list(self.alpn if self.alpn is not None else default_alpn))
         if self.client_cert is not None:
-            context.load_cert_chain(*self.client_cert)
+            load_key_pair(context, *self.client_cert)
         return context
 
     def key(self) -> tuple[object, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from .._errors import (
     WebhookWarning,
     display_path,
 )
+from .._options import settings_of
 
 if TYPE_CHECKING:
     from .._targets.base import Target
@@ -49,16 +51,14 @@ class CaseFileNode(pytest.File):
             selection = selection_for(self.config)
         except CatalogError as exc:
             raise self.CollectError(str(exc)) from None
-        loaded = load_case_file(self.path)
+        loaded = load_case_file(self.path, root=include_root(self.config))
         names = self.config.stash.setdefault(_CASE_NAMES, {})
         for case in loaded.cases:
             first = names.get(case.name)
-            if first is not None and first.path != case.path:
+            # The same file reached again through a link is the same case, not a duplicate.
+            if first is not None and not _same_file(first.path, case.path):
                 mark = case.mark(("metadata", "name"))
-                problem = Problem(
-                    mark.path,
-                    mark.line,
-                    mark.column,
+                problem = mark.problem(
                     "metadata.name",
                     f"duplicate case name '{case.name}' (first used in {first.path}:{first.line})",
                 )
@@ -104,6 +104,15 @@ def _refused_webhook_warnings(case: LoadedCase) -> list[Problem]:
     return problems
 
 
+def include_root(config: pytest.Config) -> Path:
+    """Where includes must stay: ``meshgate-include-root``, else pytest's rootdir."""
+    return settings_of(config).include_root or config.rootpath
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
+
+
 def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
     return InvalidDocument(case.name, case.start, CaseError([problem]))
 
@@ -119,8 +128,7 @@ def _refused_warnings(case: LoadedCase) -> list[Problem]:
     for replacement in case.replacements:
         refused = _warn(ReplacedResourceWarning, replacement.message(), replacement.later)
         if refused is not None:
-            later = replacement.later
-            problems.append(Problem(later.path, later.line, later.column, "", str(refused)))
+            problems.append(replacement.later.problem("", str(refused)))
     return problems
 
 

@@ -1,19 +1,15 @@
 """TLS material for cases, generated per run with trustme and kept in private files.
 
-Nothing here is ever committed or printed: keys live in memory and, where a
-file is unavoidable (a client certificate for ``ssl.load_cert_chain``), in a
-0600 file inside a 0700 directory that the store removes when closed.
-Messages identify certificates by subject and SHA-256 fingerprint only.
+Nothing here is ever committed, printed or written to a file: keys live in
+memory, and the harness's own TLS contexts (client certificates, echo
+backends) load them from memory (``_exchange.tlskeys``). Messages identify
+certificates by subject and SHA-256 fingerprint only.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trustme
 from cryptography import x509
@@ -98,35 +94,15 @@ class CaseSecrets:
 class SecretStore:
     """Generates and holds TLS material for a session; see the module docstring."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="meshgate-secrets-", dir=directory))
-        os.chmod(self.directory, 0o700)
+    def __init__(self) -> None:
         self.default_ca = trustme.CA(organization_name="meshgate default CA")
-        self._files: dict[tuple[str, str], tuple[Path, Path]] = {}
 
     def close(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Nothing to remove: the store keeps no files."""
 
     def for_case(self, case: Case) -> CaseSecrets:
         """Generate the case's secrets, issued under this session's default CA."""
         return generate_case_secrets(case, self.default_ca)
-
-    def key_pair_files(self, case_name: str, material: Material) -> tuple[Path, Path]:
-        """Cert and key as 0600 files, for APIs that only take paths (ssl.load_cert_chain)."""
-        key = (case_name, material.secret.name)
-        if key not in self._files:
-            assert material.cert_pem is not None and material.key_pem is not None
-            cert_path = self._write(f"{case_name}.{material.secret.name}.crt", material.cert_pem)
-            key_path = self._write(f"{case_name}.{material.secret.name}.key", material.key_pem)
-            self._files[key] = (cert_path, key_path)
-        return self._files[key]
-
-    def _write(self, name: str, data: bytes) -> Path:
-        path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        return path
 
 
 def generate_case_secrets(case: Case, default_ca: trustme.CA) -> CaseSecrets:

@@ -239,3 +239,13 @@ def test_distinct_ports_load(write: Write) -> None:
         "ports: [{name: http, port: 9080}, {name: http-alt, port: 9081, targetPort: 9080}]",
     )
     assert not load_case_file(write("c.yaml", text)).invalid
+
+
+def test_a_manifest_kind_of_another_type_is_a_located_error(write: Write) -> None:
+    # Found by tests/_cases/test_hostile.py: a list as kind broke the kind lookup.
+    text = GOOD.replace("NAME", "k").replace(
+        "  checks:", "  resources:\n  - {apiVersion: networking.istio.io/v1, kind: [a]}\n  checks:"
+    )
+    path = write("c.yaml", text)
+    (line,) = headlines(path)
+    assert line == f"{path}:10:48: spec.resources[0].kind: a manifest's kind must be a string"

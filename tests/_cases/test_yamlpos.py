@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,3 +79,38 @@ def test_case_files_recognised_by_first_document(
     write: Callable[[str, str], Path], text: str, expected: bool
 ) -> None:
     assert looks_like_case_file(write("f.yaml", text)) is expected
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_a_case_file_with_a_byte_order_mark_is_a_case_file(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("apiVersion: meshgate.dev/v1alpha1\nkind: Case\n".encode(encoding))
+    assert looks_like_case_file(path)
+    (document,) = load_documents(path)
+    assert document.data == {"apiVersion": "meshgate.dev/v1alpha1", "kind": "Case"}
+    assert (document.start.line, document.start.column) == (1, 1)
+
+
+def test_a_directive_before_the_first_document_is_read_through(
+    write: Callable[[str, str], Path],
+) -> None:
+    assert looks_like_case_file(write("d.yaml", "%YAML 1.1\n---\napiVersion: meshgate.dev/v1\n"))
+
+
+def test_a_fifo_named_like_a_case_file_is_not_one_and_does_not_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert looks_like_case_file(fifo) is False
+
+
+def test_errors_quote_the_file_only_when_it_is_accepted(
+    write: Callable[[str, str], Path],
+) -> None:
+    path = write("a.yaml", "a: [1, 2\nb: 3\n")
+    with pytest.raises(CaseError) as quoted:
+        load_documents(path)
+    assert quoted.value.problems[0].source == "b: 3"
+    with pytest.raises(CaseError) as unquoted:
+        load_documents(path, quote_errors=False)
+    assert unquoted.value.problems[0].source is None
+    assert "b: 3" not in unquoted.value.render()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import stat
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -138,16 +137,6 @@ def test_secret_keys_follow_type_and_format(store: SecretStore) -> None:
     assert set(published[("istio-system", "t")]) == {"ca.crt"}
     assert all(name != "unpublished" for _, name in published)
     assert published[("istio-system", "t")]["ca.crt"] == secrets.ca_pem("default")
-
-
-def test_files_are_private_and_removed(tmp_path: Any) -> None:
-    store = SecretStore(directory=tmp_path)
-    secrets = store.for_case(case({"name": "c", "type": "client", "hosts": ["client"]}))
-    cert, key = store.key_pair_files("tls-case", secrets.materials["c"])
-    assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(cert.stat().st_mode) == 0o600
-    store.close()
-    assert not store.directory.exists()
 
 
 def test_descriptions_never_show_keys(store: SecretStore) -> None:

@@ -81,9 +81,9 @@ def expected_warnings(
             continue
         key_path: KeyPath = ("metadata", "expectedWarnings", i)
         mark = positions.locate(key_path)
-        line, column = (mark.line, mark.column) if mark else (1, 1)
         message = f"no resource of this case gives the expected warning '{entry}'"
+        key = format_key_path(key_path)
         stale.append(
-            Problem(mark.path if mark else path, line, column, format_key_path(key_path), message)
+            mark.problem(key, message) if mark is not None else Problem(path, 1, 1, key, message)
         )
     return unexpected, stale

@@ -71,10 +71,12 @@ class Report:
                 continue
             seen.add(finding)
             mark = positions.locate(finding.key_path)
-            line, column = (mark.line, mark.column) if mark else (1, 1)
-            where = mark.path if mark else path
-            problem = Problem(
-                where, line, column, format_key_path(finding.key_path), finding.message
+            key = format_key_path(finding.key_path)
+            # The mark carries the source line, so the problem shows it with a caret.
+            problem = (
+                mark.problem(key, finding.message)
+                if mark is not None
+                else Problem(path, 1, 1, key, finding.message)
             )
             (out.warnings if finding.warning else out.errors).append(problem)
         return out

@@ -60,7 +60,10 @@ def client_tls(request: Request, secrets: CaseSecrets, store: SecretStore, key: 
         server_name = None if wanted.sni == "none" else wanted.sni
     client_cert = None
     if wanted.client_cert is not None:
-        client_cert = store.key_pair_files(key, secrets.materials[wanted.client_cert])
+        # Held in memory, never written to disk (_exchange/tlskeys.py).
+        material = secrets.materials[wanted.client_cert]
+        assert material.cert_pem is not None and material.key_pem is not None  # a client secret
+        client_cert = (material.cert_pem, material.key_pem)
     return ClientTLS(
         server_name=server_name,
         ca_pem=secrets.ca_pem(wanted.ca),

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._cases.model.workloads import Service, ServicePort, port_protocol
+from ..._exchange.tlskeys import load_key_pair
 from ..secrets import CaseSecrets, SecretStore
 from .mesh_identity import gateway_service_account, spiffe_id
 from .proxy import LOOPBACK, LocalProxy
@@ -45,7 +46,7 @@ class CaseBackends:
 
         ``echo`` gives the session's echo server (started on first use, so a
         case without services starts none); ``secrets`` are the case's TLS
-        material, whose files ``store`` writes.
+        material, ``store`` the session's (its default CA).
         """
         from ..echo import EchoFault, EchoIdentity
 
@@ -70,7 +71,7 @@ class CaseBackends:
                         pod=pod,
                         port_name=port.name,
                     )
-                    context = backend_tls(service, port, secrets, store, self.case_name)
+                    context = backend_tls(service, port, secrets, store)
                     handle = echo().listen(
                         identity, host=LOOPBACK, ssl_context=context, misbehaviour=misbehaviour
                     )
@@ -162,7 +163,6 @@ def backend_tls(
     port: ServicePort,
     secrets: CaseSecrets,
     store: SecretStore,
-    case_name: str,
 ) -> ssl.SSLContext | None:
     """Backends on https/tls ports terminate TLS themselves (passthrough, re-encryption).
 
@@ -177,8 +177,8 @@ def backend_tls(
     secret_name = port.tls.secret if port.tls is not None else None
     if secret_name is not None:
         material = secrets.materials[secret_name]
-        cert, key = store.key_pair_files(case_name, material)
-        context.load_cert_chain(cert, key)
+        assert material.cert_pem is not None and material.key_pem is not None
+        load_key_pair(context, material.cert_pem, material.key_pem)
         required = material.secret.type == "mutual"
     else:
         names = service_names(service)

@@ -212,7 +212,7 @@ class LocalDeployment(Deployment):
 
     def client_tls(self, request: Request) -> ClientTLS:
         """The check's TLS settings resolved against the case's secrets (see ``client_tls``)."""
-        return client_tls(request, self.secrets, self.target.secrets, self.loaded.name)
+        return client_tls(request, self.secrets)
 
     def _ca_named(self, issuer: str) -> str | None:
         """The name of the case CA whose subject is ``issuer`` (RFC 4514), if any."""

@@ -9,6 +9,10 @@ certificate, so this module uses ``cryptography`` directly.
 
 One ``MeshCA`` per run. Keys live in 0600 files inside a 0700 directory that
 ``close()`` removes; nothing here logs or returns key material except as paths.
+They are files because Envoy reads them by path (``filename`` data sources) each
+time a listener or cluster using them is built, so they stay while Envoy runs.
+A standalone ``MeshCA`` (no ``directory``) makes a run directory
+(``rundirs``), removed at the next start if this process is killed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..rundirs import make_run_directory
 from .world import DOMAIN_SUFFIX, MeshIdentity
 
 __all__ = [
@@ -69,8 +74,10 @@ class MeshCA:
 
     def __init__(self, directory: Path | None = None, trust_domain: str = TRUST_DOMAIN) -> None:
         self.trust_domain = trust_domain
-        self.directory = Path(tempfile.mkdtemp(prefix="meshgate-mesh-ca-", dir=directory))
-        os.chmod(self.directory, 0o700)
+        if directory is None:
+            self.directory = make_run_directory("meshgate-mesh-ca")
+        else:  # inside a run directory already (the local target's)
+            self.directory = Path(tempfile.mkdtemp(prefix="meshgate-mesh-ca-", dir=directory))
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, trust_domain)])

@@ -27,7 +27,7 @@ from ..._exchange.records import (
     ResponseRecord,
     SentRequest,
 )
-from ..secrets import CaseSecrets, SecretStore
+from ..secrets import CaseSecrets
 from .addressing import Router
 from .proxy import LOOPBACK
 
@@ -180,9 +180,7 @@ class Sender:
         return exchange
 
 
-def client_tls(
-    request: Request, secrets: CaseSecrets, store: SecretStore, case_name: str
-) -> ClientTLS:
+def client_tls(request: Request, secrets: CaseSecrets) -> ClientTLS:
     """The check's TLS settings resolved against the case's secrets.
 
     SNI and the name verified are the URL host unless ``tls.sni`` says
@@ -197,7 +195,8 @@ def client_tls(
     client_cert = None
     if wanted.client_cert is not None:
         material = secrets.materials[wanted.client_cert]
-        client_cert = store.key_pair_files(case_name, material)
+        assert material.cert_pem is not None and material.key_pem is not None
+        client_cert = (material.cert_pem, material.key_pem)
     return ClientTLS(
         server_name=server_name,
         ca_pem=secrets.ca_pem(wanted.ca),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
 from ..._judge.verdicts import Consistency
 from ..base import Deployment, Target
+from ..rundirs import make_run_directory
 from ..secrets import SecretStore
 from .deployment import LocalDeployment
 from .features import CAPABILITIES, SUPPORTED_FEATURES
@@ -49,8 +49,9 @@ class LocalTarget(Target):
         self.consistency = consistency or Consistency()
         self.envoy_binary = envoy_binary
         self.envoy_log_level = envoy_log_level
-        # Private (0700) scratch space for Envoy bootstraps, xDS files and logs.
-        self.workdir = Path(tempfile.mkdtemp(prefix="meshgate-local-"))
+        # Private (0700) scratch space for Envoy bootstraps, xDS files (TLS credentials
+        # inline), logs and the mesh CA's keys; a killed run's is pruned by the next.
+        self.workdir = make_run_directory("meshgate-local")
         self.client = HTTPClient(timeout=request_timeout)
         self.request_timeout = request_timeout
         self._bulk: Any = None  # BulkSender, made on first use
@@ -70,7 +71,7 @@ class LocalTarget(Target):
     def secrets(self) -> SecretStore:
         """TLS material for the session; the default CA is shared by every case."""
         if self._secrets is None:
-            self._secrets = SecretStore(directory=self.workdir)
+            self._secrets = SecretStore()
         return self._secrets
 
     @property

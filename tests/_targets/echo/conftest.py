@@ -1,15 +1,16 @@
-"""Echo tests: a started EchoServer, a listener on it as REVIEWS, an HTTP client, a CA."""
+"""Echo tests: a started EchoServer, a listener on it as REVIEWS, an HTTP client, a CA, sleeps."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpx
 import pytest
 import trustme
-from echo_clients import REVIEWS
+from echo_clients import REVIEWS, Sleeps
 
-from pytest_meshgate._targets.echo import EchoListener, EchoServer
+from pytest_meshgate._targets.echo import EchoListener, EchoServer, handler
 
 
 @pytest.fixture
@@ -36,3 +37,10 @@ def client() -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    recorder = Sleeps()
+    monkeypatch.setattr(handler, "asyncio", SimpleNamespace(sleep=recorder.sleep))
+    return recorder

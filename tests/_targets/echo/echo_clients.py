@@ -1,9 +1,11 @@
-"""How the echo tests talk to it: URLs, raw exchanges on fresh sockets, TLS contexts."""
+"""How the echo tests talk to it: URLs, raw exchanges on fresh sockets, TLS contexts, sleeps."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
+import threading
 
 import trustme
 
@@ -60,3 +62,25 @@ def client_context(ca: trustme.CA, client_cert: trustme.LeafCert | None) -> ssl.
     if client_cert is not None:
         client_cert.configure_cert(ctx)
     return ctx
+
+
+class Sleeps:
+    """The echo handler's ``asyncio.sleep`` calls: what was asked, and a flag once one began.
+
+    ``hold`` keeps each sleep pending until the listener closes (a request in
+    flight for as long as a test needs); otherwise sleeps end at once, so that
+    a delay is asserted by the duration asked for, never by a clock.
+    """
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.began = threading.Event()
+        self.hold = False
+        self._sleep = asyncio.sleep
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        self.began.set()
+        if self.hold:
+            await asyncio.Event().wait()  # until the server cancels it
+        await self._sleep(0)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 import uuid
 
 import httpx
 import pytest
-from echo_clients import raw_exchange, split_responses, url
+from echo_clients import Sleeps, raw_exchange, split_responses, url
 
 from pytest_meshgate._targets.echo import EchoFault, EchoIdentity, EchoListener, EchoServer
 
@@ -58,31 +56,28 @@ def test_health(plain: EchoListener, client: httpx.Client) -> None:
     assert (response.status_code, response.text) == (200, "OK")
 
 
-def test_delay_sleeps_without_blocking_other_connections(plain: EchoListener) -> None:
-    slow: dict[str, float] = {}
-
-    def call_slow() -> None:
-        started = time.monotonic()
-        with httpx.Client(timeout=5) as c:
-            assert c.get(url(plain, "/slow?delay=400ms")).status_code == 200
-        slow["elapsed"] = time.monotonic() - started
-
-    thread = threading.Thread(target=call_slow)
-    thread.start()
-    time.sleep(0.05)
-    started = time.monotonic()
-    with httpx.Client(timeout=5) as c:
-        assert c.get(url(plain, "/fast")).status_code == 200
-    fast = time.monotonic() - started
-    thread.join()
-    assert slow["elapsed"] >= 0.4
-    assert fast < 0.3, "a delayed request must not hold up another connection"
+def test_delay_sleeps_without_blocking_other_connections(
+    plain: EchoListener, client: httpx.Client, sleeps: Sleeps
+) -> None:
+    sleeps.hold = True  # the slow request stays in its delay until the listener closes
+    with socket.create_connection(plain.address) as slow:
+        slow.sendall(b"GET /slow?delay=400ms HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sleeps.began.wait(60)  # a hang guard: the server is now in the delay
+        # Ordering, not timing: another connection is answered while it sleeps...
+        assert client.get(url(plain, "/fast")).status_code == 200
+        # ...and the delayed one still has no answer.
+        slow.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            slow.recv(1)
+    assert sleeps.asked == [0.4]
 
 
-def test_delay_in_seconds(plain: EchoListener, client: httpx.Client) -> None:
-    started = time.monotonic()
-    assert client.get(url(plain, "/?delay=1s")).status_code == 200
-    assert time.monotonic() - started >= 1.0
+@pytest.mark.parametrize(("delay", "seconds"), [("1s", 1.0), ("250ms", 0.25), ("1m30s", 90.0)])
+def test_delay_sleeps_for_the_duration_given(
+    plain: EchoListener, client: httpx.Client, sleeps: Sleeps, delay: str, seconds: float
+) -> None:
+    assert client.get(url(plain, f"/?delay={delay}")).status_code == 200
+    assert sleeps.asked == [seconds]
 
 
 def test_invalid_delay_is_400(plain: EchoListener, client: httpx.Client) -> None:
@@ -160,12 +155,11 @@ def test_retry_needs_uuid_and_count(plain: EchoListener, client: httpx.Client) -
     assert client.get(url(plain, "/retry/?uuid=u&succeedAfter=x")).status_code == 400
 
 
-def test_delay_retry(plain: EchoListener, client: httpx.Client) -> None:
+def test_delay_retry(plain: EchoListener, client: httpx.Client, sleeps: Sleeps) -> None:
     key = uuid.uuid4()
-    started = time.monotonic()
     path = f"/retry/?uuid={key}&succeedAfter=1&responseCode=503&delayRetry=200ms"
     assert client.get(url(plain, path)).status_code == 503
-    assert time.monotonic() - started >= 0.2
+    assert sleeps.asked == [0.2]
 
 
 def test_set_header_knob(plain: EchoListener, client: httpx.Client) -> None:
@@ -181,16 +175,15 @@ def test_set_header_knob(plain: EchoListener, client: httpx.Client) -> None:
 
 
 def test_misbehaving_listener_answers_its_status_delay_or_reset(
-    echo: EchoServer, client: httpx.Client
+    echo: EchoServer, client: httpx.Client, sleeps: Sleeps
 ) -> None:
     failing = echo.listen(EchoIdentity("bad"), misbehaviour=EchoFault(status=503))
     response = client.get(url(failing, "/status/200"))
     assert response.status_code == 503 and response.json()["service"] == "bad"
     assert client.get(url(failing, "/health")).status_code == 200
     slow = echo.listen(EchoIdentity("slow"), misbehaviour=EchoFault(delay=0.3))
-    start = time.monotonic()
     assert client.get(url(slow, "/status/201")).status_code == 201
-    assert time.monotonic() - start >= 0.25
+    assert sleeps.asked == [0.3]
     resetting = echo.listen(EchoIdentity("reset"), misbehaviour=EchoFault(reset=True))
     with pytest.raises(httpx.TransportError):
         client.get(url(resetting, "/"))

@@ -1,7 +1,10 @@
 """``--meshgate-target=kind|cluster`` on a machine that cannot get a cluster: one line, at once.
 
-Each run is a real pytest subprocess; the timings are measured, and the
-output must be one ``ERROR: meshgate: ...`` line without a traceback. These
+Each run is a real pytest subprocess whose output must be one ``ERROR:
+meshgate: ...`` line without a traceback, given before anything is collected
+(so before any case could start a cluster or an install), with no tool run on
+the way where stand-ins record what runs. That is what "at once" means here;
+no wall-clock bound is asserted, since a loaded machine would break it. These
 are the only behaviours of the cluster targets that run end to end here: the
 machine has no Docker engine, kind, istioctl or cluster.
 """
@@ -11,7 +14,6 @@ from __future__ import annotations
 import socket
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +56,6 @@ spec:
     expect: {backend: reviews}
 """
 
-FAST = 8.0  # seconds, interpreter start and imports included; the checks themselves take ms
-
 
 @pytest.fixture
 def suite(
@@ -71,25 +71,23 @@ def suite(
     return pytester
 
 
-def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, float]:
-    start = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
-    return result, time.monotonic() - start
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
 
 
-def assert_one_line(result: pytest.RunResult, elapsed: float, expected: str) -> None:
+def assert_one_line(result: pytest.RunResult, expected: str) -> None:
     errors = [line for line in result.stderr.lines if line.strip()]
     assert errors == [expected], result.stderr.lines + result.stdout.lines
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert elapsed < FAST, f"took {elapsed:.1f}s"
+    # Refused in pytest_sessionstart: nothing was collected, so nothing ran.
+    assert "collect" not in result.stdout.str() and "ping" not in result.stdout.str()
 
 
 def test_kind_without_kind(suite: pytest.Pytester) -> None:
-    result, elapsed = run(suite, "--meshgate-target=kind")
+    result = run(suite, "--meshgate-target=kind")
     assert_one_line(
         result,
-        elapsed,
         "ERROR: meshgate: the kind target needs kind (v0.29.0 pinned): none on PATH; install it "
         "(https://kind.sigs.k8s.io/docs/user/quick-start/#installation), pass "
         "--meshgate-kind-bin=PATH, or --meshgate-kind-download=yes to fetch the pinned v0.29.0 "
@@ -102,10 +100,9 @@ def test_kind_without_a_docker_engine(
 ) -> None:
     standins = StandIns(tmp_path / "standins", tools=("kind", "kubectl"))
     monkeypatch.setenv("PATH", str(standins.bin))
-    result, elapsed = run(suite, "--meshgate-target=kind")
+    result = run(suite, "--meshgate-target=kind")
     assert_one_line(
         result,
-        elapsed,
         f"ERROR: meshgate: the kind target needs a Docker engine: none answers at "
         f"unix://{tmp_path}/no-docker.sock (No such file or directory) "
         "(install Docker or use --meshgate-target=local)",
@@ -141,21 +138,20 @@ def test_kind_without_istioctl(
     standins = StandIns(tmp_path / "standins", tools=("kind", "kubectl"))
     monkeypatch.setenv("PATH", str(standins.bin))
     monkeypatch.setenv("DOCKER_HOST", f"unix://{docker_ping}")
-    result, elapsed = run(suite, "--meshgate-target=kind")
+    result = run(suite, "--meshgate-target=kind")
     assert_one_line(
         result,
-        elapsed,
         "ERROR: meshgate: installing Istio needs istioctl: no istioctl on PATH (get it: curl -L "
         "https://istio.io/downloadIstio | sh -, or pass --meshgate-istioctl=PATH, or "
         "--meshgate-istio-install=helm|none)",
     )
+    assert standins.calls() == []  # no cluster created before finding istioctl missing
 
 
 def test_cluster_without_kubeconfig(suite: pytest.Pytester, tmp_path: Path) -> None:
-    result, elapsed = run(suite, "--meshgate-target=cluster")
+    result = run(suite, "--meshgate-target=cluster")
     assert_one_line(
         result,
-        elapsed,
         f"ERROR: meshgate: the cluster target needs a kubeconfig: {tmp_path}/home/.kube/config "
         "does not exist (pass --meshgate-kubeconfig=PATH, set KUBECONFIG, or use "
         "--meshgate-target=local)",
@@ -168,10 +164,9 @@ def test_cluster_unreachable(suite: pytest.Pytester, tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(kubeconfig_for(f"https://127.0.0.1:{port}", "ci"))
-    result, elapsed = run(suite, "--meshgate-target=cluster", f"--meshgate-kubeconfig={kubeconfig}")
+    result = run(suite, "--meshgate-target=cluster", f"--meshgate-kubeconfig={kubeconfig}")
     assert_one_line(
         result,
-        elapsed,
         f"ERROR: meshgate: the cluster of context 'ci' is unreachable: https://127.0.0.1:{port} "
         "(Connection refused); check the cluster or --meshgate-context",
     )
@@ -180,7 +175,7 @@ def test_cluster_unreachable(suite: pytest.Pytester, tmp_path: Path) -> None:
 def test_cluster_unknown_context(suite: pytest.Pytester, tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(kubeconfig_for("https://127.0.0.1:1", "ci"))
-    result, elapsed = run(
+    result = run(
         suite,
         "--meshgate-target=cluster",
         f"--meshgate-kubeconfig={kubeconfig}",
@@ -188,14 +183,13 @@ def test_cluster_unknown_context(suite: pytest.Pytester, tmp_path: Path) -> None
     )
     assert_one_line(
         result,
-        elapsed,
         f"ERROR: meshgate: kubeconfig {kubeconfig} has no context 'prod' (contexts: ci); "
         "pass --meshgate-context=NAME",
     )
 
 
 def test_collect_only_needs_no_cluster(suite: pytest.Pytester) -> None:
-    result, _ = run(suite, "--meshgate-target=kind", "--collect-only", "-q")
+    result = run(suite, "--meshgate-target=kind", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["ping.yaml::ping::routed", "*1 test collected*"])
     assert result.ret == 0
 
@@ -225,19 +219,17 @@ def test_without_the_kind_extra_local_works_and_kind_says_what_to_install(
     monkeypatch.setenv("PYTHONPATH", str(site))
     # pytest-kind's own plugin would not be registered either without the package.
     no_kind = ("-p", "no:pytest-kind")
-    local, _ = run(suite, *no_kind)
+    local = run(suite, *no_kind)
     local.assert_outcomes(passed=1)
-    result, elapsed = run(suite, *no_kind, "--meshgate-target=kind")
+    result = run(suite, *no_kind, "--meshgate-target=kind")
     assert_one_line(
         result,
-        elapsed,
         "ERROR: meshgate: the kind target needs pytest-kind and kubernetes: pip install "
         "'pytest-meshgate[kind]' (or use --meshgate-target=local)",
     )
-    result, elapsed = run(suite, *no_kind, "--meshgate-target=cluster")
+    result = run(suite, *no_kind, "--meshgate-target=cluster")
     assert_one_line(
         result,
-        elapsed,
         "ERROR: meshgate: the cluster target needs the kubernetes client: pip install "
         "'pytest-meshgate[kind]' (or use --meshgate-target=local)",
     )
@@ -245,7 +237,7 @@ def test_without_the_kind_extra_local_works_and_kind_says_what_to_install(
 
 def test_our_options_do_not_clash_with_pytest_kinds(suite: pytest.Pytester) -> None:
     pytest.importorskip("pytest_kind")
-    result, _ = run(suite, "--help")
+    result = run(suite, "--help")
     out = result.stdout.str()
     for theirs in ("--cluster-name", "--keep-cluster", "--kubeconfig=", "--kind-bin"):
         assert theirs in out  # pytest-kind's, unprefixed, still there

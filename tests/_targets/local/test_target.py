@@ -118,7 +118,7 @@ def test_crashed_envoy_is_reported_then_replaced(
     pid = proxy.envoy.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a hang guard: the assertion is the crash report
     while proxy.envoy.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     with pytest.raises(ProxyCrashed, match="killed by signal 9; last log lines"):

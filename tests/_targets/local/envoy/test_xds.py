@@ -37,7 +37,7 @@ def test_apply_serves_and_swaps_routes(
     listeners = [hcm_listener("http", port, route_name="http.80")]
     elapsed = envoy.apply(clusters, listeners, [route_config("http.80", "a")], "v1")
     assert elapsed == envoy.last_apply_seconds
-    assert 0 < elapsed < 5
+    assert elapsed > 0  # how long it took is a figure for `make bench`, not a test
     assert envoy.version == "v1"
     assert served_by(client, port) == "a"
 
