@@ -23,18 +23,31 @@ WORKLOADS
 """
 
 
-def case_with(directory: Path, manifests: str, workloads: str = "") -> LoadedCase:
-    """A case whose resources are ``manifests`` (YAML documents, e.g. an Istio testdata
-    file adapted), included from ``manifests.yaml``, and whose ``spec`` also holds
-    ``workloads`` (services, gateways, clients, secrets)."""
+def _case_file(directory: Path, manifests: str, workloads: str) -> Path:
     (directory / "manifests.yaml").write_text(textwrap.dedent(manifests).lstrip("\n"))
     spec = textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") if workloads else ""
     case = directory / "case.yaml"
     case.write_text(_CASE.replace("WORKLOADS\n", spec + "\n" if spec else ""))
-    loaded = load_case_file(case)
+    return case
+
+
+def case_with(directory: Path, manifests: str, workloads: str = "") -> LoadedCase:
+    """A case whose resources are ``manifests`` (YAML documents, e.g. an Istio testdata
+    file adapted), included from ``manifests.yaml``, and whose ``spec`` also holds
+    ``workloads`` (services, gateways, clients, secrets)."""
+    loaded = load_case_file(_case_file(directory, manifests, workloads))
     assert not loaded.invalid, [d.error.render() for d in loaded.invalid]
     (only,) = loaded.cases
     return only
+
+
+def refusal_of(directory: Path, manifests: str, workloads: str = "") -> str:
+    """The rendered error of such a case, which must be refused at collection (e.g. by
+    Istio's webhook validation, which a case passes before any analyzer sees it)."""
+    loaded = load_case_file(_case_file(directory, manifests, workloads))
+    assert not loaded.cases
+    (invalid,) = loaded.invalid
+    return invalid.error.render()
 
 
 def findings_for(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis_cases import findings_for, reported
+from analysis_cases import findings_for, refusal_of, reported
 
 PORTS = "gateway.IngressGatewayPortAnalyzer"
 CONFLICTS = "gateway.ConflictingGatewayAnalyzer"
@@ -39,7 +39,8 @@ def _httpbin(selector: str, port: int) -> str:
 
 
 def test_gateway_no_workload(tmp_path: Path) -> None:
-    # testdata/gateway-no-workload.yaml: a selector matching no pod.
+    # testdata/gateway-no-workload.yaml: a selector matching no pod (with a server, which
+    # Istio's webhook requires).
     manifests = """
     apiVersion: networking.istio.io/v1
     kind: Gateway
@@ -48,6 +49,9 @@ def test_gateway_no_workload(tmp_path: Path) -> None:
     spec:
       selector:
         istio: ingresstypo
+      servers:
+      - port: {number: 80, name: http2, protocol: HTTP}
+        hosts: ["*"]
     """
     found = findings_for(tmp_path, manifests, analyzer=PORTS)
     assert reported(found) == [("IST0101", "Gateway default/httpbin-gateway")]
@@ -59,9 +63,10 @@ def test_gateway_no_workload(tmp_path: Path) -> None:
 
 
 def test_gateway_no_port_and_correct_port(tmp_path: Path) -> None:
-    # testdata/gateway-no-port.yaml: 80 is a Service port of the ingress gateway, 8004 is not.
+    # testdata/gateway-no-port.yaml: 80 is a Service port of the ingress gateway, 8004 is not
+    # (with its own port name: Istio's webhook wants server port names unique).
     manifests = _httpbin("istio: ingressgateway", 80) + (
-        "  - port: {number: 8004, name: http2, protocol: HTTP}\n    hosts: ['*']\n"
+        "  - port: {number: 8004, name: http2-8004, protocol: HTTP}\n    hosts: ['*']\n"
     )
     found = findings_for(tmp_path, manifests, analyzer=PORTS)
     assert reported(found) == [("IST0162", "Gateway default/httpbin-gateway")]
@@ -164,7 +169,8 @@ def test_conflicting_gateways(tmp_path: Path) -> None:
 
 
 def test_conflicting_gateways_on_one_of_several_ports(tmp_path: Path) -> None:
-    # testdata/conflicting-gateways-multiple-ports.yaml: 80 and 90 against 70 and 90.
+    # testdata/conflicting-gateways-multiple-ports.yaml: 80 and 90 against 70 and 90 (with
+    # port names unique within each Gateway, as Istio's webhook wants).
     manifests = """
     apiVersion: networking.istio.io/v1
     kind: Gateway
@@ -172,9 +178,9 @@ def test_conflicting_gateways_on_one_of_several_ports(tmp_path: Path) -> None:
     spec:
       selector: {istio: ingressgateway}
       servers:
-      - port: {number: 80, name: tcp, protocol: TCP}
+      - port: {number: 80, name: tcp-80, protocol: TCP}
         hosts: ["foo.bar"]
-      - port: {number: 90, name: tcp, protocol: TCP}
+      - port: {number: 90, name: tcp-90, protocol: TCP}
         hosts: ["foo.bar"]
     ---
     apiVersion: networking.istio.io/v1
@@ -183,9 +189,9 @@ def test_conflicting_gateways_on_one_of_several_ports(tmp_path: Path) -> None:
     spec:
       selector: {istio: ingressgateway}
       servers:
-      - port: {number: 70, name: http, protocol: HTTP}
+      - port: {number: 70, name: http-70, protocol: HTTP}
         hosts: ["foo.bar"]
-      - port: {number: 90, name: http, protocol: HTTP}
+      - port: {number: 90, name: http-90, protocol: HTTP}
         hosts: ["foo.bar"]
     """
     found = findings_for(tmp_path, manifests, analyzer=CONFLICTS)
@@ -245,7 +251,9 @@ spec:
 
 
 def _secret_gateway(name: str, selector: str, credential: str | None) -> str:
-    line = f"credentialName: {credential}" if credential else "serverCertificate: /etc/cert.pem"
+    # Without a credential, files: Istio's webhook wants the key with the certificate.
+    files = "serverCertificate: /etc/cert.pem\n      privateKey: /etc/key.pem"
+    line = f"credentialName: {credential}" if credential else files
     return (
         SECRET_GATEWAY.replace("NAME", name)
         .replace("SELECTOR", selector)
@@ -392,9 +400,11 @@ def test_duplicate_certificates(tmp_path: Path) -> None:
     )
 
 
-def test_a_gateway_without_servers_meets_no_group(tmp_path: Path) -> None:
+def test_a_gateway_without_servers_is_refused_before_any_analyzer(tmp_path: Path) -> None:
     # conflictinggateway.go groups Gateways by selector and server port: one without
-    # servers is in no group, so its selector is "not found" although a pod matches it.
+    # servers is in no group, so istioctl reports its selector "not found" although a pod
+    # matches it. Istio's webhook refuses such a Gateway, and a case must pass it before
+    # analysis, so here that analyzer path is unreachable: the case is refused instead.
     manifests = """
     apiVersion: networking.istio.io/v1
     kind: Gateway
@@ -402,6 +412,6 @@ def test_a_gateway_without_servers_meets_no_group(tmp_path: Path) -> None:
     spec:
       selector: {istio: ingressgateway}
     """
-    found = findings_for(tmp_path, manifests, analyzer=CONFLICTS)
-    assert reported(found) == [("IST0101", "Gateway default/empty")]
-    assert findings_for(tmp_path, manifests, analyzer=PORTS) == []
+    refusal = refusal_of(tmp_path, manifests)
+    assert "manifests.yaml:5:3: spec.resources[0].spec.servers: " in refusal
+    assert "gateway must have at least one server" in refusal
