@@ -9,6 +9,7 @@ _cases/validation, 75 of these 80 loaded without a word.
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -352,9 +353,9 @@ def test_an_istio_invalid_mutant_of_the_suite_is_refused(
         if isinstance(r, dict) and r.get("kind") == kind and pred(r)
     )
     case = copy.deepcopy(document)
-    for resource in case["spec"]["resources"]:
-        if isinstance(resource, dict) and "include" in resource:  # includes are relative
-            resource["include"] = str(CASES / resource["include"])
+    # Includes are relative paths inside the include root (the case's directory here), so
+    # the mutant gets a copy of the suite's manifests beside it.
+    shutil.copytree(CASES / "manifests", tmp_path / "manifests")
     mutate(case["spec"]["resources"][index])
     path = tmp_path / "mutant.yaml"
     path.write_text(yaml.safe_dump(case, sort_keys=False), encoding="utf-8")
