@@ -409,21 +409,12 @@ def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterabl
 
 
 def _port_problems(case: Case, positions: Positions, path: Path) -> Iterator[Problem]:
-    """Ports repeated in one Service (Kubernetes refuses it) or ServiceEntry (Istio does).
+    """Ports repeated in one case Service or gateway workload (Kubernetes refuses it).
 
-    Istio's words are those of ``ValidateServiceEntry`` in
-    ``pkg/config/validation/validation.go``.
+    A ServiceEntry's repeated ports are Istio's webhook's to refuse, in its words
+    (``_cases/validation/serviceentry.py``).
     """
-    # Per port list: (key path of each port, its name, its number), and the
-    # keys and messages for a repeated name and number.
-    kubernetes = ("name", "port", "duplicate port name '{}'", "duplicate port {}")
-    istio = (
-        "name",
-        "number",
-        'service entry port name "{}" already defined',
-        "service entry port {} already defined",
-    )
-    _Ports = list[tuple[KeyPath, Any, Any]]
+    _Ports = list[tuple[KeyPath, str, int]]
     services: list[_Ports] = [
         [(("spec", "services", i, "ports", j), p.name, p.port) for j, p in enumerate(s.ports)]
         for i, s in enumerate(case.spec.services)
@@ -432,28 +423,15 @@ def _port_problems(case: Case, positions: Positions, path: Path) -> Iterator[Pro
         [(("spec", "gateways", i, "ports", j), p.name, p.port) for j, p in enumerate(g.ports)]
         for i, g in enumerate(case.spec.gateways)
     ]
-    lists = [(ports, kubernetes) for ports in services + gateways]
-    for i, raw in enumerate(case.spec.resources):
-        spec = raw.get("spec") if raw.get("kind") == "ServiceEntry" else None
-        entries = spec.get("ports") if isinstance(spec, dict) else None
-        if isinstance(entries, list):
-            entry_ports: _Ports = [
-                (("spec", "resources", i, "spec", "ports", j), e.get("name"), e.get("number"))
-                for j, e in enumerate(entries)
-                if isinstance(e, dict)
-            ]
-            lists.append((entry_ports, istio))
-    for ports, (name_key, number_key, name_message, number_message) in lists:
-        seen: set[tuple[str, Any]] = set()
+    for ports in services + gateways:
+        seen: set[tuple[str, object]] = set()
         for key_path, name, number in ports:
             for key, value, message in (
-                (name_key, name, name_message),
-                (number_key, number, number_message),
+                ("name", name, f"duplicate port name '{name}'"),
+                ("port", number, f"duplicate port {number}"),
             ):
-                if value is None:
-                    continue
                 if (key, value) in seen:
-                    yield _problem(positions, (*key_path, key), message.format(value), path)
+                    yield _problem(positions, (*key_path, key), message, path)
                 seen.add((key, value))
 
 

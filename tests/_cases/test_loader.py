@@ -224,6 +224,9 @@ def test_repeated_ports_are_refused_where_they_repeat(write: Write) -> None:
             request: {url: "http://app.example.com/"}
         """,
     )
+    # Services and gateway workloads are the loader's check, in Kubernetes' words; the
+    # ServiceEntry is Istio's webhook's (_cases/validation/serviceentry.py). Each repeat
+    # is reported once, by one of them.
     assert headlines(path) == [
         f"{path}:7:46: spec.services[0].ports[1].name: duplicate port name 'http'",
         f"{path}:7:83: spec.services[0].ports[2].port: duplicate port 9080",
