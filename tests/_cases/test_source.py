@@ -43,7 +43,7 @@ def test_invalid_utf8_is_located_at_the_first_bad_byte(tmp_path: Path) -> None:
 def test_a_file_larger_than_the_limit_is_refused_unread(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
-    with pytest.raises(CaseError, match="file larger than 256 KiB"):
+    with pytest.raises(CaseError, match="file larger than 512 KiB"):
         read_source(path)
     path.write_bytes(b"#" * MAX_FILE_BYTES)
     assert len(read_source(path).text) == MAX_FILE_BYTES

@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+from pytest_meshgate._cases.limits import MAX_FILE_BYTES
+
 pytest_plugins = ["pytester"]
 
 CASE = """\
@@ -101,7 +103,10 @@ spec:
 # (file, URL as YAML, expect as YAML, extra resources) -> the error at its line.
 HOSTILE = {
     "nel-in-path": (json.dumps("http://app.example.com/a\u0085b"), "{status: 200}", ""),
+    # A file this large is refused by its size before it is parsed (_cases/limits.py).
     "megabyte-url": (f'"http://app.example.com/{"a" * 1_000_000}"', "{status: 200}", ""),
+    # One under that size reaches the URL's own length limit, at its line.
+    "long-url": (f'"http://app.example.com/{"a" * 100_000}"', "{status: 200}", ""),
     "bell-in-host": ('"http://app\\a.example.com/"', "{status: 200}", ""),
     "newline-in-host": ('"http://app\\n.example.com/"', "{status: 200}", ""),
     "port-zero": ('"http://app.example.com:0/"', "{status: 200}", ""),
@@ -143,8 +148,10 @@ def test_hostile_values_are_errors_at_their_line_and_the_rest_runs(
         [
             f"nel-in-path.yaml:{URL_LINE}:20: spec.checks[[]0[]].request.url: "
             "the URL holds U+0085 (whitespace or a control character); percent-encode it",
-            f"megabyte-url.yaml:{URL_LINE}:20: spec.checks[[]0[]].request.url: "
-            "the URL is 1000023 characters long; at most 8000 *",
+            f"megabyte-url.yaml:1:1: file larger than {MAX_FILE_BYTES // 1024} KiB "
+            "(the limit of a case file)",
+            f"long-url.yaml:{URL_LINE}:20: spec.checks[[]0[]].request.url: "
+            "the URL is 100023 characters long; at most 8000 *",
             f"bell-in-host.yaml:{URL_LINE}:20: spec.checks[[]0[]].request.url: "
             "the URL holds U+0007 *",
             f"newline-in-host.yaml:{URL_LINE}:20: spec.checks[[]0[]].request.url: "
@@ -163,5 +170,5 @@ def test_hostile_values_are_errors_at_their_line_and_the_rest_runs(
     out = result.stdout.str()
     assert "Traceback" not in out
     assert "InvalidURL" not in out and "UnicodeEncodeError" not in out
-    # The megabyte line is shown around its caret, not whole.
+    # The long line is shown around its caret, not whole.
     assert len(out) < 20_000, len(out)
