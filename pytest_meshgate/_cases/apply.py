@@ -101,5 +101,7 @@ def apply_in_order(
 
 
 def _identity(resource: Any) -> tuple[str, str, str, str]:
-    group = str(resource.api_version).split("/", 1)[0]
-    return (group, str(resource.kind), resource.metadata.namespace, resource.metadata.name)
+    group = str(resource.api_version).rpartition("/")[0]  # "" for the core group ("v1")
+    # ``resource.namespace`` is "" for a cluster-scoped object (Namespace,
+    # GatewayClass), whose metadata has no namespace, as in Kubernetes.
+    return (group, str(resource.kind), str(resource.namespace), str(resource.metadata.name))

@@ -68,6 +68,35 @@ def test_same_object_across_api_versions_but_not_across_namespaces() -> None:
     assert len(applied.resources) == 2 and not applied.replacements
 
 
+def test_cluster_scoped_objects_are_identified_by_kind_and_name_alone() -> None:
+    from pytest_meshgate._cases.model.resources import parse_resource as parse_any
+
+    def gateway_class(name: str, controller: str) -> object:
+        return parse_any(
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "GatewayClass",
+                "metadata": {"name": name},
+                "spec": {"controllerName": controller},
+            }
+        )
+
+    namespace = parse_any({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}})
+    resources = [
+        gateway_class("a", "example.com/one"),
+        namespace,
+        gateway_class("a", "example.com/two"),
+    ]
+    paths = [("spec", "resources", i) for i in range(3)]
+    applied = apply_in_order(resources, paths, lambda p: Mark(Path("c.yaml"), 10 + int(p[2]), 5))
+    # The GatewayClass is defined again (no namespace to tell the two apart); the
+    # Namespace of the same name is another kind.
+    assert len(applied.resources) == 2
+    (replacement,) = applied.replacements
+    assert (replacement.kind, replacement.key) == ("GatewayClass", "a")
+    assert applied.resources[0].spec.controller_name == "example.com/two"  # type: ignore[attr-defined]
+
+
 def test_replaced_object_keeps_the_first_creation_timestamp() -> None:
     applied = _apply(
         _vs("reviews", "v1", ts="2024-01-01T00:00:00Z"),

@@ -92,3 +92,45 @@ def test_an_unserved_version_is_reported_at_the_kind(write: Write) -> None:
     )
     (line,) = headlines(path)
     assert ":19:11: spec.resources[2].kind: HTTPRoute is not served as apiVersion" in line
+
+
+CLUSTER_SCOPED = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: cluster-scoped}
+spec:
+  resources:
+  - apiVersion: v1
+    kind: Namespace
+    metadata: {name: infra, labels: {team: LABEL}}
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: GatewayClass
+    metadata: {name: mine}
+    spec: {controllerName: istio.io/gateway-controller}
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: Gateway
+    metadata: {name: gw, namespace: infra}
+    spec:
+      gatewayClassName: mine
+      listeners:
+      - {name: http, port: 80, protocol: HTTP}
+  checks:
+  - name: through the gateway
+    request: {gateway: infra/gw, url: "http://a.example.com/"}
+"""
+
+
+def test_cluster_scoped_objects_load_validate_and_analyze_without_a_namespace(
+    write: Write,
+) -> None:
+    from pytest_meshgate._cases.analysis import analyze
+
+    (loaded,) = load_case_file(write("c.yaml", CLUSTER_SCOPED.replace("LABEL", "a"))).cases
+    namespace, gateway_class, _ = loaded.resources
+    assert (namespace.namespace, gateway_class.namespace) == ("", "")
+    # istioctl's analyzers read Istio config only: the Gateway API Gateway is not
+    # taken for an Istio Gateway with no workload.
+    assert analyze(loaded) == []
+    # The API server's metadata rules still apply to a cluster-scoped object.
+    (line,) = headlines(write("d.yaml", CLUSTER_SCOPED.replace("LABEL", "not ok!")))
+    assert "spec.resources[0].metadata.labels" in line and "not ok!" in line

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..model.istio import IstioResource
 from ..model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..yamlpos import KeyPath, Mark
 from .findings import Finding
@@ -87,7 +88,8 @@ class Instance:
 
     @property
     def namespace(self) -> str:
-        return str(self.resource.metadata.namespace)
+        """Its namespace; ``""`` for a cluster-scoped object, as Kubernetes stores it."""
+        return str(self.resource.namespace)
 
     @property
     def name(self) -> str:
@@ -95,8 +97,8 @@ class Instance:
 
     @property
     def full_name(self) -> str:
-        """``namespace/name``, Istio's ``resource.FullName``."""
-        return f"{self.namespace}/{self.name}"
+        """``namespace/name``, Istio's ``resource.FullName`` (the name alone if cluster-scoped)."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
     @property
     def spec(self) -> Any:
@@ -146,9 +148,13 @@ class Cluster:
         return cls(loaded, tuple(pods), tuple(services), secrets)
 
     def instances(self, kind: str) -> Iterator[Instance]:
-        """The case's resources of ``kind``, in document order."""
+        """The case's Istio resources of ``kind``, in document order.
+
+        Only Istio config: the analyzers read ``networking.istio.io`` kinds, and a
+        Gateway API ``Gateway`` shares its kind name with Istio's.
+        """
         for index, resource in enumerate(self.loaded.resources):
-            if resource.kind == kind:
+            if isinstance(resource, IstioResource) and resource.kind == kind:
                 yield Instance(resource, index)
 
     def exists(self, kind: str, namespace: str, name: str) -> bool:

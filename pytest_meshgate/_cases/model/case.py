@@ -61,7 +61,18 @@ class Check(CaseModel):
         latency = self.expect.latency
         timeout = self.request.timeout if self.request is not None else None
         at_least = latency.at_least if latency is not None else None
-        if at_least is not None and timeout is not None and at_least >= timeout:
+        if at_least is None or timeout is None:
+            return self
+        if self.request is not None and self.request.grpc is not None:
+            # A gRPC call sends its timeout as grpc-timeout and waits past it for the
+            # answer a deadline-enforcing server (Envoy) gives at the deadline: a
+            # latency of at least the timeout is that answer.
+            if at_least > timeout:
+                raise ValueError(
+                    "expect.latency.atLeast is above request.timeout, a gRPC call's "
+                    "deadline: it could never pass"
+                )
+        elif at_least >= timeout:
             raise ValueError(
                 "expect.latency.atLeast is not below request.timeout: it could never pass"
             )

@@ -20,6 +20,7 @@ from .kubernetes import KubernetesNamespace
 __all__ = [
     "ResourceType",
     "UnsupportedResource",
+    "cluster_scoped",
     "parse_resource",
     "reference_problems",
     "resource_model",
@@ -64,6 +65,15 @@ def resource_types() -> tuple[ResourceType, ...]:
 def resource_model(api_version: Any, kind: Any) -> type[BaseModel] | None:
     entry = _TYPES.get((api_version, kind)) if isinstance(api_version, str) else None
     return entry.model if entry is not None else None
+
+
+def cluster_scoped(api_version: Any, kind: Any) -> bool:
+    """Whether the kind is cluster-scoped (Namespace, GatewayClass): its objects have no
+    ``metadata.namespace``, as Kubernetes stores them."""
+    model = resource_model(api_version, kind)
+    return model is not None and issubclass(
+        model, (gatewayapi.ClusterGatewayAPIResource, KubernetesNamespace)
+    )
 
 
 def _supported() -> str:

@@ -30,7 +30,7 @@ from ..model.istio import (
 from ..yamlpos import KeyPath, Positions, format_key_path
 from .destinationrule import validate_destination_rule
 from .gateway import validate_gateway
-from .kubernetes import validate_istio_annotations, validate_metadata
+from .kubernetes import KubernetesObject, validate_istio_annotations, validate_metadata
 from .report import Findings, Report
 from .serviceentry import validate_service_entry
 from .sidecar import validate_sidecar
@@ -39,9 +39,11 @@ from .virtualservice import validate_virtual_service
 __all__ = ["Findings", "Report", "check_resource", "expected_warnings", "validate_resource"]
 
 
-def check_resource(resource: IstioResource, report: Report) -> None:
+def check_resource(resource: KubernetesObject, report: Report) -> None:
     """Every rule for ``resource``, into ``report`` (rooted at the resource)."""
     validate_metadata(resource, report)
+    if not isinstance(resource, IstioResource):
+        return  # Istio's webhook validates Istio config only; the model holds Gateway API's rules
     if not validate_istio_annotations(resource, report):
         return  # Istio's webhook stops at these
     if isinstance(resource, Gateway):
@@ -57,7 +59,7 @@ def check_resource(resource: IstioResource, report: Report) -> None:
 
 
 def validate_resource(
-    resource: IstioResource, positions: Positions, base: KeyPath, path: Path
+    resource: KubernetesObject, positions: Positions, base: KeyPath, path: Path
 ) -> Findings:
     """Validate one parsed resource found at ``base`` of a case; errors and warnings, located."""
     report = Report(base)

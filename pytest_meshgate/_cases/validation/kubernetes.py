@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 
+from ..model.gatewayapi import ClusterGatewayAPIResource, GatewayAPIResource
 from ..model.istio import IstioResource
+from ..model.kubernetes import KubernetesNamespace
 from .report import Report
 
 __all__ = [
+    "KubernetesObject",
     "label_key_problems",
     "label_value_problems",
     "subdomain_problems",
@@ -31,6 +34,12 @@ _SUBDOMAIN_RE = re.compile(_SUBDOMAIN)
 _QUALIFIED_RE = re.compile(_QUALIFIED)
 _VALUE_RE = re.compile("(" + _QUALIFIED + ")?")
 ANNOTATIONS_LIMIT = 256 * 1024
+
+# Every object a case may hold; cluster-scoped ones (Namespace, GatewayClass)
+# have ``namespace == ""``, as Kubernetes stores them.
+KubernetesObject = (
+    IstioResource | GatewayAPIResource | ClusterGatewayAPIResource | KubernetesNamespace
+)
 
 _LABEL_MSG = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
@@ -116,13 +125,15 @@ def _invalid(value: str, problem: str) -> str:
     return f'Invalid value: "{value}": {problem}'
 
 
-def validate_metadata(resource: IstioResource, r: Report) -> None:
+def validate_metadata(resource: KubernetesObject, r: Report) -> None:
     """What the API server checks of every object's metadata, before any webhook sees it."""
     meta, m = resource.metadata, r.at("metadata")
     for problem in subdomain_problems(meta.name):
         m.error(_invalid(meta.name, problem), "name")
-    for problem in _dns_label_problems(meta.namespace):
-        m.error(_invalid(meta.namespace, problem), "namespace")
+    # A cluster-scoped object has no namespace to check (its model refuses one).
+    if not isinstance(resource, (ClusterGatewayAPIResource, KubernetesNamespace)):
+        for problem in _dns_label_problems(resource.namespace):
+            m.error(_invalid(resource.namespace, problem), "namespace")
     for key, value in meta.labels.items():
         for problem in label_key_problems(key):
             m.error(_invalid(key, problem), "labels", key)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..._cases.model.case import Case
+from ..._cases.model.resources import cluster_scoped
 from ..._cases.model.workloads import Service
 
 __all__ = [
@@ -106,9 +107,17 @@ def case_namespaces(case: Case) -> set[str]:
     names |= {g.namespace for g in spec.gateways}
     for resource in spec.resources:
         metadata = resource.get("metadata") if isinstance(resource, dict) else None
-        if isinstance(metadata, dict) and isinstance(metadata.get("namespace"), str):
+        if not isinstance(metadata, dict):
+            continue
+        if isinstance(metadata.get("namespace"), str):
             names.add(metadata["namespace"])
+        if _is_namespace(resource) and isinstance(metadata.get("name"), str):
+            names.add(metadata["name"])  # a Namespace of the case is one of its namespaces
     return names
+
+
+def _is_namespace(resource: Mapping[str, Any]) -> bool:
+    return resource.get("apiVersion") == "v1" and resource.get("kind") == "Namespace"
 
 
 def rewrite_host(value: str, plan: NamespacePlan, services: Iterable[str] = ()) -> str:
@@ -137,7 +146,9 @@ def rewrite_resource(
     """A copy of ``resource`` with case namespaces mapped to cluster namespaces.
 
     A resource without a namespace goes to the case's ``default``, as
-    ``kubectl apply`` would put it in the default namespace.
+    ``kubectl apply`` would put it in the default namespace. A cluster-scoped
+    one (GatewayClass, Namespace) gets none, as the API server stores it; a
+    Namespace of the case is renamed to the cluster namespace it maps to.
     """
     names = tuple(services)
 
@@ -162,7 +173,10 @@ def rewrite_resource(
 
     copy: dict[str, Any] = walk(dict(resource), None)
     metadata = dict(copy.get("metadata") or {})
-    metadata["namespace"] = plan.map(str(metadata.get("namespace") or "default"))
+    if not cluster_scoped(resource.get("apiVersion"), resource.get("kind")):
+        metadata["namespace"] = plan.map(str(metadata.get("namespace") or "default"))
+    elif _is_namespace(resource):
+        metadata["name"] = plan.map(str(metadata.get("name")))
     metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY}
     copy["metadata"] = metadata
     return copy

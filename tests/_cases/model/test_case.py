@@ -70,6 +70,16 @@ def test_a_latency_floor_at_or_above_the_timeout_could_never_pass() -> None:
         CaseSpec.model_validate({"checks": [check]})
 
 
+def test_a_grpc_call_may_take_its_whole_deadline_but_not_more() -> None:
+    # Envoy answers DEADLINE/UNAVAILABLE at the grpc-timeout, and the client waits for it.
+    request = {"url": "http://grpc.example.com", "timeout": "300ms", "grpc": {"method": "Echo"}}
+    check = {"name": "c", "request": request, "expect": {"latency": {"atLeast": "300ms"}}}
+    assert CaseSpec.model_validate({"checks": [check]})
+    check["expect"] = {"latency": {"atLeast": "301ms"}}
+    with pytest.raises(ValidationError, match=r"atLeast is above request\.timeout, a gRPC"):
+        CaseSpec.model_validate({"checks": [check]})
+
+
 def test_lists_of_workloads_and_checks_are_bounded() -> None:
     checks = [{"name": f"c{i}", "request": REQUEST} for i in range(256)]
     assert len(CaseSpec.model_validate({"checks": checks}).checks) == 256

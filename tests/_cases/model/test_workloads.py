@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pytest_meshgate._cases.model.workloads import Secret, Service, ServicePort
+from pytest_meshgate._cases.model.workloads import Secret, Service, ServicePort, port_protocol
 
 
 def test_port_protocol_follows_istio_naming() -> None:
@@ -51,7 +51,19 @@ def test_port_protocol_follows_istio_naming() -> None:
 def test_port_protocol_is_istios_convert_protocol(
     name: str, app_protocol: str | None, port: int, protocol: str
 ) -> None:
-    assert ServicePort(name=name, port=port, app_protocol=app_protocol).protocol == protocol
+    # Istio's function takes any name (a ServiceEntry port's may be upper case).
+    assert port_protocol(name, app_protocol, port) == protocol
+    # A case's Service port is a Kubernetes Service port: its name a DNS-1123
+    # label (lower case) and its appProtocol a non-empty qualified name
+    # (pkg/apis/core/validation/validation.go validateServicePort). Where
+    # Kubernetes takes the row, the port's protocol is Istio's.
+    kubernetes_accepts = name == name.lower() and app_protocol != ""
+    given = {"app_protocol": app_protocol} if app_protocol is not None else {}
+    if kubernetes_accepts:
+        assert ServicePort(name=name, port=port, **given).protocol == protocol
+    else:
+        with pytest.raises(ValidationError, match=r"not a DNS label|name part must be|label key"):
+            ServicePort(name=name, port=port, **given)
 
 
 def test_secrets_need_hosts_except_cas() -> None:

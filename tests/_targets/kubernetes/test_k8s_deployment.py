@@ -239,14 +239,16 @@ def test_tls_checks_from_outside_use_the_cases_certificates(
     import ssl
 
     from pytest_meshgate._cases.model.request import Request
+    from pytest_meshgate._exchange.tlskeys import load_key_pair
 
     kubernetes_target, _, _ = target
     _, echo = gateway_echo
     deployment = kubernetes_target.activate(rich_case())
     material = deployment.secrets.materials["app-credential"]  # type: ignore[attr-defined]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert, key = kubernetes_target.secret_store.key_pair_files("gateway", material)
-    context.load_cert_chain(cert, key)
+    # The store keeps no files: the echo loads the case's key pair from memory, as the gateway.
+    assert material.cert_pem is not None and material.key_pem is not None
+    load_key_pair(context, material.cert_pem, material.key_pem)
     listener = echo.listen(EchoIdentity("reviews", "default", "v2"), ssl_context=context)
     assert kubernetes_target.cluster is not None
     kubernetes_target.cluster.host_ports[30081] = listener.address

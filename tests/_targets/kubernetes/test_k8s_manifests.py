@@ -38,6 +38,7 @@ from pytest_meshgate._targets.kubernetes.namespaces import (
     NamespacePlan,
     k8s_name,
     rewrite_host,
+    rewrite_resource,
     rewrite_url,
 )
 from pytest_meshgate._targets.kubernetes.providers.kind import kind_config
@@ -165,6 +166,24 @@ def test_hosts_are_rewritten_only_where_they_name_a_case_namespace() -> None:
         "http://reviews.mg-1-default.svc.cluster.local:9080/a?b=1"
     )
     assert rewrite_url("http://app.example.com/x", plan) == "http://app.example.com/x"
+
+
+def test_cluster_scoped_objects_get_no_namespace_and_a_namespace_its_mapped_name() -> None:
+    plan = NamespacePlan("mg-1", {"default": "mg-1-default", "team-a": "mg-1-team-a"})
+    gateway_class = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GatewayClass",
+        "metadata": {"name": "mine"},
+        "spec": {"controllerName": "istio.io/gateway-controller"},
+    }
+    assert "namespace" not in rewrite_resource(gateway_class, plan)["metadata"]
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    rewritten = rewrite_resource(namespace, plan)["metadata"]
+    assert rewritten["name"] == "mg-1-team-a" and "namespace" not in rewritten
+    # A namespaced Gateway API object without one goes to the case's default, as kubectl's.
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "r"}, "spec": {}}  # fmt: skip
+    assert rewrite_resource(route, plan)["metadata"]["namespace"] == "mg-1-default"
 
 
 def test_external_names_become_service_names() -> None:
