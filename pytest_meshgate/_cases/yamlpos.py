@@ -12,6 +12,7 @@ before anything walks it with aliases expanded.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -101,14 +102,23 @@ class Document:
     nodes: int = 0  # expanded YAML nodes, counted against the file's MAX_NODES
 
 
+# A key that would read as something else in a dotted path: empty, blank, brackets, quotes.
+_PLAIN_KEY = re.compile(r"[^\s\[\]\"'\x00-\x1f\x7f]+")
+
+
 def format_key_path(key_path: KeyPath) -> str:
-    """``("spec", "checks", 0, "name")`` -> ``spec.checks[0].name``."""
+    """``("spec", "checks", 0, "name")`` -> ``spec.checks[0].name``.
+
+    A key that is empty or holds whitespace, brackets, quotes or control
+    characters is quoted (``spec." "``), so that the path reads unambiguously.
+    """
     out = ""
     for part in key_path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
+            continue
+        text = str(part) if _PLAIN_KEY.fullmatch(str(part)) else json.dumps(str(part))
+        out += f".{text}" if out else text
     return out
 
 

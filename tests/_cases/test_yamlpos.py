@@ -114,3 +114,14 @@ def test_errors_quote_the_file_only_when_it_is_accepted(
         load_documents(path, quote_errors=False)
     assert unquoted.value.problems[0].source is None
     assert "b: 3" not in unquoted.value.render()
+
+
+def test_odd_keys_are_quoted_in_key_paths() -> None:
+    # Found by tests/_cases/test_hostile.py: a key " " made a headline read "...:1:  : ...".
+    assert format_key_path(("spec", " ", 0)) == 'spec." "[0]'
+    assert (
+        format_key_path(("", "a[0]", 'x"y', "tab\there")) == '"".' + '"a[0]"."x\\"y"."tab\\there"'
+    )
+    assert format_key_path(("metadata", "labels", "app.kubernetes.io/name")) == (
+        "metadata.labels.app.kubernetes.io/name"
+    )
