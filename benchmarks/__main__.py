@@ -83,6 +83,7 @@ def bench_reload() -> str:
             for i in range(ROUNDS + 2):
                 loaded = cases[i % 2]
                 check = loaded.case.spec.checks[0]
+                assert check.request is not None  # the bench cases send requests
                 start = time.perf_counter()
                 deployment = target.activate(loaded)
                 _until_passing(check.expect, functools.partial(deployment.send, check.request))

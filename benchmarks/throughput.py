@@ -72,6 +72,7 @@ def main() -> str:
         path.write_text(CASE, encoding="utf-8")
         (loaded,) = load_case_file(path).cases
         request = loaded.case.spec.checks[0].request
+        assert request is not None  # the throughput case sends a request
         target = LocalTarget()
         bulk = BulkSender()
         client = HTTPClient()

@@ -317,7 +317,7 @@ def test_a_timeout_of_one_nanosecond_is_rejected() -> None:
 def test_a_header_name_with_a_space_is_rejected() -> None:
     rule = route(match=[{"headers": {"x user": {"exact": "a"}}}])
     assert outcome(http_vs(rule)).errors == [
-        "spec.http[0].match[0].headers.x user: header name x user is not a valid header name"
+        'spec.http[0].match[0].headers."x user": header name x user is not a valid header name'
     ]
 
 

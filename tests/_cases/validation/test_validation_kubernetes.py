@@ -81,7 +81,7 @@ def test_an_invalid_label_key_is_rejected_at_the_key() -> None:
     )
     (message,) = outcome(manifest).errors
     assert message.startswith(
-        'metadata.labels.bad key: Invalid value: "bad key": name part must consist of'
+        'metadata.labels."bad key": Invalid value: "bad key": name part must consist of'
     )
 
 
