@@ -136,6 +136,7 @@ SUPPORTED_FEATURES = frozenset(
         "HTTPRouteBackendTimeout",
         "HTTPRouteParentRefPort",
         "HTTPRouteDestinationPortMatching",
+        "HTTPRouteRetry",
         "HTTPRouteNamedRouteRule",
         "HTTPRoute303RedirectStatusCode",
         "HTTPRoute307RedirectStatusCode",
