@@ -92,3 +92,26 @@ def test_an_unserved_version_is_reported_at_the_kind(write: Write) -> None:
     )
     (line,) = headlines(path)
     assert ":19:11: spec.resources[2].kind: HTTPRoute is not served as apiVersion" in line
+
+
+def test_expected_conditions_name_resources_of_the_case(write: Write) -> None:
+    text = CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "infra/gw")
+    status_check = """  - name: status
+    expect:
+      conditions:
+      - {resource: HTTPRoute/infra/route, parent: infra/gw, type: Accepted, status: "True"}
+      - {resource: GatewayClass/istio, type: Accepted}
+      - {resource: HTTPRoute/default/route, type: Accepted}
+"""
+    path = write("c.yaml", text + status_check)
+    (line,) = headlines(path)
+    assert line.startswith(
+        f"{path}:32:20: spec.checks[1].expect.conditions[2].resource: unknown resource "
+        "'HTTPRoute/default/route' (Gateway API resources of the case: Gateway/infra/gw, "
+        "GatewayClass/istio, HTTPRoute/infra/route)"
+    )
+    fixed = write(
+        "d.yaml", text + status_check.replace("HTTPRoute/default/route", "Gateway/infra/gw")
+    )
+    (loaded,) = load_case_file(fixed).cases
+    assert loaded.case.spec.checks[1].request is None
