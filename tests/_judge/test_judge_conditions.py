@@ -23,7 +23,10 @@ GATEWAY = ObjectStatus(
     "Gateway/ns/gw", [accepted(), Condition("Programmed", "True", "Programmed", "p")]
 )
 LISTENER = ObjectStatus(
-    "Gateway/ns/gw", [accepted()], listener="http", details={"attachedRoutes": 1}
+    "Gateway/ns/gw",
+    [accepted()],
+    listener="http",
+    details={"attachedRoutes": 1, "supportedKinds": ["gateway.networking.k8s.io/HTTPRoute"]},
 )
 REPORTS = [ROUTE_A, ROUTE_B, GATEWAY, LISTENER]
 
@@ -57,6 +60,12 @@ def test_met_expectations_yield_nothing() -> None:
         want(resource="HTTPRoute/ns/r", parent="ns/other", type="Accepted", status="False"),
         want(resource="Gateway/ns/gw", type="Programmed", status="True", messageContains="p"),
         want(resource="Gateway/ns/gw", listener="http", attachedRoutes=1),
+        want(resource="Gateway/ns/gw", listener="http", supportedKinds=["HTTPRoute"]),
+        want(
+            resource="Gateway/ns/gw",
+            listener="http",
+            supportedKinds=["gateway.networking.k8s.io/HTTPRoute"],
+        ),
         want(resource="HTTPRoute/ns/r", parent="ns/third", absent=True),
         want(resource="TCPRoute/ns/t", absent=True),
     ]
@@ -78,6 +87,19 @@ def test_failures_say_what_was_seen() -> None:
         [want(resource="Gateway/ns/gw", listener="http", attachedRoutes=2)], REPORTS
     )
     assert "attachedRoutes is 1, not 2" in count
+    (kinds,) = judge_conditions(
+        [
+            want(
+                resource="Gateway/ns/gw", listener="http", supportedKinds=["HTTPRoute", "GRPCRoute"]
+            )
+        ],
+        REPORTS,
+    )
+    assert kinds.endswith("supportedKinds are gateway.networking.k8s.io/HTTPRoute")
+    assert (
+        "listener http: Accepted=True Accepted (ok); attachedRoutes=1; supportedKinds=HTTPRoute"
+        in LISTENER.describe()
+    )
     (no_type,) = judge_conditions([want(resource="Gateway/ns/gw", type="ResolvedRefs")], REPORTS)
     assert "no ResolvedRefs condition" in no_type
     (present,) = judge_conditions(

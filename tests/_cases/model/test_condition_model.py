@@ -38,6 +38,7 @@ def test_resource_names_a_gateway_api_kind() -> None:
             "listener is for Gateways",
         ),
         ({"resource": "Gateway/ns/gw", "attachedRoutes": 1}, "give listener"),
+        ({"resource": "Gateway/ns/gw", "supportedKinds": ["TLSRoute"]}, "give listener"),
         (
             {"resource": "HTTPRoute/ns/r", "absent": True, "type": "Accepted"},
             "absent expects no status",
