@@ -44,9 +44,9 @@ def _verdict(want: ConditionExpectation, status: ObjectStatus) -> str | None:
             return f"attachedRoutes is {attached}, not {want.attached_routes}"
     if want.supported_kinds is not None:
         kinds = status.details.get("supportedKinds")
-        seen = set(kinds) if isinstance(kinds, list) else set()
-        if seen != want.kinds():
-            return f"supportedKinds are {', '.join(sorted(seen)) or 'none'}"
+        got = {str(k) for k in kinds} if isinstance(kinds, list) else set()
+        if got != want.kinds():
+            return f"supportedKinds are {', '.join(sorted(got)) or 'none'}"
     if want.type is None:
         return None
     condition = next((c for c in status.conditions if c.type == want.type), None)
