@@ -44,7 +44,7 @@ class ConditionExpectation(StrictModel):
     )
     supported_kinds: list[str] | None = Field(
         default=None,
-        description="Listeners: exactly the route kinds it supports (supportedKinds), as Kind "
+        description="Listeners: route kinds among those it supports (supportedKinds), as Kind "
         "(of gateway.networking.k8s.io) or group/Kind.",
     )
     absent: bool = Field(

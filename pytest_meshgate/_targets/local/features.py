@@ -143,6 +143,7 @@ SUPPORTED_FEATURES = frozenset(
         "HTTPRoute308RedirectStatusCode",
         "KubernetesTLSRoute",
         "TLSRouteModeTerminate",
+        "TLSRouteModeMixed",
         "KubernetesTCPRoute",
     ]
 )
