@@ -44,7 +44,7 @@ def _verdict(want: ConditionExpectation, status: ObjectStatus) -> str | None:
             return f"attachedRoutes is {attached}, not {want.attached_routes}"
     if want.supported_kinds is not None:
         kinds = status.details.get("supportedKinds")
-        # Among them, as the Go suite's listenersMatch checks (conformance/utils/kubernetes/helpers.go).
+        # Among them, as the Go suite checks them (conformance/utils/kubernetes/helpers.go).
         got = {str(k) for k in kinds} if isinstance(kinds, list) else set()
         if not want.kinds() <= got:
             return f"supportedKinds are {', '.join(sorted(got)) or 'none'}"
