@@ -59,6 +59,11 @@ class Feature(StrictModel):
     level: Level = Field(description="Its usual support level; profiles decide per profile.")
     description: str = Field(min_length=1)
 
+    @property
+    def report_name(self) -> str:
+        """The name a conformance report gives the feature: the API's own."""
+        return self.upstream or self.name
+
 
 class Profile(StrictModel):
     """A named set of features an implementation can claim, split into core and extended."""
@@ -143,17 +148,35 @@ def _consistency_problems(
     path: Path, positions: Positions, model: CatalogDocument
 ) -> Iterator[Problem]:
     names: set[str] = set()
+    reported: dict[str, str] = {}  # a report's name -> the feature that has it
     for i, feature in enumerate(model.features):
         if feature.name in names:
             message = f"duplicate feature '{feature.name}'"
             yield _problem(path, positions, ("features", i, "name"), message)
         names.add(feature.name)
+        if feature.upstream is not None and feature.api != "gateway-api":
+            message = "upstream names a Gateway API feature; this one is Istio's"
+            yield _problem(path, positions, ("features", i, "upstream"), message)
+        elif feature.upstream == feature.name:
+            message = "upstream is for a name that differs from the feature's"
+            yield _problem(path, positions, ("features", i, "upstream"), message)
+        other = reported.setdefault(f"{feature.api}:{feature.report_name}", feature.name)
+        if other != feature.name:
+            message = (
+                f"reports would name both '{other}' and '{feature.name}' '{feature.report_name}'"
+            )
+            yield _problem(path, positions, ("features", i, "upstream"), message)
+    apis = {feature.name: feature.api for feature in model.features}
     profiles: set[str] = set()
     for i, profile in enumerate(model.profiles):
         if profile.name in profiles:
             message = f"duplicate profile '{profile.name}'"
             yield _problem(path, positions, ("profiles", i, "name"), message)
         profiles.add(profile.name)
+        kinds = sorted({apis[n] for n in profile.core + profile.extended if n in apis})
+        if len(kinds) > 1:
+            message = f"mixes features of {' and '.join(kinds)}; a profile is of one API"
+            yield _problem(path, positions, ("profiles", i, "name"), message)
         for level in ("core", "extended"):
             seen: set[str] = set()
             for j, name in enumerate(getattr(profile, level)):

@@ -26,6 +26,7 @@ import yaml
 
 from .. import __version__
 from .._cases.catalog import Level
+from .._cases.model.gatewayapi import GATEWAY_API_CHANNEL, GATEWAY_API_VERSION
 from .._options import REPORT_FIELDS, Settings
 from .selection import Selection
 
@@ -330,8 +331,10 @@ def _status(
     passed = sorted(c.name for c in cases if c.outcome == "passed")
     failed = sorted(c.name for c in cases if c.outcome == "failed")
     skipped = sorted(c.name for c in cases if c.outcome == "skipped")
-    supported = sorted(f for f in features if f in selection.supported)
-    unsupported = sorted(f for f in features if f not in selection.supported)
+    # Named as the API names them (a Gateway API profile's KubernetesGateway is its Gateway).
+    catalog = selection.catalog.features
+    supported = sorted(catalog[f].report_name for f in features if f in selection.supported)
+    unsupported = sorted(catalog[f].report_name for f in features if f not in selection.supported)
     return {
         "result": _result(
             len(passed), len(failed), len(skipped), level == "core" and bool(unsupported)
@@ -353,6 +356,11 @@ def reported_profiles(selection: Selection, cases: Iterable[CaseResult]) -> list
     return [
         name for name in selection.catalog.profiles if name in present and selection.claimable(name)
     ]
+
+
+def _of_gateway_api(selection: Selection, profile: str) -> bool:
+    features = selection.catalog.profiles[profile].core
+    return all(selection.catalog.features[f].api == "gateway-api" for f in features)
 
 
 def build_report(
@@ -382,11 +390,19 @@ def build_report(
         summary = f"Core tests {_sub_summary(core)}. Extended tests {_sub_summary(extended)}."
         profiles.append({"name": name, "summary": summary, "core": core, "extended": extended})
     when = date or datetime.datetime.now(datetime.timezone.utc)
+    gateway_api: dict[str, str] = {}
+    if any(_of_gateway_api(selection, str(p["name"])) for p in profiles):
+        # As the Go suite's report says which release it tested (apis/v1/conformancereport.go).
+        gateway_api = {
+            "gatewayAPIVersion": GATEWAY_API_VERSION,
+            "gatewayAPIChannel": GATEWAY_API_CHANNEL,
+        }
     return {
         "apiVersion": API_VERSION,
         "kind": "ConformanceReport",
         "date": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "meshgateVersion": __version__,
+        **gateway_api,
         "implementation": dict(implementation) if implementation else None,
         "target": selection.implementation,
         "mode": mode,

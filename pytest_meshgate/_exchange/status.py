@@ -43,4 +43,7 @@ class ObjectStatus:
         parts = [f"{c.type}={c.status} {c.reason} ({c.message})" for c in self.conditions]
         if "attachedRoutes" in self.details:
             parts.append(f"attachedRoutes={self.details['attachedRoutes']}")
+        kinds = self.details.get("supportedKinds")
+        if isinstance(kinds, list):
+            parts.append(f"supportedKinds={','.join(str(k).rsplit('/', 1)[-1] for k in kinds)}")
         return f"{where}: {'; '.join(parts) or 'no conditions'}"

@@ -42,6 +42,12 @@ def _verdict(want: ConditionExpectation, status: ObjectStatus) -> str | None:
         attached = status.details.get("attachedRoutes")
         if attached != want.attached_routes:
             return f"attachedRoutes is {attached}, not {want.attached_routes}"
+    if want.supported_kinds is not None:
+        kinds = status.details.get("supportedKinds")
+        # Among them, as the Go suite checks them (conformance/utils/kubernetes/helpers.go).
+        got = {str(k) for k in kinds} if isinstance(kinds, list) else set()
+        if not want.kinds() <= got:
+            return f"supportedKinds are {', '.join(sorted(got)) or 'none'}"
     if want.type is None:
         return None
     condition = next((c for c in status.conditions if c.type == want.type), None)

@@ -98,3 +98,46 @@ def test_every_catalogue_feature_is_in_a_profile() -> None:
     catalog = load_catalog(DEFAULT_CATALOG)
     in_profiles = set().union(*(profile.features for profile in catalog.profiles.values()))
     assert set(catalog.features) - in_profiles == set()
+
+
+GATEWAY_API = """
+- {name: KubernetesGateway, upstream: Gateway, api: gateway-api, level: core, description: GW.}
+- {name: HTTPRoute, api: gateway-api, level: core, description: Routes.}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("- {name: Fancy, api: istio", "- {name: Fancy, upstream: Fun, api: istio"),
+         "features[2].upstream: upstream names a Gateway API feature; this one is Istio's"),
+        (("upstream: Gateway,", "upstream: HTTPRoute,"),
+         "features[5].upstream: reports would name both 'KubernetesGateway' and 'HTTPRoute' 'HTTPRoute'"),
+        (("upstream: Gateway,", "upstream: KubernetesGateway,"),
+         "features[4].upstream: upstream is for a name that differs from the feature's"),
+        (("core: [Basic, Secure]", "core: [Basic, HTTPRoute]"),
+         "profiles[1].name: mixes features of gateway-api and istio; a profile is of one API"),
+    ],
+)  # fmt: skip
+def test_upstream_names_and_profiles_keep_the_apis_apart(
+    write: Callable[[str, str], Path], change: tuple[str, str], expected: str
+) -> None:
+    text = CATALOG.replace("profiles:\n", GATEWAY_API.lstrip("\n") + "profiles:\n")
+    path = write("features.yaml", text.replace(*change))
+    with pytest.raises(CatalogError) as excinfo:
+        load_catalog(path)
+    assert expected in str(excinfo.value)
+
+
+def test_the_shipped_gateway_api_features_report_upstream_names() -> None:
+    catalog = load_catalog(DEFAULT_CATALOG)
+    gateway_api = [f for f in catalog.features.values() if f.api == "gateway-api"]
+    assert {f.name: f.report_name for f in gateway_api if f.upstream} == {
+        "KubernetesGateway": "Gateway",
+        "KubernetesTLSRoute": "TLSRoute",
+        "KubernetesTCPRoute": "TCPRoute",
+    }
+    # Renamed only where an Istio feature has the Gateway API's name.
+    istio = {f.name for f in catalog.features.values() if f.api == "istio"}
+    assert all(f.upstream in istio for f in gateway_api if f.upstream)
+    assert not {f.name for f in gateway_api} & istio

@@ -134,3 +134,26 @@ def test_cluster_scoped_objects_load_validate_and_analyze_without_a_namespace(
     # The API server's metadata rules still apply to a cluster-scoped object.
     (line,) = headlines(write("d.yaml", CLUSTER_SCOPED.replace("LABEL", "not ok!")))
     assert "spec.resources[0].metadata.labels" in line and "not ok!" in line
+
+
+def test_expected_conditions_name_resources_of_the_case(write: Write) -> None:
+    text = CASE.replace("HOSTNAME", "a.example.com").replace("GATEWAY", "infra/gw")
+    status_check = """  - name: status
+    expect:
+      conditions:
+      - {resource: HTTPRoute/infra/route, parent: infra/gw, type: Accepted, status: "True"}
+      - {resource: GatewayClass/istio, type: Accepted}
+      - {resource: HTTPRoute/default/route, type: Accepted}
+"""
+    path = write("c.yaml", text + status_check)
+    (line,) = headlines(path)
+    assert line.startswith(
+        f"{path}:32:20: spec.checks[1].expect.conditions[2].resource: unknown resource "
+        "'HTTPRoute/default/route' (Gateway API resources of the case: Gateway/infra/gw, "
+        "GatewayClass/istio, HTTPRoute/infra/route)"
+    )
+    fixed = write(
+        "d.yaml", text + status_check.replace("HTTPRoute/default/route", "Gateway/infra/gw")
+    )
+    (loaded,) = load_case_file(fixed).cases
+    assert loaded.case.spec.checks[1].request is None

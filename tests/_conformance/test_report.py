@@ -468,3 +468,57 @@ def test_a_cluster_run_keeps_a_partial_report_while_it_goes_and_drops_it_at_the_
     assert profiles["HTTP-PROFILE"]["core"]["statistics"]["Passed"] == 1
     recorder.finish()
     assert path.is_file() and not partial.exists()
+
+
+GATEWAY_API_CATALOG = """\
+apiVersion: conformance.meshgate.dev/v1alpha1
+kind: FeatureCatalog
+features:
+- {name: Gateway, api: istio, level: core, description: Istio's Gateway.}
+- {name: KubernetesGateway, upstream: Gateway, api: gateway-api, level: core, description: GW.}
+- {name: HTTPRoute, api: gateway-api, level: core, description: Routes.}
+- {name: HTTPRouteQueryParamMatching, api: gateway-api, level: extended, description: Query.}
+profiles:
+- {name: ISTIO, description: Istio., core: [Gateway]}
+- {name: GATEWAY-HTTP, description: HTTP., core: [KubernetesGateway, HTTPRoute], extended: [HTTPRouteQueryParamMatching]}
+"""
+
+
+def test_gateway_api_profiles_name_features_as_the_go_suite_does(tmp_path: Path) -> None:
+    path = tmp_path / "features.yaml"
+    path.write_text(GATEWAY_API_CATALOG, encoding="utf-8")
+    selection = Selection(
+        catalog=load_catalog(path),
+        implementation="acme",
+        supported=frozenset({"Gateway", "KubernetesGateway", "HTTPRoute"}),
+        source="explicit",
+        claimed=("GATEWAY-HTTP",),
+        skip_cases=frozenset(),
+    )
+    cases = [
+        CaseResult(
+            "httproute-simple",
+            ["KubernetesGateway", "HTTPRoute"],
+            False,
+            "run",
+            "",
+            {"GATEWAY-HTTP": "core"},
+        )
+    ]
+    cases[0].checks["n"] = CheckResult("c", "passed")
+    report = build_report(selection, cases, implementation=None)
+    (profile,) = report["profiles"]
+    assert profile["core"]["supportedFeatures"] == ["Gateway", "HTTPRoute"]
+    assert profile["extended"]["unsupportedFeatures"] == ["HTTPRouteQueryParamMatching"]
+    assert (report["gatewayAPIVersion"], report["gatewayAPIChannel"]) == ("v1.6.1", "standard")
+    # An Istio profile's report says nothing of a Gateway API release.
+    istio = build_report(
+        Selection(
+            selection.catalog, "acme", selection.supported, "explicit", ("ISTIO",), frozenset()
+        ),
+        [],
+        implementation=None,
+    )
+    assert "gatewayAPIVersion" not in istio and istio["profiles"][0]["core"][
+        "supportedFeatures"
+    ] == ["Gateway"]

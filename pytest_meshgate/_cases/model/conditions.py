@@ -42,6 +42,11 @@ class ConditionExpectation(StrictModel):
     attached_routes: int | None = Field(
         default=None, ge=0, description="Listeners: how many routes attached (attachedRoutes)."
     )
+    supported_kinds: list[str] | None = Field(
+        default=None,
+        description="Listeners: route kinds among those it supports (supportedKinds), as Kind "
+        "(of gateway.networking.k8s.io) or group/Kind.",
+    )
     absent: bool = Field(
         default=False,
         description="No status at all for this resource (parent): the implementation ignored it.",
@@ -66,17 +71,27 @@ class ConditionExpectation(StrictModel):
             raise ValueError("listener is for Gateways")
         if self.attached_routes is not None and self.listener is None:
             raise ValueError("attachedRoutes is a listener's count; give listener")
+        if self.supported_kinds is not None and self.listener is None:
+            raise ValueError("supportedKinds are a listener's; give listener")
         if self.absent:
             if any(
                 v is not None for v in (self.type, self.status, self.reason, self.message_contains)
             ):
                 raise ValueError("absent expects no status at all; drop type, status and reason")
             return self
-        if self.type is None and self.attached_routes is None:
-            raise ValueError("give type (with status, reason), attachedRoutes, or absent: true")
+        if self.type is None and self.attached_routes is None and self.supported_kinds is None:
+            raise ValueError(
+                "give type (with status, reason), attachedRoutes, supportedKinds, or absent: true"
+            )
         if self.type is None and (self.status or self.reason or self.message_contains):
             raise ValueError("status, reason and messageContains need type")
         return self
+
+    def kinds(self) -> set[str]:
+        """``supportedKinds`` as ``group/Kind``."""
+        return {
+            k if "/" in k else f"gateway.networking.k8s.io/{k}" for k in self.supported_kinds or ()
+        }
 
     def describe(self) -> str:
         where = self.resource
@@ -95,4 +110,6 @@ class ConditionExpectation(StrictModel):
                 parts.append(f"message containing {self.message_contains!r}")
         if self.attached_routes is not None:
             parts.append(f"attachedRoutes={self.attached_routes}")
+        if self.supported_kinds is not None:
+            parts.append(f"supportedKinds={','.join(self.supported_kinds)}")
         return f"{where}: {' '.join(parts)}"

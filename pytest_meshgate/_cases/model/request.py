@@ -55,7 +55,9 @@ class Request(CaseModel):
     """What a check sends."""
 
     gateway: str | None = Field(
-        default=None, description="ingress (default), egress or a spec.gateways name."
+        default=None,
+        description="ingress (default), egress, a spec.gateways name, or namespace/name of a "
+        "Gateway API Gateway (the URL's port is then a listener port).",
     )
     from_: str | None = Field(
         default=None, alias="from", description="A spec.clients name: leave through its sidecar."

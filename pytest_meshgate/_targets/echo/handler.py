@@ -6,9 +6,10 @@ Knobs, as in echo-basic (the path is matched after collapsing ``//``):
 - ``/status/NNN``: answers status NNN with the echo body.
 - ``?delay=1s`` (Go durations: ``500ms``, ``1m30s``): sleeps before answering,
   without holding up other connections.
-- ``/retry/?uuid=U&succeedAfter=N[&responseCode=503][&delayRetry=1s]``: the
-  first N requests per uuid fail with ``responseCode``; without it they fail by
-  a TCP reset (``SO_LINGER`` 0 then close), as echo-basic's hijack does.
+- ``/retry/?uuid=U&succeedAfter=N[&responseCode=503][&delayRetry=1s]``, and any
+  path under ``/retry/``: the first N requests per uuid fail with
+  ``responseCode``; without it they fail by a TCP reset (``SO_LINGER`` 0 then
+  close), as echo-basic's hijack does.
 - request header ``X-Echo-Set-Header: Name:value,Name2:value2``: sets those
   response headers.
 
@@ -135,7 +136,8 @@ class EchoHandler:
             if not code.isdigit() or not 200 <= int(code) <= 599:
                 return text_response(400, f"invalid status {code!r}: want 200-599\n")
             status = int(code)
-        elif path in ("/retry", "/retry/"):
+        elif path == "/retry" or path.startswith("/retry/"):
+            # echo-basic serves "/retry/" and everything under it (a Go ServeMux subtree).
             failure = await self._retry(query)
             if failure is not None:
                 return failure

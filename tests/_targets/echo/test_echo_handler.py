@@ -128,6 +128,15 @@ def test_retry_with_response_code_counts_per_uuid(
         for _ in range(2)
     ]
     assert other == [200, 200]
+    # echo-basic serves the whole /retry/ subtree (conformance/tests/httproute-retry.go).
+    nested = uuid.uuid4()
+    codes = [
+        client.get(
+            url(plain, f"/retry/code-500/x?uuid={nested}&succeedAfter=1&responseCode=500")
+        ).status_code
+        for _ in range(2)
+    ]
+    assert codes == [500, 200]
 
 
 def test_retry_default_code_is_a_connection_reset(echo: EchoServer, plain: EchoListener) -> None:

@@ -64,7 +64,13 @@ from .referencegrant import (
     ReferenceGrantSpec,
     ReferenceGrantTo,
 )
-from .resource import SERVED_VERSIONS, ClusterGatewayAPIResource, GatewayAPIResource
+from .resource import (
+    GATEWAY_API_CHANNEL,
+    GATEWAY_API_VERSION,
+    SERVED_VERSIONS,
+    ClusterGatewayAPIResource,
+    GatewayAPIResource,
+)
 from .shared import (
     GATEWAY_GROUP,
     BackendObjectReference,
@@ -77,6 +83,8 @@ from .shared import (
 )
 
 __all__ = [
+    "GATEWAY_API_CHANNEL",
+    "GATEWAY_API_VERSION",
     "GATEWAY_GROUP",
     "MODELS",
     "SERVED_VERSIONS",

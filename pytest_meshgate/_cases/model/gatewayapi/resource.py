@@ -8,7 +8,18 @@ from ..base import StrictModel
 from ..kubernetes import ClusterObjectMeta, ObjectMeta
 from .shared import GATEWAY_GROUP
 
-__all__ = ["SERVED_VERSIONS", "ClusterGatewayAPIResource", "GatewayAPIResource"]
+__all__ = [
+    "GATEWAY_API_CHANNEL",
+    "GATEWAY_API_VERSION",
+    "SERVED_VERSIONS",
+    "ClusterGatewayAPIResource",
+    "GatewayAPIResource",
+]
+
+# The release whose CRDs and conformance tests the models and cases follow,
+# and its channel (a few experimental fields are accepted too: see the docs).
+GATEWAY_API_VERSION = "v1.6.1"
+GATEWAY_API_CHANNEL = "standard"
 
 # What the CRDs of Gateway API v1.6 serve (config/crd/experimental/*.yaml
 # `served: true`; the standard channel serves TLSRoute and TCPRoute in v1
