@@ -20,14 +20,29 @@ from .._cases.model.workloads import Secret
 
 __all__ = [
     "DEFAULT_CA",
+    "MAX_COMMON_NAME",
     "CaseSecrets",
     "Material",
     "SecretStore",
+    "common_name_for",
     "describe_certificate",
     "generate_case_secrets",
 ]
 
 DEFAULT_CA = "default"
+
+
+# RFC 5280's ub-common-name: a longer common name cannot be encoded at all.
+MAX_COMMON_NAME = 64
+
+
+def common_name_for(names: list[str]) -> str | None:
+    """The first name short enough to be a certificate's common name, if any.
+
+    Clients match the subjectAltNames; the common name is only what messages
+    and old tools show, so a certificate for long names simply has none.
+    """
+    return next((name for name in names if len(name) <= MAX_COMMON_NAME), None)
 
 
 def describe_certificate(pem: bytes) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..._cases.model.case import Case
 from ..._cases.model.workloads import Secret
+from ..secrets import common_name_for
 from .manifests import Material
 
 __all__ = ["TrustmeMaterial"]
@@ -37,7 +38,7 @@ class TrustmeMaterial(Material):
         return "".join(ca.cert_pem.bytes().decode() for _, ca in sorted(self.cas.items()))
 
     def service_cert(self, names: list[str]) -> dict[str, str]:
-        leaf = self.cas["default"].issue_cert(*names, common_name=names[0])
+        leaf = self.cas["default"].issue_cert(*names, common_name=common_name_for(names))
         return {
             "tls.crt": "".join(blob.bytes().decode() for blob in leaf.cert_chain_pems),
             "tls.key": leaf.private_key_pem.bytes().decode(),

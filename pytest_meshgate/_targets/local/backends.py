@@ -17,7 +17,7 @@ from typing import Any
 
 from ..._cases.model.workloads import Service, ServicePort, port_protocol
 from ..._exchange.tlskeys import load_key_pair
-from ..secrets import CaseSecrets, SecretStore
+from ..secrets import CaseSecrets, SecretStore, common_name_for
 from .mesh_identity import gateway_service_account, spiffe_id
 from .proxy import LOOPBACK, LocalProxy
 from .world import DOMAIN_SUFFIX, Endpoint, MeshService, ServicePortInfo, World
@@ -182,7 +182,7 @@ def backend_tls(
         required = material.secret.type == "mutual"
     else:
         names = service_names(service)
-        leaf = store.default_ca.issue_cert(*names, common_name=names[0])
+        leaf = store.default_ca.issue_cert(*names, common_name=common_name_for(names))
         leaf.configure_cert(context)
         required = False
     for ca in secrets.cas.values():
