@@ -268,7 +268,7 @@ def test_a_directory_linked_into_itself_is_collected_once(pytester: pytest.Pytes
     assert result.ret == 0
 
 
-@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le"])
 def test_a_case_file_with_a_byte_order_mark_is_collected(
     pytester: pytest.Pytester, encoding: str
 ) -> None:

@@ -4,8 +4,10 @@ Only regular files are read (a FIFO or a device named by a case file would
 block or never end), through one ``open`` that cannot block, and never more
 than ``MAX_FILE_BYTES``. UTF-8 is the default; a byte-order mark selects
 UTF-8, UTF-16 or UTF-32 (YAML 1.1 section 5.2 takes the first two, YAML 1.2
-all three), and the mark itself is dropped. Bytes that do not decode are a
-located error, never a traceback. A ``Source`` keeps the lines for error
+all three), and the mark itself is dropped; without a mark, the zero bytes
+around a first ASCII character tell UTF-16 and UTF-32 apart (YAML 1.2
+section 5.2's table). Bytes that do not decode are a located error, never a
+traceback. A ``Source`` keeps the lines for error
 excerpts, so that nothing is read again to show a problem.
 """
 
@@ -22,7 +24,15 @@ from pathlib import Path
 from .._errors import CaseError, Problem
 from .limits import MAX_FILE_BYTES
 
-__all__ = ["Source", "decode", "read_bytes", "read_head", "read_source", "split_lines"]
+__all__ = [
+    "Source",
+    "decode",
+    "detect_encoding",
+    "read_bytes",
+    "read_head",
+    "read_source",
+    "split_lines",
+]
 
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _BOMS = (
@@ -31,6 +41,13 @@ _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+# No BOM: an ASCII first character and the zero bytes around it (YAML 1.2 section 5.2).
+_NULL_PATTERNS = (
+    (re.compile(rb"\x00\x00\x00[^\x00]"), "utf-32-be"),
+    (re.compile(rb"[^\x00]\x00\x00\x00"), "utf-32-le"),
+    (re.compile(rb"\x00[^\x00]"), "utf-16-be"),
+    (re.compile(rb"[^\x00]\x00"), "utf-16-le"),
 )
 # YAML's line breaks (YAML 1.1 section 5.4, as PyYAML and libyaml count lines).
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
@@ -105,24 +122,32 @@ def read_bytes(path: Path, limit: int = MAX_FILE_BYTES, *, head: bool = False) -
     return b"".join(chunks)
 
 
+def detect_encoding(data: bytes) -> tuple[str, int]:
+    """The encoding of ``data`` and the length of its byte-order mark (see the module docstring)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    for pattern, name in _NULL_PATTERNS:
+        if pattern.match(data):
+            return name, 0
+    return "utf-8", 0
+
+
 def decode(data: bytes, path: Path) -> str:
     """The text of ``data``: UTF-8 unless a byte-order mark says otherwise, mark dropped.
 
     Raises:
         CaseError: at the line and column of the first byte that does not decode.
     """
-    encoding, body = "utf-8", data
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            encoding, body = name, data[len(bom) :]
-            break
+    encoding, skip = detect_encoding(data)
+    body = data[skip:]
     try:
         return body.decode(encoding)
     except UnicodeDecodeError as exc:
         before = split_lines(body[: exc.start].decode(encoding, errors="replace"))
         line, column = len(before), len(before[-1]) + 1
         message = f"not valid {encoding.upper()}: byte 0x{body[exc.start]:02x} at offset "
-        raise _fail(path, message + f"{exc.start + len(data) - len(body)}", line, column) from None
+        raise _fail(path, message + f"{exc.start + skip}", line, column) from None
 
 
 def read_source(path: Path, *, quotable: bool = True) -> Source:
@@ -140,8 +165,6 @@ def read_head(path: Path, size: int) -> str | None:
         data = read_bytes(path, size, head=True)
     except CaseError:
         return None
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            # A UTF-16/32 head cut mid-character decodes with one replacement at its end.
-            return data[len(bom) :].decode(name, errors="replace")
-    return data.decode("utf-8", errors="replace")
+    encoding, skip = detect_encoding(data)
+    # A UTF-16/32 head cut mid-character decodes with one replacement at its end.
+    return data[skip:].decode(encoding, errors="replace")

@@ -4,7 +4,7 @@ Each example takes a file of ``cases/`` and mutates it: YAML-structure
 mutations (a value of another type, a key deleted or added, a subtree shared
 through an anchor and alias, an alias bomb, an include of a file outside the
 root, of ``/proc``, of a symlink loop or a FIFO), then byte flips, line
-deletions and duplications, then an encoding (a BOM, UTF-16, UTF-32). For
+deletions and duplications, then an encoding (a BOM, UTF-16, UTF-32, with or without a BOM). For
 each, ``load_case_file`` with the include root must
 
 * return (never raise, never hang: the hypothesis deadline bounds each example);
@@ -225,7 +225,16 @@ def textual(draw: st.DrawFn, data: bytes) -> bytes:
     return data
 
 
-ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-be-bom", "utf-32", "utf-32-le-bom"]
+ENCODINGS = [
+    "utf-8",
+    "utf-8-sig",
+    "utf-16",
+    "utf-16-be-bom",
+    "utf-16-le",
+    "utf-32",
+    "utf-32-le-bom",
+    "utf-32-be",
+]
 
 
 def _encode(data: bytes, encoding: str) -> bytes:

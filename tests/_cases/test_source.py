@@ -29,6 +29,16 @@ def test_a_byte_order_mark_selects_the_encoding_and_is_dropped(
     assert read_head(path, 1024) == TEXT
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_without_a_mark_are_told_by_their_zero_bytes(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(TEXT.encode(encoding))
+    assert read_source(path).text == TEXT
+    assert read_head(path, 1024) == TEXT
+
+
 def test_invalid_utf8_is_located_at_the_first_bad_byte(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_bytes(b"a: 1\nname: caf\xe9 au lait\n")
