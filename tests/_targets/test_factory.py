@@ -23,10 +23,11 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
         "ISTIO-INGRESS-TLS",
         "ISTIO-EGRESS",
         "ISTIO-MESH-HTTP",
-        # The Gateway API's, but GATEWAY-GRPC (GRPCRoute) and MESH-HTTP (GAMMA).
+        # The Gateway API's, but GATEWAY-GRPC (GRPCRoute).
         "GATEWAY-HTTP",
         "GATEWAY-TLS",
         "GATEWAY-TCP",
+        "MESH-HTTP",
     }
     # Every feature of the ingress TLS and egress profiles is implemented, core and extended.
     assert catalog.profiles["ISTIO-INGRESS-TLS"].features <= declared

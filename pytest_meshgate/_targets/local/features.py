@@ -145,5 +145,15 @@ SUPPORTED_FEATURES = frozenset(
         "TLSRouteModeTerminate",
         "TLSRouteModeMixed",
         "KubernetesTCPRoute",
+        # GAMMA: HTTPRoutes with a Service parentRef, on sidecars (not MeshConsumerRoute,
+        # not MeshClusterIPMatching).
+        "Mesh",
+        "MeshHTTPRouteRewritePath",
+        "MeshHTTPRouteSchemeRedirect",
+        "MeshHTTPRouteRedirectPort",
+        "MeshHTTPRouteRedirectPath",
+        "MeshHTTPRouteBackendRequestHeaderModification",
+        "MeshHTTPRouteQueryParamMatching",
+        "MeshHTTPRouteNamedRouteRule",
     ]
 )
