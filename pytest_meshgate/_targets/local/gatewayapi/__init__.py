@@ -119,6 +119,9 @@ def convert(inputs: ConversionInputs) -> Conversion:
         attach(conversion)
         bases.extend(http_virtual_services(inputs, route, conversion, mesh_routes, gateway_routes))
     for grpc in inputs.grpc_routes:
+        # To come (route_collections.go GRPCRouteCollection): compute_route with a GRPC
+        # rule converter, then http_virtual_services into ``bases``, so that HTTPRoutes and
+        # GRPCRoutes of one listener and host merge as Istio merges them.
         out.unsupported.append(f"GRPCRoute {grpc.key}: not converted by the local target yet")
     istio.extend(merge_http_routes(bases))
     for tls_route in inputs.tls_routes:
