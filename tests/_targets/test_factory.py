@@ -28,6 +28,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
         "GATEWAY-TLS",
         "GATEWAY-TCP",
         "GATEWAY-GRPC",
+        "MESH-HTTP",
     }
     # Every feature of the ingress TLS and egress profiles is implemented, core and extended.
     assert catalog.profiles["ISTIO-INGRESS-TLS"].features <= declared

@@ -155,5 +155,15 @@ SUPPORTED_FEATURES = frozenset(
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",
         "GRPCRouteRequestHeaderModifier",
+        # GAMMA: HTTPRoutes with a Service parentRef, on sidecars (not MeshConsumerRoute,
+        # not MeshClusterIPMatching).
+        "Mesh",
+        "MeshHTTPRouteRewritePath",
+        "MeshHTTPRouteSchemeRedirect",
+        "MeshHTTPRouteRedirectPort",
+        "MeshHTTPRouteRedirectPath",
+        "MeshHTTPRouteBackendRequestHeaderModification",
+        "MeshHTTPRouteQueryParamMatching",
+        "MeshHTTPRouteNamedRouteRule",
     ]
 )

@@ -117,10 +117,6 @@ def convert(inputs: ConversionInputs) -> Conversion:
         except UnsupportedBackend as exc:
             out.unsupported.append(f"{exc} (HTTPRoute {route.key})")
             continue
-        if any(p.is_mesh and p.denied is None for p in conversion.parents):
-            out.unsupported.append(
-                f"HTTPRoute {route.key}: a Service parentRef (mesh routing, GAMMA)"
-            )
         attach(conversion)
         bases.extend(http_virtual_services(inputs, route, conversion, mesh_routes, gateway_routes))
     for grpc in inputs.grpc_routes:

@@ -478,15 +478,38 @@ spec: {parentRefs: [{name: gw}]}
     hostname_address = GATEWAY.replace(
         "  listeners:", "  addresses: [{type: Hostname, value: lb.example.com}]\n  listeners:"
     )
-    mesh = route(
-        """  parentRefs: [{name: a, kind: Service, group: ""}]
-  rules: [{backendRefs: [{name: a, port: 8080}]}]""",
-        name="mesh",
-    )
-    conversion = run(GATEWAY + grpc + persistence + mesh, service("a"))
+    conversion = run(GATEWAY + grpc + persistence, service("a"))
     # GRPCRoute is converted (gatewayapi/grpc.py); only what follows is not.
     assert not any("GRPCRoute infra/g" in u for u in conversion.unsupported)
     assert any("sessionPersistence" in u for u in conversion.unsupported)
-    assert any("HTTPRoute infra/mesh: a Service parentRef" in u for u in conversion.unsupported)
     assert any("Hostname" in u for u in run(hostname_address).unsupported)
     assert run(GATEWAY).unsupported == []
+
+
+def test_mesh_routes_become_mesh_virtual_services_of_the_service_host() -> None:
+    """GAMMA: a Service parentRef gives a VirtualService bound to mesh for that Service's host
+    (route_collections.go), with the parentRef's port as a match (augmentPortMatch), one per
+    namespace, port and host."""
+    mesh = route(
+        """  parentRefs: [{name: a, kind: Service, group: "", port: 8080}, {name: b, kind: Service, group: ""}]
+  rules: [{backendRefs: [{name: a, port: 8080}]}]""",
+        name="mesh",
+    )
+    conversion = run(mesh, service("a"), service("b"))
+    assert conversion.unsupported == []
+    by_host = {vs.spec.hosts[0]: vs for vs in virtual_services(conversion)}
+    assert set(by_host) == {"a.infra.svc.cluster.local", "b.infra.svc.cluster.local"}
+    a, b = by_host["a.infra.svc.cluster.local"], by_host["b.infra.svc.cluster.local"]
+    assert a.spec.gateways == ["mesh"] and b.spec.gateways == ["mesh"]
+    assert [m.port for m in a.spec.http[0].match] == [8080]
+    assert all(m.port is None for m in b.spec.http[0].match)
+    assert status_of(conversion, "HTTPRoute/infra/mesh", "infra/a:8080")["Accepted"][:2] == (
+        "True",
+        "Accepted",
+    )
+    # A Service that does not exist is no parent.
+    missing = run(mesh, service("a"))
+    assert status_of(missing, "HTTPRoute/infra/mesh", "infra/b")["Accepted"][:2] == (
+        "False",
+        "NoMatchingParent",
+    )
