@@ -155,6 +155,11 @@ def _processes_mentioning(text: str) -> list[int]:
     return pids
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_no_process_or_file(
     pytester: pytest.Pytester, tmp_path: Path, signum: int
@@ -170,6 +175,10 @@ def test_interrupt_leaves_no_process_or_file(
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # A run started in the background by a non-interactive shell inherits an
+        # ignored SIGINT, and Python then never turns Ctrl-C into KeyboardInterrupt:
+        # the child starts with the default dispositions a terminal gives it.
+        preexec_fn=_default_signals,
     )
     try:
         deadline = time.monotonic() + 120  # a hang guard, not a speed goal
