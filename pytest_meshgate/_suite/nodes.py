@@ -44,7 +44,6 @@ class CaseFileNode(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from .._cases.catalog import CatalogError, feature_problems
-        from .._options import settings_of
         from .conformance import selection_for
 
         try:

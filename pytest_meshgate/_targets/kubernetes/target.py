@@ -47,7 +47,6 @@ from .providers import (
 
 __all__ = ["ClusterSettings", "KubernetesTarget", "render_settings"]
 
-INSTALL_TIMEOUT = 600.0
 MARKER_MAX_AGE = 86400.0  # seconds an install marker of another run is kept
 
 

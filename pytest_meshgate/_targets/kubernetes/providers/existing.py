@@ -35,7 +35,6 @@ class ExistingClusterProvider(ClusterProvider):
 
     def __init__(self, settings: ExistingSettings) -> None:
         self.settings = settings
-        self._server: str | None = None
 
     def kubeconfig_path(self) -> Path:
         if self.settings.kubeconfig:
@@ -88,7 +87,6 @@ class ExistingClusterProvider(ClusterProvider):
                 f"meshgate: the cluster of context {context_name!r} is unreachable: "
                 f"{server} ({reason}); check the cluster or --meshgate-context"
             ) from None
-        self._server = server
 
     def acquire(self) -> ClusterHandle:
         return ClusterHandle(

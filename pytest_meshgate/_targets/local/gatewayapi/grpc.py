@@ -21,12 +21,10 @@ from ...._cases.model.istio import (
     HTTPMatchRequest,
     HTTPMirrorPolicy,
     HTTPRoute,
-    HTTPRouteDestination,
     StringMatch,
 )
 from .context import ConversionInputs
-from .destinations import build_destination, is_invalid_backend
-from .http import HardError, header_operations, mirror_policy
+from .http import HardError, header_operations, mirror_policy, route_destinations
 from .status import INVALID_FILTER, ConfigError
 
 __all__ = ["convert_grpc_rule", "grpc_uri_match"]
@@ -58,36 +56,6 @@ def _match(match: GRPCRouteMatch) -> HTTPMatchRequest:
         for h in match.headers
     }
     return HTTPMatchRequest(uri=grpc_uri_match(match), headers=headers)
-
-
-def _destinations(
-    inputs: ConversionInputs, rule: GRPCRouteRule, namespace: str, enforce_ref_grant: bool
-) -> tuple[list[HTTPRouteDestination], ConfigError | None]:
-    """``buildGRPCDestination``: weight-0 backends dropped; a lone one carries weight 0."""
-    kept = [b for b in rule.backend_refs if b.weight != 0]
-    weights = [b.weight for b in kept] if len(kept) != 1 else [0]
-    invalid: ConfigError | None = None
-    out: list[HTTPRouteDestination] = []
-    for backend, weight in zip(kept, weights, strict=True):
-        destination, error = build_destination(inputs, backend, namespace, _KIND, enforce_ref_grant)
-        if error is not None:
-            if not is_invalid_backend(error):
-                raise HardError(error)
-            invalid = error
-        assert destination is not None
-        request_ops = response_ops = None
-        for f in backend.filters:
-            if f.type == "RequestHeaderModifier" and f.request_header_modifier is not None:
-                request_ops = header_operations(f.request_header_modifier)
-            elif f.type == "ResponseHeaderModifier" and f.response_header_modifier is not None:
-                response_ops = header_operations(f.response_header_modifier)
-            else:
-                raise HardError(ConfigError(INVALID_FILTER, f'unsupported filter type "{f.type}"'))
-        headers = None
-        if request_ops is not None or response_ops is not None:
-            headers = Headers(request=request_ops, response=response_ops)
-        out.append(HTTPRouteDestination(destination=destination, weight=weight, headers=headers))
-    return out, invalid
 
 
 def convert_grpc_rule(
@@ -146,6 +114,8 @@ def _convert(
         # "The spec requires us to return 500 when there are no >0 weight backends."
         fields["direct_response"] = HTTPDirectResponse(status=500)
         return HTTPRoute(**fields), None
-    destinations, backend_error = _destinations(inputs, rule, namespace, enforce_ref_grant)
+    destinations, backend_error = route_destinations(
+        inputs, rule.backend_refs, namespace, _KIND, enforce_ref_grant
+    )
     fields["route"] = destinations
     return HTTPRoute(**fields), backend_error

@@ -11,6 +11,8 @@ of ``buildHTTPDestination``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from ...._cases.model.gatewayapi import (
     HTTPCORSFilter,
@@ -48,6 +50,7 @@ __all__ = [
     "header_operations",
     "istio_duration",
     "mirror_policy",
+    "route_destinations",
 ]
 
 
@@ -199,18 +202,21 @@ def _cors(cors: HTTPCORSFilter) -> CorsPolicy:
     )
 
 
-def _destinations(
-    inputs: ConversionInputs, rule: HTTPRouteRule, namespace: str, enforce_ref_grant: bool
+def route_destinations(
+    inputs: ConversionInputs,
+    backend_refs: Sequence[Any],
+    namespace: str,
+    kind: str,
+    enforce_ref_grant: bool,
 ) -> tuple[list[HTTPRouteDestination], ConfigError | None]:
-    """``buildHTTPDestination``: weight-0 backends dropped; a lone one carries weight 0."""
-    kept = [b for b in rule.backend_refs if b.weight != 0]
+    """``buildHTTPDestination`` (and ``buildGRPCDestination``, the same for GRPCRoute's
+    backendRefs of ``kind``): weight-0 backends dropped; a lone one carries weight 0."""
+    kept = [b for b in backend_refs if b.weight != 0]
     weights = [b.weight for b in kept] if len(kept) != 1 else [0]
     invalid: ConfigError | None = None
     out: list[HTTPRouteDestination] = []
     for backend, weight in zip(kept, weights, strict=True):
-        destination, error = build_destination(
-            inputs, backend, namespace, "HTTPRoute", enforce_ref_grant
-        )
+        destination, error = build_destination(inputs, backend, namespace, kind, enforce_ref_grant)
         if error is not None:
             if not is_invalid_backend(error):
                 raise HardError(error)
@@ -323,6 +329,8 @@ def _convert(
         # "when there are no >0 weight backends return 500" (none at all included).
         fields["direct_response"] = HTTPDirectResponse(status=500)
         return HTTPRoute(**fields), mirror_error
-    destinations, backend_error = _destinations(inputs, rule, namespace, enforce_ref_grant)
+    destinations, backend_error = route_destinations(
+        inputs, rule.backend_refs, namespace, "HTTPRoute", enforce_ref_grant
+    )
     fields["route"] = destinations
     return HTTPRoute(**fields), join_errors(backend_error, mirror_error)
