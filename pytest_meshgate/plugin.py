@@ -100,8 +100,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-# The real paths of the case files collected so far in this session.
-_COLLECTED = pytest.StashKey[set[str]]()
+# The real paths of the case files collected so far in this session -> the path
+# that first reached each.
+_COLLECTED = pytest.StashKey[dict[str, Path]]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -117,11 +118,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
     if not looks_like_case_file(file_path):
         return None
-    collected = parent.config.stash.setdefault(_COLLECTED, set())
-    real = os.path.realpath(file_path)
-    if real in collected:
+    collected = parent.config.stash.setdefault(_COLLECTED, {})
+    # The same path again is pytest collecting its directory once more (it does for
+    # each file named on the command line: `pytest a.yaml b.yaml`), not a loop.
+    if collected.setdefault(os.path.realpath(file_path), file_path) != file_path:
         return None
-    collected.add(real)
     from ._suite.nodes import CaseFileNode
 
     node: pytest.Collector = CaseFileNode.from_parent(parent, path=file_path)

@@ -92,30 +92,16 @@ class CaseFileNode(pytest.File):
 def _ambiguous_check_names(case: LoadedCase) -> list[Problem]:
     """Check names whose test ids would select more than their check.
 
-    Two checks of one name share an id; and pytest selects ``file::case::x``
-    also for a check named ``x[...]`` (it reads a ``[...]`` tail as a
-    parametrization), so such a name beside ``x`` is refused too.
+    pytest selects ``file::case::x`` also for a check named ``x[...]`` (it
+    reads a ``[...]`` tail as a parametrization), so such a name beside ``x``
+    is refused; the loader refuses a repeated name already.
     """
     problems: list[Problem] = []
-    first: dict[str, int] = {}
     checks = case.case.spec.checks
-    for index, check in enumerate(checks):
-        mark = case.mark(("spec", "checks", index, "name"))
-        key = f"spec.checks[{index}].name"
-        if check.name in first:
-            earlier = case.mark(("spec", "checks", first[check.name], "name"))
-            problems.append(
-                mark.problem(
-                    key,
-                    f"duplicate check name '{check.name}' (first used at line {earlier.line}): "
-                    "the test ids would be the same",
-                )
-            )
-            continue
-        first[check.name] = index
+    names = {check.name for check in checks}
     for index, check in enumerate(checks):
         stem = check.name.split("[", 1)[0]
-        if stem != check.name and stem in first:
+        if stem != check.name and stem in names:
             mark = case.mark(("spec", "checks", index, "name"))
             problems.append(
                 mark.problem(
