@@ -24,6 +24,7 @@ CAPABILITIES = frozenset(
         "statistics",
         "mirroring",
         "status",
+        "access-log",
     }
 )
 # The conformance features (conformance/features.yaml) the translation implements:
