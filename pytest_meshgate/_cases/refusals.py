@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._errors import Problem
+from .._errors import Problem, display_path
 from .catalog import Catalog, feature_problems
 from .loader import LoadedCase
 from .yamlpos import Mark
@@ -36,7 +36,8 @@ class CaseNames:
             mark = case.mark(("metadata", "name"))
             return mark.problem(
                 "metadata.name",
-                f"duplicate case name '{case.name}' (first used in {first.path}:{first.line})",
+                f"duplicate case name '{case.name}' "
+                f"(first used in {display_path(first.path)}:{first.line})",
             )
         self._first[case.name] = case.start
         return None
