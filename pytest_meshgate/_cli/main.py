@@ -33,8 +33,11 @@ exit codes:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Validate, describe and render pytest-meshgate case files "
-        "(pytest collects and runs them).",
+        description=textwrap.fill(
+            "Validate, describe and render pytest-meshgate case files "
+            "(pytest collects and runs them).",
+            79,
+        ),
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
