@@ -321,7 +321,8 @@ def test_includes_stay_inside_rootdir_by_default(pytester: pytest.Pytester) -> N
     gateway = ROUTING_CASE.split("  - apiVersion: networking.istio.io/v1\n")[1]
     shared = pytester.mkdir("shared")
     (shared / "gw.yaml").write_text(
-        "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
+        "apiVersion: networking.istio.io/v1\n"
+        + "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
     )
     cases = pytester.mkdir("cases")
     case = ROUTING_CASE.replace(
