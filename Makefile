@@ -50,9 +50,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks --ignore-missing-imports
 
-## Regenerate schema/case.schema.json from the case model.
+## Regenerate the case JSON Schema from the model: the copy the wheel ships
+## (pytest_meshgate/schema/), schema/case.schema.json and the one published for this
+## version, schema/v$(VERSION)/ (those of released versions are never rewritten).
 schema: $(STAMP)
-	$(BIN)/python -m pytest_meshgate schema > schema/case.schema.json
+	$(BIN)/python -m pytest_meshgate schema > pytest_meshgate/schema/case.schema.json
+	@mkdir -p schema/v$(VERSION)
+	cp pytest_meshgate/schema/case.schema.json schema/case.schema.json
+	cp pytest_meshgate/schema/case.schema.json schema/v$(VERSION)/case.schema.json
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -185,6 +185,21 @@ def pytest_report_from_serializable(
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """``--collect-only`` fails (exit 1) when a selected case document is invalid.
+
+    A run reports such a document as an ERROR and exits 1; collecting alone
+    would exit 0 and let a CI gate pass a broken file. Deselected documents
+    (``-k``, ``-m``) do not count, as they would not run; with xdist,
+    collection-only runs stay in this process (xdist steps aside).
+    """
+    if not session.config.option.collectonly or session.exitstatus != pytest.ExitCode.OK:
+        return
+    nodes = sys.modules.get("pytest_meshgate._suite.nodes")
+    if nodes is not None and any(isinstance(i, nodes.InvalidCaseItem) for i in session.items):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """With --collect-only nothing runs, so show why case documents are invalid here."""
     if not config.option.collectonly or "pytest_meshgate._suite.nodes" not in sys.modules:

@@ -98,12 +98,34 @@ def test_collect_only_ids_and_offline(suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*meshgate: invalid case documents*", "broken.yaml:9:45: spec.checks?0?.request.methd: *"]
     )
-    assert result.ret == 0
+    # An invalid document fails collection as it fails a run: a CI gate must not pass it.
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_collect_only_passes_when_the_invalid_document_is_deselected(
+    suite: pytest.Pytester,
+) -> None:
+    result = suite.runpytest("--collect-only", "-q", "-k", "prefix")
+    result.stdout.fnmatch_lines(["*3/4 tests collected (1 deselected)*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_collect_only_fails_on_a_case_name_another_file_uses(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", a=ROUTING_CASE, b=ROUTING_CASE)
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "*meshgate: invalid case documents*",
+            "b.yaml:4:9: metadata.name: duplicate case name 'prefix-routing' (first used in a.yaml:1)",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_bad_case_file_errors_cleanly_and_others_run(suite: pytest.Pytester) -> None:
     result = suite.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             "broken.yaml:9:45: spec.checks[0].request.methd: unknown key (did you mean 'method'?)",
@@ -299,7 +321,8 @@ def test_includes_stay_inside_rootdir_by_default(pytester: pytest.Pytester) -> N
     gateway = ROUTING_CASE.split("  - apiVersion: networking.istio.io/v1\n")[1]
     shared = pytester.mkdir("shared")
     (shared / "gw.yaml").write_text(
-        "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
+        "apiVersion: networking.istio.io/v1\n"
+        + "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
     )
     cases = pytester.mkdir("cases")
     case = ROUTING_CASE.replace(
