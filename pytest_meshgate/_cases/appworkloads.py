@@ -27,15 +27,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from .._errors import Problem
+from .apply import apply_in_order
 from .model.apps import KubernetesDeployment, KubernetesService
 from .model.base import KeyPath
+from .model.case import Case
 from .model.workloads import Service, ServicePort, port_protocol
+from .yamlpos import Mark, Positions, format_key_path
 
-__all__ = ["AppProblem", "app_services"]
+__all__ = ["AppProblem", "app_services", "with_app_services"]
 
 _INJECT = "sidecar.istio.io/inject"
 
@@ -47,6 +52,43 @@ class AppProblem:
     index: int
     key_path: KeyPath
     message: str
+
+
+def with_app_services(
+    case: Case, resources: Sequence[Any], positions: Positions, path: Path, problems: list[Problem]
+) -> Case:
+    """``case`` with the echo services its Services and Deployments stand for; why not, located.
+
+    Read from the resources as applying them leaves them, so a Deployment
+    repeated (edited in a later document) counts once, as last defined.
+    """
+
+    def locate(key_path: KeyPath) -> Mark:
+        return positions.locate(key_path) or Mark(path, 1, 1)
+
+    def located(key_path: KeyPath, message: str) -> Problem:
+        return locate(key_path).problem(format_key_path(key_path), message)
+
+    paths = [("spec", "resources", i) for i in range(len(resources))]
+    applied = apply_in_order(resources, paths, locate)
+    derived, found = app_services(applied.resources)
+    for problem in found:
+        problems.append(
+            located((*applied.paths[problem.index], *problem.key_path), problem.message)
+        )
+    declared = {(s.namespace, s.name): i for i, s in enumerate(case.spec.services)}
+    for service in derived:
+        i = declared.get((service.namespace, service.name), -1)
+        if i >= 0:
+            message = (
+                f"service {service.namespace}/{service.name} is also a Service manifest of "
+                "spec.resources: declare it once"
+            )
+            problems.append(located(("spec", "services", i, "name"), message))
+    if not derived or problems:
+        return case
+    services = [*case.spec.services, *derived]
+    return case.model_copy(update={"spec": case.spec.model_copy(update={"services": services})})
 
 
 def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from .._errors import CaseError, Problem
 from .._grpcwire import STATUS_NAMES
 from .apply import Replacement, apply_in_order
-from .appworkloads import app_services
+from .appworkloads import with_app_services
 from .exported import unwrap_lists
 from .includes import Includes
 from .model.base import KeyPath, validation_problems
@@ -167,7 +167,7 @@ def _load_document(
     warnings: list[Problem] = []
     resources = _parse_resources(case, positions, path, problems, warnings)
     if not problems:
-        case = _with_app_services(case, resources, positions, path, problems)
+        case = with_app_services(case, resources, positions, path, problems)
     problems.extend(_reference_problems(case, positions, path))
     problems.extend(_port_problems(case, positions, path))
     if not problems:
@@ -290,35 +290,6 @@ def _parse_resources(
             problems.extend(findings.errors)
             warnings.extend(findings.warnings)
     return parsed
-
-
-def _with_app_services(
-    case: Case, resources: list[Any], positions: Positions, path: Path, problems: list[Problem]
-) -> Case:
-    """``case`` with the echo services its Services and Deployments stand for (``appworkloads``).
-
-    Read from the resources as applying them leaves them, so a Deployment
-    repeated (edited in a later document) counts once, as last defined.
-    """
-    paths = [("spec", "resources", i) for i in range(len(resources))]
-    applied = apply_in_order(resources, paths, lambda k: positions.locate(k) or Mark(path, 1, 1))
-    derived, found = app_services(applied.resources)
-    for problem in found:
-        key_path = (*applied.paths[problem.index], *problem.key_path)
-        problems.append(_problem(positions, key_path, problem.message, path))
-    declared = {(s.namespace, s.name): i for i, s in enumerate(case.spec.services)}
-    for service in derived:
-        if (service.namespace, service.name) in declared:
-            i = declared[(service.namespace, service.name)]
-            message = (
-                f"service {service.namespace}/{service.name} is also a Service manifest of "
-                "spec.resources: declare it once"
-            )
-            problems.append(_problem(positions, ("spec", "services", i, "name"), message, path))
-    if not derived or problems:
-        return case
-    services = [*case.spec.services, *derived]
-    return case.model_copy(update={"spec": case.spec.model_copy(update={"services": services})})
 
 
 # ------------------------------------------------------------------ references
