@@ -19,6 +19,7 @@ from .._judge.conditions import judge_conditions
 from .._judge.expectations import judge, split_label
 from .._judge.verdicts import Consistency, await_verdict, batch_verdict, indent
 from .._targets.base import required_capabilities
+from .overlap import attempts_at_once
 
 if TYPE_CHECKING:
     from .._cases.analysis import Finding
@@ -103,6 +104,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
     title = f"check '{check.name}' of case '{loaded.name}'"
     appendix = case_appendix(deployment.deployment_warnings(), findings)
     expect = check.expect
+    overlap = attempts_at_once(target, loaded, check)
     if expect.conditions:
         _await_conditions(deployment, expect.conditions, target.consistency, title)
     request = check.request
@@ -121,6 +123,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
             explain=deployment.explain,
             title=title,
             appendix=appendix,
+            overlap=overlap,
         )
         batch = deployment.send_many(request, request.count or 1, request.concurrency or 1)
         batch_verdict(
@@ -139,6 +142,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
             explain=deployment.explain,
             title=title,
             appendix=appendix,
+            overlap=overlap,
         )
 
 

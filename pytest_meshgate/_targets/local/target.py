@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ class LocalTarget(Target):
     name = "local"
     capabilities = CAPABILITIES
     supported_features = SUPPORTED_FEATURES
+    # EnvoyProcess.apply returns once Envoy's stats show the new versions served.
+    confirms_configuration = True
+    concurrent_checks = True
 
     def __init__(
         self,
@@ -55,6 +59,7 @@ class LocalTarget(Target):
         self.client = HTTPClient(timeout=request_timeout)
         self.request_timeout = request_timeout
         self._bulk: Any = None  # BulkSender, made on first use
+        self._bulk_lock = threading.Lock()
         self._proxies: dict[str, LocalProxy] = {}
         self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
         self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
@@ -111,11 +116,12 @@ class LocalTarget(Target):
     @property
     def bulk(self) -> Any:
         """The concurrent sender of ``count`` checks, made on first use."""
-        if self._bulk is None:
-            from ..._exchange.bulk import BulkSender
+        with self._bulk_lock:  # checks of a case may run side by side
+            if self._bulk is None:
+                from ..._exchange.bulk import BulkSender
 
-            self._bulk = BulkSender(timeout=self.request_timeout)
-        return self._bulk
+                self._bulk = BulkSender(timeout=self.request_timeout)
+            return self._bulk
 
     def proxy(self, workload: GatewayWorkload, sidecar: bool = False) -> LocalProxy:
         """The Envoy of ``workload`` (a gateway, or a client's sidecar), started on first use."""
