@@ -223,12 +223,16 @@ def test_interrupt_leaves_no_process_or_file(
     assert [p.name for p in scratch.iterdir()] == []
 
 
-def test_cluster_targets_keep_a_cases_checks_on_one_xdist_worker(suite: pytest.Pytester) -> None:
-    """A case deploys once on a cluster: under xdist its checks go to one worker (loadgroup)."""
+def test_every_target_keeps_a_cases_checks_on_one_xdist_worker(suite: pytest.Pytester) -> None:
+    """A case deploys once: under xdist its checks go to one worker (loadgroup).
+
+    On a cluster deploying costs seconds; on the local target the first check of
+    a case starts its independent checks side by side (_suite/schedule.py).
+    """
     config = suite.parseconfigure("--dist", "load", "--meshgate-target=kind")
     assert config.option.dist == "loadgroup"
     local = suite.parseconfigure("--dist", "load")
-    assert local.option.dist == "load"  # local cases switch in milliseconds: spread them
+    assert local.option.dist == "loadgroup"
     items, _ = suite.inline_genitems("--meshgate-target=kind", "--collect-only")
     checks = [item for item in items if item.get_closest_marker("meshgate_case")]
     groups = {item.get_closest_marker("xdist_group").kwargs["name"] for item in checks}  # type: ignore[union-attr]

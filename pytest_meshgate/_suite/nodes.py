@@ -186,22 +186,35 @@ class CaseNode(pytest.Collector):
             yield CheckItem.from_parent(
                 self,
                 name=check.name,
-                callobj=_runner(self.loaded, index, self.findings),
+                callobj=_runner(self.loaded, index, self.findings, self.selected_checks),
                 loaded=self.loaded,
                 index=index,
             )
+
+    def selected_checks(self) -> list[int]:
+        """The indices of this case's checks the session runs (after -k, deselection)."""
+        return [
+            item.index
+            for item in self.session.items
+            if isinstance(item, CheckItem) and item.parent is self
+        ]
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.loaded.path, self.loaded.start.line - 1, self.loaded.name
 
 
-def _runner(loaded: LoadedCase, index: int, findings: Sequence[Finding]) -> Callable[..., None]:
+def _runner(
+    loaded: LoadedCase,
+    index: int,
+    findings: Sequence[Finding],
+    selected: Callable[[], Sequence[int]],
+) -> Callable[..., None]:
     # The signature names the fixtures pytest injects: the target is a real
     # session fixture, so users can override or wrap it in a conftest.
     def run_check(meshgate_target: Target) -> None:
-        from .run import run_check as run
+        from .schedule import run_scheduled
 
-        run(meshgate_target, loaded, index, findings)
+        run_scheduled(meshgate_target, loaded, index, findings, selected)
 
     run_check.__doc__ = loaded.case.spec.checks[index].description
     return run_check
