@@ -25,6 +25,7 @@ from .._judge.verdicts import (
     target_diagnostics,
 )
 from .._targets.base import required_capabilities
+from .overlap import attempts_at_once
 
 if TYPE_CHECKING:
     from .._cases.analysis import Finding
@@ -109,6 +110,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
     title = f"check '{check.name}' of case '{loaded.name}'"
     appendix = case_appendix(deployment.deployment_warnings(), findings)
     expect = check.expect
+    overlap = attempts_at_once(target, loaded, check)
     if expect.conditions:
         _await_conditions(deployment, expect.conditions, target.consistency, title)
     request = check.request
@@ -127,6 +129,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
             explain=deployment.explain,
             title=title,
             appendix=appendix,
+            overlap=overlap,
         )
         batch = deployment.send_many(request, request.count or 1, request.concurrency or 1)
         batch_verdict(
@@ -145,6 +148,7 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
             explain=deployment.explain,
             title=title,
             appendix=appendix,
+            overlap=overlap,
         )
 
 
