@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..model.istio import PolicyTargetReference, Telemetry
@@ -88,14 +89,23 @@ def _validate_providers(providers: Any, r: Report) -> None:
             return
 
 
+@functools.lru_cache(maxsize=1)
+def _cel_parser() -> Any:
+    # The parser alone: celpy's Environment raises the interpreter's recursion limit
+    # for evaluation, which validating must not do to the process.
+    from celpy.celparser import CELParser  # only cases with a filter pay for the grammar
+
+    return CELParser()
+
+
 def _cel_problem(expression: str) -> str | None:
     """``validateTelemetryFilter``: the expression parses as CEL (cel-go's ``Parse``)."""
-    import celpy  # only cases with a filter pay for the CEL grammar
     from celpy.celparser import CELParseError
 
     try:
-        celpy.Environment().compile(expression)
+        _cel_parser().parse(expression)
     except CELParseError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        return f"must be a valid CEL expression, {first}"
+        # cel-go says where: "ERROR: <input>:1:16: Syntax error: ..."; say where too.
+        where = f"{getattr(exc, 'line', '?')}:{getattr(exc, 'column', '?')}"
+        return f"must be a valid CEL expression, syntax error at <input>:{where}"
     return None
