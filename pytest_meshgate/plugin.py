@@ -19,6 +19,7 @@ import pytest
 from ._options import register_options, settings_of
 
 if TYPE_CHECKING:
+    from ._suite.api import CaseDeployer
     from ._targets.base import Target
 
 
@@ -161,7 +162,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 @pytest.fixture(scope="session")
 def meshgate_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The target cases run on (``--meshgate-target``), started once per session/worker."""
+    """The target cases run on (``--meshgate-target``), started once per session/worker.
+
+    Session-scoped and shared with the case files' checks; one case runs on it
+    at a time (docs/python-api.md).
+    """
     from ._targets.factory import create_target
 
     target = create_target(settings_of(request.config))
@@ -169,3 +174,17 @@ def meshgate_target(request: pytest.FixtureRequest) -> Iterator[Target]:
         yield target
     finally:
         target.close()
+
+
+@pytest.fixture
+def meshgate_deploy(
+    meshgate_target: Target, request: pytest.FixtureRequest
+) -> Iterator[CaseDeployer]:
+    """Deploy a case from a file, a dict or resources on ``meshgate_target``; removed after
+    the test. ``meshgate_deploy(resources, services=[...])`` returns a ``DeployedCase``
+    (``send``, ``expect``, ``ca_pem``, ``credentials``, ``gateway_address``)."""
+    from ._suite.api import deployer
+    from ._suite.nodes import include_root
+
+    with deployer(meshgate_target, request.node.name, include_root(request.config)) as made:
+        yield made

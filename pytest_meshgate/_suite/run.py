@@ -31,6 +31,7 @@ __all__ = [
     "STATISTICS_CONCURRENCY",
     "case_appendix",
     "harness_error",
+    "judge_check",
     "run_check",
 ]
 
@@ -102,22 +103,39 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
     deployment = target.activate(loaded)
     title = f"check '{check.name}' of case '{loaded.name}'"
     appendix = case_appendix(deployment.deployment_warnings(), findings)
+    judge_check(deployment, check, target.consistency, title, appendix)
+
+
+def judge_check(
+    deployment: Deployment, check: Check, consistency: Consistency, title: str, appendix: str = ""
+) -> Exchange | None:
+    """Judge ``check`` on a deployed case: its conditions, then its request until consistent
+    (a batch, or the sequential test of a split); what a case check and the Python API's
+    ``expect`` both do.
+
+    Returns the last passing answer (the one that completed the streak; for a
+    batch, that of the convergence before it; for a statistical check, one
+    of its last draw), or None for a status check.
+
+    Raises:
+        CheckFailed: with the whole story, ``title`` first and ``appendix`` last.
+    """
     expect = check.expect
     if expect.conditions:
-        _await_conditions(deployment, expect.conditions, target.consistency, title)
+        _await_conditions(deployment, expect.conditions, consistency, title)
     request = check.request
     if request is None:
-        return  # a status check
+        return None  # a status check
     if expect.split is not None or expect.mirror_share is not None:
-        _run_statistical(deployment, check, request, title, appendix)
-    elif request.count is not None or expect.mirrors:
+        return _run_statistical(deployment, check, request, title, appendix)
+    if request.count is not None or expect.mirrors:
         # Converge as a single-request check would (per-answer expectations,
         # N passing in a row), then judge one batch of `count` answers, once.
         per_answer = expect.model_copy(update={"counts": None, "pods": None, "mirrored_to": None})
-        await_verdict(
+        passed = await_verdict(
             lambda: deployment.send(request),
             per_answer,
-            target.consistency,
+            consistency,
             explain=deployment.explain,
             title=title,
             appendix=appendix,
@@ -131,15 +149,15 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
             title=title,
             appendix=appendix,
         )
-    else:
-        await_verdict(
-            lambda: deployment.send(request),
-            expect,
-            target.consistency,
-            explain=deployment.explain,
-            title=title,
-            appendix=appendix,
-        )
+        return passed
+    return await_verdict(
+        lambda: deployment.send(request),
+        expect,
+        consistency,
+        explain=deployment.explain,
+        title=title,
+        appendix=appendix,
+    )
 
 
 def case_appendix(warnings: Sequence[str], findings: Sequence[Finding]) -> str:
@@ -212,7 +230,7 @@ def _judge_mirrors(
 
 def _run_statistical(
     deployment: Deployment, check: Check, request: Request, title: str, appendix: str
-) -> None:
+) -> Exchange:
     """``split`` or a mirror ``share``: a sequential test over labelled answers.
 
     ``count`` caps the sample (the judge's default otherwise); answers are
@@ -263,7 +281,7 @@ def _run_statistical(
         policy = dataclasses.replace(policy, batch=concurrency)
     verdict = judge_split(draw, goal, policy)
     if verdict.passed:
-        return
+        return last[0]
     lines = [f"{title} failed:", verdict.describe()]
     if last:
         lines += ["", "sent (one of them):", indent(last[0].request.describe())]
