@@ -89,12 +89,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-# The real paths of the case files collected so far in this session.
-_COLLECTED = pytest.StashKey[set[str]]()
+# The real path of each case file collected so far in this session -> the path it was first
+# reached by.
+_COLLECTED = pytest.StashKey[dict[str, Path]]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """A case file is collected once per run, at the first path that reaches it.
+    """A case file is collected at the first path that reaches it, never under another.
 
     A directory linked into itself (or a file linked beside itself) reaches the
     same file again under other names; pytest walks such a loop until the
@@ -106,11 +107,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
     if not looks_like_case_file(file_path):
         return None
-    collected = parent.config.stash.setdefault(_COLLECTED, set())
+    collected = parent.config.stash.setdefault(_COLLECTED, {})
     real = os.path.realpath(file_path)
-    if real in collected:
+    # The same path again is pytest collecting its directory once more (for another
+    # command-line argument, `pytest test_x.py cases.yaml`): collect it again.
+    if collected.setdefault(real, file_path) != file_path:
         return None
-    collected.add(real)
     from ._suite.nodes import CaseFileNode
 
     node: pytest.Collector = CaseFileNode.from_parent(parent, path=file_path)

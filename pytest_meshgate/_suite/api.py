@@ -250,7 +250,9 @@ class DeployedCase:
         """Where a client of its own connects for Service ``port`` of a gateway (default
         the ingress gateway; ``namespace/name`` for a Gateway API Gateway). The case is
         deployed again first if no request to that gateway was foreseen."""
-        probe = {"url": f"http://gateway.invalid:{port}/", "gateway": gateway}
+        probe: dict[str, Any] = {"url": f"http://gateway.invalid:{port}/"}
+        if gateway is not None:
+            probe["gateway"] = gateway
         check = self._check({"request": probe}, _caller())
         return self._ready(check).gateway_address(port, gateway)
 
