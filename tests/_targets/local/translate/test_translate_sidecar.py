@@ -151,6 +151,86 @@ def test_oldest_mesh_virtualservice_wins_without_merging() -> None:
     assert only["metadata"]["filter_metadata"]["istio"]["config"].endswith("/older")
 
 
+def _vs(name: str, host: str, dest: str, created: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}, namespace: default, creationTimestamp: "{created}"}}
+spec:
+  hosts: ["{host}"]
+  http:
+  - route: [{{destination: {{host: {dest}}}}}]
+"""
+
+
+def _service(name: str) -> MeshService:
+    return MeshService(
+        hostname=f"{name}.default.svc.cluster.local",
+        namespace="default",
+        ports=(ServicePortInfo("http", 80, 80, "HTTP"),),
+        endpoints=(Endpoint({"app": name}, {80: ("127.0.0.1", 30010)}, name),),
+        address="10.96.0.20",
+    )
+
+
+def _vhost_clusters(config: Any) -> dict[str, list[str]]:
+    return {
+        name: [r["route"]["cluster"] for r in routes if "cluster" in r.get("route", {})]
+        for name, routes in routes_of(config, "80").items()
+    }
+
+
+OLDER, NEWER = "2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("wild_time", "exact_time"),
+    [(OLDER, NEWER), (NEWER, OLDER)],
+    ids=["wildcard-older", "exact-older"],
+)
+def test_an_exact_virtualservice_host_beats_a_wildcard_whatever_the_order(
+    wild_time: str, exact_time: str
+) -> None:
+    # sidecar_simulation_test.go TestSidecarRoutes "wildcard first then explicit"
+    # and "explicit first then wildcard".
+    text = (
+        _vs("wild", "*.cluster.local", "wild.example.com", wild_time)
+        + "---"
+        + _vs("explicit", "known.default.svc.cluster.local", "explicit.example.com", exact_time)
+    )
+    config = translate_sidecar(world(text, _service("known"), _service("alt-known")), sidecar())
+    vhosts = _vhost_clusters(config)
+    assert vhosts["known.default.svc.cluster.local:80"] == ["outbound|80||explicit.example.com"]
+    assert vhosts["alt-known.default.svc.cluster.local:80"] == ["outbound|80||wild.example.com"]
+    assert "*.cluster.local:80" not in vhosts  # it matched services: no virtual host of its own
+
+
+def test_a_longer_wildcard_beats_an_older_shorter_one() -> None:
+    text = (
+        _vs("short", "*.cluster.local", "short.example.com", OLDER)
+        + "---"
+        + _vs("long", "*.default.svc.cluster.local", "long.example.com", NEWER)
+    )
+    config = translate_sidecar(world(text, _service("known")), sidecar())
+    vhosts = _vhost_clusters(config)
+    assert vhosts["known.default.svc.cluster.local:80"] == ["outbound|80||long.example.com"]
+
+
+def test_a_wildcard_matching_no_service_keeps_its_own_virtual_host() -> None:
+    # "wildcard and explicit unknown": neither host names a service.
+    text = (
+        _vs("wild", "*.tld", "wild.example.com", OLDER)
+        + "---"
+        + _vs("explicit", "example.tld", "explicit.example.com", NEWER)
+    )
+    config = translate_sidecar(world(text, _service("known")), sidecar())
+    vhosts = _vhost_clusters(config)
+    assert vhosts["*.tld:80"] == ["outbound|80||wild.example.com"]
+    assert vhosts["known.default.svc.cluster.local:80"] == [
+        "outbound|80||known.default.svc.cluster.local"
+    ]
+
+
 REGISTRY_ONLY = """
 apiVersion: networking.istio.io/v1
 kind: Sidecar

@@ -2,27 +2,31 @@
 
 Istio's ``pilot/pkg/networking/core/httproute.go``
 ``BuildSidecarOutboundVirtualHosts``: a virtual host per VirtualService bound
-to ``mesh`` (for a host the oldest VirtualService wins), a default virtual host
-for every other service on the port, and the catch-all of
-``buildCatchAllVirtualHost``. The routes of a VirtualService come from the
-shared route translation (``route/``), with a server standing for ``mesh``.
+to ``mesh``, a default virtual host for every other service on the port, and
+the catch-all of ``buildCatchAllVirtualHost``. A service belongs to the
+VirtualService whose host matches it most specifically (an exact host over
+any wildcard, a longer wildcard over a shorter one; among identical hosts the
+oldest), as ``pilot/pkg/model/sidecar.go`` ``computeWildcardHostVirtualServiceIndex``
+records it and ``core/route/route.go`` ``separateVSHostsAndServices`` reads it.
+The routes of a VirtualService come from the shared route translation
+(``route/``), with a server standing for ``mesh``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ....._cases.model.istio import Gateway
 from ...world import GatewayProxy, MeshService, World
 from ..common import ROUTE_TYPE, Json
 from ..gateway import HTTP_PROTOCOLS, BoundServer
-from ..hosts import host_matches
+from ..hosts import host_matches, most_specific_match
 from ..index import MESH_GATEWAY, ResolvedVS, cluster_name, service_port_protocol
 from ..route import DEFAULT_RETRY_POLICY, MAX_DIRECT_RESPONSE_BODY, routes_for_virtual_service
 from .scope import PASSTHROUGH_CLUSTER
 
-__all__ = ["http_route_config", "service_domains"]
+__all__ = ["http_route_config", "most_specific_virtual_services", "service_domains"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,28 @@ def _catch_all_vhost(policy: str) -> Json:
     }
 
 
+def most_specific_virtual_services(
+    vss: Sequence[ResolvedVS], services: Sequence[MeshService]
+) -> dict[str, ResolvedVS]:
+    """For each service, the VirtualService whose host matches it most specifically.
+
+    ``computeWildcardHostVirtualServiceIndex`` (``pilot/pkg/model/sidecar.go``):
+    ``vss`` come in Istio's precedence order and the first VirtualService to
+    name a host keeps it; then ``MostSpecificHostMatch`` picks, per service,
+    the exact host, else the most specific wildcard.
+    """
+    by_host: dict[str, ResolvedVS] = {}
+    for rvs in vss:
+        for host in rvs.hosts:
+            by_host.setdefault(host, rvs)
+    index: dict[str, ResolvedVS] = {}
+    for service in services:
+        best = most_specific_match(service.hostname, by_host)
+        if best is not None:
+            index[service.hostname] = by_host[best]
+    return index
+
+
 @dataclass
 class _VhostWrapper:
     services: list[MeshService]
@@ -113,9 +139,18 @@ class _VhostWrapper:
 
 
 def http_route_config(
-    world: World, proxy: GatewayProxy, port: int, policy: str, vss: Sequence[ResolvedVS]
+    world: World,
+    proxy: GatewayProxy,
+    port: int,
+    policy: str,
+    vss: Sequence[ResolvedVS],
+    most_specific: Mapping[str, ResolvedVS],
 ) -> Json:
-    """Route configuration ``"<port>"`` (``BuildSidecarOutboundVirtualHosts``)."""
+    """Route configuration ``"<port>"`` (``BuildSidecarOutboundVirtualHosts``).
+
+    ``most_specific`` is ``most_specific_virtual_services`` over the sidecar's
+    whole scope (every port), as Istio computes it once per sidecar scope.
+    """
     on_port = {
         s.hostname: s for s in world.services if service_port_protocol(s, port) is not None
     }  # servicesByName
@@ -132,10 +167,14 @@ def http_route_config(
         others: list[str] = []
         for host in rvs.hosts:
             found = [s for name, s in on_port.items() if host_matches(host, name)]
-            if found:
-                matching += [s for s in found if s not in matching]
-            else:
+            if not found:
                 others.append(host.lower())
+            elif host.startswith("*"):
+                # separateVSHostsAndServices: a wildcard host takes only the
+                # services it is the most specific match for (and, matching
+                # some, is never a plain non-registry host).
+                found = [s for s in found if most_specific.get(s.hostname) is rvs]
+            matching += [s for s in found if s not in matching]
         http_services = [
             s for s in matching if (service_port_protocol(s, port) or "") in HTTP_PROTOCOLS
         ]

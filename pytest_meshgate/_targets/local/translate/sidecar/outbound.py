@@ -14,8 +14,9 @@ sends to):
 
 - HTTP ports: one HCM with route configuration ``"<port>"``, built as
   ``httproute.go`` ``BuildSidecarOutboundVirtualHosts``: a virtual host per
-  VirtualService bound to ``mesh`` (for a host the **oldest** VirtualService
-  wins: later duplicate virtual hosts are dropped, nothing merges), a default
+  VirtualService bound to ``mesh`` (a service belongs to the VirtualService
+  whose host matches it most specifically, the oldest among identical hosts;
+  later duplicate virtual hosts are dropped, nothing merges), a default
   virtual host for every other service on the port, and the catch-all
   ``allow_any`` (``PassthroughCluster``) or ``block_all`` (502) of
   ``buildCatchAllVirtualHost``;
@@ -41,7 +42,7 @@ from ..index import MESH_GATEWAY, ResolvedVS, service_port_protocol, virtual_ser
 from ..listeners import HCM_FILTER, TLS_INSPECTOR
 from ..serviceentry import with_registry
 from .filterchains import tcp_filter_chains, tcp_proxy_to, tls_filter_chains
-from .httproute import http_route_config
+from .httproute import http_route_config, most_specific_virtual_services
 from .scope import (
     BLACKHOLE_CLUSTER,
     PASSTHROUGH_CLUSTER,
@@ -134,6 +135,7 @@ def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
         for v in _mesh_virtual_services(world, proxy)
         if imported(imports, v.vs.metadata.namespace, v.hosts)
     ]
+    most_specific = most_specific_virtual_services(vss, world.services)
     protocols: dict[int, str] = {}
     for service in world.services:
         for sp in service.ports:
@@ -150,7 +152,7 @@ def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
         if protocol in HTTP_PROTOCOLS:
             hcm = _sidecar_hcm(proxy, name, str(port))
             chains = [{"filters": [{"name": HCM_FILTER, "typed_config": hcm}]}]
-            routes.append(http_route_config(world, proxy, port, policy, vss))
+            routes.append(http_route_config(world, proxy, port, policy, vss, most_specific))
             listeners.append(_listener(proxy, port, chains, policy, tls=False))
         elif protocol in TLS_PROTOCOLS:
             tls_services = [s for s in on_port if service_port_protocol(s, port) in TLS_PROTOCOLS]
