@@ -161,10 +161,6 @@ class DeployedCase:
 
     # -------------------------------------------------------------- requests
 
-    def request(self, request: RequestLike) -> Request:
-        """``request`` as a validated ``Request`` (a dict in its case-file form, or a URL)."""
-        return self._check({"request": request}, _caller()).request  # type: ignore[return-value]
-
     def send(self, request: RequestLike) -> Exchange:
         """Send ``request`` once and return what came back (an answer or a connection outcome).
 
