@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import CaseModel, PortNumber, Slug, StatusCode
+from .base import CaseModel, PortNumber, Slug, StatusCode, TLSVersionName
 from .values import (
     AppProtocol,
     CertificateHost,
@@ -40,6 +40,25 @@ class ServicePortTLS(CaseModel):
         description="A spec.secrets entry of type server or mutual; default: a certificate "
         "for the service's names issued by the default CA.",
     )
+    min_version: TLSVersionName | None = Field(
+        default=None, description="The oldest TLS version the echo accepts (staging old servers)."
+    )
+    max_version: TLSVersionName | None = Field(
+        default=None, description="The newest TLS version the echo accepts."
+    )
+
+    @model_validator(mode="after")
+    def _versions_in_order(self) -> ServicePortTLS:
+        order = list(get_args(TLSVersionName))
+        if (
+            self.min_version is not None
+            and self.max_version is not None
+            and order.index(self.min_version) > order.index(self.max_version)
+        ):
+            raise ValueError(
+                f"minVersion {self.min_version} is above maxVersion {self.max_version}"
+            )
+        return self
 
 
 class ServicePort(CaseModel):

@@ -35,13 +35,14 @@ from pathlib import Path
 from ..._durations import parse_duration
 from .handler import EchoFault, EchoIdentity
 from .server import EchoServer
+from .tls import TLS_VERSIONS, limit_versions
 
 __all__ = ["ListenSpec", "main", "parse_args", "parse_listen", "server_context"]
 
 
 @dataclass(frozen=True)
 class ListenSpec:
-    """One ``--listen NAME=PORT[,cert=F,key=F[,ca=F][,mutual]]``."""
+    """One ``--listen NAME=PORT[,cert=F,key=F[,ca=F][,mutual][,min=V][,max=V]]``."""
 
     name: str
     port: int
@@ -49,6 +50,8 @@ class ListenSpec:
     key: str | None = None
     ca: str | None = None
     mutual: bool = False
+    min: str | None = None  # TLS versions as case files name them: TLSv1.0 ... TLSv1.3
+    max: str | None = None
 
 
 def parse_listen(text: str) -> ListenSpec:
@@ -65,12 +68,16 @@ def parse_listen(text: str) -> ListenSpec:
             mutual = True
         elif sep and key in ("cert", "key", "ca") and value:
             values[key] = value
+        elif sep and key in ("min", "max") and value in TLS_VERSIONS:
+            values[key] = value
         else:
             raise argparse.ArgumentTypeError(f"--listen {text!r}: unknown option {option!r}")
     if ("cert" in values) != ("key" in values):
         raise argparse.ArgumentTypeError(f"--listen {text!r}: cert and key go together")
     if (mutual or "ca" in values) and "cert" not in values:
         raise argparse.ArgumentTypeError(f"--listen {text!r}: ca and mutual need cert and key")
+    if ("min" in values or "max" in values) and "cert" not in values:
+        raise argparse.ArgumentTypeError(f"--listen {text!r}: min and max need cert and key")
     if mutual and "ca" not in values:
         raise argparse.ArgumentTypeError(f"--listen {text!r}: mutual needs the ca to verify with")
     return ListenSpec(name, int(port_text), mutual=mutual, **values)
@@ -119,6 +126,7 @@ def server_context(spec: ListenSpec) -> ssl.SSLContext | None:
         context.verify_mode = ssl.CERT_REQUIRED if spec.mutual else ssl.CERT_OPTIONAL
     else:
         context.verify_mode = ssl.CERT_NONE
+    limit_versions(context, spec.min, spec.max)
     context.set_alpn_protocols(["http/1.1"])
     return context
 

@@ -19,7 +19,9 @@ from typing import Any, cast
 from .protocol import MAX_HEAD_BYTES, BadRequest, encode_response, read_request, text_response
 
 __all__ = [
+    "TLS_VERSIONS",
     "UnreadProtocol",
+    "limit_versions",
     "record_sni",
     "start_tls",
     "tls_facts",
@@ -105,6 +107,35 @@ async def start_tls(
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return None
+
+
+TLS_VERSIONS = {
+    "TLSv1.0": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def limit_versions(
+    context: ssl.SSLContext, min_version: str | None, max_version: str | None
+) -> None:
+    """Accept only TLS versions from ``min_version`` to ``max_version`` (case file names).
+
+    A server staged as an old one must really speak TLS 1.0/1.1, which OpenSSL
+    3 refuses at its default security level (as the client side does).
+    """
+    if min_version is None and max_version is None:
+        return
+    import warnings
+
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1 on purpose
+        if min_version is not None:
+            context.minimum_version = TLS_VERSIONS[min_version]
+        if max_version is not None:
+            context.maximum_version = TLS_VERSIONS[max_version]
 
 
 def record_sni(context: ssl.SSLContext) -> None:

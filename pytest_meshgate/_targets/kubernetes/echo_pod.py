@@ -142,6 +142,10 @@ def _listen_args(service: Service, mutual_ports: set[int]) -> tuple[list[str], l
             spec += f",cert=tls/{number}.crt,key=tls/{number}.key,ca=tls/ca.crt"
             if number in mutual_ports:
                 spec += ",mutual"
+            if port.tls is not None and port.tls.min_version is not None:
+                spec += f",min={port.tls.min_version}"
+            if port.tls is not None and port.tls.max_version is not None:
+                spec += f",max={port.tls.max_version}"
         args += ["--listen", spec]
     health = HEALTH_PORT
     while health in seen:

@@ -188,6 +188,10 @@ def backend_tls(
     for ca in secrets.cas.values():
         context.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
     context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
+    if port.tls is not None:
+        from ..echo.tls import limit_versions
+
+        limit_versions(context, port.tls.min_version, port.tls.max_version)
     # Go's TLS servers (echo-basic's) offer h2 too; the echo speaks either.
     context.set_alpn_protocols(["h2", "http/1.1"])
     return context

@@ -116,3 +116,17 @@ def test_workload_labels_are_kubernetes_labels() -> None:
         Service.model_validate({"name": "a", "ports": ports, "labels": {"tier": "front end"}})
     with pytest.raises(ValidationError, match="label key"):
         Service.model_validate({"name": "a", "ports": ports, "labels": {"-tier": "a"}})
+
+
+def test_an_echo_tls_port_takes_a_version_range_in_order() -> None:
+    port = ServicePort.model_validate(
+        {"name": "https", "port": 8443, "tls": {"minVersion": "TLSv1.1", "maxVersion": "TLSv1.1"}}
+    )
+    assert port.tls is not None and (port.tls.min_version, port.tls.max_version) == (
+        "TLSv1.1",
+        "TLSv1.1",
+    )
+    with pytest.raises(ValidationError, match=r"minVersion TLSv1\.3 is above maxVersion TLSv1\.2"):
+        ServicePort.model_validate(
+            {"name": "https", "port": 1, "tls": {"minVersion": "TLSv1.3", "maxVersion": "TLSv1.2"}}
+        )

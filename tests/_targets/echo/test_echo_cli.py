@@ -7,16 +7,25 @@ tests/_targets/kubernetes/test_k8s_echo_pod.py; here only the parsing.
 from __future__ import annotations
 
 import argparse
+import socket
+import ssl
+import threading
+import warnings
+from pathlib import Path
 
 import pytest
+import trustme
 
-from pytest_meshgate._targets.echo.cli import ListenSpec, parse_args, parse_listen
+from pytest_meshgate._targets.echo.cli import ListenSpec, parse_args, parse_listen, server_context
 
 
 def test_listen_specs() -> None:
     assert parse_listen("http=9080") == ListenSpec("http", 9080)
     assert parse_listen("https=9443,cert=tls/a.crt,key=tls/a.key,ca=tls/ca.crt,mutual") == (
         ListenSpec("https", 9443, "tls/a.crt", "tls/a.key", "tls/ca.crt", mutual=True)
+    )
+    assert parse_listen("https=1,cert=a,key=b,min=TLSv1.1,max=TLSv1.2") == ListenSpec(
+        "https", 1, "a", "b", min="TLSv1.1", max="TLSv1.2"
     )
 
 
@@ -29,6 +38,8 @@ def test_listen_specs() -> None:
         ("https=1,mutual", "need cert and key"),
         ("https=1,cert=a,key=b,mutual", "mutual needs the ca"),
         ("http=1,colour=blue", "unknown option 'colour=blue'"),
+        ("https=1,cert=a,key=b,min=TLSv9", "unknown option 'min=TLSv9'"),
+        ("http=1,max=TLSv1.2", "min and max need cert and key"),
     ],
 )
 def test_bad_listen_specs_say_why(text: str, why: str) -> None:
@@ -55,3 +66,49 @@ def test_arguments_and_their_refusals(capsys: pytest.CaptureFixture[str]) -> Non
     assert (
         "exclude each other" in err and "a port is given twice" in err and "invalid duration" in err
     )
+
+
+@pytest.mark.parametrize(
+    ("client_version", "accepted"),
+    [(ssl.TLSVersion.TLSv1_1, True), (ssl.TLSVersion.TLSv1_2, False)],
+    ids=["TLSv1.1", "TLSv1.2"],
+)
+def test_a_listener_limited_to_tls_1_1_speaks_only_that(
+    tmp_path: Path, client_version: ssl.TLSVersion, accepted: bool
+) -> None:
+    # A real handshake against the context the echo serves with: the staged
+    # legacy server of a case (ServicePortTLS minVersion/maxVersion).
+    ca = trustme.CA()
+    leaf = ca.issue_cert("legacy.example.com")
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "pair.pem"))
+    spec = parse_listen(f"https=1,cert={tmp_path / 'pair.pem'},key={tmp_path / 'pair.pem'},"
+                        "min=TLSv1.1,max=TLSv1.1")  # fmt: skip
+    server = server_context(spec)
+    assert server is not None
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client)
+    client.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client.minimum_version = client.maximum_version = client_version
+    a, b = socket.socketpair()
+    with a, b:
+        done: list[BaseException | str] = []
+
+        def serve() -> None:
+            try:
+                with server.wrap_socket(b, server_side=True) as tls:
+                    done.append(str(tls.version()))
+            except (ssl.SSLError, OSError) as exc:
+                done.append(exc)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            with client.wrap_socket(a, server_hostname="legacy.example.com") as tls:
+                outcome: str | None = tls.version()
+        except (ssl.SSLError, OSError):
+            outcome = None
+        thread.join(10)
+    assert (outcome == "TLSv1.1") is accepted
+    assert (done == ["TLSv1.1"]) is accepted
