@@ -139,7 +139,23 @@ class CaseError(MeshgateError):
 
 
 class CheckFailed(MeshgateError):
-    """A check's expectation was not met; the message is the whole story."""
+    """A check's expectation was not met; the message is the whole story.
+
+    ``failures`` are the failed expectations, one line each (``backend:
+    expected reviews v2, got default/reviews v1``): what pytest's summary line
+    and ``--tb=line`` show. ``brief`` is the story without the target's
+    diagnostics (headers, access log, routes), for ``--tb=short``; the whole
+    message when not given.
+    """
+
+    def __init__(self, message: str, failures: Sequence[str] = (), brief: str = "") -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
+        self.brief = brief or message
+
+    def __reduce__(self) -> tuple[type[CheckFailed], tuple[str, tuple[str, ...], str]]:
+        # Pickled (multiprocessing, xdist), it keeps its failures and brief story.
+        return type(self), (str(self), self.failures, self.brief)
 
 
 class TargetError(MeshgateError):

@@ -32,7 +32,19 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "meshgate: a check collected from a meshgate case file (added automatically)."
     )
     config.addinivalue_line(
-        "markers", "meshgate_case(name): the case a check belongs to (added automatically)."
+        "markers",
+        "meshgate_case(name=...): the case a check belongs to (added automatically; "
+        "select with -m \"meshgate_case(name='my-case')\").",
+    )
+    config.addinivalue_line(
+        "markers",
+        "meshgate_feature(name=...): one per feature of the check's case, metadata.features "
+        "(added automatically).",
+    )
+    config.addinivalue_line(
+        "markers",
+        "meshgate_profile(name=...): one per conformance profile the check's case counts "
+        "towards (added automatically).",
     )
     config.addinivalue_line(
         "markers", "xdist_group(name): pytest-xdist's group (added to every check by its case)."
@@ -89,8 +101,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-# The real path of each case file collected so far in this session -> the path it was first
-# reached by.
+# The real paths of the case files collected so far in this session -> the path
+# that first reached each.
 _COLLECTED = pytest.StashKey[dict[str, Path]]()
 
 
@@ -108,10 +120,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if not looks_like_case_file(file_path):
         return None
     collected = parent.config.stash.setdefault(_COLLECTED, {})
-    real = os.path.realpath(file_path)
-    # The same path again is pytest collecting its directory once more (for another
-    # command-line argument, `pytest test_x.py cases.yaml`): collect it again.
-    if collected.setdefault(real, file_path) != file_path:
+    # The same path again is pytest collecting its directory once more (it does for
+    # each file named on the command line: `pytest a.yaml b.yaml`), not a loop.
+    if collected.setdefault(os.path.realpath(file_path), file_path) != file_path:
         return None
     from ._suite.nodes import CaseFileNode
 
@@ -145,6 +156,33 @@ def pytest_runtest_makereport(
         elif isinstance(error, MeshgateError):
             path, line, _ = item.reportinfo()
             report.longrepr = f"{path}:{(line or 0) + 1}: {error}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(
+    config: pytest.Config, report: Any
+) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+    """Under pytest-xdist a failed check's report keeps its summary line on the way
+    to the controller (pytest would send its longrepr as text only)."""
+    data = yield
+    failure = sys.modules.get("pytest_meshgate._suite.failure")
+    longrepr = getattr(report, "longrepr", None)
+    if data is not None and failure is not None and isinstance(longrepr, failure.CheckFailureRepr):
+        data[failure.SERIALIZED_KEY] = longrepr.to_json()
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(
+    config: pytest.Config, data: dict[str, Any]
+) -> Generator[None, Any, Any]:
+    report = yield
+    from ._suite.failure import SERIALIZED_KEY, CheckFailureRepr  # imports nothing heavy
+
+    if report is not None and isinstance(data, dict) and SERIALIZED_KEY in data:
+        vars(report).pop(SERIALIZED_KEY, None)  # pytest keeps unknown keys as attributes
+        report.longrepr = CheckFailureRepr.from_json(data[SERIALIZED_KEY])
     return report
 
 

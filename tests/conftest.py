@@ -13,7 +13,13 @@ import pytest
 # the first import, so a re-imported `yaml` would not recognise its own nodes.
 import yaml  # noqa: F401
 
-import pytest_meshgate._suite.nodes  # noqa: F401
+import pytest_meshgate._suite.nodes
+
+# Likewise cryptography's Rust bindings: a second in-process run that deploys
+# a case re-imported them and failed with "curve must be an EllipticCurve
+# instance" (tests/_suite/test_failure.py runs several in one process).
+import pytest_meshgate._targets.local.mesh_identity
+import pytest_meshgate._targets.secrets  # noqa: F401
 
 CASE_HEADER = """\
 apiVersion: meshgate.dev/v1alpha1

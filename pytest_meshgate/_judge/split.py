@@ -136,6 +136,25 @@ class SplitVerdict:
     reason: str = ""  # the rule that decided, in words
     tolerance: float = DEFAULT_TOLERANCE
 
+    def summary(self) -> str:
+        """One line: each label's observed share against its goal, and the samples.
+
+        ``reviews/v1 86.7 % (goal 50 %), reviews/v2 13.3 % (goal 50 %) in 60 answers``;
+        a label outside the goal reads ``(not in the goal)``.
+        """
+        labels = list(self.goal) + sorted(set(self.counts) - set(self.goal))
+        parts: list[str] = []
+        for label in labels:
+            count = self.counts.get(label, 0)
+            observed = 100.0 * count / self.samples if self.samples else 0.0
+            goal = (
+                f"goal {_number(round(self.goal[label], 1))} %"
+                if label in self.goal
+                else "not in the goal"
+            )
+            parts.append(f"{label} {observed:.1f} % ({goal})")
+        return f"{', '.join(parts)} in {self.samples} answers"
+
     def describe(self) -> str:
         """Observed share against goal per label, the gap in points, samples and the rule."""
         verdict = "passed" if self.passed else "failed"

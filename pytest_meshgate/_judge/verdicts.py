@@ -11,7 +11,15 @@ from .._errors import CheckFailed
 from .._exchange.records import Exchange
 from .expectations import judge, judge_answers
 
-__all__ = ["Consistency", "await_verdict", "batch_verdict", "failure_message", "indent"]
+__all__ = [
+    "Consistency",
+    "await_verdict",
+    "batch_verdict",
+    "failure_brief",
+    "failure_message",
+    "indent",
+    "target_diagnostics",
+]
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,11 @@ def await_verdict(
         f"{title} failed: {attempts} attempts in {time.monotonic() - start:.1f}s, "
         f"needed {consistency.successes} passing in a row"
     )
+    labels = ("sent", "got")
     raise CheckFailed(
-        failure_message(headline, ("sent", "got"), exchange, failures, explain, appendix)
+        failure_message(headline, labels, exchange, failures, explain, appendix),
+        failures,
+        failure_brief(headline, labels, exchange, failures),
     )
 
 
@@ -96,7 +107,11 @@ def batch_verdict(
     example = next((e for e in batch if judge(expect, e)), batch[0])
     headline = f"{title} failed: a batch of {len(batch)} requests"
     labels = ("sent (one of them)", "got (that one)")
-    raise CheckFailed(failure_message(headline, labels, example, failures, explain, appendix))
+    raise CheckFailed(
+        failure_message(headline, labels, example, failures, explain, appendix),
+        failures,
+        failure_brief(headline, labels, example, failures),
+    )
 
 
 def failure_message(
@@ -122,16 +137,40 @@ def failure_message(
         "failed expectations:",
         *(f"  - {failure}" for failure in failures),
     ]
-    if explain is not None:
-        try:
-            details = explain(exchange)
-        except Exception as exc:  # diagnostics must never hide the verdict
-            details = f"(could not gather target diagnostics: {exc})"
-        if details:
-            lines += ["", details]
+    details = target_diagnostics(explain, exchange)
+    if details:
+        lines += ["", details]
     if appendix:
         lines += ["", appendix]
     return "\n".join(lines)
+
+
+def failure_brief(
+    headline: str, labels: tuple[str, str], exchange: Exchange, failures: list[str]
+) -> str:
+    """The story in a few lines (``--tb=short``): the headline, the request line, the
+    answer's status line and each failed expectation; no headers, no diagnostics."""
+    sent = exchange.request.describe().splitlines()
+    got = exchange.describe_outcome().splitlines()
+    return "\n".join(
+        [
+            headline,
+            f"{labels[0]}: {sent[0].strip() if sent else '?'}",
+            f"{labels[1]}: {got[0].strip() if got else '?'}",
+            "failed expectations:",
+            *(f"  - {failure}" for failure in failures),
+        ]
+    )
+
+
+def target_diagnostics(explain: Callable[[Exchange], str] | None, exchange: Exchange) -> str:
+    """What the target tells about one exchange (access log, routes); never raises."""
+    if explain is None:
+        return ""
+    try:
+        return explain(exchange)
+    except Exception as exc:  # diagnostics must never hide the verdict
+        return f"(could not gather target diagnostics: {exc})"
 
 
 def indent(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,16 +16,15 @@ from .._cases.yamlpos import Mark
 from .._errors import (
     AnalysisWarning,
     CaseError,
-    CheckFailed,
     MeshgateError,
     MeshgateWarning,
     Problem,
     ReplacedResourceWarning,
-    TargetError,
     WebhookWarning,
     display_path,
 )
 from .._options import settings_of
+from .failure import CheckFailureRepr, failure_repr
 
 if TYPE_CHECKING:
     from .._targets.base import Target
@@ -69,6 +67,7 @@ class CaseFileNode(pytest.File):
             # Once per case: every failing check shows them, --meshgate-analyze warns them.
             findings = analyze(case)
             problems = feature_problems(selection.catalog, case)
+            problems += _ambiguous_check_names(case)
             problems += _refused_webhook_warnings(case)
             problems += _refused_warnings(case)
             if settings_of(self.config).analyze:
@@ -88,6 +87,30 @@ class CaseFileNode(pytest.File):
         for document in loaded.invalid:
             self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
+
+
+def _ambiguous_check_names(case: LoadedCase) -> list[Problem]:
+    """Check names whose test ids would select more than their check.
+
+    pytest selects ``file::case::x`` also for a check named ``x[...]`` (it
+    reads a ``[...]`` tail as a parametrization), so such a name beside ``x``
+    is refused; the loader refuses a repeated name already.
+    """
+    problems: list[Problem] = []
+    checks = case.case.spec.checks
+    names = {check.name for check in checks}
+    for index, check in enumerate(checks):
+        stem = check.name.split("[", 1)[0]
+        if stem != check.name and stem in names:
+            mark = case.mark(("spec", "checks", index, "name"))
+            problems.append(
+                mark.problem(
+                    f"spec.checks[{index}].name",
+                    f"check name '{check.name}': pytest selects it with the id of check "
+                    f"'{stem}' too (it reads '[...]' as a parametrization); rename one",
+                )
+            )
+    return problems
 
 
 def _refused_webhook_warnings(case: LoadedCase) -> list[Problem]:
@@ -175,8 +198,19 @@ class CaseNode(pytest.Collector):
         self.findings = tuple(findings)
         # Support decisions and profiles (_conformance.Selection.item_properties).
         self.conformance = conformance or {}
+        # -m matches marker names and (pytest >= 8.3) their keyword arguments:
+        # -m meshgate, -m "meshgate_case(name='x')", -m "meshgate_feature(name='HTTPMirror')".
+        # The positional name stays for code that reads the marker's args.
         self.add_marker(pytest.mark.meshgate)
-        self.add_marker(pytest.mark.meshgate_case(loaded.name))
+        self.add_marker(pytest.mark.meshgate_case(loaded.name, name=loaded.name))
+        features = list(loaded.case.metadata.features)
+        profiles = sorted(self.conformance.get("profiles", {}))
+        for feature in features:
+            self.add_marker(pytest.mark.meshgate_feature(name=feature))
+        for profile in profiles:
+            self.add_marker(pytest.mark.meshgate_profile(name=profile))
+        # -k matches node names (the file, the case, the check) and these keywords.
+        self.extra_keyword_matches.update(features, profiles)
         # With --dist loadgroup (the kind and cluster targets' default under xdist),
         # a case's checks stay on one worker and the case deploys once.
         self.add_marker(pytest.mark.xdist_group(name=f"{loaded.path.name}::{loaded.name}"))
@@ -218,6 +252,9 @@ class CheckItem(pytest.Function):
         self.index = index
         self.check = loaded.case.spec.checks[index]
         self.user_properties.append(("meshgate_case", loaded.name))
+        # JUnit XML's classname/name split the id at its dots; this property keeps it
+        # whole, as `pytest '<id>'` takes it back (relative to the rootdir).
+        self.user_properties.append(("meshgate_id", self.nodeid))
         mark = loaded.check_mark(index)
         self.user_properties.append(("meshgate_location", f"{mark.path}:{mark.line}"))
         # user_properties travel to the xdist controller, which builds the conformance report.
@@ -229,20 +266,22 @@ class CheckItem(pytest.Function):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         mark = self.loaded.check_mark(self.index)
-        return mark.path, mark.line - 1, f"{self.loaded.name}::{self.name}"
+        # Not "<case>::<check>": pytest's -v line rewrites a domain that ends the
+        # node id as a Python one (dots become "::", v1.routes shows as
+        # v1::routes), and that id no longer selects the check.
+        return mark.path, mark.line - 1, f"check '{self.name}' of case '{self.loaded.name}'"
 
     # pytest.Function itself narrows Node.repr_failure to (excinfo); we follow it.
     def repr_failure(  # type: ignore[override]
         self, excinfo: pytest.ExceptionInfo[BaseException]
     ) -> str | Any:
-        """A failed check reads as its story (sent, got, why), not a traceback."""
-        if isinstance(excinfo.value, (CheckFailed, TargetError, CaseError)):
-            return self._located(excinfo.value)
+        """A failed check reads as its story (sent, got, why), not a traceback: its
+        summary line is the failed expectation, and ``--tb`` picks how much follows."""
         if isinstance(excinfo.value, MeshgateError):
-            return str(excinfo.value)
+            return self._report(excinfo.value)
         return super().repr_failure(excinfo)
 
-    def harness_report(self, error: BaseException) -> str:
+    def harness_report(self, error: BaseException) -> str | CheckFailureRepr:
         """An error outside the check's run (setup, teardown) as one located paragraph."""
         if isinstance(error, CaseError):
             return error.render()
@@ -252,19 +291,13 @@ class CheckItem(pytest.Function):
             wrapped = harness_error(self.loaded.name, self.name, error)
             wrapped.__cause__ = error
             error = wrapped
-        return self._located(error)
+        return self._report(error)
 
-    def _located(self, error: BaseException) -> str:
+    def _report(self, error: BaseException) -> CheckFailureRepr:
         mark = self.loaded.check_mark(self.index)
-        text = f"{display_path(mark.path)}:{mark.line}: {error}"
-        cause = error.__cause__
-        if isinstance(error, TargetError) and cause is not None and self._wants_traceback():
-            text += "\n\n" + "".join(traceback.format_exception(cause)).rstrip()
-        return text
-
-    def _wants_traceback(self) -> bool:
         option = self.config.option
-        return getattr(option, "tbstyle", "auto") == "long" or option.verbose >= 2
+        style = str(getattr(option, "tbstyle", "auto"))
+        return failure_repr(error, display_path(mark.path), mark.line, style, option.verbose)
 
 
 class InvalidCaseItem(pytest.Item):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,7 +17,13 @@ from .._errors import CheckFailed, MeshgateError, TargetError
 from .._exchange.records import Exchange
 from .._judge.conditions import judge_conditions
 from .._judge.expectations import judge, split_label
-from .._judge.verdicts import Consistency, await_verdict, batch_verdict, indent
+from .._judge.verdicts import (
+    Consistency,
+    await_verdict,
+    batch_verdict,
+    indent,
+    target_diagnostics,
+)
 from .._targets.base import required_capabilities
 
 if TYPE_CHECKING:
@@ -193,7 +199,7 @@ def _await_conditions(
         if time.monotonic() >= deadline:
             lines = [f"{title} failed:", *(f"  - {f}" for f in failures), "status reported:"]
             lines += [f"  {r.describe()}" for r in reports] or ["  (none)"]
-            raise CheckFailed("\n".join(lines))
+            raise CheckFailed("\n".join(lines), failures)
         time.sleep(consistency.poll_interval)
 
 
@@ -241,15 +247,17 @@ def _run_statistical(
     expect = check.expect
     concurrency = request.concurrency or STATISTICS_CONCURRENCY
     mirror = expect.mirror_share
-    last: list[Exchange] = []
+    # The last draw's answers with their labels: the failure shows one of them.
+    last: list[tuple[Exchange, str]] = []
 
     if expect.split is not None:
         goal = dict(expect.split)
 
         def draw(n: int) -> list[str]:
             batch = deployment.send_many(request, n, concurrency)
-            last[:] = batch
-            return [split_label(e, list(goal)) for e in batch]
+            labels = [split_label(e, list(goal)) for e in batch]
+            last[:] = zip(batch, labels, strict=True)
+            return labels
 
     else:
         assert mirror is not None and mirror.share is not None
@@ -258,7 +266,6 @@ def _run_statistical(
 
         def draw(n: int) -> list[str]:
             batch = deployment.send_many(request, n, concurrency)
-            last[:] = batch
             ids = {e.request.meshgate_id for e in batch}
             got = deployment.received(mirror, ids, wait=MIRROR_SHARE_WAIT, settle=MIRROR_SETTLE)
             labels: list[str] = []
@@ -270,6 +277,7 @@ def _run_statistical(
                     labels.append(
                         "mirrored" if exchange.request.meshgate_id in got else "not mirrored"
                     )
+            last[:] = zip(batch, labels, strict=True)
             return labels
 
     # `count` caps the sample; the judge's defaults otherwise. A draw asks for
@@ -281,11 +289,40 @@ def _run_statistical(
         policy = dataclasses.replace(policy, batch=concurrency)
     verdict = judge_split(draw, goal, policy)
     if verdict.passed:
-        return last[0]
-    lines = [f"{title} failed:", verdict.describe()]
-    if last:
-        lines += ["", "sent (one of them):", indent(last[0].request.describe())]
-        lines += ["got (that one):", indent(last[0].describe_outcome())]
+        return last[0][0]
+    what = "split" if mirror is None else f"mirroredTo: {mirror}"
+    headline = f"{title} failed: {what}"
+    lines = [headline, verdict.describe()]
+    brief = list(lines)
+    example = _over_represented(last, verdict.goal, verdict.counts, verdict.samples)
+    if example is not None:
+        sent, got = example.request.describe(), example.describe_outcome()
+        lines += ["", "sent (one of them):", indent(sent), "got (that one):", indent(got)]
+        brief += [f"sent (one of them): {sent.splitlines()[0].strip()}"]
+        brief += [f"got (that one): {got.splitlines()[0].strip()}"]
+        # Like a single check's: the access-log line of that answer and the routes.
+        details = target_diagnostics(deployment.explain, example)
+        if details:
+            lines += ["", details]
     if appendix:
         lines += ["", appendix]
-    raise CheckFailed("\n".join(lines))
+    summary = f"{what}: {verdict.summary()}"
+    raise CheckFailed("\n".join(lines), [summary], "\n".join(brief))
+
+
+def _over_represented(
+    answers: Sequence[tuple[Exchange, str]],
+    goal: Mapping[str, float],
+    counts: Mapping[str, int],
+    samples: int,
+) -> Exchange | None:
+    """An answer of the label furthest above its goal (the one that went wrong), if the
+    last draw holds one; else that draw's first answer."""
+    if not answers:
+        return None
+
+    def excess(label: str) -> float:
+        return 100.0 * counts.get(label, 0) / max(samples, 1) - goal.get(label, 0.0)
+
+    worst = max(sorted({label for _, label in answers}), key=excess)
+    return next(exchange for exchange, label in answers if label == worst)

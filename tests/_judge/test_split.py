@@ -206,3 +206,17 @@ def test_simulated_error_rates_at_the_goal_and_the_boundary(
     # 300 seeded trials each: a 0.1 % rate gives 0 or 1 errors; a broken test gives many.
     assert 1.0 - error_rate(goal, goal, trials=300, seed=11) <= 0.01
     assert error_rate(goal, boundary, trials=300, seed=12) <= 0.01
+
+
+def test_summary_is_one_line_of_shares_against_goals() -> None:
+    verdict = SplitVerdict(
+        passed=False,
+        counts={"reviews/v1": 52, "reviews/v2": 7, "status/503": 1},
+        samples=60,
+        goal={"reviews/v1": 50.0, "reviews/v2": 50.0},
+        decided=True,
+    )
+    assert verdict.summary() == (
+        "reviews/v1 86.7 % (goal 50 %), reviews/v2 11.7 % (goal 50 %), "
+        "status/503 1.7 % (not in the goal) in 60 answers"
+    )

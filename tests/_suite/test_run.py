@@ -82,11 +82,11 @@ def test_a_translation_that_raises_is_a_harness_error_of_each_check(
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "*_ broken::first _*",
+            "*_ check 'first' of case 'broken' _*",
             "broken.yaml:26: case 'broken', check 'first': harness error: "
             "ValueError: boom in translation",
             "(the harness failed, not the gateway; --tb=long shows the traceback)",
-            "*_ broken::second _*",
+            "*_ check 'second' of case 'broken' _*",
             "broken.yaml:28: case 'broken', check 'second': harness error: "
             "ValueError: boom in translation",
         ]
@@ -128,10 +128,10 @@ def test_a_target_fixture_that_raises_is_a_harness_error_in_setup(
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
-            "*ERROR at setup of good::first*",
+            "*ERROR at setup of check 'first' of case 'good'*",
             "good.yaml:26: case 'good', check 'first': harness error: "
             "RuntimeError: no target today",
-            "*ERROR at setup of good::second*",
+            "*ERROR at setup of check 'second' of case 'good'*",
             "good.yaml:28: case 'good', check 'second': harness error: *",
         ]
     )

@@ -212,6 +212,9 @@ def _describe_route(route: dict[str, Any]) -> str:
             )
         else:
             target = json.dumps(action, sort_keys=True)[:120]
+        # What mirroredTo checks depend on: where copies go, and what share.
+        for mirror in action.get("request_mirror_policies", []):
+            target += f", mirror to {mirror.get('cluster')} ({_fraction(mirror)})"
     elif "redirect" in route:
         target = "redirect " + json.dumps(route["redirect"], sort_keys=True)
     elif "direct_response" in route:
@@ -220,3 +223,15 @@ def _describe_route(route: dict[str, Any]) -> str:
         target = "no action"
     name = route.get("name")
     return f"{' '.join(parts) or 'any'} -> {target}" + (f"   [{name}]" if name else "")
+
+
+_DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
+
+
+def _fraction(mirror: dict[str, Any]) -> str:
+    """A mirror policy's ``runtime_fraction`` as a percentage (Envoy: all when absent)."""
+    value = mirror.get("runtime_fraction", {}).get("default_value")
+    if not isinstance(value, dict):
+        return "100 %"
+    denominator = _DENOMINATORS.get(str(value.get("denominator", "HUNDRED")), 100)
+    return f"{100 * int(value.get('numerator', 0)) / denominator:g} %"
