@@ -1,6 +1,7 @@
 """``python -m benchmarks``: reload latency and suite cost on the local target, as printed figures.
 
-Four measurements, each printed as one line (throughput adds a detail line):
+The measurements, each printed as one line (throughput adds a detail line),
+between two lines giving the machine's load average:
 
 - reload: switching the local target from one case to another until the new
   case's first check passes, against the raw cost Envoy itself needs for the
@@ -10,10 +11,15 @@ Four measurements, each printed as one line (throughput adds a detail line):
   peak memory of pytest, its Envoys and the echo together. Memory is PSS
   (proportional set size), so the 100 MB Envoy binary's shared pages are
   counted once across Envoys rather than once per process.
+- speed-up: the ``cases/`` of 681cb13 (408 checks) under the code of 681cb13
+  and under this code, in one run (``benchmarks/suite.py``).
+- cores: this suite under ``-n 1`` and ``-n 2`` (``benchmarks/suite.py``).
 - split: the sequential ``split`` judge simulated against samplers with known
   shares (``benchmarks/split.py``; its per-scenario table goes to stderr).
 - throughput: the bulk sampling path through the local target's Envoy, against
   wrk where it is installed, and the per-check httpx client (``throughput.py``).
+- set-up: a fresh clone's ``make setup`` (``freshclone.py``;
+  ``MESHGATE_BENCH_SKIP_SETUP=1`` skips it).
 """
 
 from __future__ import annotations
@@ -213,15 +219,26 @@ def _count(summary: str) -> int:
 
 def main() -> int:
     os.chdir(ROOT)
-    print(bench_reload(), flush=True)
-    print(bench_suite(), flush=True)
+    from benchmarks.freshclone import main as bench_setup
     from benchmarks.split import main as bench_split
-
-    print(bench_split(), flush=True)
+    from benchmarks.suite import bench_cores, bench_speedup
     from benchmarks.throughput import main as bench_throughput
 
+    print(f"load: {_load()} on {os.cpu_count()} cores (figures are noisy under load)", flush=True)
+    print(bench_reload(), flush=True)
+    print(bench_speedup(), flush=True)
+    print(bench_suite(), flush=True)
+    print(bench_cores(), flush=True)
+    print(bench_split(), flush=True)
     print(bench_throughput(), flush=True)
+    print(bench_setup(), flush=True)
+    print(f"load: {_load()} at the end", flush=True)
     return 0
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 if __name__ == "__main__":

@@ -108,12 +108,14 @@ def main() -> str:
     line = f"throughput: harness {harness:.0f} req/s"
     if wrk is not None:
         line += f"; wrk {wrk:.0f} req/s through the same Envoy, ratio {harness / wrk:.2f}"
+    else:
+        line += "; wrk is not installed (e.g. apt-get install wrk), so no ratio against it"
     return (
         f"{line}\n"
         f"throughput detail: bulk path {COUNT} requests at concurrency {CONCURRENCY} "
         f"(median of {RUNS} runs); HTTPClient (httpx, sequential) {httpx_rate:.0f} req/s, "
         f"bulk path {harness / httpx_rate:.1f}x that"
-        + ("" if wrk is not None else "; wrk not installed")
+        + (f"; wrk -t1 -c{CONCURRENCY} for {WRK_SECONDS} s" if wrk is not None else "")
     )
 
 

@@ -49,10 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "xdist_group(name): pytest-xdist's group (added to every check by its case)."
     )
-    settings = settings_of(config)  # every option is checked once, before anything runs
-    if settings.target != "local" and getattr(config.option, "dist", "no") == "load":
-        # On a cluster a case deploys in seconds to minutes: keep all of its checks on
-        # one worker (xdist_group, per case), or each worker deploys it again.
+    settings_of(config)  # every option is checked once, before anything runs
+    if getattr(config.option, "dist", "no") == "load":
+        # Keep all checks of a case on one worker (xdist_group, per case): on a cluster
+        # a case deploys in seconds to minutes, and on the local target the first check
+        # of a case starts its independent checks side by side (_suite/schedule.py).
         config.option.dist = "loadgroup"
     _terminate_cleanly_on_sigterm()
     if not hasattr(config, "workerinput"):  # xdist workers only send reports to the controller
@@ -186,6 +187,21 @@ def pytest_report_from_serializable(
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """``--collect-only`` fails (exit 1) when a selected case document is invalid.
+
+    A run reports such a document as an ERROR and exits 1; collecting alone
+    would exit 0 and let a CI gate pass a broken file. Deselected documents
+    (``-k``, ``-m``) do not count, as they would not run; with xdist,
+    collection-only runs stay in this process (xdist steps aside).
+    """
+    if not session.config.option.collectonly or session.exitstatus != pytest.ExitCode.OK:
+        return
+    nodes = sys.modules.get("pytest_meshgate._suite.nodes")
+    if nodes is not None and any(isinstance(i, nodes.InvalidCaseItem) for i in session.items):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """With --collect-only nothing runs, so show why case documents are invalid here."""
     if not config.option.collectonly or "pytest_meshgate._suite.nodes" not in sys.modules:
@@ -213,7 +229,12 @@ def meshgate_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     try:
         yield target
     finally:
-        target.close()
+        try:
+            schedule = sys.modules.get("pytest_meshgate._suite.schedule")
+            if schedule is not None:  # checks still running side by side finish first
+                schedule.close_schedule(target)
+        finally:
+            target.close()
 
 
 @pytest.fixture

@@ -98,12 +98,34 @@ def test_collect_only_ids_and_offline(suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*meshgate: invalid case documents*", "broken.yaml:9:45: spec.checks?0?.request.methd: *"]
     )
-    assert result.ret == 0
+    # An invalid document fails collection as it fails a run: a CI gate must not pass it.
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_collect_only_passes_when_the_invalid_document_is_deselected(
+    suite: pytest.Pytester,
+) -> None:
+    result = suite.runpytest("--collect-only", "-q", "-k", "prefix")
+    result.stdout.fnmatch_lines(["*3/4 tests collected (1 deselected)*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_collect_only_fails_on_a_case_name_another_file_uses(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", a=ROUTING_CASE, b=ROUTING_CASE)
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "*meshgate: invalid case documents*",
+            "b.yaml:4:9: metadata.name: duplicate case name 'prefix-routing' (first used in a.yaml:1)",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_bad_case_file_errors_cleanly_and_others_run(suite: pytest.Pytester) -> None:
     result = suite.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             "broken.yaml:9:45: spec.checks[0].request.methd: unknown key (did you mean 'method'?)",
@@ -201,12 +223,16 @@ def test_interrupt_leaves_no_process_or_file(
     assert [p.name for p in scratch.iterdir()] == []
 
 
-def test_cluster_targets_keep_a_cases_checks_on_one_xdist_worker(suite: pytest.Pytester) -> None:
-    """A case deploys once on a cluster: under xdist its checks go to one worker (loadgroup)."""
+def test_every_target_keeps_a_cases_checks_on_one_xdist_worker(suite: pytest.Pytester) -> None:
+    """A case deploys once: under xdist its checks go to one worker (loadgroup).
+
+    On a cluster deploying costs seconds; on the local target the first check of
+    a case starts its independent checks side by side (_suite/schedule.py).
+    """
     config = suite.parseconfigure("--dist", "load", "--meshgate-target=kind")
     assert config.option.dist == "loadgroup"
     local = suite.parseconfigure("--dist", "load")
-    assert local.option.dist == "load"  # local cases switch in milliseconds: spread them
+    assert local.option.dist == "loadgroup"
     items, _ = suite.inline_genitems("--meshgate-target=kind", "--collect-only")
     checks = [item for item in items if item.get_closest_marker("meshgate_case")]
     groups = {item.get_closest_marker("xdist_group").kwargs["name"] for item in checks}  # type: ignore[union-attr]
@@ -299,7 +325,8 @@ def test_includes_stay_inside_rootdir_by_default(pytester: pytest.Pytester) -> N
     gateway = ROUTING_CASE.split("  - apiVersion: networking.istio.io/v1\n")[1]
     shared = pytester.mkdir("shared")
     (shared / "gw.yaml").write_text(
-        "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
+        "apiVersion: networking.istio.io/v1\n"
+        + "\n".join(line.removeprefix("    ") for line in gateway.splitlines())
     )
     cases = pytester.mkdir("cases")
     case = ROUTING_CASE.replace(

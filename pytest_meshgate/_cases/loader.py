@@ -22,11 +22,14 @@ from pydantic import ValidationError
 from .._errors import CaseError, Problem
 from .._grpcwire import STATUS_NAMES
 from .apply import Replacement, apply_in_order
+from .appworkloads import with_app_services
+from .exported import unwrap_lists
 from .includes import Includes
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
 from .model.request import Request
 from .model.workloads import DEFAULT_GATEWAYS
+from .nearmiss import CASE_API_VERSION, api_version_hint, kind_hint
 from .source import Source
 from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
 
@@ -156,6 +159,8 @@ def load_document(
 
     problems: list[Problem] = []
     data = includes.expand(data, positions, problems)
+    # kubectl get -o yaml output as it is: Lists unwrapped, server-set fields dropped.
+    data = unwrap_lists(data, positions, problems, document.start)
     if problems:
         return None, CaseError(problems)
 
@@ -165,11 +170,15 @@ def load_document(
         for key_path, message, at_key in validation_problems(exc, data):
             if at_key:
                 message += _did_you_mean(_case_schema(), key_path)
+            elif key_path in (("apiVersion",), ("kind",)):
+                message = _header_message(data, key_path[0], message)
             problems.append(_problem(positions, key_path, message, path, at_key=at_key))
         return None, CaseError(problems)
 
     warnings: list[Problem] = []
     resources = _parse_resources(case, positions, path, problems, warnings)
+    if not problems:
+        case = with_app_services(case, resources, positions, path, problems)
     problems.extend(reference_problems(case, positions, path))
     problems.extend(_port_problems(case, positions, path))
     if not problems:
@@ -228,6 +237,16 @@ def _did_you_mean(schema: dict[str, Any] | None, key_path: KeyPath) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return f" (allowed: {', '.join(allowed)})"
+
+
+def _header_message(data: dict[str, Any], key: str, message: str) -> str:
+    """A misspelt ``apiVersion`` or ``kind`` of a case, said as one (``nearmiss``)."""
+    api_version = data.get("apiVersion")
+    if key == "apiVersion":
+        return api_version_hint(api_version) or message
+    if api_version == CASE_API_VERSION or api_version_hint(api_version) is not None:
+        return kind_hint(data.get("kind"))
+    return message
 
 
 def _not_a_case(data: Any) -> str:

@@ -22,6 +22,7 @@ import yaml
 
 from .._errors import CaseError, Problem
 from .limits import MAX_DOCUMENTS, MAX_NODES
+from .nearmiss import is_case_api_version
 from .source import Source, read_head, read_source, split_lines
 from .yamlsafe import GraphLimitExceeded, Loader, Tally, measure
 
@@ -266,11 +267,15 @@ def _index(
             _index(item, (*key_path, i), source, positions, problems)
 
 
-_FIRST_DOC_API = re.compile(r"^apiVersion:\s*[\"']?meshgate\.dev/", re.MULTILINE)
+_FIRST_DOC_API = re.compile(r"^apiVersion:\s*[\"']?([^\"'\s#]+)", re.MULTILINE)
 
 
 def looks_like_case_file(path: Path) -> bool:
     """Whether the first document of ``path`` declares ``apiVersion: meshgate.dev/...``.
+
+    Or a misspelling of that group (``meshgate.de/v1alpha1``, ``nearmiss``): the
+    loader then reports the typo at its line rather than the file leaving the
+    suite unseen.
 
     Cheap on purpose: it reads the head of the file and looks at the first
     document only, so collection skips the many YAML files that are not cases
@@ -283,7 +288,8 @@ def looks_like_case_file(path: Path) -> bool:
     if head is None:
         return False
     first = _first_document(head.removeprefix("\ufeff"))
-    return bool(_FIRST_DOC_API.search(first))
+    found = _FIRST_DOC_API.search(first)
+    return found is not None and is_case_api_version(found.group(1))
 
 
 def _first_document(head: str) -> str:

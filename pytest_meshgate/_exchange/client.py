@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import http.cookiejar
 import ipaddress
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -145,30 +147,40 @@ class HTTPClient:
     A fresh connection per attempt means a listener swap between cases can
     never make an old connection answer for the new configuration. One httpx
     client is kept per TLS configuration (an SSL context is per client).
+    It may be used from several threads at once (overlapping attempts, checks
+    side by side): no cookie is ever kept, so one answer's Set-Cookie cannot
+    ride along on another thread's request.
     """
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
         self._clients: dict[tuple[object, ...], httpx.Client] = {}
+        self._lock = threading.Lock()
 
     def _client(self, tls: ClientTLS | None, http2: bool) -> httpx.Client:
         key = ("plain", http2) if tls is None else tls.key()
-        client = self._clients.get(key)
-        if client is None:
-            transport = httpx.HTTPTransport(
-                verify=tls.context() if tls is not None else False,
-                # h2 over TLS through ALPN; over plaintext, prior knowledge (h2c).
-                http1=not (http2 and tls is None),
-                http2=http2,
-                limits=httpx.Limits(max_keepalive_connections=0),
-                trust_env=False,
-            )
-            client = self._clients[key] = httpx.Client(
-                transport=_with_proxy_protocol(transport),
-                follow_redirects=False,
-                trust_env=False,
-                timeout=self.timeout,
-            )
+        with self._lock:
+            client = self._clients.get(key)
+            return client if client is not None else self._new_client(key, tls, http2)
+
+    def _new_client(
+        self, key: tuple[object, ...], tls: ClientTLS | None, http2: bool
+    ) -> httpx.Client:
+        transport = httpx.HTTPTransport(
+            verify=tls.context() if tls is not None else False,
+            # h2 over TLS through ALPN; over plaintext, prior knowledge (h2c).
+            http1=not (http2 and tls is None),
+            http2=http2,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            trust_env=False,
+        )
+        client = self._clients[key] = httpx.Client(
+            transport=_with_proxy_protocol(transport),
+            follow_redirects=False,
+            trust_env=False,
+            timeout=self.timeout,
+            cookies=_cookie_jar_that_keeps_nothing(),
+        )
         return client
 
     def close(self) -> None:
@@ -267,6 +279,11 @@ class HTTPClient:
             body=response.content,
         )
         return Exchange(sent, record, elapsed=_since(start), tls=negotiated)
+
+
+def _cookie_jar_that_keeps_nothing() -> http.cookiejar.CookieJar:
+    """A jar whose policy allows no domain: httpx never stores a response's cookies in it."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _since(start: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .._cases.model.expect import Expect
@@ -18,6 +19,7 @@ __all__ = [
     "failure_brief",
     "failure_message",
     "indent",
+    "send_round",
     "target_diagnostics",
 ]
 
@@ -38,30 +40,42 @@ def await_verdict(
     explain: Callable[[Exchange], str] | None = None,
     title: str = "check",
     appendix: str = "",
+    overlap: int = 1,
 ) -> Exchange:
     """Send until ``consistency.successes`` attempts in a row pass, or time runs out.
 
     Every assertion runs inside the loop, so a stale answer never passes (the
     Gateway API suite learnt this the hard way, kubernetes-sigs/gateway-api#1242).
 
+    ``overlap`` attempts are in flight at once (1: one after another). A target
+    may allow more only where the configuration is confirmed served before the
+    first attempt (the local target), so overlapping attempts judge the same
+    configuration. They are judged as a round: one failing attempt voids the
+    whole round, so a check passes only on ``successes`` passing answers with
+    no failure among or between them, as one after another would need.
+
     Raises:
         CheckFailed: with what was sent, what came back and why, for the last failing attempt.
     """
     start = time.monotonic()
     deadline = start + consistency.timeout
+    width = max(1, min(overlap, consistency.successes))
     in_a_row = attempts = 0
     last_failure: tuple[Exchange, list[str]] | None = None
     while True:
-        exchange = send()
-        attempts += 1
-        failures = judge(expect, exchange)
-        if not failures:
-            in_a_row += 1
-            if in_a_row >= consistency.successes:
-                return exchange
-        else:
+        exchanges = send_round(send, width)
+        attempts += len(exchanges)
+        judged = [(exchange, judge(expect, exchange)) for exchange in exchanges]
+        failed = [(exchange, failures) for exchange, failures in judged if failures]
+        if failed:
             in_a_row = 0
-            last_failure = (exchange, failures)
+            last_failure = failed[-1]
+            failures = last_failure[1]
+        else:
+            failures = []
+            in_a_row += len(judged)
+            if in_a_row >= consistency.successes:
+                return judged[-1][0]
         now = time.monotonic()
         # A passing streak may finish past the deadline (slow checks such as
         # delays); only a failing attempt ends the wait.
@@ -82,6 +96,16 @@ def await_verdict(
         failures,
         failure_brief(headline, labels, exchange, failures),
     )
+
+
+def send_round(send: Callable[[], Exchange], width: int) -> list[Exchange]:
+    """``width`` attempts at once (threads; the caller's thread sends one), in send order."""
+    if width <= 1:
+        return [send()]
+    with ThreadPoolExecutor(max_workers=width - 1, thread_name_prefix="meshgate-attempt") as pool:
+        others = [pool.submit(send) for _ in range(width - 1)]
+        mine = send()
+        return [mine, *(future.result() for future in others)]
 
 
 def batch_verdict(

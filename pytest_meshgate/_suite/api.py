@@ -29,7 +29,9 @@ from .._cases.yamlpos import Mark
 from .._errors import CaseError, CheckFailed, TargetError
 from .._exchange.records import Credential, Exchange
 from .._targets.base import Deployment, Target, required_capabilities
+from .overlap import attempts_at_once
 from .run import case_appendix, judge_check
+from .schedule import leave_case
 
 __all__ = [
     "CaseDeployer",
@@ -140,6 +142,7 @@ class DeployedCase:
         if self._anticipated or not any(c.request for c in loaded.case.spec.checks):
             # A case without requests of its own still gets the ingress gateway.
             loaded = with_requests(loaded, [*self._ingress(), *self._anticipated])
+        leave_case(self.target)  # a case file's checks still running side by side finish first
         self._deployment = self.target.activate(loaded)
         self._appendix = None
 
@@ -205,8 +208,11 @@ class DeployedCase:
         where = f"{origin.path.name}:{origin.line}"
         title = f"expect #{self._expects} ({where}) of case '{self.name}'"
         try:
-            consistency = self.target.consistency
-            exchange = judge_check(deployment, check, consistency, title, self._appendix)
+            consistency, overlap = (
+                self.target.consistency,
+                attempts_at_once(self.target, self.loaded, check),
+            )
+            exchange = judge_check(deployment, check, consistency, title, self._appendix, overlap)
         except _TOLD as exc:
             raise exc.with_traceback(None) from None
         assert exchange is not None  # it has a request

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from .._cases.analysis import Finding, analyze
 from .._cases.loader import InvalidDocument, LoadedCase, load_case_file
+from .._cases.refusals import CaseNames, case_refusals
 from .._cases.yamlpos import Mark
 from .._errors import (
     AnalysisWarning,
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["INVALID_DOCUMENTS", "CaseFileNode", "CaseNode", "CheckItem", "InvalidCaseItem"]
 
-# Suite-wide registry of case names -> where first defined (names are pytest ids).
-_CASE_NAMES = pytest.StashKey[dict[str, Mark]]()
+# Suite-wide registry of case names and where each was first defined (names are pytest ids).
+_CASE_NAMES = pytest.StashKey[CaseNames]()
 # Invalid documents seen at collection, shown in the summary of --collect-only.
 INVALID_DOCUMENTS = pytest.StashKey[list[InvalidDocument]]()
 
@@ -41,7 +41,7 @@ class CaseFileNode(pytest.File):
     """A YAML file whose first document is a ``meshgate.dev`` case."""
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        from .._cases.catalog import CatalogError, feature_problems
+        from .._cases.catalog import CatalogError
         from .conformance import selection_for
 
         try:
@@ -49,25 +49,17 @@ class CaseFileNode(pytest.File):
         except CatalogError as exc:
             raise self.CollectError(str(exc)) from None
         loaded = load_case_file(self.path, root=include_root(self.config))
-        names = self.config.stash.setdefault(_CASE_NAMES, {})
+        names = self.config.stash.setdefault(_CASE_NAMES, CaseNames())
         for case in loaded.cases:
-            first = names.get(case.name)
-            # The same file reached again through a link is the same case, not a duplicate.
-            if first is not None and not _same_file(first.path, case.path):
-                mark = case.mark(("metadata", "name"))
-                problem = mark.problem(
-                    "metadata.name",
-                    f"duplicate case name '{case.name}' (first used in {first.path}:{first.line})",
-                )
-                yield InvalidCaseItem.from_parent(
-                    self, name=case.name, document=_invalid(case, problem)
-                )
+            duplicate = names.claim(case)
+            if duplicate is not None:
+                document = _invalid(case, duplicate)
+                self.config.stash.setdefault(INVALID_DOCUMENTS, []).append(document)
+                yield InvalidCaseItem.from_parent(self, name=case.name, document=document)
                 continue
-            names[case.name] = case.start
             # Once per case: every failing check shows them, --meshgate-analyze warns them.
             findings = analyze(case)
-            problems = feature_problems(selection.catalog, case)
-            problems += _ambiguous_check_names(case)
+            problems = case_refusals(selection.catalog, case)
             problems += _refused_webhook_warnings(case)
             problems += _refused_warnings(case)
             if settings_of(self.config).analyze:
@@ -89,30 +81,6 @@ class CaseFileNode(pytest.File):
             yield InvalidCaseItem.from_parent(self, name=document.name, document=document)
 
 
-def _ambiguous_check_names(case: LoadedCase) -> list[Problem]:
-    """Check names whose test ids would select more than their check.
-
-    pytest selects ``file::case::x`` also for a check named ``x[...]`` (it
-    reads a ``[...]`` tail as a parametrization), so such a name beside ``x``
-    is refused; the loader refuses a repeated name already.
-    """
-    problems: list[Problem] = []
-    checks = case.case.spec.checks
-    names = {check.name for check in checks}
-    for index, check in enumerate(checks):
-        stem = check.name.split("[", 1)[0]
-        if stem != check.name and stem in names:
-            mark = case.mark(("spec", "checks", index, "name"))
-            problems.append(
-                mark.problem(
-                    f"spec.checks[{index}].name",
-                    f"check name '{check.name}': pytest selects it with the id of check "
-                    f"'{stem}' too (it reads '[...]' as a parametrization); rename one",
-                )
-            )
-    return problems
-
-
 def _refused_webhook_warnings(case: LoadedCase) -> list[Problem]:
     """Warn what Istio's webhook warns about the case's resources, at their file:line.
 
@@ -129,10 +97,6 @@ def _refused_webhook_warnings(case: LoadedCase) -> list[Problem]:
 def include_root(config: pytest.Config) -> Path:
     """Where includes must stay: ``meshgate-include-root``, else pytest's rootdir."""
     return settings_of(config).include_root or config.rootpath
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a == b or os.path.realpath(a) == os.path.realpath(b)
 
 
 def _invalid(case: LoadedCase, problem: Problem) -> InvalidDocument:
@@ -222,22 +186,35 @@ class CaseNode(pytest.Collector):
             yield CheckItem.from_parent(
                 self,
                 name=check.name,
-                callobj=_runner(self.loaded, index, self.findings),
+                callobj=_runner(self.loaded, index, self.findings, self.selected_checks),
                 loaded=self.loaded,
                 index=index,
             )
+
+    def selected_checks(self) -> list[int]:
+        """The indices of this case's checks the session runs (after -k, deselection)."""
+        return [
+            item.index
+            for item in self.session.items
+            if isinstance(item, CheckItem) and item.parent is self
+        ]
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.loaded.path, self.loaded.start.line - 1, self.loaded.name
 
 
-def _runner(loaded: LoadedCase, index: int, findings: Sequence[Finding]) -> Callable[..., None]:
+def _runner(
+    loaded: LoadedCase,
+    index: int,
+    findings: Sequence[Finding],
+    selected: Callable[[], Sequence[int]],
+) -> Callable[..., None]:
     # The signature names the fixtures pytest injects: the target is a real
     # session fixture, so users can override or wrap it in a conftest.
     def run_check(meshgate_target: Target) -> None:
-        from .run import run_check as run
+        from .schedule import run_scheduled
 
-        run(meshgate_target, loaded, index, findings)
+        run_scheduled(meshgate_target, loaded, index, findings, selected)
 
     run_check.__doc__ = loaded.case.spec.checks[index].description
     return run_check

@@ -25,6 +25,7 @@ from .._judge.verdicts import (
     target_diagnostics,
 )
 from .._targets.base import required_capabilities
+from .overlap import attempts_at_once
 
 if TYPE_CHECKING:
     from .._cases.analysis import Finding
@@ -109,15 +110,21 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
     deployment = target.activate(loaded)
     title = f"check '{check.name}' of case '{loaded.name}'"
     appendix = case_appendix(deployment.deployment_warnings(), findings)
-    judge_check(deployment, check, target.consistency, title, appendix)
+    overlap = attempts_at_once(target, loaded, check)
+    judge_check(deployment, check, target.consistency, title, appendix, overlap)
 
 
 def judge_check(
-    deployment: Deployment, check: Check, consistency: Consistency, title: str, appendix: str = ""
+    deployment: Deployment,
+    check: Check,
+    consistency: Consistency,
+    title: str,
+    appendix: str = "",
+    overlap: int = 1,
 ) -> Exchange | None:
     """Judge ``check`` on a deployed case: its conditions, then its request until consistent
     (a batch, or the sequential test of a split); what a case check and the Python API's
-    ``expect`` both do.
+    ``expect`` both do. ``overlap``: attempts in flight together (``attempts_at_once``).
 
     Returns the last passing answer (the one that completed the streak; for a
     batch, that of the convergence before it; for a statistical check, one
@@ -145,6 +152,7 @@ def judge_check(
             explain=deployment.explain,
             title=title,
             appendix=appendix,
+            overlap=overlap,
         )
         batch = deployment.send_many(request, request.count or 1, request.concurrency or 1)
         batch_verdict(
@@ -163,6 +171,7 @@ def judge_check(
         explain=deployment.explain,
         title=title,
         appendix=appendix,
+        overlap=overlap,
     )
 
 

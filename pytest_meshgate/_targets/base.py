@@ -115,6 +115,14 @@ class Target(abc.ABC):
     # needing others are skipped as not supported and not counted.
     supported_features: frozenset[str] = frozenset()
     consistency: Consistency
+    # Whether a deployment's configuration is confirmed served before its first
+    # attempt (the local target waits on Envoy's own stats). Only then may the
+    # attempts of a check overlap: on a cluster, configuration reaches proxies
+    # on its own time, and overlapping attempts could straddle the switch.
+    confirms_configuration: bool = False
+    # Whether independent checks of one case may run side by side against its
+    # deployment (its senders are safe to use from several threads).
+    concurrent_checks: bool = False
 
     def __init__(self) -> None:
         self._current: tuple[LoadedCase, Deployment] | None = None

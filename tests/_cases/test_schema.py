@@ -8,17 +8,22 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+import pytest_meshgate
 from pytest_meshgate._cases.schema import case_schema, case_schema_json
 from pytest_meshgate._cases.yamlpos import load_documents, looks_like_case_file
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "schema" / "case.schema.json"
+# The copy inside the package (the wheel ships it) and the one published for this version.
+SHIPPED = Path(pytest_meshgate.__file__).parent / "schema" / "case.schema.json"
+PUBLISHED = ROOT / "schema" / f"v{pytest_meshgate.__version__}" / "case.schema.json"
 CASE_FILES = sorted(p for p in (ROOT / "cases").rglob("*.y*ml") if looks_like_case_file(p))
 
 
-def test_committed_schema_matches_the_model() -> None:
-    assert COMMITTED.read_text(encoding="utf-8") == case_schema_json(), (
-        "schema/case.schema.json is stale: run `make schema` and commit it"
+@pytest.mark.parametrize("copy", [COMMITTED, SHIPPED, PUBLISHED], ids=lambda p: p.parent.name)
+def test_committed_schema_matches_the_model(copy: Path) -> None:
+    assert copy.read_text(encoding="utf-8") == case_schema_json(), (
+        f"{copy} is stale: run `make schema` and commit it"
     )
 
 

@@ -92,6 +92,7 @@ def test_a_refused_replacement_warning_makes_only_that_case_an_error(
             "cases.yaml:14:5: VirtualService default/reviews defined again at cases.yaml:14 *",
         ]
     )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
 def test_silenced_by_category(pytester: pytest.Pytester) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import gatewayapi, istio
+from .apps import KubernetesDeployment, KubernetesService, KubernetesServiceAccount
 from .base import KeyPath
 from .kubernetes import KubernetesNamespace
 
@@ -51,6 +52,14 @@ def _build() -> dict[tuple[str, str], ResourceType]:
         api_version = f"{gatewayapi.GATEWAY_GROUP}/{version}"
         table[(api_version, kind)] = ResourceType("gateway-api", api_version, kind, gw_model)
     table[("v1", "Namespace")] = ResourceType("kubernetes", "v1", "Namespace", KubernetesNamespace)
+    # An application's own manifests: the echo answers in its place (_cases/appworkloads.py).
+    table[("v1", "Service")] = ResourceType("kubernetes", "v1", "Service", KubernetesService)
+    table[("v1", "ServiceAccount")] = ResourceType(
+        "kubernetes", "v1", "ServiceAccount", KubernetesServiceAccount
+    )
+    table[("apps/v1", "Deployment")] = ResourceType(
+        "kubernetes", "apps/v1", "Deployment", KubernetesDeployment
+    )
     return table
 
 
@@ -74,6 +83,12 @@ def cluster_scoped(api_version: Any, kind: Any) -> bool:
     return model is not None and issubclass(
         model, (gatewayapi.ClusterGatewayAPIResource, KubernetesNamespace)
     )
+
+
+# Other ways to run pods: the echo cannot stand in for what they promise (identity, order, nodes).
+_WORKLOAD_KINDS = frozenset(
+    {"Pod", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
+)
 
 
 def _supported() -> str:
@@ -101,6 +116,11 @@ def parse_resource(data: Mapping[str, Any]) -> Any:
     api_version = data.get("apiVersion") if isinstance(data, Mapping) else None
     kind = data.get("kind") if isinstance(data, Mapping) else None
     model = resource_model(api_version, kind)
+    if model is None and kind in _WORKLOAD_KINDS:
+        raise UnsupportedResource(
+            f"{kind} cannot be honoured: the echo stands in for an application's pods only as "
+            "a Deployment (apps/v1) behind a Service (v1); declare it in spec.services instead"
+        )
     if model is None:
         served = sorted(e.api_version for e in _TYPES.values() if e.kind == kind)
         if served:

@@ -181,6 +181,16 @@ class Service(CaseModel):
         "(as ServiceEntry endpoints or addresses name them), e.g. 203.0.113.10.",
     )
     labels: Labels = Field(default_factory=dict, description="Extra pod labels.")
+    service_account: DNSLabel | None = Field(
+        default=None,
+        description="The pods' service account, their mesh identity "
+        "(spiffe://cluster.local/ns/<namespace>/sa/<account>); default: the service's name.",
+    )
+
+    @property
+    def account(self) -> str:
+        """The service account its pods run as."""
+        return self.service_account or self.name
 
     @model_validator(mode="after")
     def _misbehaving_replicas_exist(self) -> Service:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from ..model.apps import AppResource
 from ..model.gatewayapi import ClusterGatewayAPIResource, GatewayAPIResource
 from ..model.istio import IstioResource
 from ..model.kubernetes import KubernetesNamespace
@@ -38,7 +39,11 @@ ANNOTATIONS_LIMIT = 256 * 1024
 # Every object a case may hold; cluster-scoped ones (Namespace, GatewayClass)
 # have ``namespace == ""``, as Kubernetes stores them.
 KubernetesObject = (
-    IstioResource | GatewayAPIResource | ClusterGatewayAPIResource | KubernetesNamespace
+    IstioResource
+    | GatewayAPIResource
+    | ClusterGatewayAPIResource
+    | KubernetesNamespace
+    | AppResource
 )
 
 _LABEL_MSG = (

@@ -226,6 +226,11 @@ def echo_deployments(
                                 "containers": [container],
                                 "volumes": volumes,
                                 "terminationGracePeriodSeconds": 1,
+                                **(
+                                    {"serviceAccountName": service.service_account}
+                                    if service.service_account is not None
+                                    else {}
+                                ),
                             },
                         },
                     },

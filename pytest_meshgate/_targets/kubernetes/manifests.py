@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..._cases.exported import without_server_fields
 from ..._cases.model.case import Case
 from ..._cases.model.workloads import GatewayWorkload, Secret, Service
 from .echo_pod import (
@@ -60,7 +61,16 @@ __all__ = [
     "render_case",
 ]
 
-_ORDER = {"Namespace": 0, "Secret": 1, "ConfigMap": 1, "Service": 2, "Deployment": 3, "Pod": 3}
+_ORDER = {
+    "Namespace": 0,
+    "Secret": 1,
+    "ConfigMap": 1,
+    "ServiceAccount": 1,
+    "Service": 2,
+    "Deployment": 3,
+    "Pod": 3,
+}
+_APP_KINDS = frozenset({("v1", "Service"), ("v1", "ServiceAccount"), ("apps/v1", "Deployment")})
 _CORE_GROUPS = ("", "v1", "apps")
 _LAST = "~"  # sorts after every RFC 3339 timestamp: no timestamp counts as created last
 # Ports of the default gateways that kind maps to the host (providers/kind.py GATEWAY_NODE_PORTS).
@@ -143,10 +153,18 @@ def render_case(
     for short, ports in extra_gateway_ports(case, settings.gateways).items():
         objects.append(ports_service(plan, short, settings.gateways[short], ports, labels))
     for resource in spec.resources:
-        rewritten = rewrite_resource(resource, plan, services)
+        if _stood_in_for(resource):
+            continue  # the echo's Service, Deployments and account above answer in their place
+        # A kubectl get -o yaml paste: what the API server set is not the user's to apply.
+        rewritten = rewrite_resource(without_server_fields(resource), plan, services)
         rewritten["metadata"]["labels"].update(settings.case_labels)
         objects.append(rewritten)
     return [obj for phase in apply_phases(objects) for obj in phase]
+
+
+def _stood_in_for(resource: Mapping[str, Any]) -> bool:
+    """An application's own Service, Deployment or ServiceAccount (``_cases/appworkloads``)."""
+    return (resource.get("apiVersion"), resource.get("kind")) in _APP_KINDS
 
 
 def _is_core(obj: Mapping[str, Any]) -> bool:
@@ -310,6 +328,10 @@ def _service_objects(
             },
         }
     )
+    if service.service_account is not None and service.service_account != "default":
+        # The application's pods' identity, now the echo's (Kubernetes makes `default` itself).
+        metadata = {"name": service.service_account, "namespace": namespace, "labels": labels}
+        objects.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata})
     objects += echo_deployments(
         service, plan, settings.echo_image, sources, labels, tls_secret, mutual
     )

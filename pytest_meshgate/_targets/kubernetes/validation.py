@@ -43,7 +43,9 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 _MAX_CONFIG_BYTES = 1024 * 1024  # MaxSecretSize, also a ConfigMap's limit
 
-_CORE_KINDS = {("v1", k) for k in ("Namespace", "Secret", "ConfigMap", "Service", "Pod")}
+_CORE_KINDS = {
+    ("v1", k) for k in ("Namespace", "Secret", "ConfigMap", "Service", "ServiceAccount", "Pod")
+}
 _CORE_KINDS |= {("apps/v1", "Deployment")}
 
 

@@ -92,8 +92,8 @@ class CaseBackends:
                 for p in service.ports
             )
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
-            # Each echo workload runs as the service account named after its service.
-            accounts = (spiffe_id(service.namespace, service.name),)
+            # Each echo workload runs as its service account (by default named after its service).
+            accounts = (spiffe_id(service.namespace, service.account),)
             self.services.append(
                 MeshService(
                     hostname,

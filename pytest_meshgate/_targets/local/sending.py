@@ -9,6 +9,7 @@ issued the peer's certificate).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
@@ -73,14 +74,16 @@ class Sender:
         self._tls_for = tls_for
         self._issuer_ca = issuer_ca
         self._grpc: GrpcClient | None = None
+        self._grpc_lock = threading.Lock()
 
     def _tls(self, request: Request) -> ClientTLS | None:
         return self._tls_for(request) if request.url.startswith("https:") else None
 
     def _grpc_client(self) -> GrpcClient:
-        if self._grpc is None:
-            self._grpc = GrpcClient(self._transport.client.timeout)
-        return self._grpc
+        with self._grpc_lock:  # attempts may overlap (threads)
+            if self._grpc is None:
+                self._grpc = GrpcClient(self._transport.client.timeout)
+            return self._grpc
 
     def _send_one(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,11 @@ from .mesh_identity import MeshCA
 from .proxy import LocalProxy
 from .world import default_system_ca_file
 
-__all__ = ["LocalTarget"]
+__all__ = ["IDLE_PROXIES", "LocalTarget"]
+
+# Idle sidecars and custom gateways kept running (with an empty configuration)
+# for a later case that needs them again.
+IDLE_PROXIES = 4
 
 
 class LocalTarget(Target):
@@ -37,6 +42,9 @@ class LocalTarget(Target):
     name = "local"
     capabilities = CAPABILITIES
     supported_features = SUPPORTED_FEATURES
+    # EnvoyProcess.apply returns once Envoy's stats show the new versions served.
+    confirms_configuration = True
+    concurrent_checks = True
 
     def __init__(
         self,
@@ -55,7 +63,10 @@ class LocalTarget(Target):
         self.client = HTTPClient(timeout=request_timeout)
         self.request_timeout = request_timeout
         self._bulk: Any = None  # BulkSender, made on first use
+        self._bulk_lock = threading.Lock()
         self._proxies: dict[str, LocalProxy] = {}
+        # Sidecars and custom gateways no case uses now, longest idle first (_retire).
+        self._idle: dict[str, None] = {}
         self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
         self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
         self._echo: Any = None
@@ -111,11 +122,12 @@ class LocalTarget(Target):
     @property
     def bulk(self) -> Any:
         """The concurrent sender of ``count`` checks, made on first use."""
-        if self._bulk is None:
-            from ..._exchange.bulk import BulkSender
+        with self._bulk_lock:  # checks of a case may run side by side
+            if self._bulk is None:
+                from ..._exchange.bulk import BulkSender
 
-            self._bulk = BulkSender(timeout=self.request_timeout)
-        return self._bulk
+                self._bulk = BulkSender(timeout=self.request_timeout)
+            return self._bulk
 
     def proxy(self, workload: GatewayWorkload, sidecar: bool = False) -> LocalProxy:
         """The Envoy of ``workload`` (a gateway, or a client's sidecar), started on first use."""
@@ -126,6 +138,7 @@ class LocalTarget(Target):
             # tail. Later cases get a fresh Envoy instead of the same error.
             proxy.envoy.stop()
             del self._proxies[key]
+            self._idle.pop(key, None)
             proxy = None
         if proxy is not None and proxy.workload != workload:
             # Same name, other labels or ports: its listeners must be rebuilt.
@@ -225,20 +238,27 @@ class LocalTarget(Target):
     def _retire(self, in_use: set[str]) -> None:
         """Proxies this case does not use must not keep serving the last case.
 
-        The default ingress and egress gateways serve most cases, so they stay
-        up with an empty configuration; sidecars and custom gateways are
-        stopped, since each costs tens of MiB and starts again in well under
-        a second when a later case needs it.
+        They stay up with an empty configuration: the default ingress and
+        egress gateways serve most cases, and a sidecar (``sleep``'s above
+        all) or custom gateway often comes back a few cases later, when
+        switching its configuration costs milliseconds and starting it again
+        a quarter of a second. Each idle Envoy costs tens of MiB, so beyond
+        ``IDLE_PROXIES`` idle sidecars and custom gateways the longest idle
+        ones are stopped.
         """
         defaults = {f"{g.namespace}/{g.name}" for g in DEFAULT_GATEWAYS.values()}
+        for key in in_use:
+            self._idle.pop(key, None)
         for key in [k for k in self._proxies if k not in in_use]:
             proxy = self._proxies[key]
-            if key in defaults:
-                if proxy.config is not None:
-                    self.apply_config(proxy, None)
-            else:
-                proxy.envoy.stop()
-                del self._proxies[key]
+            if proxy.config is not None:
+                self.apply_config(proxy, None)
+            if key not in defaults:
+                self._idle.setdefault(key, None)  # newly idle: last
+        while len(self._idle) > IDLE_PROXIES:
+            key = next(iter(self._idle))
+            del self._idle[key]
+            self._proxies.pop(key).envoy.stop()
 
     def apply_config(self, proxy: LocalProxy, config: Any) -> None:
         """Replace the whole configuration of ``proxy`` by ``config`` (None: an empty one)."""

@@ -262,3 +262,46 @@ def test_coredns_rewrites_are_added_first_and_removed_exactly() -> None:
     both = insert_coredns_block(edited, other)
     assert remove_coredns_block(both, "mg-1") == insert_coredns_block(COREFILE, other)
     assert remove_coredns_block(remove_coredns_block(both, "mg-1"), "mg-2") == COREFILE
+
+
+def _samples(name: str) -> LoadedCase:
+    root = HERE.parents[2]
+    loaded = load_case_file(root / "cases" / "istio-samples.yaml", root=root)
+    return next(c for c in loaded.cases if c.name == name)
+
+
+def test_an_applications_own_objects_are_replaced_by_the_echo_and_its_account() -> None:
+    loaded = _samples("httpbin-status")
+    plan = NamespacePlan.for_case(loaded.case, "x")
+    objects = render_case(loaded.case, plan, RenderSettings(echo_sources=SOURCES), FixedMaterial())
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert "docker.io/kennethreitz/httpbin" not in images and images  # the echo runs instead
+    (service,) = [
+        o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "httpbin"
+    ]
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": 80}]
+    accounts = [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert [a["metadata"]["name"] for a in accounts] == ["httpbin"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "httpbin"
+    kinds = [o["kind"] for o in objects]
+    assert kinds.index("ServiceAccount") < kinds.index("Deployment")
+
+
+def test_server_set_fields_of_a_paste_are_never_applied() -> None:
+    loaded = _samples("helloworld-kubectl-export")
+    plan = NamespacePlan.for_case(loaded.case, "x")
+    objects = render_case(loaded.case, plan, RenderSettings(echo_sources=SOURCES), FixedMaterial())
+    istio = [o for o in objects if o["apiVersion"].startswith("networking.istio.io/")]
+    assert sorted(o["kind"] for o in istio) == ["Gateway", "VirtualService"]
+    for obj in istio:
+        assert "status" not in obj
+        assert not {"managedFields", "resourceVersion", "uid", "generation"} & set(obj["metadata"])
+        assert obj["metadata"]["creationTimestamp"] == "2025-03-04T10:15:02Z"
+    # helloworld runs as Kubernetes' default account: no ServiceAccount to create.
+    assert not [o for o in objects if o["kind"] == "ServiceAccount"]

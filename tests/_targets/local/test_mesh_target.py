@@ -132,16 +132,7 @@ def test_registry_only_blocks_and_keeps_registered_hosts(
     assert registered.extra["via"] == "egress"  # type: ignore[attr-defined]
 
 
-def test_a_later_case_without_clients_stops_the_sidecar(
-    target: LocalTarget, tmp_path: Path
-) -> None:
-    target.activate(make_case(tmp_path, "with-client"))
-    sidecar = target._proxies["sidecar:default/sleep"]
-    assert sidecar.config is not None and sidecar.config.listeners
-    pid = sidecar.envoy.pid
-    other = tmp_path / "ingress-only.yaml"
-    other.write_text(
-        """
+INGRESS_ONLY = """
 apiVersion: meshgate.dev/v1alpha1
 kind: Case
 metadata: {name: ingress-only}
@@ -151,13 +142,45 @@ spec:
     request: {url: "http://x.example.com/"}
     expect: {connection: refused}
 """
-    )
+
+
+def test_a_later_case_without_clients_leaves_the_sidecar_idle_and_empty(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    target.activate(make_case(tmp_path, "with-client"))
+    sidecar = target._proxies["sidecar:default/sleep"]
+    assert sidecar.config is not None and sidecar.config.listeners
+    pid = sidecar.envoy.pid
+    other = tmp_path / "ingress-only.yaml"
+    other.write_text(INGRESS_ONLY)
     target.activate(load_case_file(other).cases[0])
-    # Stopped, not left running empty: an idle Envoy costs tens of MiB.
-    assert "sidecar:default/sleep" not in target._proxies
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-    # A later case that needs it again gets a new one at the same source address.
+    # Still running, but serving nothing of the last case: its configuration is empty.
+    assert target._proxies["sidecar:default/sleep"] is sidecar and sidecar.config is None
+    assert sidecar.envoy._admin.listener_ports() == {}
+    os.kill(pid, 0)
+    # A later case that needs it again gets it back: no new Envoy, the same source address.
     target.activate(make_case(tmp_path, "with-client-again"))
     again = target._proxies["sidecar:default/sleep"]
-    assert again.envoy.pid != pid and again.source_address == sidecar.source_address
+    assert again is sidecar and again.envoy.pid == pid and again.config is not None
+    assert again.envoy._admin.listener_ports()
+
+
+def test_beyond_the_idle_limit_the_longest_idle_sidecar_stops(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    from pytest_meshgate._targets.local.target import IDLE_PROXIES
+
+    names = [f"client{i}" for i in range(IDLE_PROXIES + 1)]
+    pids = {}
+    for name in names:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(make_case(tmp_path, name).path.read_text().replace("sleep", name))
+        target.activate(load_case_file(path).cases[0])
+        pids[name] = target._proxies[f"sidecar:default/{name}"].envoy.pid
+    other = tmp_path / "ingress-only.yaml"
+    other.write_text(INGRESS_ONLY)
+    target.activate(load_case_file(other).cases[0])
+    idle = [k for k in target._proxies if k.startswith("sidecar:")]
+    assert idle == [f"sidecar:default/{name}" for name in names[1:]]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[names[0]], 0)
