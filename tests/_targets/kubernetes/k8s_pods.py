@@ -177,8 +177,8 @@ def _wait_health(process: subprocess.Popen[str], port: int) -> None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
                 sock.sendall(b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
-                if b" 200 " in sock.recv(100):
-                    return
+                if b" 200 " in sock.recv(100) and process.poll() is None:
+                    return  # and still running: the answer was this echo's
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"nothing answered /health on port {port}")

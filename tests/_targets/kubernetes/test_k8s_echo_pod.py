@@ -91,7 +91,12 @@ class Rendered:
 
 
 @pytest.fixture
-def rendered(tmp_path: Path) -> Rendered:
+def rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rendered:
+    # In a pod the health listener's fixed port is the pod's own; here every
+    # echo shares the machine, and another test's echo answering /health on
+    # 18999 would pass the readiness wait for one that failed to start.
+    (health,) = free_ports(1)
+    monkeypatch.setattr("pytest_meshgate._targets.kubernetes.echo_pod.HEALTH_PORT", health)
     return Rendered(tmp_path)
 
 
