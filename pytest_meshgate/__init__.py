@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._cases.loader import LoadedCase, load_case_file
@@ -32,20 +32,24 @@ if TYPE_CHECKING:
         TargetUnavailable,
         WebhookWarning,
     )
-    from ._exchange.records import Exchange
+    from ._exchange.records import Credential, Exchange
     from ._judge.expectations import judge
     from ._judge.verdicts import Consistency
+    from ._suite.api import CaseDeployer, DeployedCase, deploy
     from ._targets.base import Deployment, Target
     from ._targets.local import LocalTarget
 
 _EXPORTS = {
     "AnalysisWarning": "._errors",
     "Case": "._cases.model.case",
+    "CaseDeployer": "._suite.api",
     "CaseError": "._errors",
     "Check": "._cases.model.case",
     "CheckFailed": "._errors",
     "ConfigRejected": "._errors",
     "Consistency": "._judge.verdicts",
+    "Credential": "._exchange.records",
+    "DeployedCase": "._suite.api",
     "Deployment": "._targets.base",
     "Exchange": "._exchange.records",
     "Expect": "._cases.model.expect",
@@ -62,6 +66,7 @@ _EXPORTS = {
     "TargetUnavailable": "._errors",
     "WebhookWarning": "._errors",
     "case_schema": "._cases.schema",
+    "deploy": "._suite.api",
     "judge": "._judge.expectations",
     "load_case_file": "._cases.loader",
 }
@@ -69,11 +74,14 @@ _EXPORTS = {
 __all__ = [
     "AnalysisWarning",
     "Case",
+    "CaseDeployer",
     "CaseError",
     "Check",
     "CheckFailed",
     "ConfigRejected",
     "Consistency",
+    "Credential",
+    "DeployedCase",
     "Deployment",
     "Exchange",
     "Expect",
@@ -91,6 +99,7 @@ __all__ = [
     "WebhookWarning",
     "__version__",
     "case_schema",
+    "deploy",
     "judge",
     "load_case_file",
 ]

@@ -19,6 +19,7 @@ import pytest
 from ._options import register_options, settings_of
 
 if TYPE_CHECKING:
+    from ._suite.api import CaseDeployer
     from ._targets.base import Target
 
 
@@ -107,7 +108,7 @@ _COLLECTED = pytest.StashKey[dict[str, Path]]()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """A case file is collected once per run, at the first path that reaches it.
+    """A case file is collected at the first path that reaches it, never under another.
 
     A directory linked into itself (or a file linked beside itself) reaches the
     same file again under other names; pytest walks such a loop until the
@@ -217,7 +218,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 @pytest.fixture(scope="session")
 def meshgate_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The target cases run on (``--meshgate-target``), started once per session/worker."""
+    """The target cases run on (``--meshgate-target``), started once per session/worker.
+
+    Session-scoped and shared with the case files' checks; one case runs on it
+    at a time (docs/python-api.md).
+    """
     from ._targets.factory import create_target
 
     target = create_target(settings_of(request.config))
@@ -230,3 +235,17 @@ def meshgate_target(request: pytest.FixtureRequest) -> Iterator[Target]:
                 schedule.close_schedule(target)
         finally:
             target.close()
+
+
+@pytest.fixture
+def meshgate_deploy(
+    meshgate_target: Target, request: pytest.FixtureRequest
+) -> Iterator[CaseDeployer]:
+    """Deploy a case from a file, a dict or resources on ``meshgate_target``; removed after
+    the test. ``meshgate_deploy(resources, services=[...])`` returns a ``DeployedCase``
+    (``send``, ``expect``, ``ca_pem``, ``credentials``, ``gateway_address``)."""
+    from ._suite.api import deployer
+    from ._suite.nodes import include_root
+
+    with deployer(meshgate_target, request.node.name, include_root(request.config)) as made:
+        yield made

@@ -117,7 +117,8 @@ class Includes:
         original = positions.subtree(("spec", "resources"))
         resources: list[Any] = []
         expanded = Positions()
-        fallback = Mark(self.case_file, 1, 1)
+        # An entry without a mark of its own (a case built from a dict): where the list is.
+        fallback = positions.locate(("spec", "resources")) or Mark(self.case_file, 1, 1)
         for i, entry in enumerate(spec["resources"]):
             if isinstance(entry, dict) and "include" in entry:
                 for document in self._documents(entry, i, original, problems):

@@ -30,9 +30,17 @@ from .model.case import Case
 from .model.request import Request
 from .model.workloads import DEFAULT_GATEWAYS
 from .nearmiss import CASE_API_VERSION, api_version_hint, kind_hint
+from .source import Source
 from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
 
-__all__ = ["CaseFile", "InvalidDocument", "LoadedCase", "load_case_file"]
+__all__ = [
+    "CaseFile",
+    "InvalidDocument",
+    "LoadedCase",
+    "load_case_file",
+    "load_document",
+    "reference_problems",
+]
 
 
 @dataclass
@@ -91,16 +99,17 @@ class CaseFile:
     invalid: list[InvalidDocument] = field(default_factory=list)
 
 
-def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
+def load_case_file(path: Path, root: Path | None = None, source: Source | None = None) -> CaseFile:
     """Load and validate every case in ``path``; never raises for bad content.
 
     ``root`` is the include root: includes resolve only to files below it
     (default: the case file's own directory; the plugin passes pytest's
-    rootdir or ``meshgate-include-root``).
+    rootdir or ``meshgate-include-root``). ``source``: the file's text, read
+    already (the documentation's examples, cut out of a Markdown file).
     """
     result = CaseFile(path)
     try:
-        documents = load_documents(path)
+        documents = load_documents(path, source)
     except CaseError as exc:
         result.invalid.append(InvalidDocument(path.stem, Mark(path, 1, 1), exc))
         return result
@@ -109,7 +118,7 @@ def load_case_file(path: Path, root: Path | None = None) -> CaseFile:
     includes = Includes(path, include_root, used=sum(d.nodes for d in documents))
     names: dict[str, Mark] = {}
     for document in documents:
-        loaded, error = _load_document(path, document, includes)
+        loaded, error = load_document(path, document, includes)
         name = _document_name(document)
         if loaded is not None and name in names:
             first = names[name]
@@ -138,9 +147,11 @@ def _document_name(document: Document) -> str:
     return f"document-{document.index + 1}"
 
 
-def _load_document(
-    path: Path, document: Document, includes: Includes
+def load_document(
+    path: Path, document: Document, includes: Includes, model: type[Case] = Case
 ) -> tuple[LoadedCase | None, CaseError | None]:
+    """One document validated as a case (``model``: ``Case``, or one whose checks may be
+    absent); the case, or the error of every problem found."""
     data = document.data
     positions = Positions(dict(document.positions.keys), dict(document.positions.values))
     if not isinstance(data, dict):
@@ -154,7 +165,7 @@ def _load_document(
         return None, CaseError(problems)
 
     try:
-        case = Case.model_validate(data)
+        case = model.model_validate(data)
     except ValidationError as exc:
         for key_path, message, at_key in validation_problems(exc, data):
             if at_key:
@@ -168,7 +179,7 @@ def _load_document(
     resources = _parse_resources(case, positions, path, problems, warnings)
     if not problems:
         case = with_app_services(case, resources, positions, path, problems)
-    problems.extend(_reference_problems(case, positions, path))
+    problems.extend(reference_problems(case, positions, path))
     problems.extend(_port_problems(case, positions, path))
     if not problems:
         problems.extend(_resource_reference_problems(case, resources, positions, path))
@@ -295,8 +306,8 @@ def _parse_resources(
 # ------------------------------------------------------------------ references
 
 
-def _reference_problems(case: Case, positions: Positions, path: Path) -> Iterable[Problem]:
-    """Names that must refer to something declared in the case."""
+def reference_problems(case: Case, positions: Positions, path: Path) -> Iterable[Problem]:
+    """Names that must refer to something declared in the case (its checks' too)."""
     spec = case.spec
 
     def problem(key_path: KeyPath, message: str) -> Problem:

@@ -24,10 +24,10 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from .. import __version__
 from .._cases.catalog import Level
 from .._cases.model.gatewayapi import GATEWAY_API_CHANNEL, GATEWAY_API_VERSION
 from .._options import REPORT_FIELDS, Settings
+from .._version import __version__
 from .selection import Selection
 
 __all__ = [

@@ -17,6 +17,7 @@ from .tlskeys import load_key_pair
 __all__ = [
     "MESHGATE_ID_HEADER",
     "ClientTLS",
+    "Credential",
     "Exchange",
     "GrpcReply",
     "ResponseRecord",
@@ -93,6 +94,22 @@ class ClientTLS:
             self.ciphers,
             self.http2,
         )
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A secret a case's ``secrets:`` generated, as PEM, for a user's own TLS client.
+
+    ``cert_pem`` is the leaf and its chain (server, mutual and client
+    secrets), ``key_pem`` its private key, ``ca_pem`` the issuing CA (or, for
+    ``ca`` and ``trust`` secrets, the CA itself); what a type lacks is None.
+    """
+
+    name: str
+    type: str
+    cert_pem: bytes | None
+    key_pem: bytes | None = field(repr=False)
+    ca_pem: bytes | None
 
 
 @dataclass(frozen=True)

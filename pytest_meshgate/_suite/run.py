@@ -38,6 +38,7 @@ __all__ = [
     "STATISTICS_CONCURRENCY",
     "case_appendix",
     "harness_error",
+    "judge_check",
     "run_check",
 ]
 
@@ -109,23 +110,45 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
     deployment = target.activate(loaded)
     title = f"check '{check.name}' of case '{loaded.name}'"
     appendix = case_appendix(deployment.deployment_warnings(), findings)
-    expect = check.expect
     overlap = attempts_at_once(target, loaded, check)
+    judge_check(deployment, check, target.consistency, title, appendix, overlap)
+
+
+def judge_check(
+    deployment: Deployment,
+    check: Check,
+    consistency: Consistency,
+    title: str,
+    appendix: str = "",
+    overlap: int = 1,
+) -> Exchange | None:
+    """Judge ``check`` on a deployed case: its conditions, then its request until consistent
+    (a batch, or the sequential test of a split); what a case check and the Python API's
+    ``expect`` both do. ``overlap``: attempts in flight together (``attempts_at_once``).
+
+    Returns the last passing answer (the one that completed the streak; for a
+    batch, that of the convergence before it; for a statistical check, one
+    of its last draw), or None for a status check.
+
+    Raises:
+        CheckFailed: with the whole story, ``title`` first and ``appendix`` last.
+    """
+    expect = check.expect
     if expect.conditions:
-        _await_conditions(deployment, expect.conditions, target.consistency, title)
+        _await_conditions(deployment, expect.conditions, consistency, title)
     request = check.request
     if request is None:
-        return  # a status check
+        return None  # a status check
     if expect.split is not None or expect.mirror_share is not None:
-        _run_statistical(deployment, check, request, title, appendix)
-    elif request.count is not None or expect.mirrors:
+        return _run_statistical(deployment, check, request, title, appendix)
+    if request.count is not None or expect.mirrors:
         # Converge as a single-request check would (per-answer expectations,
         # N passing in a row), then judge one batch of `count` answers, once.
         per_answer = expect.model_copy(update={"counts": None, "pods": None, "mirrored_to": None})
-        await_verdict(
+        passed = await_verdict(
             lambda: deployment.send(request),
             per_answer,
-            target.consistency,
+            consistency,
             explain=deployment.explain,
             title=title,
             appendix=appendix,
@@ -140,16 +163,16 @@ def _run_check(target: Target, loaded: LoadedCase, index: int, findings: Sequenc
             title=title,
             appendix=appendix,
         )
-    else:
-        await_verdict(
-            lambda: deployment.send(request),
-            expect,
-            target.consistency,
-            explain=deployment.explain,
-            title=title,
-            appendix=appendix,
-            overlap=overlap,
-        )
+        return passed
+    return await_verdict(
+        lambda: deployment.send(request),
+        expect,
+        consistency,
+        explain=deployment.explain,
+        title=title,
+        appendix=appendix,
+        overlap=overlap,
+    )
 
 
 def case_appendix(warnings: Sequence[str], findings: Sequence[Finding]) -> str:
@@ -222,7 +245,7 @@ def _judge_mirrors(
 
 def _run_statistical(
     deployment: Deployment, check: Check, request: Request, title: str, appendix: str
-) -> None:
+) -> Exchange:
     """``split`` or a mirror ``share``: a sequential test over labelled answers.
 
     ``count`` caps the sample (the judge's default otherwise); answers are
@@ -275,7 +298,7 @@ def _run_statistical(
         policy = dataclasses.replace(policy, batch=concurrency)
     verdict = judge_split(draw, goal, policy)
     if verdict.passed:
-        return
+        return last[0][0]
     what = "split" if mirror is None else f"mirroredTo: {mirror}"
     headline = f"{title} failed: {what}"
     lines = [headline, verdict.describe()]

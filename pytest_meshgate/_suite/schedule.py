@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .._cases.loader import LoadedCase
     from .._targets.base import Target
 
-__all__ = ["CHECKS_AT_ONCE", "close_schedule", "run_scheduled", "side_by_side"]
+__all__ = ["CHECKS_AT_ONCE", "close_schedule", "leave_case", "run_scheduled", "side_by_side"]
 
 # Checks of one case in flight together. Each is mostly waiting (on Envoy, on
 # delays), but each attempt costs the harness some CPU: more than this buys
@@ -150,6 +150,16 @@ def _start(
 def close_schedule(target: Target) -> None:
     """Finish the case running side by side on ``target`` (before the target closes)."""
     schedule = _SCHEDULES.pop(target, None)
+    if schedule is not None:
+        with schedule.lock:
+            schedule.leave()
+
+
+def leave_case(target: Target) -> None:
+    """Finish the case running side by side on ``target`` before another deployment (the
+    Python API's) replaces it; what was reported stays, and the case's other checks start
+    again when their items come."""
+    schedule = _SCHEDULES.get(target)
     if schedule is not None:
         with schedule.lock:
             schedule.leave()

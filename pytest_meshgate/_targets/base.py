@@ -16,7 +16,7 @@ import pytest
 from .._cases.model.case import Check
 from .._cases.model.expect import BackendRef
 from .._cases.model.request import Request
-from .._exchange.records import Exchange
+from .._exchange.records import Credential, Exchange
 from .._exchange.status import ObjectStatus
 from .._judge.verdicts import Consistency
 
@@ -32,6 +32,15 @@ class Deployment(abc.ABC):
     @abc.abstractmethod
     def send(self, request: Request) -> Exchange:
         """Send one attempt of ``request`` and capture what came back."""
+
+    def serves(self, request: Request) -> bool:
+        """Whether this deployment can take ``request`` as it stands.
+
+        A target may set up only what the case's checks use (the local target
+        starts the gateways and sidecar ports they send to); the Python API
+        deploys the case again with the request among its checks when not.
+        """
+        return True
 
     def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
         """Send ``count`` attempts of ``request``, ``concurrency`` at a time.
@@ -63,6 +72,24 @@ class Deployment(abc.ABC):
         Targets with the ``status`` capability implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot read resource status")
+
+    def credentials(self) -> dict[str, Credential]:
+        """The TLS material the case's ``secrets:`` generated, by secret name, as PEM."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hand out its secrets")
+
+    def ca_pem(self, name: str = "default") -> bytes:
+        """The certificate (PEM) of the CA ``name`` of the case (``default``: the run's CA,
+        which issues every secret without an ``issuer``), for a client to trust.
+
+        Raises:
+            KeyError: the case has no CA of that name.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot hand out its CAs")
+
+    def gateway_address(self, port: int, gateway: str | None = None) -> tuple[str, int]:
+        """Where a client connects for Service ``port`` of ``gateway`` (default: the
+        ingress gateway), as ``send`` would for a URL with that port."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tell its gateway addresses")
 
     def explain(self, exchange: Exchange) -> str:
         """Target diagnostics for a failed attempt (access log, routes); may be empty."""
@@ -101,6 +128,11 @@ class Target(abc.ABC):
         self._current: tuple[LoadedCase, Deployment] | None = None
         self._failed: tuple[LoadedCase, BaseException] | None = None
         self._closed = False
+
+    @property
+    def current(self) -> Deployment | None:
+        """The deployment of the case that runs now (one at a time), if any."""
+        return self._current[1] if self._current is not None else None
 
     def activate(self, loaded: LoadedCase) -> Deployment:
         """The deployment of ``loaded``, deploying it (and removing the previous case) if needed.

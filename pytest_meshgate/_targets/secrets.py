@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 
 from .._cases.model.case import Case
 from .._cases.model.workloads import Secret
+from .._exchange.records import Credential
 
 __all__ = [
     "DEFAULT_CA",
@@ -81,6 +82,11 @@ class Material:
             data["cacert" if generic else "ca.crt"] = self.ca_pem
         return data
 
+    def credential(self) -> Credential:
+        """The PEM blobs as the Python API hands them to a user's own client."""
+        secret = self.secret
+        return Credential(secret.name, secret.type, self.cert_pem, self.key_pem, self.ca_pem)
+
     def describe(self) -> str:
         pem = self.cert_pem or self.ca_pem
         what = describe_certificate(pem) if pem else "no certificate"
@@ -104,6 +110,10 @@ class CaseSecrets:
 
     def ca_pem(self, name: str) -> bytes:
         return self.cas[name].cert_pem.bytes()
+
+    def credentials(self) -> dict[str, Credential]:
+        """Every generated secret by name, as PEM (``Deployment.credentials``)."""
+        return {name: material.credential() for name, material in self.materials.items()}
 
 
 class SecretStore:

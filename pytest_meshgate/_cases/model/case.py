@@ -20,6 +20,7 @@ __all__ = [
     "Case",
     "CaseMetadata",
     "CaseSpec",
+    "CaseWithoutChecks",
     "Check",
     "Include",
 ]
@@ -170,3 +171,16 @@ class Case(CaseModel):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+class _SpecWithoutChecks(CaseSpec):
+    checks: list[Check] = Field(default_factory=list, max_length=256)
+
+
+class CaseWithoutChecks(Case):
+    """A case built in Python (``pytest_meshgate.deploy``), whose checks a test sends itself.
+
+    Not part of the file format: a case file's case has checks.
+    """
+
+    spec: _SpecWithoutChecks

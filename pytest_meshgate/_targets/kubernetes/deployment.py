@@ -39,7 +39,7 @@ from ..._cases.model.request import Request
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
-from ..._exchange.records import ClientTLS, Exchange
+from ..._exchange.records import ClientTLS, Credential, Exchange
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
 from .adapters import Implementation
@@ -261,6 +261,18 @@ class KubernetesDeployment(Deployment):
                 pytest.skip(self.target.gateway_skip_reason({short}))
             exchanges = self.transport.to_gateway(request, count, concurrency)
         return [self._annotate(e) for e in exchanges]
+
+    def credentials(self) -> dict[str, Credential]:
+        return self.secrets.credentials() if self.secrets is not None else {}
+
+    def ca_pem(self, name: str = "default") -> bytes:
+        if self.secrets is None:
+            pem: bytes = self.target.secret_store.default_ca.cert_pem.bytes()
+            return pem
+        return self.secrets.ca_pem(name)
+
+    def gateway_address(self, port: int, gateway: str | None = None) -> tuple[str, int]:
+        return self.transport.gateway_address(port, gateway or "ingress")
 
     def client_tls(self, request: Request) -> ClientTLS | None:
         if not request.url.startswith("https:"):

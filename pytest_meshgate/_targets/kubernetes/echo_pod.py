@@ -63,6 +63,7 @@ _SOURCES = (
     "pytest_meshgate/__init__.py",
     "pytest_meshgate/_durations.py",
     "pytest_meshgate/_targets/__init__.py",
+    "pytest_meshgate/_version.py",  # the package's __init__ reads it
 )
 
 

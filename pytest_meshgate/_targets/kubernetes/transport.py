@@ -36,10 +36,7 @@ class ClusterTransport:
         workload = d.workload(short)
         parts = urlsplit(request.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        node_port = d.node_ports.get((short, port))
-        if node_port is None and d.target.cluster.host_ports:
-            node_port = GATEWAY_NODE_PORTS.get((short, port))  # kind's fixed ones
-        address = d.target.gateway_address(workload, port, node_port)
+        address = self.gateway_address(port, short)
         entry = f"gateway {workload.name} port {port}"
         tls = d.client_tls(request)
         if count == 1:
@@ -54,6 +51,15 @@ class ClusterTransport:
         for exchange in exchanges:
             exchange.extra.update(gateway=short, service_port=port)
         return exchanges
+
+    def gateway_address(self, port: int, short: str) -> tuple[str, int]:
+        """Where the harness connects for Service ``port`` of the gateway ``short``."""
+        d = self.deployment
+        node_port = d.node_ports.get((short, port))
+        if node_port is None and d.target.cluster.host_ports:
+            node_port = GATEWAY_NODE_PORTS.get((short, port))  # kind's fixed ones
+        address: tuple[str, int] = d.target.gateway_address(d.workload(short), port, node_port)
+        return address
 
     def from_client(self, request: Request, count: int, concurrency: int) -> list[Exchange]:
         from .clients import exchanges_from_results, sender_plan

@@ -16,7 +16,7 @@ from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
 from ..._cases.model.request import Request
 from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
-from ..._exchange.records import ClientTLS, Exchange
+from ..._exchange.records import ClientTLS, Credential, Exchange
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
@@ -67,6 +67,8 @@ class LocalDeployment(Deployment):
         self._torn_down = False
         # What the translation of each proxy warned about (deployment_warnings).
         self._warnings: list[str] = []
+        # The ports each client's sidecar captures besides the registry's (serves).
+        self._captured: dict[str, tuple[int, ...]] = {}
 
     # ---------------------------------------------------------------- backends
 
@@ -176,6 +178,7 @@ class LocalDeployment(Deployment):
         self._note(f"sidecar of {client.name}", warnings)
         self.target.apply_config(proxy, config)
         self.router.sidecars[client.name] = proxy
+        self._captured[client.name] = capture_ports
 
     def _note(self, proxy: str, warnings: list[str]) -> None:
         for warning in warnings:
@@ -192,6 +195,15 @@ class LocalDeployment(Deployment):
     def resolve(self, host: str, port: int, namespace: str) -> tuple[str, int] | None:
         """Where a pod in ``namespace`` connects for ``host:port`` (see ``PodDNS.resolve``)."""
         return self.dns.resolve(host, port, namespace)
+
+    def serves(self, request: Request) -> bool:
+        """Whether the proxy ``request`` enters by was configured: the case's checks decide
+        which gateways and sidecar ports run."""
+        if request.from_ is not None:
+            return request.from_ in self.router.sidecars and request.port in self._captured.get(
+                request.from_, ()
+            )
+        return (request.gateway or "ingress") in self.router.gateways
 
     def send(self, request: Request) -> Exchange:
         return self.sender.send(request)
@@ -219,6 +231,20 @@ class LocalDeployment(Deployment):
         if self._ca_subjects is None:  # parsed once per case, not per attempt
             self._ca_subjects = ca_subjects(self.secrets)
         return self._ca_subjects.get(issuer)
+
+    def credentials(self) -> dict[str, Credential]:
+        return self.secrets.credentials()
+
+    def ca_pem(self, name: str = "default") -> bytes:
+        return self.secrets.ca_pem(name)
+
+    def gateway_address(self, port: int, gateway: str | None = None) -> tuple[str, int]:
+        """The loopback listener of the gateway's Envoy for that Service port."""
+        proxy = self.router.gateways.get(gateway or "ingress")
+        if proxy is None:
+            known = ", ".join(sorted(self.router.gateways)) or "none"
+            raise KeyError(f"no gateway {gateway!r} in this case (gateways: {known})")
+        return proxy.address_for(port)
 
     def explain(self, exchange: Exchange) -> str:
         return explain_exchange(exchange, self.router.gateways, self.router.sidecars)
