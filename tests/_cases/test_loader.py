@@ -189,7 +189,8 @@ def test_replicas_and_misbehaving_are_validated(write: Write) -> None:
     )
     (line,) = headlines(write("c.yaml", text))
     assert line.endswith(
-        "c.yaml:9:19: spec.services[0].misbehaving[0]: give status, delay or reset"
+        "c.yaml:9:19: spec.services[0].misbehaving[0]: "
+        "give status, delay, reset, refuse or blackhole"
     )
 
 

@@ -128,7 +128,7 @@ def port_protocol(name: str, app_protocol: str | None = None, port: int | None =
 
 
 class Misbehaviour(CaseModel):
-    """One replica that answers badly whatever it is asked (outlier detection cases)."""
+    """One replica that answers badly whatever it is asked, or takes no connection at all."""
 
     version: Slug | None = Field(default=None, description="Default: the first version.")
     replica: int = Field(default=0, ge=0, description="Which replica of that version, from 0.")
@@ -137,11 +137,29 @@ class Misbehaviour(CaseModel):
         default=None, description="Wait this long before answering."
     )
     reset: bool = Field(default=False, description="Answer with a TCP reset instead.")
+    refuse: bool = Field(
+        default=False,
+        description="Refuse every connection to its service ports (nothing listens there); "
+        "its readiness probe still passes.",
+    )
+    blackhole: bool = Field(
+        default=False,
+        description="Never answer a connect to its service ports (the SYNs are dropped, "
+        "so a connect hangs until the caller's connect timeout); its readiness probe still "
+        "passes.",
+    )
 
     @model_validator(mode="after")
     def _some_misbehaviour(self) -> Misbehaviour:
-        if self.status is None and self.delay is None and not self.reset:
-            raise ValueError("give status, delay or reset")
+        answers = self.status is not None or self.delay is not None or self.reset
+        if self.refuse and self.blackhole:
+            raise ValueError("give refuse or blackhole, not both")
+        if (self.refuse or self.blackhole) and answers:
+            # No connection is accepted, so there is nothing to delay, answer or reset.
+            which = "refuse" if self.refuse else "blackhole"
+            raise ValueError(f"{which} accepts no connection: give no status, delay or reset")
+        if not answers and not self.refuse and not self.blackhole:
+            raise ValueError("give status, delay, reset, refuse or blackhole")
         if self.status is not None and self.reset:
             raise ValueError("give status or reset, not both")
         return self

@@ -13,12 +13,19 @@ downward API. Paths may be relative: the pod's working directory holds
     --service reviews --namespace default --version v1 --pod $(POD_NAME)
     --listen http=9080
     --listen https=9443,cert=tls/9443.crt,key=tls/9443.key,ca=tls/ca.crt,mutual
-    --fault-status 503 | --fault-reset | --fault-delay 1s
+    --listen health=18999,probe
+    --fault-status 503 | --fault-reset | --fault-delay 1s | --fault-refuse | --fault-blackhole
 
 A TLS listener asks for a client certificate and reports it
 (``tls.peerCertificates``) when ``ca`` is given, and refuses a handshake
 without one with ``mutual``, as the local target's backends do
 (``_targets/local/backends.py`` ``backend_tls``).
+
+``--fault-refuse`` and ``--fault-blackhole`` take no connection on the
+service ports (nothing listens; or the SYNs are dropped, see
+``server._dead_sockets``) but spare the ``probe`` listener, the readiness
+probe's: the pod stays Ready, as a pod whose application stopped listening
+does while its probe has its own port.
 """
 
 from __future__ import annotations
@@ -37,12 +44,12 @@ from .handler import EchoFault, EchoIdentity
 from .server import EchoServer
 from .tls import TLS_VERSIONS, limit_versions
 
-__all__ = ["ListenSpec", "main", "parse_args", "parse_listen", "server_context"]
+__all__ = ["ListenSpec", "listener_fault", "main", "parse_args", "parse_listen", "server_context"]
 
 
 @dataclass(frozen=True)
 class ListenSpec:
-    """One ``--listen NAME=PORT[,cert=F,key=F[,ca=F][,mutual][,min=V][,max=V]]``."""
+    """One ``--listen NAME=PORT[,cert=F,key=F[,ca=F][,mutual][,min=V][,max=V]][,probe]``."""
 
     name: str
     port: int
@@ -52,6 +59,7 @@ class ListenSpec:
     mutual: bool = False
     min: str | None = None  # TLS versions as case files name them: TLSv1.0 ... TLSv1.3
     max: str | None = None
+    probe: bool = False  # the readiness probe's listener: refuse and blackhole spare it
 
 
 def parse_listen(text: str) -> ListenSpec:
@@ -61,11 +69,13 @@ def parse_listen(text: str) -> ListenSpec:
     if not sep or not name or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise argparse.ArgumentTypeError(f"--listen {text!r}: want NAME=PORT[,cert=...,key=...]")
     values: dict[str, str] = {}
-    mutual = False
+    mutual = probe = False
     for option in options:
         key, sep, value = option.partition("=")
         if option == "mutual":
             mutual = True
+        elif option == "probe":
+            probe = True
         elif sep and key in ("cert", "key", "ca") and value:
             values[key] = value
         elif sep and key in ("min", "max") and value in TLS_VERSIONS:
@@ -80,7 +90,7 @@ def parse_listen(text: str) -> ListenSpec:
         raise argparse.ArgumentTypeError(f"--listen {text!r}: min and max need cert and key")
     if mutual and "ca" not in values:
         raise argparse.ArgumentTypeError(f"--listen {text!r}: mutual needs the ca to verify with")
-    return ListenSpec(name, int(port_text), mutual=mutual, **values)
+    return ListenSpec(name, int(port_text), mutual=mutual, probe=probe, **values)
 
 
 def _duration(text: str) -> float:
@@ -104,7 +114,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--fault-status", type=int, default=None)
     parser.add_argument("--fault-delay", type=_duration, default=None)
     parser.add_argument("--fault-reset", action="store_true")
+    parser.add_argument("--fault-refuse", action="store_true", help="refuse every connection")
+    parser.add_argument("--fault-blackhole", action="store_true", help="drop every SYN")
     args = parser.parse_args(list(argv))
+    answering = args.fault_status is not None or args.fault_delay is not None or args.fault_reset
+    if args.fault_refuse and args.fault_blackhole:
+        parser.error("--fault-refuse and --fault-blackhole exclude each other")
+    if (args.fault_refuse or args.fault_blackhole) and answering:
+        parser.error(
+            "--fault-refuse and --fault-blackhole take no connection: "
+            "no --fault-status, --fault-delay or --fault-reset with them"
+        )
     if args.fault_status is not None and args.fault_reset:
         parser.error("--fault-status and --fault-reset exclude each other")
     if args.fault_status is not None and not 200 <= args.fault_status <= 599:
@@ -132,10 +152,19 @@ def server_context(spec: ListenSpec) -> ssl.SSLContext | None:
 
 
 def _fault(args: argparse.Namespace) -> EchoFault | None:
+    if args.fault_refuse or args.fault_blackhole:
+        return EchoFault(refuse=args.fault_refuse, blackhole=args.fault_blackhole)
     if args.fault_status is None and args.fault_delay is None and not args.fault_reset:
         return None
     delay = args.fault_delay or 0.0
     return EchoFault(status=args.fault_status, delay=delay, reset=args.fault_reset)
+
+
+def listener_fault(spec: ListenSpec, fault: EchoFault | None) -> EchoFault | None:
+    """The fault of one listener: the probe's takes connections whatever the pod does."""
+    if fault is not None and fault.takes_no_connection and spec.probe:
+        return None
+    return fault
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,11 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port_name=spec.name,
             )
             context = server_context(spec)
-            server.listen(identity, args.host, spec.port, ssl_context=context, misbehaviour=fault)
+            own = listener_fault(spec, fault)
+            server.listen(identity, args.host, spec.port, ssl_context=context, misbehaviour=own)
             tls = ""
             if context is not None:
                 tls = " TLS, client cert required" if spec.mutual else " TLS"
-            described.append(f"{spec.name} {spec.port}{tls}")
+            dead = ""
+            if own is not None and own.takes_no_connection:
+                dead = " (refusing)" if own.refuse else " (dropping connects)"
+            described.append(f"{spec.name} {spec.port}{tls}{dead}")
         source = Path(__file__).resolve().parent
         print(
             f"meshgate echo {args.service} {args.echo_version} (pod {args.pod or '-'}, "

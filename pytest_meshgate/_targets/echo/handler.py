@@ -16,7 +16,9 @@ Knobs, as in echo-basic (the path is matched after collapsing ``//``):
 A gRPC call over HTTP/1 gets no answer, as from a gRPC server (``grpcecho``
 answers them over HTTP/2). A listener may be told to misbehave (``EchoFault``):
 every request, whatever its knobs, is delayed, answered with a fixed status, or
-reset; ``/health`` stays healthy, as a failing pod's readiness probe may.
+reset; ``/health`` stays healthy, as a failing pod's readiness probe may. A
+listener that refuses or drops connections (``refuse``, ``blackhole``) never
+gets here.
 """
 
 from __future__ import annotations
@@ -61,11 +63,19 @@ class EchoIdentity:
 @dataclass(frozen=True)
 class EchoFault:
     """How a misbehaving listener answers every request: after ``delay`` seconds,
-    with ``status`` (and the echo body) or a TCP reset."""
+    with ``status`` (and the echo body) or a TCP reset; or, with ``refuse`` or
+    ``blackhole``, how it takes no connection at all (``EchoServer.listen``
+    stages those on the socket: nothing listening, or a full accept queue)."""
 
     status: int | None = None
     delay: float = 0.0
     reset: bool = False
+    refuse: bool = False
+    blackhole: bool = False
+
+    @property
+    def takes_no_connection(self) -> bool:
+        return self.refuse or self.blackhole
 
 
 class EchoHandler:

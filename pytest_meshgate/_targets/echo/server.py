@@ -7,6 +7,8 @@ A connection that opens with the HTTP/2 preface (h2c) or negotiates ALPN
 Malformed requests get 400 and a closed connection; an exception in a handler
 is logged and answered 500. Every answered request and call (resets included,
 with ``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
+A socket told to refuse or drop connections (``EchoFault.refuse``,
+``blackhole``) is staged in the kernel and answers nothing.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class _Socket:
         self.fault = fault
         self.server: asyncio.AbstractServer | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        # A listener that takes no connection (refuse, blackhole): its sockets.
+        self.dead: list[socket.socket] = []
 
 
 class EchoServer:
@@ -233,6 +237,10 @@ class EchoServer:
         fault: EchoFault | None = None,
     ) -> tuple[str, int]:
         state = _Socket(identity, tls=ssl_context is not None, fault=fault)
+        if fault is not None and fault.takes_no_connection:
+            state.dead, address = _dead_sockets(host, port, blackhole=fault.blackhole)
+            self._sockets[address] = state
+            return address
 
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
@@ -272,7 +280,11 @@ class EchoServer:
 
     async def _stop(self, address: tuple[str, int]) -> None:
         state = self._sockets.pop(address, None)
-        if state is None or state.server is None:
+        if state is None:
+            return
+        for dead in state.dead:
+            dead.close()
+        if state.server is None:
             return
         state.server.close()
         for task in list(state.tasks):
@@ -440,6 +452,41 @@ class EchoServer:
             record=record,
             initial=initial,
         )
+
+
+def _dead_sockets(
+    host: str, port: int, *, blackhole: bool
+) -> tuple[list[socket.socket], tuple[str, int]]:
+    """A port that takes no connection, held so that nothing else gets it; its address.
+
+    Refuse: the port is bound but not listening, so a SYN is answered by a
+    reset (``ECONNREFUSED``). Blackhole: it listens with a backlog of 0 and one
+    connection of our own fills the accept queue, never accepted; Linux then
+    drops every further SYN (``tcp_conn_request``: accept queue full), so a
+    connect hangs until the caller gives up, as with a firewall dropping packets.
+    """
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    bound = socket.socket(family, kind, proto)
+    try:
+        if blackhole:
+            # Not for a refusing port: Linux lets two SO_REUSEADDR sockets share a
+            # port neither listens on, and then the other could take it.
+            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound.bind(sockaddr)
+        name = bound.getsockname()
+        address = (str(name[0]), int(name[1]))
+        if not blackhole:
+            return [bound], address
+        bound.listen(0)
+        # Wildcard addresses are reached through loopback; the queue is the socket's.
+        target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address[0], address[0])
+        filler = socket.create_connection((target, address[1]), timeout=2.0)
+    except BaseException:
+        bound.close()
+        raise
+    return [bound, filler], address
 
 
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

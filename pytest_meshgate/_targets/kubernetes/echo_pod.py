@@ -8,8 +8,10 @@ with echo or client pods, mounted under the pod's working directory as
 ``python3 -m pytest_meshgate._targets.echo`` with the identity, ports, TLS
 files and misbehaviour as arguments (``_targets/echo/cli.py``). The code the
 tests here run is the code that answers there, behaviour for behaviour:
-``version``, ``/status``, ``/retry``, delays, misbehaving replicas, TLS with
-the case's certificates, and mutual TLS that refuses a missing certificate.
+``version``, ``/status``, ``/retry``, delays, misbehaving replicas (those that
+refuse or drop connections on the service ports keep their readiness probe's
+own listener, so they stay Ready), TLS with the case's certificates, and
+mutual TLS that refuses a missing certificate.
 
 Each version of a service is a Deployment ``<service>-<version>``; with
 ``replicas > 1`` each replica is its own Deployment ``<service>-<version>-r<i>``
@@ -150,7 +152,8 @@ def _listen_args(service: Service, mutual_ports: set[int]) -> tuple[list[str], l
     health = HEALTH_PORT
     while health in seen:
         health += 1
-    return [*args, "--listen", f"health={health}"], [*seen, health]
+    # `probe`: a replica that refuses or drops connections keeps this one, so it stays Ready.
+    return [*args, "--listen", f"health={health},probe"], [*seen, health]
 
 
 def echo_deployments(
@@ -185,6 +188,10 @@ def echo_deployments(
                     args += ["--fault-delay", format_duration(bad.delay)]
                 if bad.reset:
                     args.append("--fault-reset")
+                if bad.refuse:
+                    args.append("--fault-refuse")
+                if bad.blackhole:
+                    args.append("--fault-blackhole")
             container: dict[str, Any] = {
                 "name": "echo",
                 "image": image,

@@ -58,7 +58,13 @@ class CaseBackends:
                 pod = pod_name(self.case_name, service, version, replica)
                 bad = service.misbehaviour(version, replica)
                 misbehaviour = (
-                    EchoFault(status=bad.status, delay=bad.delay or 0.0, reset=bad.reset)
+                    EchoFault(
+                        status=bad.status,
+                        delay=bad.delay or 0.0,
+                        reset=bad.reset,
+                        refuse=bad.refuse,
+                        blackhole=bad.blackhole,
+                    )
                     if bad is not None
                     else None
                 )

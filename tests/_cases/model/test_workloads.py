@@ -101,6 +101,25 @@ def test_misbehaving_replicas_are_named_once() -> None:
         Service.model_validate(service | {"misbehaving": [{"delay": "0s"}]})
 
 
+def test_refuse_and_blackhole_take_no_connection_so_nothing_else_goes_with_them() -> None:
+    service = {"name": "a", "ports": [{"name": "http", "port": 80}], "replicas": 2}
+    ok = Service.model_validate(
+        service | {"misbehaving": [{"refuse": True}, {"replica": 1, "blackhole": True}]}
+    )
+    first, second = ok.misbehaviour("v1", 0), ok.misbehaviour("v1", 1)
+    assert first is not None and first.refuse and not first.blackhole
+    assert second is not None and second.blackhole and not second.refuse
+    for bad, message in (
+        ({"refuse": True, "blackhole": True}, "give refuse or blackhole, not both"),
+        ({"refuse": True, "status": 503}, "refuse accepts no connection"),
+        ({"blackhole": True, "delay": "1s"}, "blackhole accepts no connection"),
+        ({"blackhole": True, "reset": True}, "blackhole accepts no connection"),
+        ({"refuse": False}, "give status, delay, reset, refuse or blackhole"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            Service.model_validate(service | {"misbehaving": [bad]})
+
+
 def test_a_certificate_common_name_fits_64_characters() -> None:
     long_name = "a" * 50 + ".example.com"  # 62 characters
     assert Secret(name="s", type="server", hosts=[long_name]).hosts == [long_name]

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pytest_meshgate._targets.echo.cli import ListenSpec, parse_args, parse_listen, server_context
+from pytest_meshgate._targets.echo import EchoFault
+from pytest_meshgate._targets.echo.cli import (
+    ListenSpec,
+    listener_fault,
+    parse_args,
+    parse_listen,
+    server_context,
+)
 
 
 def test_listen_specs() -> None:
@@ -27,6 +34,37 @@ def test_listen_specs() -> None:
     assert parse_listen("https=1,cert=a,key=b,min=TLSv1.1,max=TLSv1.2") == ListenSpec(
         "https", 1, "a", "b", min="TLSv1.1", max="TLSv1.2"
     )
+
+
+def test_refuse_and_blackhole_spare_the_probe_listener() -> None:
+    assert parse_listen("health=18999,probe") == ListenSpec("health", 18999, probe=True)
+    args = parse_args(["--service", "r", "--listen", "http=1", "--fault-refuse"])
+    assert (args.fault_refuse, args.fault_blackhole) == (True, False)
+    refuse, blackhole = EchoFault(refuse=True), EchoFault(blackhole=True)
+    probe, service = parse_listen("health=2,probe"), parse_listen("http=1")
+    assert listener_fault(service, refuse) is refuse
+    assert listener_fault(service, blackhole) is blackhole
+    assert listener_fault(probe, refuse) is None and listener_fault(probe, blackhole) is None
+    # A fault that answers leaves the probe listener as it is: /health is spared there.
+    status = EchoFault(status=503)
+    assert listener_fault(probe, status) is status
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (["--fault-refuse", "--fault-blackhole"], "exclude each other"),
+        (["--fault-refuse", "--fault-status", "503"], "take no connection"),
+        (["--fault-blackhole", "--fault-delay", "1s"], "take no connection"),
+        (["--fault-blackhole", "--fault-reset"], "take no connection"),
+    ],
+)
+def test_refuse_and_blackhole_go_alone(
+    extra: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--service", "r", "--listen", "http=1", *extra])
+    assert why in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

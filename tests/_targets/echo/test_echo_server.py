@@ -12,7 +12,13 @@ import httpx
 import pytest
 from echo_clients import Sleeps, url
 
-from pytest_meshgate._targets.echo import EchoIdentity, EchoListener, EchoServer, handler
+from pytest_meshgate._targets.echo import (
+    EchoFault,
+    EchoIdentity,
+    EchoListener,
+    EchoServer,
+    handler,
+)
 
 
 def test_listener_unpacks_as_host_and_port(echo: EchoServer) -> None:
@@ -125,3 +131,40 @@ def test_close_with_a_request_in_flight(sleeps: Sleeps) -> None:
     thread.join(60)  # hang guard: close aborts the request instead of waiting for it
     assert not thread.is_alive()
     assert len(errors) == 1
+
+
+def test_a_refusing_listener_refuses_every_connect_and_holds_its_port(echo: EchoServer) -> None:
+    refusing = echo.listen(EchoIdentity("x"), misbehaviour=EchoFault(refuse=True))
+    assert echo.listeners()[refusing.address] == EchoIdentity("x")
+    for _ in range(3):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(refusing.address, timeout=5.0)
+    # The port stays ours: nobody else may bind it while the listener lives.
+    intruder = socket.socket()
+    with pytest.raises(OSError), intruder:
+        intruder.bind(refusing.address)
+    refusing.close()
+    assert refusing.address not in echo.listeners()
+    with socket.socket() as after:
+        after.bind(refusing.address)  # released
+
+
+def test_a_blackhole_listener_never_completes_a_connect(echo: EchoServer) -> None:
+    blackhole = echo.listen(EchoIdentity("x"), misbehaviour=EchoFault(blackhole=True))
+    for _ in range(2):
+        # Not refused, not reset: the SYN gets no answer, so the connect times out.
+        with pytest.raises(TimeoutError):
+            socket.create_connection(blackhole.address, timeout=0.3)
+    assert echo.requests() == []
+    blackhole.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(blackhole.address, timeout=5.0)
+
+
+def test_the_other_listeners_answer_beside_a_dead_one(
+    echo: EchoServer, client: httpx.Client
+) -> None:
+    echo.listen(EchoIdentity("x"), misbehaviour=EchoFault(blackhole=True))
+    echo.listen(EchoIdentity("x"), misbehaviour=EchoFault(refuse=True))
+    healthy = echo.listen(EchoIdentity("x", version="v2"))
+    assert client.get(url(healthy, "/")).json()["version"] == "v2"

@@ -17,6 +17,7 @@ pinned image has the Python it needs, or anything about a sidecar in front.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import uuid
 from pathlib import Path
@@ -44,8 +45,8 @@ spec:
     - {{name: https, port: {https}, tls: {{secret: reviews-cert}}}}
     - {{name: https-mtls, port: {mtls}, tls: {{secret: reviews-mtls}}}}
     versions: [v2]
-    replicas: 2
-    misbehaving: [{{replica: 1, status: 503}}]
+    replicas: {replicas}
+    misbehaving: {misbehaving}
   clients:
   - name: sleep
   secrets:
@@ -60,10 +61,20 @@ spec:
 
 
 class Rendered:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(
+        self, tmp_path: Path, replicas: int = 2, misbehaving: str = "[{replica: 1, status: 503}]"
+    ) -> None:
         self.http, self.https, self.mtls = free_ports(3)
         path = tmp_path / "case.yaml"
-        path.write_text(CASE.format(http=self.http, https=self.https, mtls=self.mtls))
+        path.write_text(
+            CASE.format(
+                http=self.http,
+                https=self.https,
+                mtls=self.mtls,
+                replicas=replicas,
+                misbehaving=misbehaving,
+            )
+        )
         loaded = load_case_file(path)
         assert not loaded.invalid, [i.error.render() for i in loaded.invalid]
         self.loaded: LoadedCase = loaded.cases[0]
@@ -152,6 +163,28 @@ def test_the_misbehaving_replica_answers_every_request_with_its_status(rendered:
         assert answers[0].json()["pod"] == "reviews-v2-r1-b"
         health = client.get(f"http://127.0.0.1:{rendered.health_port('reviews-v2-r1')}/health")
         assert health.status_code == 200  # its readiness probe still passes
+
+
+def test_replicas_that_refuse_or_drop_connects_stay_ready(tmp_path: Path) -> None:
+    rendered = Rendered(tmp_path, 3, "[{replica: 1, refuse: true}, {replica: 2, blackhole: true}]")
+    args = [
+        rendered.deployment(f"reviews-v2-r{i}")["spec"]["template"]["spec"]["containers"][0]["args"]
+        for i in range(3)
+    ]
+    assert [a[-1] for a in args] == ["health=18999,probe", "--fault-refuse", "--fault-blackhole"]
+    ports = (rendered.http, rendered.https, rendered.mtls)
+    with rendered.run("reviews-v2-r1", "reviews-v2-r1-c"), httpx.Client(timeout=10) as client:
+        for port in ports:  # plaintext and TLS ports alike: nothing listens
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5.0)
+        health = client.get(f"http://127.0.0.1:{rendered.health_port('reviews-v2-r1')}/health")
+        assert health.status_code == 200  # the readiness probe's listener is spared
+    with rendered.run("reviews-v2-r2", "reviews-v2-r2-d"), httpx.Client(timeout=10) as client:
+        for port in ports:
+            with pytest.raises(TimeoutError):  # the SYN is dropped: no refusal, no answer
+                socket.create_connection(("127.0.0.1", port), timeout=0.3)
+        health = client.get(f"http://127.0.0.1:{rendered.health_port('reviews-v2-r2')}/health")
+        assert health.status_code == 200
 
 
 def _tls_get(port: int, sni: str, ca_pem: str, cert: Any = None) -> httpx.Response:

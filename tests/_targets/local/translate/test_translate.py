@@ -662,6 +662,24 @@ def test_retry_policy_conversion() -> None:
     assert policy["host_selection_retry_max_attempts"] == 5
 
 
+def test_retries_under_consistent_hashing_stay_unless_told_to_move() -> None:
+    from pytest_meshgate._cases.model.istio import HTTPRetry
+
+    def predicates(retries: HTTPRetry | None, consistent_hash: bool) -> list[str]:
+        policy = retry_policy(retries, consistent_hash=consistent_hash)
+        assert policy is not None
+        return [p["name"] for p in policy.get("retry_host_predicate", [])]
+
+    previous = ["envoy.retry_host_predicates.previous_hosts"]
+    plain = HTTPRetry(attempts=2)
+    assert predicates(None, False) == predicates(plain, False) == previous
+    # retry.go DefaultConsistentHashPolicy(): no predicate, so a retry keeps the hashed host.
+    assert predicates(None, True) == predicates(plain, True) == []
+    # retryIgnorePreviousHosts, once set, decides under hashing too (ConvertPolicy()).
+    assert predicates(HTTPRetry(attempts=2, retry_ignore_previous_hosts=True), True) == previous
+    assert predicates(HTTPRetry(attempts=2, retry_ignore_previous_hosts=False), False) == []
+
+
 def test_https_redirect_wins_over_plain_server() -> None:
     two = (
         GATEWAY.replace('hosts: ["*"]', 'hosts: ["a.com"]')

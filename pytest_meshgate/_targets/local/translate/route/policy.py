@@ -164,8 +164,11 @@ def header_operations(headers: Headers) -> Json:
 def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> Json | None:
     """retry/retry.go ConvertPolicy(); None when ``attempts`` is 0 (retries disabled).
 
-    With consistent hashing the ``previous_hosts`` predicate is left out: a retry
-    must stay on the host the hash picked.
+    With consistent hashing the ``previous_hosts`` predicate is left out
+    (``DefaultConsistentHashPolicy()``): a retry stays on the host the hash
+    picked, since Envoy's hashing load balancers pick another host only when a
+    host predicate asks them to. ``retryIgnorePreviousHosts``, when set, decides
+    either way.
     """
     if retries is None:
         out = {k: v for k, v in DEFAULT_RETRY_POLICY.items()}
@@ -194,12 +197,12 @@ def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> Js
             out["retriable_status_codes"] = codes
     if retries.per_try_timeout is not None:
         out["per_try_timeout"] = envoy_duration(retries.per_try_timeout)
-    if (
-        retries.retry_ignore_previous_hosts is not None
-        and not retries.retry_ignore_previous_hosts
-        and "retry_host_predicate" in out
-    ):
-        del out["retry_host_predicate"]
+    if retries.retry_ignore_previous_hosts is not None:
+        # Set, it decides, under consistent hashing too: `true` moves retries off
+        # the hashed host, as ConvertPolicy() sets the predicate from the value.
+        out.pop("retry_host_predicate", None)
+        if retries.retry_ignore_previous_hosts:
+            out["retry_host_predicate"] = [_PREVIOUS_HOSTS]
     if retries.retry_remote_localities:
         out["retry_priority"] = {
             "name": "envoy.retry_priorities.previous_priorities",
