@@ -16,6 +16,7 @@ from .tlskeys import load_key_pair
 
 __all__ = [
     "MESHGATE_ID_HEADER",
+    "AccessLogLine",
     "ClientTLS",
     "Credential",
     "Exchange",
@@ -272,6 +273,27 @@ def echo_report(headers: Sequence[tuple[str, str]], body: bytes) -> dict[str, An
     if isinstance(data, dict) and "service" in data and "path" in data:
         return data
     return None
+
+
+@dataclass(frozen=True)
+class AccessLogLine:
+    """What one proxy's access log holds for one request: its line, parsed, or none.
+
+    ``note`` says why there is none, or what the target could not tell (a
+    proxy that logs nothing, a request that never reached it).
+    """
+
+    proxy: str
+    line: str | None
+    fields: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.line is None:
+            return f"{self.proxy}: no line for this request" + (
+                f" ({self.note})" if self.note else ""
+            )
+        return f"{self.proxy}: {self.line}"
 
 
 @dataclass(frozen=True)

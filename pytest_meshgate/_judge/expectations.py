@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 
 from .._cases.model.expect import Expect, answer_labels
 from .._durations import format_duration
-from .._exchange.records import Exchange
+from .._exchange.records import AccessLogLine, Exchange
 from .._grpcwire import status_name
 
 __all__ = [
+    "ACCESS_LOG_KEY",
     "MAX_FAILURE_LINES",
     "exchange_labels",
     "judge",
@@ -23,9 +24,55 @@ MAX_FAILURE_LINES = 8
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# Exchange.extra key of the access-log lines the target found for the exchange, by proxy.
+ACCESS_LOG_KEY = "access_log"
+
 
 def judge(expect: Expect, exchange: Exchange) -> list[str]:
     """Every expectation ``exchange`` misses, as one line each; empty means it passes."""
+    failures = _judge_answer(expect, exchange)
+    failures += judge_access_logs(expect, exchange)
+    return failures
+
+
+def judge_access_logs(expect: Expect, exchange: Exchange) -> list[str]:
+    """``accessLog``: each named proxy's line for the request (found by the target and
+    put into ``exchange.extra``), or its absence, and the values it holds."""
+    failures: list[str] = []
+    found: dict[str, AccessLogLine] = exchange.extra.get(ACCESS_LOG_KEY, {})
+    for want in expect.access_logs:
+        got = found.get(want.proxy)
+        if got is None:
+            failures.append(f"accessLog.{want.proxy}: the target read no access log")
+            continue
+        if not want.logged:
+            if got.line is not None:
+                failures.append(
+                    f"accessLog.{want.proxy}: expected no line for this request, logged {got.line}"
+                )
+            continue
+        if got.line is None:
+            failures.append(
+                f"accessLog.{want.proxy}: expected a line for this request, there is none"
+                + (f" ({got.note})" if got.note else "")
+            )
+            continue
+        for name, value in want.fields.items():
+            logged = got.fields.get(name)
+            if logged is None:
+                failures.append(
+                    f"accessLog.{want.proxy}.fields.{name}: the log format has no such "
+                    f"value (line: {got.line})"
+                )
+            elif logged != str(value):
+                failures.append(
+                    f"accessLog.{want.proxy}.fields.{name}: expected {str(value)!r}, "
+                    f"logged {logged!r} (line: {got.line})"
+                )
+    return failures
+
+
+def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
     failures: list[str] = []
     if expect.connections:
         if exchange.response is not None:

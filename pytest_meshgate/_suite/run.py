@@ -16,7 +16,7 @@ from .._cases.model.request import Request
 from .._errors import CheckFailed, MeshgateError, TargetError
 from .._exchange.records import Exchange
 from .._judge.conditions import judge_conditions
-from .._judge.expectations import judge, split_label
+from .._judge.expectations import ACCESS_LOG_KEY, judge, split_label
 from .._judge.verdicts import (
     Consistency,
     await_verdict,
@@ -165,7 +165,7 @@ def judge_check(
         )
         return passed
     return await_verdict(
-        lambda: deployment.send(request),
+        lambda: _send_and_read_logs(deployment, request, check),
         expect,
         consistency,
         explain=deployment.explain,
@@ -173,6 +173,19 @@ def judge_check(
         appendix=appendix,
         overlap=overlap,
     )
+
+
+def _send_and_read_logs(deployment: Deployment, request: Request, check: Check) -> Exchange:
+    """One attempt; with ``accessLog``, also each named proxy's line for it, so the
+    access log is judged inside the consistency loop like every expectation."""
+    exchange = deployment.send(request)
+    entries = check.expect.access_logs
+    if entries:
+        exchange.extra[ACCESS_LOG_KEY] = {
+            entry.proxy: deployment.access_log(entry.proxy, exchange, expect_line=entry.logged)
+            for entry in entries
+        }
+    return exchange
 
 
 def case_appendix(warnings: Sequence[str], findings: Sequence[Finding]) -> str:

@@ -16,7 +16,7 @@ import pytest
 from .._cases.model.case import Check
 from .._cases.model.expect import BackendRef
 from .._cases.model.request import Request
-from .._exchange.records import Credential, Exchange
+from .._exchange.records import AccessLogLine, Credential, Exchange
 from .._exchange.status import ObjectStatus
 from .._judge.verdicts import Consistency
 
@@ -65,6 +65,16 @@ class Deployment(abc.ABC):
         Targets with the ``mirroring`` capability implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot see what backends received")
+
+    def access_log(self, proxy: str, exchange: Exchange, expect_line: bool) -> AccessLogLine:
+        """The line ``proxy`` logged for ``exchange``'s request, as Istio configured its
+        access log, or why there is none.
+
+        A proxy writes the line after the response: a target polls briefly for it,
+        and when ``expect_line`` is false waits long enough that a line would have
+        appeared. Targets with the ``access-log`` capability implement it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read access logs")
 
     def status(self) -> list[ObjectStatus]:
         """The status conditions of the case's resources, as their controller wrote them.
@@ -215,4 +225,6 @@ def required_capabilities(check: Check) -> set[str]:
         needed.add("statistics")
     if expect.mirrored_to is not None:
         needed.add("mirroring")
+    if expect.access_log is not None:
+        needed.add("access-log")
     return needed

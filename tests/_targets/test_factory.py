@@ -24,6 +24,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
         "ISTIO-INGRESS-GRPC",
         "ISTIO-EGRESS",
         "ISTIO-MESH-HTTP",
+        "ISTIO-TELEMETRY",
         "GATEWAY-HTTP",
         "GATEWAY-TLS",
         "GATEWAY-TCP",
@@ -36,6 +37,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
     # ...and so is every feature of the ingress HTTP profile, traffic policy included.
     assert catalog.profiles["ISTIO-INGRESS-HTTP"].features <= declared
     assert catalog.profiles["ISTIO-INGRESS-GRPC"].features <= declared
+    assert catalog.profiles["ISTIO-TELEMETRY"].features <= declared
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import CaseModel, Slug
 from .expect import Expect
+from .meshconfig import MeshConfig
 from .request import Request
 from .workloads import Client, GatewayWorkload, Secret, Service
 
@@ -107,6 +108,18 @@ class Check(CaseModel):
         return self
 
     @model_validator(mode="after")
+    def _access_log_of_one_request(self) -> Check:
+        # A line is found per request; a batch's lines would need a verdict of their own.
+        request = self.request
+        if (
+            self.expect.access_log is not None
+            and request is not None
+            and (request.count is not None or request.concurrency is not None)
+        ):
+            raise ValueError("expect.accessLog judges single requests; drop request.count")
+        return self
+
+    @model_validator(mode="after")
     def _grpc_expectations(self) -> Check:
         if self.request is None:
             return self  # a status check: _count_for_aggregates allows conditions only
@@ -141,6 +154,10 @@ class CaseSpec(CaseModel):
         default_factory=list,
         description="Istio manifests as users write them, or {include: path}.",
     )
+    mesh_config: MeshConfig = Field(
+        default_factory=MeshConfig,
+        description="Mesh-wide settings (Istio's MeshConfig): the access-log keys only.",
+    )
     checks: list[Check] = Field(min_length=1, max_length=256)
 
     @model_validator(mode="after")
@@ -157,6 +174,22 @@ class CaseSpec(CaseModel):
                     f"check {check.name!r}: from {check.request.from_!r} is not in "
                     f"spec.clients (known: {known})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _access_log_proxies_exist(self) -> CaseSpec:
+        proxies = {"ingress", "egress"} | {g.name for g in self.gateways}
+        proxies |= {c.name for c in self.clients}
+        for check in self.checks:
+            for entry in check.expect.access_logs:
+                # namespace/name: a Gateway API Gateway (its deployment's proxy).
+                if entry.proxy not in proxies and "/" not in entry.proxy:
+                    known = ", ".join(sorted(proxies))
+                    raise ValueError(
+                        f"check {check.name!r}: accessLog proxy {entry.proxy!r} is none of "
+                        f"the case's proxies ({known}, or namespace/name of a Gateway API "
+                        "Gateway)"
+                    )
         return self
 
 

@@ -15,6 +15,8 @@ from .grpc import GrpcExpectation
 from .values import AlpnProtocol, HeaderName, LatencyBound
 
 __all__ = [
+    "ACCESS_LOG_FIELD_NAMES",
+    "AccessLogExpectation",
     "BackendRef",
     "BodyExpectation",
     "ConnectionOutcome",
@@ -186,6 +188,59 @@ def answer_labels(
     return labels
 
 
+# The values of Istio's access-log formats, named as its JSON format's keys in camelCase
+# (pytest_meshgate._targets.accesslog maps each to the Envoy command that logs it).
+ACCESS_LOG_FIELD_NAMES = (
+    "authority",
+    "bytesReceived",
+    "bytesSent",
+    "connectionTerminationDetails",
+    "downstreamLocalAddress",
+    "downstreamRemoteAddress",
+    "duration",
+    "method",
+    "path",
+    "protocol",
+    "requestId",
+    "requestedServerName",
+    "responseCode",
+    "responseCodeDetails",
+    "responseFlags",
+    "routeName",
+    "startTime",
+    "upstreamCluster",
+    "upstreamHost",
+    "upstreamLocalAddress",
+    "upstreamServiceTime",
+    "upstreamTransportFailureReason",
+    "userAgent",
+    "xForwardedFor",
+)
+AccessLogField = Literal[ACCESS_LOG_FIELD_NAMES]  # type: ignore[valid-type]
+
+
+class AccessLogExpectation(CaseModel):
+    """A proxy's access log has (or has not) a line for the request, with these values."""
+
+    proxy: str = Field(
+        min_length=1,
+        max_length=253,
+        description="ingress, egress, a spec.gateways name, a spec.clients name (its "
+        "sidecar) or namespace/name of a Gateway API Gateway.",
+    )
+    logged: bool = Field(default=True, description="false: the proxy logged no line for it.")
+    fields: dict[AccessLogField, str | int] = Field(
+        default_factory=dict,
+        description="Values of the line, exactly as logged ('-' for an empty value).",
+    )
+
+    @model_validator(mode="after")
+    def _fields_need_a_line(self) -> AccessLogExpectation:
+        if not self.logged and self.fields:
+            raise ValueError("fields describe a logged line; drop them or logged: false")
+        return self
+
+
 class Expect(CaseModel):
     """The outcome a check must get. Empty: status 200."""
 
@@ -234,6 +289,13 @@ class Expect(CaseModel):
         description="Status conditions of the case's Gateway API resources, judged before the "
         "request is sent.",
     )
+    access_log: (
+        AccessLogExpectation | Annotated[list[AccessLogExpectation], Field(min_length=1)] | None
+    ) = Field(
+        default=None,
+        description="The request's line in a proxy's access log (or its absence), or a list "
+        "of such for several proxies.",
+    )
 
     @field_validator("split", "counts")
     @classmethod
@@ -254,7 +316,7 @@ class Expect(CaseModel):
             total = sum(self.split.values())
             if abs(total - 100) > 0.01:
                 raise ValueError(f"split shares add up to {total:g}, not 100")
-            per_answer = ("status", "backend", "counts", "pods", "mirroredTo", "grpc")
+            per_answer = ("status", "backend", "counts", "pods", "mirroredTo", "grpc", "accessLog")
             given = [k for k in per_answer if getattr(self, _attr(k)) is not None]
             if given:
                 raise ValueError(
@@ -318,10 +380,18 @@ class Expect(CaseModel):
         return tuple(MirrorExpectation(service=e) if isinstance(e, str) else e for e in entries)
 
     @property
+    def access_logs(self) -> tuple[AccessLogExpectation, ...]:
+        """``accessLog`` as a tuple."""
+        entries = self.access_log
+        if entries is None:
+            return ()
+        return tuple(entries) if isinstance(entries, list) else (entries,)
+
+    @property
     def mirror_share(self) -> MirrorExpectation | None:
         """The mirror judged statistically (a share strictly between 0 and 100), if any."""
         return next((m for m in self.mirrors if m.share not in (None, 0.0, 100.0)), None)
 
 
 def _attr(key: str) -> str:
-    return {"mirroredTo": "mirrored_to"}.get(key, key)
+    return {"mirroredTo": "mirrored_to", "accessLog": "access_log"}.get(key, key)

@@ -48,6 +48,10 @@ def _build() -> dict[tuple[str, str], ResourceType]:
     for kind, model in istio.resource_models().items():
         for api_version in istio.API_VERSIONS:
             table[(api_version, kind)] = ResourceType("istio", api_version, kind, model)
+    for api_version in istio.TELEMETRY_API_VERSIONS:
+        table[(api_version, "Telemetry")] = ResourceType(
+            "istio", api_version, "Telemetry", istio.Telemetry
+        )
     for (kind, version), gw_model in gatewayapi.MODELS.items():
         api_version = f"{gatewayapi.GATEWAY_GROUP}/{version}"
         table[(api_version, kind)] = ResourceType("gateway-api", api_version, kind, gw_model)

@@ -8,7 +8,7 @@ document at collection; warnings (what the webhook accepts but says about)
 come back beside them. docs/istio-validation.md lists every rule.
 
 One module per kind (``gateway``, ``virtualservice`` with ``httproute`` and
-``httppolicy``, ``destinationrule``, ``serviceentry``, ``sidecar``) over the
+``httppolicy``, ``destinationrule``, ``serviceentry``, ``sidecar``, ``telemetry``) over the
 rules they share (``kubernetes``, ``trafficpolicy``, ``tls``, ``headers``,
 ``hosts``, ``regex``, ``common``) and ``report``, where findings are collected.
 """
@@ -25,6 +25,7 @@ from ..model.istio import (
     IstioResource,
     ServiceEntry,
     Sidecar,
+    Telemetry,
     VirtualService,
 )
 from ..yamlpos import KeyPath, Positions, format_key_path
@@ -34,6 +35,7 @@ from .kubernetes import KubernetesObject, validate_istio_annotations, validate_m
 from .report import Findings, Report
 from .serviceentry import validate_service_entry
 from .sidecar import validate_sidecar
+from .telemetry import validate_telemetry
 from .virtualservice import validate_virtual_service
 
 __all__ = ["Findings", "Report", "check_resource", "expected_warnings", "validate_resource"]
@@ -56,6 +58,8 @@ def check_resource(resource: KubernetesObject, report: Report) -> None:
         validate_service_entry(resource, report)
     elif isinstance(resource, Sidecar):
         validate_sidecar(resource, report)
+    elif isinstance(resource, Telemetry):
+        validate_telemetry(resource, report)
 
 
 def validate_resource(

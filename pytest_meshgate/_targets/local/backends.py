@@ -148,9 +148,17 @@ class CaseBackends:
                 )
             )
 
-    def world(self, resources: tuple[Any, ...], secrets: CaseSecrets, system_ca_file: str) -> World:
-        """What the translation sees: the case's resources and secrets, and this registry."""
+    def world(
+        self,
+        resources: tuple[Any, ...],
+        secrets: CaseSecrets,
+        system_ca_file: str,
+        mesh_config: Any = None,
+    ) -> World:
+        """What the translation sees: the case's resources, secrets and mesh config, and
+        this registry."""
         return World(
+            mesh_config=mesh_config,
             resources=resources,
             services=tuple(self.services),
             secrets=secrets.kubernetes_secrets(),

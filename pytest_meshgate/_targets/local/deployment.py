@@ -16,18 +16,19 @@ from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
 from ..._cases.model.request import Request
 from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
-from ..._exchange.records import ClientTLS, Credential, Exchange
+from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
 from .backends import CaseBackends
-from .explain import explain_exchange
+from .explain import explain_exchange, istio_access_log_line
 from .gatewayapi import Conversion, ConversionInputs, ObjectStatus
 from .gatewayapi import convert as convert_gateway_api
 from .gatewayapi.deployment import gateway_workload
 from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
+from .translate.accesslog import istio_log_files
 from .world import GatewayProxy, ServicePortInfo, World
 
 __all__ = ["LocalDeployment", "LocalSession"]
@@ -112,7 +113,12 @@ class LocalDeployment(Deployment):
         resources = self.loaded.resources
         if self._gateway_api is not None:
             resources = (*resources, *self._gateway_api.resources)
-        return self.backends.world(resources, self.secrets, self.target.public_roots_file)
+        return self.backends.world(
+            resources,
+            self.secrets,
+            self.target.public_roots_file,
+            self.loaded.case.spec.mesh_config,
+        )
 
     def status(self) -> list[ObjectStatus]:
         """The status conditions Istio's controller would write for the case's resources."""
@@ -133,6 +139,7 @@ class LocalDeployment(Deployment):
             ),
             bind=proxy.bind,
             access_log_path=str(proxy.access_log_path),
+            log_dir=str(proxy.log_dir),
             source_address=proxy.source_address,
             mesh_identity=self.target.mesh_ca.identity(
                 workload.namespace, gateway_service_account(workload.name)
@@ -142,12 +149,15 @@ class LocalDeployment(Deployment):
     def configure(self, short_name: str, proxy: LocalProxy, world: World) -> None:
         from .translate import UnsupportedFeature, recorded_warnings, translate_gateway
 
+        gateway = self.gateway_proxy(proxy)
+        (proxy.log_dir / "files").mkdir(parents=True, exist_ok=True)
         try:
             with recorded_warnings() as warnings:
-                config = translate_gateway(world, self.gateway_proxy(proxy))
+                config = translate_gateway(world, gateway)
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(proxy.workload.name, warnings)
+        proxy.istio_logs = istio_log_files(world, gateway)
         self.target.apply_config(proxy, config)
         self.router.gateways[short_name] = proxy
 
@@ -164,18 +174,21 @@ class LocalDeployment(Deployment):
             service_ports=(),
             bind=proxy.bind,
             access_log_path=str(proxy.access_log_path),
+            log_dir=str(proxy.log_dir),
             source_address=proxy.source_address,
             sidecar=True,
             capture_ports=capture_ports,
             # The client runs as the service account named after it, as echo workloads do.
             mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
         )
+        (proxy.log_dir / "files").mkdir(parents=True, exist_ok=True)
         try:
             with recorded_warnings() as warnings:
                 config = translate_sidecar(world, sidecar)
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(f"sidecar of {client.name}", warnings)
+        proxy.istio_logs = istio_log_files(world, sidecar)
         self.target.apply_config(proxy, config)
         self.router.sidecars[client.name] = proxy
         self._captured[client.name] = capture_ports
@@ -248,6 +261,14 @@ class LocalDeployment(Deployment):
 
     def explain(self, exchange: Exchange) -> str:
         return explain_exchange(exchange, self.router.gateways, self.router.sidecars)
+
+    def access_log(self, proxy: str, exchange: Exchange, expect_line: bool) -> AccessLogLine:
+        """The request's line in the access log Istio configured on ``proxy`` (found by
+        the x-request-id that proxy logged in the harness's own log)."""
+        local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
+        if local is None:
+            return AccessLogLine(proxy, None, note="that proxy does not run in this case")
+        return istio_access_log_line(proxy, local, exchange.request.meshgate_id, expect_line)
 
     def teardown(self) -> None:
         if self._torn_down:

@@ -9,14 +9,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..._exchange.records import Exchange
+from ..._exchange.records import AccessLogLine, Exchange
+from ..accesslog import find_line
 from .proxy import LocalProxy
 
 __all__ = [
+    "ISTIO_LINE_SETTLE",
+    "ISTIO_LINE_WAIT",
     "access_log_record",
     "explain_exchange",
     "format_access_record",
     "host_of",
+    "istio_access_log_line",
     "route_table",
 ]
 
@@ -86,6 +90,54 @@ def access_log_record(path: Path, meshgate_id: str, wait: float = 1.5) -> dict[s
                 return record if isinstance(record, dict) else {"raw": line}
         if time.monotonic() >= deadline:
             return None
+        time.sleep(0.05)
+
+
+# Envoy flushes file logs every --file-flush-interval-msec (100 ms here): a line is
+# on disk within a few of them once the harness's own line for the request is.
+ISTIO_LINE_WAIT = 1.0
+# How long a line that must not exist is given to appear anyway.
+ISTIO_LINE_SETTLE = 0.4
+
+
+def istio_access_log_line(
+    name: str, proxy: LocalProxy, meshgate_id: str, expect_line: bool
+) -> AccessLogLine:
+    """The line Istio's access log of ``proxy`` wrote for the request, parsed.
+
+    The harness's own log (every HTTP connection manager has it) tells whether
+    the request reached the proxy and the ``x-request-id`` it logged there;
+    Istio's formats find the line by that id. The logs are written after the
+    response, so both are polled briefly.
+    """
+    record = access_log_record(proxy.access_log_path, meshgate_id)
+    if record is None:
+        return AccessLogLine(name, None, note="the request never reached an HTTP listener of it")
+    if not proxy.istio_logs:
+        return AccessLogLine(
+            name,
+            None,
+            note="Istio configures no access log on this proxy: meshConfig.accessLogFile "
+            "is empty and no Telemetry enables one",
+        )
+    request_id = str(record.get("request_id") or "")
+    if not request_id or request_id == "None":
+        return AccessLogLine(name, None, note="the request carried no x-request-id")
+    deadline = time.monotonic() + (ISTIO_LINE_WAIT if expect_line else ISTIO_LINE_SETTLE)
+    while True:
+        for path, log_format in proxy.istio_logs:
+            try:
+                text = Path(path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            found = find_line(text.splitlines(), [request_id], log_format)
+            if found is not None:
+                return AccessLogLine(name, found[0], found[1])
+        if time.monotonic() >= deadline:
+            files = ", ".join(str(path) for path, _ in proxy.istio_logs)
+            return AccessLogLine(
+                name, None, note=f"no line with x-request-id {request_id} in {files}"
+            )
         time.sleep(0.05)
 
 

@@ -24,6 +24,7 @@ CAPABILITIES = frozenset(
         "statistics",
         "mirroring",
         "status",
+        "access-log",
     }
 )
 # The conformance features (conformance/features.yaml) the translation implements:
@@ -76,6 +77,10 @@ SUPPORTED_FEATURES = frozenset(
         "HTTPSRedirect",
         "DirectResponse",
         "HTTPRouteTimeout",
+        "AccessLogging",
+        "AccessLogResponseFlags",
+        "TelemetryAccessLogging",
+        "TelemetryAccessLogFilter",
         "HTTPRetries",
         "HTTPFaultDelay",
         "HTTPFaultAbort",

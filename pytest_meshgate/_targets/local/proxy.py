@@ -28,10 +28,18 @@ class LocalProxy:
     short_name: str = ""  # what checks call it: ingress, egress, a gateway or client name
     ports: dict[int, int] = field(default_factory=dict)  # listener port -> loopback port
     config: Any = None  # the EnvoyConfig last applied
+    # The access logs Istio configured on it: (file on disk, LogFormat) each.
+    istio_logs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def access_log_path(self) -> Path:
+        """The harness's own JSON access log (diagnostics, and each request's x-request-id)."""
         return Path(self.envoy.workdir) / "access.log"
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the Istio-configured access logs go: ``container.log`` for /dev/stdout."""
+        return Path(self.envoy.workdir) / "logs"
 
     def bind(self, listener_port: int) -> tuple[str, int]:
         from .envoy import allocate_port

@@ -197,6 +197,11 @@ class LocalTarget(Target):
         lacking = _case_capabilities(loaded) - self.capabilities
         if lacking:
             pytest.skip(f"target 'local' lacks capability {', '.join(sorted(lacking))}")
+        from .translate.accesslog import telemetry_problems
+
+        unhonoured = telemetry_problems(loaded.resources)
+        if unhonoured:
+            pytest.skip(f"target 'local' lacks capability: {'; '.join(unhonoured)}")
         deployment = LocalDeployment(self, loaded)
         try:
             deployment.start_backends()

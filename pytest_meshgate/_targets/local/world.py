@@ -113,6 +113,12 @@ class GatewayProxy:
     # Mesh TLS: the workload certificate for ISTIO_MUTUAL (None: the proxy has no
     # mesh identity, so ISTIO_MUTUAL is unsupported).
     mesh_identity: MeshIdentity | None = None
+    # Where the proxy's container log (/dev/stdout) and other log files go (None: the
+    # paths as Istio names them, for golden tests).
+    log_dir: str | None = None
+    # The access loggers Istio configures on its HTTP connection managers (from the
+    # mesh config and Telemetry: translate.accesslog), beside the harness's own.
+    access_logs: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,9 @@ class World:
     # services' echo servers). ServiceEntry endpoints (DNS names, STATIC IPs)
     # resolve here instead of the machine's DNS.
     network: Mapping[tuple[str, int], tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    # The case's spec.meshConfig (a pytest_meshgate._cases.model.meshconfig.MeshConfig);
+    # None: Istio's defaults (no access log).
+    mesh_config: Any = None
 
 
 _SYSTEM_CA_CANDIDATES = (

@@ -149,3 +149,20 @@ def test_the_istio_version_is_read_from_the_running_istiod(
     kubernetes_target, _, _ = target
     kubernetes_target.ensure_cluster()
     assert kubernetes_target.adapter.describe() == "istio 1.26.2 (profile demo)"
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("access-log-json-encoding", "lacks capability mesh-config"),
+        ("access-log-telemetry-filter", "lacks capability telemetry"),
+    ],
+)
+def test_mesh_config_and_telemetry_are_skips_on_clusters_not_ignored(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns], case: str, reason: str
+) -> None:
+    kubernetes_target, _, _ = target
+    cases = load_case_file(HERE.parents[2] / "cases" / "access-logging.yaml").cases
+    loaded = next(c for c in cases if c.name == case)
+    with pytest.raises(pytest.skip.Exception, match=reason):
+        kubernetes_target.activate(loaded)

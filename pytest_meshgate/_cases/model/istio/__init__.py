@@ -3,6 +3,7 @@
 One module per Istio resource, as Istio's API protos are laid out
 (``networking/v1alpha3/*.proto`` in istio/api): ``gateway``,
 ``virtualservice``, ``destinationrule``, ``serviceentry``, ``sidecar``;
+``telemetry`` (``telemetry.istio.io``) beside them;
 ``common`` holds the messages they share and ``resource`` the Kubernetes
 object around each. This module picks a manifest's model by its ``kind``.
 """
@@ -66,6 +67,16 @@ from .sidecar import (
     SidecarPort,
     SidecarSpec,
 )
+from .telemetry import (
+    TELEMETRY_API_VERSIONS,
+    AccessLogging,
+    AccessLoggingFilter,
+    LogSelector,
+    PolicyTargetReference,
+    ProviderRef,
+    Telemetry,
+    TelemetrySpec,
+)
 from .virtualservice import (
     CorsPolicy,
     Delegate,
@@ -96,6 +107,9 @@ from .virtualservice import (
 __all__ = [
     "API_VERSIONS",
     "SUPPORTED_KINDS",
+    "TELEMETRY_API_VERSIONS",
+    "AccessLogging",
+    "AccessLoggingFilter",
     "ApiVersion",
     "ClientTLSSettings",
     "ConnectionPoolSettings",
@@ -129,13 +143,16 @@ __all__ = [
     "L4MatchAttributes",
     "LabelSelector",
     "LoadBalancerSettings",
+    "LogSelector",
     "Metadata",
     "OutboundTrafficPolicy",
     "OutlierDetection",
     "Percent",
+    "PolicyTargetReference",
     "Port",
     "PortSelector",
     "PortTrafficPolicy",
+    "ProviderRef",
     "RegexRewrite",
     "RouteDestination",
     "Server",
@@ -155,6 +172,8 @@ __all__ = [
     "TLSMatchAttributes",
     "TLSRoute",
     "TLSVersion",
+    "Telemetry",
+    "TelemetrySpec",
     "TrafficPolicy",
     "UnsupportedResource",
     "VirtualService",
@@ -199,5 +218,6 @@ def parse_resource(data: Mapping[str, Any]) -> IstioResource:
 
 
 def resource_models() -> dict[str, type[IstioResource]]:
-    """The model of each supported kind, for schemas and "did you mean" hints."""
+    """The model of each supported networking kind, for schemas and "did you mean" hints
+    (Telemetry, of ``telemetry.istio.io``, is registered apart: ``TELEMETRY_API_VERSIONS``)."""
     return dict(_KINDS)

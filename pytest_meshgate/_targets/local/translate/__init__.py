@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 
 from ..world import GatewayProxy, World
+from .accesslog import with_access_logs
 from .clusters import build_clusters
 from .common import EnvoyConfig, Json, UnsupportedFeature
 from .gateway import merge_servers
@@ -74,6 +75,7 @@ def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and route configurations for ``proxy``."""
     # ServiceEntry hosts exported to the gateway's namespace are destinations too.
     world = with_registry(world, proxy.namespace)
+    proxy = with_access_logs(world, proxy)
     listeners: list[Json] = []
     routes: list[Json] = []
     for entry in merge_servers(world, proxy):

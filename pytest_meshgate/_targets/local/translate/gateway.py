@@ -232,11 +232,16 @@ _ACCESS_LOG_FORMAT = {
     "upstream_host": "%UPSTREAM_HOST%",
     "duration": "%DURATION%",
     "meshgate_id": "%REQ(X-MESHGATE-ID)%",
+    # The request id as this proxy logs it, which finds the request's line in the
+    # access log Istio configures (its formats carry no x-meshgate-id).
+    "request_id": "%REQ(X-REQUEST-ID)%",
 }
 
 
 def access_log(proxy: GatewayProxy) -> list[Json]:
-    """One JSON file access log; the harness finds its line by ``x-meshgate-id``."""
+    """The harness's own JSON file access log, always on, for failure messages and to
+    learn each request's ``x-request-id``; it finds its line by ``x-meshgate-id``.
+    Istio's access logs (``proxy.access_logs``) come after it."""
     return [
         {
             "name": "envoy.access_loggers.file",
@@ -309,7 +314,7 @@ def http_connection_manager(
         # route file, or ADS) fills it in, so translation stays transport-free.
         "rds": {"route_config_name": route_name},
         "http_filters": _http_filters(servers),
-        "access_log": access_log(proxy),
+        "access_log": [*access_log(proxy), *(dict(x) for x in proxy.access_logs)],
         "use_remote_address": True,
         "forward_client_cert_details": "SANITIZE_SET",
         "set_current_client_cert_details": {

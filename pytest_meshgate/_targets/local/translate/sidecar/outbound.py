@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 
 from ...world import GatewayProxy, World
+from ..accesslog import with_access_logs
 from ..clusters import DEFAULT_CONNECT_TIMEOUT, build_clusters
 from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json
 from ..gateway import HTTP_PROTOCOLS, http_connection_manager
@@ -123,6 +124,7 @@ def _listener(proxy: GatewayProxy, port: int, chains: list[Json], policy: str, t
 def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and routes of a client sidecar (see the module docstring)."""
     world = with_registry(world, proxy.namespace)
+    proxy = with_access_logs(world, proxy)
     policy = outbound_traffic_policy(world, proxy)
     # A Sidecar's egress hosts narrow the registry and the VirtualServices it sees.
     imports = egress_imports(world, proxy)

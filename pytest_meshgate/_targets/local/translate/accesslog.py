@@ -1,0 +1,236 @@
+"""The access logs Istio gives a proxy: the mesh config's file log, or the Telemetry API's.
+
+As ``pilot/pkg/networking/core/accesslog.go`` (``setHTTPAccessLog``) and
+``pilot/pkg/model/telemetry.go`` (``AccessLogging``, ``applicableTelemetries``,
+``mergeLogs``) decide it: Telemetry resources at the root namespace (mesh-wide),
+the proxy's namespace and its workload (``selector``, or ``targetRefs`` to a
+Gateway API Gateway) override one another in that order; where none applies,
+``meshConfig.accessLogFile`` decides (empty: no log). The built-in ``envoy``
+provider writes to ``/dev/stdout`` in the mesh's encoding and format; a filter
+expression becomes Envoy's CEL access-log filter, as Istio builds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...._cases.model.istio import AccessLogging, AccessLoggingFilter, Telemetry
+from ...._cases.model.meshconfig import MeshConfig
+from ...accesslog import LogFormat
+from ..world import GatewayProxy, World
+from .common import _API, Json
+
+__all__ = [
+    "IstioAccessLog",
+    "istio_access_logs",
+    "istio_log_files",
+    "telemetry_problems",
+    "with_access_logs",
+]
+
+log = logging.getLogger(__name__)
+
+_BUILTIN_PROVIDER = "envoy"
+_STDOUT = "/dev/stdout"
+_CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
+_GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+
+
+@dataclass(frozen=True)
+class IstioAccessLog:
+    """One file access log of a proxy: where it writes (as Istio names the path), how,
+    and the CEL expression a request must satisfy to be logged."""
+
+    path: str
+    log_format: LogFormat
+    expression: str | None = None
+
+    def file_on_disk(self, proxy: GatewayProxy) -> str:
+        """Where the local proxy really writes: its container log for /dev/stdout and
+        /dev/stderr (as a pod's are), else a file under its log directory."""
+        if proxy.log_dir is None:
+            return self.path
+        if self.path in (_STDOUT, "/dev/stderr"):
+            return os.path.join(proxy.log_dir, "container.log")
+        return os.path.join(proxy.log_dir, "files", self.path.lstrip("/").replace("/", "_"))
+
+    def envoy(self, proxy: GatewayProxy) -> Json:
+        """The ``AccessLog`` (``envoy.access_loggers.file``) Istio would configure."""
+        logger: Json = {
+            "name": "envoy.access_loggers.file",
+            "typed_config": {
+                "@type": f"{_API}.access_loggers.file.v3.FileAccessLog",
+                "path": self.file_on_disk(proxy),
+                "log_format": self.log_format.envoy(),
+            },
+        }
+        if self.expression is not None:
+            logger["filter"] = {
+                "extension_filter": {
+                    "name": _CEL_FILTER,
+                    "typed_config": {
+                        "@type": f"{_API}.access_loggers.filters.cel.v3.ExpressionFilter",
+                        "expression": self.expression,
+                    },
+                }
+            }
+        return logger
+
+
+def with_access_logs(world: World, proxy: GatewayProxy) -> GatewayProxy:
+    """``proxy`` with the Envoy access loggers Istio gives it (``GatewayProxy.access_logs``)."""
+    logs = tuple(entry.envoy(proxy) for entry in istio_access_logs(world, proxy))
+    return dataclasses.replace(proxy, access_logs=logs)
+
+
+def istio_log_files(world: World, proxy: GatewayProxy) -> tuple[tuple[str, LogFormat], ...]:
+    """Each file Istio's access logs of ``proxy`` write on disk, with its format."""
+    return tuple((e.file_on_disk(proxy), e.log_format) for e in istio_access_logs(world, proxy))
+
+
+def _mesh_log(mesh: MeshConfig, path: str) -> IstioAccessLog:
+    """``FileAccessLogFromMeshConfig``."""
+    return IstioAccessLog(
+        path, LogFormat.from_mesh(mesh.access_log_encoding, mesh.access_log_format)
+    )
+
+
+def istio_access_logs(world: World, proxy: GatewayProxy) -> tuple[IstioAccessLog, ...]:
+    """The HTTP access logs Istio configures on ``proxy``'s connection managers."""
+    mesh = world.mesh_config if isinstance(world.mesh_config, MeshConfig) else MeshConfig()
+    levels = _applicable(world, proxy)
+    if not levels:
+        # No Telemetry API configured: the legacy mesh config setting.
+        return (_mesh_log(mesh, mesh.access_log_file),) if mesh.access_log_file else ()
+    logs: list[IstioAccessLog] = []
+    known = 0
+    for name, (expression, disabled) in sorted(_merge(levels).items()):
+        if name.lower() != _BUILTIN_PROVIDER:
+            # fetchProvider finds nothing: Istio skips the provider (istioctl analyze
+            # reports it); meshConfig.extensionProviders is not supported here.
+            log.warning(
+                "Telemetry names access-log provider %r, which the mesh config does not "
+                "define (only the built-in 'envoy'): Istio ignores it",
+                name,
+            )
+            continue
+        known += 1
+        if not disabled:
+            base = _mesh_log(mesh, _STDOUT)
+            logs.append(IstioAccessLog(base.path, base.log_format, expression))
+    if known == 0:
+        # Every named provider unknown: AccessLogging returns nothing, and the mesh
+        # config's setting applies again.
+        return (_mesh_log(mesh, mesh.access_log_file),) if mesh.access_log_file else ()
+    return tuple(logs)
+
+
+def _namespace_wide(telemetries: Sequence[Telemetry], namespace: str) -> Telemetry | None:
+    """``namespaceWideTelemetryConfig``: the oldest Telemetry of the namespace without
+    selector or targetRefs."""
+    for telemetry in telemetries:
+        if telemetry.namespace == namespace and not _selects(telemetry):
+            return telemetry
+    return None
+
+
+def _selects(telemetry: Telemetry) -> bool:
+    spec = telemetry.spec
+    return bool(spec.selector is not None and spec.selector.match_labels) or bool(
+        spec.all_target_refs
+    )
+
+
+def _applicable(world: World, proxy: GatewayProxy) -> list[list[AccessLogging]]:
+    """``applicableTelemetries``: the accessLogging lists of the root, namespace and
+    workload Telemetries that apply to ``proxy``, later ones overriding earlier ones."""
+    telemetries = [r for r in world.resources if isinstance(r, Telemetry)]
+    levels: list[list[AccessLogging]] = []
+    root = _namespace_wide(telemetries, world.root_namespace)
+    if root is not None and root.spec.access_logging:
+        levels.append(list(root.spec.access_logging))
+    if proxy.namespace != world.root_namespace:
+        own = _namespace_wide(telemetries, proxy.namespace)
+        if own is not None and own.spec.access_logging:
+            levels.append(list(own.spec.access_logging))
+    for telemetry in telemetries:
+        if telemetry.namespace != proxy.namespace or not _selects(telemetry):
+            continue
+        if _attaches(telemetry, proxy) and telemetry.spec.access_logging:
+            levels.append(list(telemetry.spec.access_logging))
+    return levels
+
+
+def _attaches(telemetry: Telemetry, proxy: GatewayProxy) -> bool:
+    """``WorkloadPolicyMatcher.ShouldAttachPolicy`` for a sidecar or gateway (no waypoints)."""
+    spec = telemetry.spec
+    refs = spec.all_target_refs
+    gateway_name = proxy.labels.get(_GATEWAY_NAME_LABEL)
+    if gateway_name is None and refs:
+        return False  # a targetRef policy is ignored by every non-Gateway-API workload
+    if not refs:
+        # ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY is on by default.
+        selector = spec.selector.match_labels if spec.selector is not None else {}
+        return all(proxy.labels.get(k) == v for k, v in selector.items())
+    for ref in refs:
+        if ref.namespace not in ("", proxy.namespace):
+            continue
+        gateway = ref.group == "gateway.networking.k8s.io" and ref.kind == "Gateway"
+        if gateway and ref.name == gateway_name:
+            return True
+    return False
+
+
+def _applies_to_client(entry: AccessLogging) -> bool:
+    """``matchWorkloadMode`` for the CLIENT mode of gateways and outbound sidecars."""
+    return entry.match is None or entry.match.mode in ("CLIENT", "CLIENT_AND_SERVER")
+
+
+def _merge(levels: list[list[AccessLogging]]) -> dict[str, tuple[str | None, bool]]:
+    """``mergeLogs`` (no default providers): provider -> (filter expression, disabled)."""
+    provider_names: list[str] = []
+    filters: dict[str, AccessLoggingFilter | None] = {}
+    for level in levels:
+        names: set[str] = set()
+        for entry in level:
+            if not _applies_to_client(entry):
+                continue
+            for provider in entry.providers:
+                names.add(provider.name)
+                filters[provider.name] = entry.filter
+        if names:
+            provider_names = sorted(names)
+    in_scope = set(provider_names)
+    merged: dict[str, tuple[str | None, bool]] = {}
+    parent: list[str] = []
+    for level in levels:
+        for entry in level:
+            names_here = [p.name for p in entry.providers] or parent
+            parent = names_here
+            for name in names_here:
+                if name not in in_scope or not _applies_to_client(entry):
+                    continue
+                if entry.disabled:
+                    merged[name] = (None, True)
+                    continue
+                chosen = filters.get(name)
+                merged[name] = (chosen.expression if chosen is not None else None, False)
+    return merged
+
+
+def telemetry_problems(resources: Sequence[object]) -> list[str]:
+    """What the local target cannot honour in the case's Telemetry resources: metrics
+    and tracing (a reason to skip the case, never to ignore them)."""
+    problems: list[str] = []
+    for telemetry in (r for r in resources if isinstance(r, Telemetry)):
+        for key in ("metrics", "tracing"):
+            if getattr(telemetry.spec, key):
+                problems.append(
+                    f"Telemetry {telemetry.key}: spec.{key} is not honoured yet "
+                    "(only accessLogging is)"
+                )
+    return problems

@@ -1,0 +1,110 @@
+"""End to end through pytester: access-log checks that fail with the line, refused case keys,
+and Telemetry parts the local target cannot honour skipped with their reason."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+BASE = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {{name: {name}}}
+spec:
+  {mesh}
+  services:
+  - name: web
+    ports: [{{name: http, port: 8080}}]
+  resources:
+  - apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {{name: web}}
+    spec:
+      selector: {{istio: ingressgateway}}
+      servers:
+      - port: {{number: 80, name: http, protocol: HTTP}}
+        hosts: [web.example.com]
+  - apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {{name: web}}
+    spec:
+      hosts: [web.example.com]
+      gateways: [web]
+      http: [{{route: [{{destination: {{host: web}}}}]}}]
+  {extra}
+  checks:
+  - name: logged
+    request: {{url: "http://web.example.com/x"{count}}}
+    expect:
+      accessLog: {access_log}
+"""
+
+
+def case(
+    name: str = "al",
+    mesh: str = "meshConfig: {accessLogFile: /dev/stdout}",
+    access_log: str = "{proxy: ingress, fields: {responseCode: 200}}",
+    extra: str = "",
+    count: str = "",
+) -> str:
+    return BASE.format(name=name, mesh=mesh, access_log=access_log, extra=extra, count=count)
+
+
+def test_a_wrong_field_fails_with_the_logged_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", al=case(access_log="{proxy: ingress, fields: {responseFlags: NR}}"))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*accessLog.ingress.fields.responseFlags: expected 'NR', logged '-' (line: *] \"GET /x HTTP/1.1\" 200 - via_upstream*"
+        ]
+    )
+
+
+def test_a_proxy_without_access_log_fails_a_check_that_wants_a_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".yaml", al=case(mesh=""))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*accessLog.ingress: expected a line for this request, there is none (Istio configures no access log*"
+        ]
+    )
+
+
+def test_refused_keys_and_proxies_are_located_errors(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        a=case(name="a", mesh="meshConfig: {accessLogFile: /dev/stdout, enableTracing: true}"),
+        b=case(name="b", access_log="{proxy: nowhere}"),
+        c=case(name="c", count=", count: 3"),
+        d=case(name="d", access_log="{proxy: ingress, logged: false, fields: {responseCode: 200}}"),
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=4)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*a.yaml:*: spec.meshConfig: *meshConfig.enableTracing is not supported by the harness yet*",
+            "*b.yaml:*accessLog proxy 'nowhere' is none of the case's proxies*",
+            "*c.yaml:*expect.accessLog judges single requests; drop request.count*",
+            "*d.yaml:*fields describe a logged line; drop them or logged: false*",
+        ]
+    )
+
+
+def test_telemetry_metrics_skip_the_case_with_the_reason(pytester: pytest.Pytester) -> None:
+    metrics = (
+        "- apiVersion: telemetry.istio.io/v1\n"
+        "    kind: Telemetry\n"
+        "    metadata: {name: m, namespace: istio-system}\n"
+        "    spec: {metrics: [{providers: [{name: prometheus}]}]}"
+    )
+    pytester.makefile(".yaml", al=case(extra=metrics))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*Telemetry istio-system/m: spec.metrics is not honoured yet (only accessLogging is)*"]
+    )
