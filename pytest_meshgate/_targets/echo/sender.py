@@ -34,26 +34,17 @@ import time
 import uuid
 from typing import Any
 
-__all__ = ["main", "run_plan"]
+from .tls import limit_versions
 
-_TLS_VERSIONS = {
-    "TLSv1.0": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
+__all__ = ["main", "run_plan"]
 
 
 def _context(tls: dict[str, Any]) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(cadata=tls["ca"])
     context.check_hostname = tls.get("server_name") is not None
-    if tls.get("min_version") or tls.get("max_version"):
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # really offer TLS 1.0/1.1 when asked
-    if tls.get("min_version"):
-        context.minimum_version = _TLS_VERSIONS[tls["min_version"]]
-    if tls.get("max_version"):
-        context.maximum_version = _TLS_VERSIONS[tls["max_version"]]
+    # Really offer TLS 1.0/1.1 when asked, as the echo's staged servers accept them.
+    limit_versions(context, tls.get("min_version"), tls.get("max_version"))
     if tls.get("ciphers"):
         context.set_ciphers(":".join(tls["ciphers"]))
     context.set_alpn_protocols(list(tls.get("alpn") or ["http/1.1"]))
