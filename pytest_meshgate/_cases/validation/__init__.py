@@ -23,6 +23,7 @@ from ..model.istio import (
     DestinationRule,
     Gateway,
     IstioResource,
+    PeerAuthentication,
     ServiceEntry,
     Sidecar,
     Telemetry,
@@ -32,6 +33,7 @@ from ..yamlpos import KeyPath, Positions, format_key_path
 from .destinationrule import validate_destination_rule
 from .gateway import validate_gateway
 from .kubernetes import KubernetesObject, validate_istio_annotations, validate_metadata
+from .peerauthentication import validate_peer_authentication
 from .report import Findings, Report
 from .serviceentry import validate_service_entry
 from .sidecar import validate_sidecar
@@ -60,6 +62,8 @@ def check_resource(resource: KubernetesObject, report: Report) -> None:
         validate_sidecar(resource, report)
     elif isinstance(resource, Telemetry):
         validate_telemetry(resource, report)
+    elif isinstance(resource, PeerAuthentication):
+        validate_peer_authentication(resource, report)
 
 
 def validate_resource(

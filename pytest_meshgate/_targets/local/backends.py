@@ -20,7 +20,16 @@ from ..._exchange.tlskeys import load_key_pair
 from ..secrets import CaseSecrets, SecretStore, common_name_for
 from .mesh_identity import gateway_service_account, spiffe_id
 from .proxy import LOOPBACK, LocalProxy
-from .world import DOMAIN_SUFFIX, Endpoint, MeshService, ServicePortInfo, World
+from .world import (
+    DOMAIN_SUFFIX,
+    Endpoint,
+    InboundPort,
+    InboundWorkload,
+    MeshIdentity,
+    MeshService,
+    ServicePortInfo,
+    World,
+)
 
 __all__ = ["CaseBackends", "backend_tls", "pod_name", "service_names"]
 
@@ -34,6 +43,8 @@ class CaseBackends:
         self.services: list[MeshService] = []
         # Outside the mesh: (DNS name or IP, port) -> external echo addresses.
         self.network: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        # Pods whose inbound traffic crosses their sidecar (mesh mTLS modelled).
+        self.inbound: list[InboundWorkload] = []
 
     def start(
         self,
@@ -41,16 +52,22 @@ class CaseBackends:
         echo: Callable[[], Any],
         secrets: CaseSecrets,
         store: SecretStore,
+        sidecars: Callable[[Service], MeshIdentity | None] = lambda service: None,
     ) -> None:
         """An echo listener per pod and port of ``services``, each entered in the registry.
 
         ``echo`` gives the session's echo server (started on first use, so a
         case without services starts none); ``secrets`` are the case's TLS
-        material, ``store`` the session's (its default CA).
+        material, ``store`` the session's (its default CA). ``sidecars`` gives
+        the mesh identity of a service whose pods have an inbound sidecar
+        (None: none): their endpoints are then the sidecar's listeners, which
+        ``inbound`` lists for the inbound Envoy.
         """
         from ..echo import EchoFault, EchoIdentity
+        from .envoy import allocate_port
 
         for service in services:
+            identity_of_pods = None if service.external else sidecars(service)
             endpoints: list[Endpoint] = []
             for version, replica in (
                 (v, i) for v in service.versions for i in range(service.replicas)
@@ -69,6 +86,7 @@ class CaseBackends:
                     else None
                 )
                 addresses: dict[int, tuple[str, int]] = {}
+                inbound: list[InboundPort] = []
                 for port in service.ports:
                     identity = EchoIdentity(
                         service=service.name,
@@ -83,8 +101,27 @@ class CaseBackends:
                     )
                     self.listeners.append(handle)
                     addresses[port.port] = handle.address
+                    if identity_of_pods is not None:
+                        info = _port_info(port)
+                        listen = (LOOPBACK, allocate_port(LOOPBACK))
+                        inbound.append(InboundPort(info, listen, handle.address))
+                        addresses[port.port] = listen
                 labels = {"app": service.name, "version": version, **service.labels}
-                endpoints.append(Endpoint(labels, addresses, f"{service.name}-{version}"))
+                endpoints.append(
+                    Endpoint(
+                        labels,
+                        addresses,
+                        f"{service.name}-{version}",
+                        sidecar=identity_of_pods is not None,
+                        namespace=service.namespace,
+                    )
+                )
+                if identity_of_pods is not None:
+                    self.inbound.append(
+                        InboundWorkload(
+                            pod, service.namespace, labels, identity_of_pods, tuple(inbound)
+                        )
+                    )
             if service.external:
                 # Not a Kubernetes Service: its name (and addresses) lead to its echo
                 # servers for whoever resolves them outside the mesh.
@@ -93,10 +130,7 @@ class CaseBackends:
                         for name in (service.name, *service.addresses):
                             self.network.setdefault((name, port_number), []).append(address)
                 continue
-            ports = tuple(
-                ServicePortInfo(p.name, p.port, p.target_port or p.port, p.protocol)
-                for p in service.ports
-            )
+            ports = tuple(_port_info(p) for p in service.ports)
             hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
             # Each echo workload runs as its service account (by default named after its service).
             accounts = (spiffe_id(service.namespace, service.account),)
@@ -170,6 +204,10 @@ class CaseBackends:
         for handle in self.listeners:
             handle.close()
         self.listeners.clear()
+
+
+def _port_info(port: ServicePort) -> ServicePortInfo:
+    return ServicePortInfo(port.name, port.port, port.target_port or port.port, port.protocol)
 
 
 def backend_tls(

@@ -15,7 +15,13 @@ import pytest
 from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
 from ..._cases.model.request import Request
-from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
+from ..._cases.model.workloads import (
+    Client,
+    GatewayWorkload,
+    Service,
+    port_protocol,
+    sidecar_injected,
+)
 from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
@@ -29,7 +35,7 @@ from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
 from .translate.accesslog import istio_log_files
-from .world import GatewayProxy, ServicePortInfo, World
+from .world import GatewayProxy, MeshIdentity, ServicePortInfo, World
 
 __all__ = ["LocalDeployment", "LocalSession"]
 
@@ -73,14 +79,37 @@ class LocalDeployment(Deployment):
 
     # ---------------------------------------------------------------- backends
 
-    def start_backends(self) -> None:
+    def start_backends(self, inbound_sidecars: bool = False) -> None:
+        """The case's echo pods; with ``inbound_sidecars``, injected ones behind their sidecar."""
         self.secrets = self.target.secrets.for_case(self.loaded.case)
+        resources = self.loaded.resources
+
+        def sidecar_identity(service: Service) -> MeshIdentity | None:
+            if not inbound_sidecars:
+                return None
+            if not sidecar_injected(service.sidecar, service.namespace, resources):
+                return None
+            return self.target.mesh_ca.identity(service.namespace, service.account)
+
         self.backends.start(
             self.loaded.case.spec.services,
             lambda: self.target.echo,
             self.secrets,
             self.target.secrets,
+            sidecar_identity,
         )
+
+    def configure_inbound(self, proxy: LocalProxy, world: World) -> None:
+        """The inbound sidecars of the case's injected pods, all on ``proxy``."""
+        from .translate import recorded_warnings
+        from .translate.sidecar.inbound import translate_inbound
+
+        with recorded_warnings() as warnings:
+            config = translate_inbound(
+                world, tuple(self.backends.inbound), str(proxy.access_log_path)
+            )
+        self._note("inbound sidecars", warnings)
+        self.target.apply_config(proxy, config)
 
     def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
         """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
@@ -164,8 +193,15 @@ class LocalDeployment(Deployment):
     def configure_sidecar(
         self, client: Client, proxy: LocalProxy, world: World, capture_ports: tuple[int, ...]
     ) -> None:
-        """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``."""
+        """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``.
+
+        A client without a sidecar (``sidecar_injected``) gets the network of a
+        plain pod instead: plaintext, straight to a pod of the Service.
+        """
         from .translate import UnsupportedFeature, recorded_warnings, translate_sidecar
+        from .translate.sidecar.plaintext import translate_without_sidecar
+
+        injected = sidecar_injected(client.sidecar, client.namespace, self.loaded.resources)
 
         sidecar = GatewayProxy(
             name=client.name,
@@ -178,13 +214,18 @@ class LocalDeployment(Deployment):
             source_address=proxy.source_address,
             sidecar=True,
             capture_ports=capture_ports,
-            # The client runs as the service account named after it, as echo workloads do.
-            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
+            # The client runs as its service account (by default named after it).
+            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.account)
+            if injected
+            else None,
         )
         (proxy.log_dir / "files").mkdir(parents=True, exist_ok=True)
         try:
             with recorded_warnings() as warnings:
-                config = translate_sidecar(world, sidecar)
+                if injected:
+                    config = translate_sidecar(world, sidecar)
+                else:
+                    config = translate_without_sidecar(world, sidecar)
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(f"sidecar of {client.name}", warnings)

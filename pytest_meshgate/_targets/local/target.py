@@ -25,6 +25,7 @@ from ..rundirs import make_run_directory
 from ..secrets import SecretStore
 from .deployment import LocalDeployment
 from .features import CAPABILITIES, SUPPORTED_FEATURES
+from .meshtls import INBOUND_SIDECARS, mesh_tls_modelled
 from .mesh_identity import MeshCA
 from .proxy import LocalProxy
 from .world import default_system_ca_file
@@ -204,7 +205,8 @@ class LocalTarget(Target):
             pytest.skip(f"target 'local' lacks capability: {'; '.join(unhonoured)}")
         deployment = LocalDeployment(self, loaded)
         try:
-            deployment.start_backends()
+            inbound_sidecars = mesh_tls_modelled(loaded)
+            deployment.start_backends(inbound_sidecars)
             gateways = (
                 {g.name: g for g in spec.gateways}
                 | DEFAULT_GATEWAYS
@@ -227,6 +229,11 @@ class LocalTarget(Target):
             for short_name, proxy in proxies.items():
                 deployment.configure(short_name, proxy, world)
             in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
+            if deployment.backends.inbound:
+                inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
+                inbound.short_name = "inbound sidecars"
+                deployment.configure_inbound(inbound, world)
+                in_use.add(f"sidecar:{INBOUND_SIDECARS.namespace}/{INBOUND_SIDECARS.name}")
             for name in sorted({r.from_ for r in mesh_checks if r.from_}):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)

@@ -3,7 +3,8 @@
 One module per Istio resource, as Istio's API protos are laid out
 (``networking/v1alpha3/*.proto`` in istio/api): ``gateway``,
 ``virtualservice``, ``destinationrule``, ``serviceentry``, ``sidecar``;
-``telemetry`` (``telemetry.istio.io``) beside them;
+``telemetry`` (``telemetry.istio.io``) and ``peerauthentication``
+(``security.istio.io``) beside them;
 ``common`` holds the messages they share and ``resource`` the Kubernetes
 object around each. This module picks a manifest's model by its ``kind``.
 """
@@ -46,6 +47,12 @@ from .gateway import (
     ServerTLSSettings,
     TLSCertificate,
     TLSVersion,
+)
+from .peerauthentication import (
+    SECURITY_API_VERSIONS,
+    MutualTLS,
+    PeerAuthentication,
+    PeerAuthenticationSpec,
 )
 from .resource import (
     API_VERSIONS,
@@ -106,6 +113,7 @@ from .virtualservice import (
 
 __all__ = [
     "API_VERSIONS",
+    "SECURITY_API_VERSIONS",
     "SUPPORTED_KINDS",
     "TELEMETRY_API_VERSIONS",
     "AccessLogging",
@@ -145,8 +153,11 @@ __all__ = [
     "LoadBalancerSettings",
     "LogSelector",
     "Metadata",
+    "MutualTLS",
     "OutboundTrafficPolicy",
     "OutlierDetection",
+    "PeerAuthentication",
+    "PeerAuthenticationSpec",
     "Percent",
     "PolicyTargetReference",
     "Port",

@@ -30,6 +30,7 @@ from .index import (
     merged_traffic_policy,
     port_level_settings,
 )
+from .automtls import auto_mtls
 from .tls import CredentialError, upstream_tls
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "H2_PROTOCOLS", "build_clusters"]
@@ -435,9 +436,10 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
             policy = _effective_policy(top, None, sp.port)
             _apply_policy(default, policy)
             _apply_client_protocol(default, policy)
-            if _apply_tls(
-                default, policy, world, proxy, _TlsTarget(service, sp.port, None, selected)
-            ):
+            target = _TlsTarget(service, sp.port, None, selected)
+            if _apply_tls(default, policy, world, proxy, target):
+                if policy.tls is None:
+                    auto_mtls(default, world, proxy, service, sp.port, target.default_sni, endpoints)
                 clusters.append(default)
             for subset in subsets:
                 chosen = [ep for ep in endpoints if labels_match(ep.labels, subset.labels)]
@@ -452,6 +454,8 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
                 _apply_client_protocol(sub, policy)
                 target = _TlsTarget(service, sp.port, subset.name, selected)
                 if _apply_tls(sub, policy, world, proxy, target):
+                    if policy.tls is None:
+                        auto_mtls(sub, world, proxy, service, sp.port, target.default_sni, chosen)
                     clusters.append(sub)
     clusters.sort(key=lambda c: str(c["name"]))
     return clusters

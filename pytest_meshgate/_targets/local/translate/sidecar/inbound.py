@@ -1,0 +1,235 @@
+"""The inbound side of workload sidecars: what a pod's sidecar does with connections to it.
+
+Istio's ``virtualInbound`` listener (``listener_inbound.go``) has, per
+container port, filter chains that ``pilot/pkg/security/authn``
+(``policy_applier.go`` ``InboundMTLSConfiguration``, ``authn/utils``) makes from
+the workload's PeerAuthentication mode for that port:
+
+- STRICT: one chain, TLS with one of Istio's ALPNs (``istio``,
+  ``istio-peer-exchange``, ...), terminated with the workload certificate and a
+  required client certificate from the mesh CA; nothing else matches, so a
+  plaintext connection is closed;
+- PERMISSIVE: that chain, and one for everything else, passed on as is
+  (found with the ``tls_inspector`` listener filter);
+- DISABLE: the plaintext chain only.
+
+HTTP ports get an HTTP connection manager that forwards the peer's identity
+to the app as Istio's inbound does (``buildSidecarInboundHTTPOpts``:
+``forward_client_cert_details: APPEND_FORWARD``, current details Subject, URI
+and DNS), then routes everything to ``inbound|<port>||``; other ports a TCP
+proxy to it. Here the app is the pod's echo listener.
+
+One Envoy of the local target serves the inbound listeners of every pod of a
+case (one listener per pod and port, each with its pod's certificate): the
+behaviour per pod is that of its own sidecar, and starting one Envoy per
+echo pod would cost a quarter second each.
+
+``inbound_http_filters`` is where HTTP policies of the workload (Istio's
+authn, RBAC) join the chain: the filters before the router.
+"""
+
+from __future__ import annotations
+
+from ...world import InboundPort, InboundWorkload, World
+from ..authn import DISABLE, PERMISSIVE, STRICT, peer_authentication
+from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json
+from ..gateway import HTTP_PROTOCOLS
+from ..listeners import HCM_FILTER, TLS_INSPECTOR
+from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
+from .filterchains import tcp_proxy_to
+
+__all__ = ["ISTIO_MTLS_ALPNS", "inbound_cluster_name", "inbound_http_filters", "translate_inbound"]
+
+# authn/utils: the ALPNs Istio's clients offer with mutual TLS (mtlsHTTPALPNs, mtlsTCPALPNs).
+ISTIO_MTLS_ALPNS = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+_HCM_TYPE = f"{_API}.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_ROUTER: Json = {
+    "name": "envoy.filters.http.router",
+    "typed_config": {"@type": f"{_API}.filters.http.router.v3.Router"},
+}
+_H2_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
+
+
+def inbound_cluster_name(workload: InboundWorkload, port: InboundPort) -> str:
+    """Istio's ``inbound|<port>||``, made unique per pod of the shared Envoy."""
+    return f"inbound|{port.port.target_port}||{workload.pod}"
+
+
+def inbound_http_filters(world: World, workload: InboundWorkload, port: InboundPort) -> list[Json]:
+    """The HTTP filters of ``workload``'s inbound ``port`` before the router.
+
+    Empty today: AuthorizationPolicy (``envoy.filters.http.rbac``) and
+    RequestAuthentication (``envoy.filters.http.jwt_authn``) selecting the
+    workload go here, in Istio's order (``pilot/pkg/networking/core``
+    ``buildInboundHTTPFilters``: authn, then authz).
+    """
+    del world, workload, port
+    return []
+
+
+def _mtls_context(workload: InboundWorkload, http: bool) -> Json:
+    identity = workload.identity
+    context: Json = {
+        "@type": DOWNSTREAM_TLS_TYPE,
+        "common_tls_context": {
+            "alpn_protocols": list(ALPN_HTTP if http else ALPN_DOWNSTREAM_MESH_TCP),
+            "tls_certificates": [
+                {
+                    "certificate_chain": {"filename": identity.cert_chain_file},
+                    "private_key": {"filename": identity.private_key_file},
+                }
+            ],
+            "validation_context": {"trusted_ca": {"filename": identity.root_ca_file}},
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+        },
+        "require_client_certificate": True,
+    }
+    return transport_socket(context)
+
+
+def _hcm(
+    world: World, workload: InboundWorkload, port: InboundPort, cluster: str, log: str
+) -> Json:
+    hcm: Json = {
+        "@type": _HCM_TYPE,
+        "stat_prefix": f"inbound_0.0.0.0_{port.port.target_port}",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": f"inbound|{port.port.target_port}||",
+            "virtual_hosts": [
+                {
+                    "name": f"inbound|http|{port.port.port}",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "name": "default",
+                            "match": {"prefix": "/"},
+                            "route": {"cluster": cluster, "timeout": "0s"},
+                        }
+                    ],
+                }
+            ],
+            "validate_clusters": False,
+        },
+        "http_filters": [*inbound_http_filters(world, workload, port), _ROUTER],
+        "use_remote_address": False,
+        "forward_client_cert_details": "APPEND_FORWARD",
+        "set_current_client_cert_details": {"subject": True, "uri": True, "dns": True},
+        "server_name": "istio-envoy",
+        "normalize_path": True,
+        "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+        "stream_idle_timeout": "0s",
+        "access_log": [_access_log(log)],
+    }
+    if port.port.protocol in _H2_PROTOCOLS:
+        hcm["http2_protocol_options"] = {}
+    return hcm
+
+
+def _access_log(path: str) -> Json:
+    """The harness's JSON access log (diagnostics only)."""
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": f"{_API}.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {
+                "json_format": {
+                    "pod": "%UPSTREAM_CLUSTER%",
+                    "meshgate_id": "%REQ(X-MESHGATE-ID)%",
+                    "code": "%RESPONSE_CODE%",
+                    "flags": "%RESPONSE_FLAGS%",
+                    "peer": "%DOWNSTREAM_PEER_URI_SAN%",
+                }
+            },
+        },
+    }
+
+
+def _chains(
+    world: World, workload: InboundWorkload, port: InboundPort, cluster: str, log: str
+) -> list[Json]:
+    http = port.port.protocol in HTTP_PROTOCOLS
+    if http:
+        filters = [
+            {"name": HCM_FILTER, "typed_config": _hcm(world, workload, port, cluster, log)}
+        ]
+    else:
+        filters = tcp_proxy_to(cluster)
+    mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(
+        port.port.target_port
+    )
+    mutual: Json = {
+        "name": f"{cluster}|mtls",
+        "filter_chain_match": {
+            "transport_protocol": "tls",
+            "application_protocols": list(ISTIO_MTLS_ALPNS),
+        },
+        "filters": filters,
+        "transport_socket": _mtls_context(workload, http),
+    }
+    plaintext: Json = {"name": f"{cluster}|plaintext", "filters": filters}
+    if mode == STRICT:
+        return [mutual]
+    if mode == DISABLE:
+        return [plaintext]
+    assert mode == PERMISSIVE
+    return [mutual, plaintext]
+
+
+def _cluster(name: str, port: InboundPort) -> Json:
+    ip, number = port.app
+    cluster: Json = {
+        "@type": CLUSTER_TYPE,
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "10s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": ip, "port_value": number}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    if port.port.protocol in _H2_PROTOCOLS:
+        cluster["typed_extension_protocol_options"] = {
+            _H2_OPTIONS: {
+                "@type": f"{_API}.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        }
+    return cluster
+
+
+def translate_inbound(
+    world: World, workloads: tuple[InboundWorkload, ...], access_log_path: str
+) -> EnvoyConfig:
+    """Inbound listeners and clusters of ``workloads`` (see the module docstring)."""
+    listeners: list[Json] = []
+    clusters: list[Json] = []
+    for workload in workloads:
+        for port in workload.ports:
+            name = inbound_cluster_name(workload, port)
+            ip, number = port.listen
+            listeners.append(
+                {
+                    "@type": LISTENER_TYPE,
+                    "name": f"{workload.pod}_{port.port.target_port}",
+                    "address": {"socket_address": {"address": ip, "port_value": number}},
+                    "listener_filters": [TLS_INSPECTOR],
+                    "filter_chains": _chains(world, workload, port, name, access_log_path),
+                }
+            )
+            clusters.append(_cluster(name, port))
+    listeners.sort(key=lambda r: str(r["name"]))
+    clusters.sort(key=lambda c: str(c["name"]))
+    return EnvoyConfig(listeners=listeners, clusters=clusters, routes=[])
