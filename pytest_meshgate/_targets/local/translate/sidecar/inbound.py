@@ -53,7 +53,7 @@ _H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 
 def inbound_cluster_name(workload: InboundWorkload, port: InboundPort) -> str:
     """Istio's ``inbound|<port>||``, made unique per pod of the shared Envoy."""
-    return f"inbound|{port.port.target_port}||{workload.pod}"
+    return f"inbound|{port.port.target_port}||{workload.pod}.{workload.namespace}"
 
 
 def inbound_http_filters(world: World, workload: InboundWorkload, port: InboundPort) -> list[Json]:
@@ -223,7 +223,7 @@ def translate_inbound(
             listeners.append(
                 {
                     "@type": LISTENER_TYPE,
-                    "name": f"{workload.pod}_{port.port.target_port}",
+                    "name": f"{workload.pod}.{workload.namespace}_{port.port.target_port}",
                     "address": {"socket_address": {"address": ip, "port_value": number}},
                     "listener_filters": [TLS_INSPECTOR],
                     "filter_chains": _chains(world, workload, port, name, access_log_path),
