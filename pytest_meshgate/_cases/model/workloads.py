@@ -387,7 +387,10 @@ def sidecar_injected(sidecar: bool | None, namespace: str, resources: object) ->
     from .kubernetes import KubernetesNamespace
 
     for resource in resources if isinstance(resources, (list, tuple)) else ():
-        if isinstance(resource, KubernetesNamespace) and resource.metadata.name == namespace:
-            if resource.metadata.labels.get("istio-injection") == "disabled":
-                return False
+        if (
+            isinstance(resource, KubernetesNamespace)
+            and resource.metadata.name == namespace
+            and resource.metadata.labels.get("istio-injection") == "disabled"
+        ):
+            return False
     return True if sidecar is None else sidecar

@@ -70,8 +70,13 @@ def mesh_tls_modelled(loaded: LoadedCase) -> bool:
             return True
         if isinstance(resource, DestinationRule) and _istio_mutual_to_services(resource, names):
             return True
-        if isinstance(resource, KubernetesNamespace) and "istio-injection" in resource.metadata.labels:
+        if (
+            isinstance(resource, KubernetesNamespace)
+            and "istio-injection" in resource.metadata.labels
+        ):
             return True
-    if any(w.sidecar is not None for w in (*spec.services, *spec.clients)):
+    if any(s.sidecar is not None for s in spec.services):
+        return True
+    if any(c.sidecar is not None for c in spec.clients):
         return True
     return any(_looks_at_xfcc(check) for check in spec.checks)

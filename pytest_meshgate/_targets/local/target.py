@@ -25,8 +25,8 @@ from ..rundirs import make_run_directory
 from ..secrets import SecretStore
 from .deployment import LocalDeployment
 from .features import CAPABILITIES, SUPPORTED_FEATURES
-from .meshtls import INBOUND_SIDECARS, mesh_tls_modelled
 from .mesh_identity import MeshCA
+from .meshtls import INBOUND_SIDECARS, mesh_tls_modelled
 from .proxy import LocalProxy
 from .world import default_system_ca_file
 

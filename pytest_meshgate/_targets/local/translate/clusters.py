@@ -15,6 +15,7 @@ from ...._cases.model.istio import (
     TrafficPolicy,
 )
 from ..world import Endpoint, GatewayProxy, MeshService, World
+from .automtls import auto_mtls
 from .common import (
     _API,
     CLUSTER_TYPE,
@@ -30,7 +31,6 @@ from .index import (
     merged_traffic_policy,
     port_level_settings,
 )
-from .automtls import auto_mtls
 from .tls import CredentialError, upstream_tls
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "H2_PROTOCOLS", "build_clusters"]
@@ -439,7 +439,9 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
             target = _TlsTarget(service, sp.port, None, selected)
             if _apply_tls(default, policy, world, proxy, target):
                 if policy.tls is None:
-                    auto_mtls(default, world, proxy, service, sp.port, target.default_sni, endpoints)
+                    auto_mtls(
+                        default, world, proxy, service, sp.port, target.default_sni, endpoints
+                    )
                 clusters.append(default)
             for subset in subsets:
                 chosen = [ep for ep in endpoints if labels_match(ep.labels, subset.labels)]

@@ -152,9 +152,7 @@ def _chains(
 ) -> list[Json]:
     http = port.port.protocol in HTTP_PROTOCOLS
     if http:
-        filters = [
-            {"name": HCM_FILTER, "typed_config": _hcm(world, workload, port, cluster, log)}
-        ]
+        filters = [{"name": HCM_FILTER, "typed_config": _hcm(world, workload, port, cluster, log)}]
     else:
         filters = tcp_proxy_to(cluster)
     mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(

@@ -47,8 +47,10 @@ def translate_without_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
                 {
                     "endpoint": {
                         "address": {
-                            "socket_address": {"address": ep.addresses[sp.port][0],
-                                               "port_value": ep.addresses[sp.port][1]}
+                            "socket_address": {
+                                "address": ep.addresses[sp.port][0],
+                                "port_value": ep.addresses[sp.port][1],
+                            }
                         }
                     }
                 }
