@@ -230,7 +230,11 @@ def echo_deployments(
                         "template": {
                             "metadata": {
                                 "labels": {**selector, **service.labels},
-                                "annotations": _injection(service.sidecar),
+                                **(
+                                    {"annotations": _injection(service.sidecar)}
+                                    if service.sidecar is not None
+                                    else {}
+                                ),
                             },
                             "spec": {
                                 "containers": [container],

@@ -62,6 +62,7 @@ def test_every_case_renders_to_objects_kubernetes_1_33_accepts(
     assert {kind.split("/", 1)[0] for kind in unvalidated} == {
         "networking.istio.io",
         "telemetry.istio.io",
+        "security.istio.io",
         "gateway.networking.k8s.io",
     }
 
