@@ -57,6 +57,8 @@ class LocalSession(Transport, Protocol):
 
     def apply_config(self, proxy: LocalProxy, config: Any) -> None: ...
 
+    def source_addresses(self) -> tuple[str, ...]: ...
+
 
 class LocalDeployment(Deployment):
     """One case on the local target: its echo listeners and the gateways it configured."""
@@ -106,7 +108,10 @@ class LocalDeployment(Deployment):
 
         with recorded_warnings() as warnings:
             config = translate_inbound(
-                world, tuple(self.backends.inbound), str(proxy.access_log_path)
+                world,
+                tuple(self.backends.inbound),
+                str(proxy.access_log_path),
+                tuple(a for a in self.target.source_addresses() if a != proxy.source_address),
             )
         self._note("inbound sidecars", warnings)
         self.target.apply_config(proxy, config)

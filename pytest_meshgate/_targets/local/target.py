@@ -165,6 +165,10 @@ class LocalTarget(Target):
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
         return proxy
 
+    def source_addresses(self) -> tuple[str, ...]:
+        """The upstream source address of every proxy of the session so far."""
+        return tuple(self._source_of.values())
+
     def workload_at(self, address: str) -> str | None:
         """The short name of the proxy whose connections come from ``address``."""
         for proxy in self._proxies.values():
@@ -229,11 +233,6 @@ class LocalTarget(Target):
             for short_name, proxy in proxies.items():
                 deployment.configure(short_name, proxy, world)
             in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
-            if deployment.backends.inbound:
-                inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
-                inbound.short_name = "inbound sidecars"
-                deployment.configure_inbound(inbound, world)
-                in_use.add(f"sidecar:{INBOUND_SIDECARS.namespace}/{INBOUND_SIDECARS.name}")
             for name in sorted({r.from_ for r in mesh_checks if r.from_}):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)
@@ -241,6 +240,12 @@ class LocalTarget(Target):
                 ports = sorted({r.port for r in mesh_checks if r.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
                 in_use.add(f"sidecar:{client.namespace}/{client.name}")
+            if deployment.backends.inbound:
+                # Last: its chains know every other proxy's source address.
+                inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
+                inbound.short_name = "inbound sidecars"
+                deployment.configure_inbound(inbound, world)
+                in_use.add(f"sidecar:{INBOUND_SIDECARS.namespace}/{INBOUND_SIDECARS.name}")
             self._retire(in_use)
         except BaseException:
             deployment.teardown()

@@ -176,7 +176,7 @@ def _chains(
     return [mutual, plaintext]
 
 
-def _cluster(name: str, port: InboundPort) -> Json:
+def _cluster(name: str, port: InboundPort, source: str | None = None) -> Json:
     ip, number = port.app
     cluster: Json = {
         "@type": CLUSTER_TYPE,
@@ -198,6 +198,8 @@ def _cluster(name: str, port: InboundPort) -> Json:
             ],
         },
     }
+    if source is not None:
+        cluster["upstream_bind_config"] = {"source_address": {"address": source, "port_value": 0}}
     if port.port.protocol in _H2_PROTOCOLS:
         cluster["typed_extension_protocol_options"] = {
             _H2_OPTIONS: {
@@ -208,26 +210,55 @@ def _cluster(name: str, port: InboundPort) -> Json:
     return cluster
 
 
+def _from_source(chains: list[Json], source: str) -> list[Json]:
+    """The chains again for connections from ``source`` only (``source_prefix_ranges``)."""
+    out: list[Json] = []
+    for chain in chains:
+        match = {
+            **chain.get("filter_chain_match", {}),
+            "source_prefix_ranges": [{"address_prefix": source, "prefix_len": 32}],
+        }
+        out.append({**chain, "name": f"{chain['name']}|{source}", "filter_chain_match": match})
+    return out
+
+
 def translate_inbound(
-    world: World, workloads: tuple[InboundWorkload, ...], access_log_path: str
+    world: World,
+    workloads: tuple[InboundWorkload, ...],
+    access_log_path: str,
+    downstreams: tuple[str, ...] = (),
 ) -> EnvoyConfig:
-    """Inbound listeners and clusters of ``workloads`` (see the module docstring)."""
+    """Inbound listeners and clusters of ``workloads`` (see the module docstring).
+
+    ``downstreams`` are the source addresses of the local target's other
+    proxies. A connection from one of them reaches the echo from that same
+    address (a cluster bound to it), so the echo's peer still names the proxy
+    that sent the request (``expect.via``), as if the inbound hop were not
+    there; Istio's own inbound passthrough shows the app 127.0.0.6, which
+    would tell no proxy from another.
+    """
     listeners: list[Json] = []
     clusters: list[Json] = []
     for workload in workloads:
         for port in workload.ports:
             name = inbound_cluster_name(workload, port)
             ip, number = port.listen
+            chains = _chains(world, workload, port, name, access_log_path)
+            clusters.append(_cluster(name, port))
+            for source in downstreams:
+                bound = f"{name}|{source}"
+                own = _chains(world, workload, port, bound, access_log_path)
+                chains += _from_source(own, source)
+                clusters.append(_cluster(bound, port, source))
             listeners.append(
                 {
                     "@type": LISTENER_TYPE,
                     "name": f"{workload.pod}.{workload.namespace}_{port.port.target_port}",
                     "address": {"socket_address": {"address": ip, "port_value": number}},
                     "listener_filters": [TLS_INSPECTOR],
-                    "filter_chains": _chains(world, workload, port, name, access_log_path),
+                    "filter_chains": chains,
                 }
             )
-            clusters.append(_cluster(name, port))
     listeners.sort(key=lambda r: str(r["name"]))
     clusters.sort(key=lambda c: str(c["name"]))
     return EnvoyConfig(listeners=listeners, clusters=clusters, routes=[])
