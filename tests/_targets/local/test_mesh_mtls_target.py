@@ -92,17 +92,16 @@ def test_inbound_listener_presents_the_workload_certificate_and_wants_one(
     context = ssl.create_default_context(cafile=target.mesh_ca.root_ca_file)
     context.check_hostname = False
     context.set_alpn_protocols(["istio"])
-    with socket.create_connection(address, timeout=5) as raw:
-        with context.wrap_socket(raw) as tls:
-            der = tls.getpeercert(binary_form=True)
-            assert der is not None
-            cert = x509.load_der_x509_certificate(der)
-            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            assert names.value.get_values_for_type(x509.UniformResourceIdentifier) == [
-                "spiffe://cluster.local/ns/default/sa/httpbin-sa"
-            ]
-            # Without a client certificate the handshake is refused (TLS 1.3: on first read).
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            with pytest.raises((ssl.SSLError, ConnectionError)):
-                if not tls.recv(1):
-                    raise ConnectionError("closed")
+    with socket.create_connection(address, timeout=5) as raw, context.wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        assert names.value.get_values_for_type(x509.UniformResourceIdentifier) == [
+            "spiffe://cluster.local/ns/default/sa/httpbin-sa"
+        ]
+        # Without a client certificate the handshake is refused (TLS 1.3: on first read).
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            if not tls.recv(1):
+                raise ConnectionError("closed")
