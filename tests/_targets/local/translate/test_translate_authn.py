@@ -107,12 +107,15 @@ def test_inbound_chains_per_mode(mode: str, names: list[str]) -> None:
         hcm = chain["filters"][0]["typed_config"]
         assert hcm["forward_client_cert_details"] == "APPEND_FORWARD"
         assert hcm["set_current_client_cert_details"] == {"subject": True, "uri": True, "dns": True}
+        match = chain["filter_chain_match"]
         if chain["name"].endswith("mtls"):
-            assert chain["filter_chain_match"]["transport_protocol"] == "tls"
-            assert "istio" in chain["filter_chain_match"]["application_protocols"]
+            assert match["transport_protocol"] == "tls"
+            # PERMISSIVE tells Istio's mTLS by its ALPN; STRICT terminates any TLS.
+            assert ("application_protocols" in match) == (mode == "PERMISSIVE")
             assert chain["transport_socket"]["typed_config"]["require_client_certificate"]
         else:
-            assert "filter_chain_match" not in chain and "transport_socket" not in chain
+            assert match == {"transport_protocol": "raw_buffer"}
+            assert "transport_socket" not in chain
 
 
 def _cluster(*resources: Any, sidecar: bool = True, identity: bool = True) -> dict[str, Any]:

@@ -5,12 +5,13 @@ container port, filter chains that ``pilot/pkg/security/authn``
 (``policy_applier.go`` ``InboundMTLSConfiguration``, ``authn/utils``) makes from
 the workload's PeerAuthentication mode for that port:
 
-- STRICT: one chain, TLS with one of Istio's ALPNs (``istio``,
-  ``istio-peer-exchange``, ...), terminated with the workload certificate and a
-  required client certificate from the mesh CA; nothing else matches, so a
-  plaintext connection is closed;
-- PERMISSIVE: that chain, and one for everything else, passed on as is
-  (found with the ``tls_inspector`` listener filter);
+- STRICT: one chain for any TLS, terminated with the workload certificate
+  and a required client certificate from the mesh CA; nothing else matches,
+  so a plaintext connection is closed;
+- PERMISSIVE: a chain for TLS with one of Istio's ALPNs (``istio``,
+  ``istio-peer-exchange``, ``istio-h2``, ...), terminated as above, and one for
+  plaintext (``raw_buffer``); on TCP ports also one for other TLS (the app's
+  own), passed on as is; the ``tls_inspector`` listener filter tells them apart;
 - DISABLE: the plaintext chain only.
 
 HTTP ports get an HTTP connection manager that forwards the peer's identity
@@ -158,22 +159,27 @@ def _chains(
     mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(
         port.port.target_port
     )
-    mutual: Json = {
-        "name": f"{cluster}|mtls",
-        "filter_chain_match": {
-            "transport_protocol": "tls",
-            "application_protocols": list(ISTIO_MTLS_ALPNS),
-        },
-        "filters": filters,
-        "transport_socket": _mtls_context(workload, http),
-    }
-    plaintext: Json = {"name": f"{cluster}|plaintext", "filters": filters}
-    if mode == STRICT:
-        return [mutual]
-    if mode == DISABLE:
-        return [plaintext]
-    assert mode == PERMISSIVE
-    return [mutual, plaintext]
+    # filterchain_options.go: the chains of each mode, HTTP and TCP ports apart.
+    tls = {"transport_protocol": "tls"}
+    istio_tls = {**tls, "application_protocols": list(ISTIO_MTLS_ALPNS)}
+    raw = {"transport_protocol": "raw_buffer"}
+    if mode == STRICT:  # inboundStrict{HTTP,TCP}FilterChainMatchOptions: any TLS is mTLS
+        matches = [("mtls", tls, True)]
+    elif mode == DISABLE:  # inboundPlainText{HTTP,TCP}FilterChainMatchOptions
+        matches = [("plaintext", raw, False)]
+    else:
+        assert mode == PERMISSIVE
+        matches = [("mtls", istio_tls, True), ("plaintext", raw, False)]
+        if not http:  # inboundPermissiveTCP...: the app's own TLS passes through
+            matches.insert(1, ("tls", tls, False))
+    chains: list[Json] = []
+    for kind, match, terminates in matches:
+        chain: Json = {"name": f"{cluster}|{kind}", "filter_chain_match": dict(match)}
+        chain["filters"] = filters
+        if terminates:
+            chain["transport_socket"] = _mtls_context(workload, http)
+        chains.append(chain)
+    return chains
 
 
 def _cluster(name: str, port: InboundPort, source: str | None = None) -> Json:
