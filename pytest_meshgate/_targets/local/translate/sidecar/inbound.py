@@ -160,9 +160,9 @@ def _chains(
         port.port.target_port
     )
     # filterchain_options.go: the chains of each mode, HTTP and TCP ports apart.
-    tls = {"transport_protocol": "tls"}
-    istio_tls = {**tls, "application_protocols": list(ISTIO_MTLS_ALPNS)}
-    raw = {"transport_protocol": "raw_buffer"}
+    tls: Json = {"transport_protocol": "tls"}
+    istio_tls: Json = {**tls, "application_protocols": list(ISTIO_MTLS_ALPNS)}
+    raw: Json = {"transport_protocol": "raw_buffer"}
     if mode == STRICT:  # inboundStrict{HTTP,TCP}FilterChainMatchOptions: any TLS is mTLS
         matches = [("mtls", tls, True)]
     elif mode == DISABLE:  # inboundPlainText{HTTP,TCP}FilterChainMatchOptions
