@@ -26,7 +26,11 @@ behaviour per pod is that of its own sidecar, and starting one Envoy per
 echo pod would cost a quarter second each.
 
 ``inbound_http_filters`` is where HTTP policies of the workload (Istio's
-authn, RBAC) join the chain: the filters before the router.
+authn, RBAC) join the chain: the filters before the router;
+``inbound_network_filters`` the same for other ports, before the TCP proxy.
+Both are called once per chain (per mode and per downstream source), with
+the workload (pod, namespace, labels, identity) and the port (Service port
+and container port).
 """
 
 from __future__ import annotations
@@ -39,7 +43,13 @@ from ..listeners import HCM_FILTER, TLS_INSPECTOR
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
 from .filterchains import tcp_proxy_to
 
-__all__ = ["ISTIO_MTLS_ALPNS", "inbound_cluster_name", "inbound_http_filters", "translate_inbound"]
+__all__ = [
+    "ISTIO_MTLS_ALPNS",
+    "inbound_cluster_name",
+    "inbound_http_filters",
+    "inbound_network_filters",
+    "translate_inbound",
+]
 
 # authn/utils: the ALPNs Istio's clients offer with mutual TLS (mtlsHTTPALPNs, mtlsTCPALPNs).
 ISTIO_MTLS_ALPNS = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
@@ -64,6 +74,17 @@ def inbound_http_filters(world: World, workload: InboundWorkload, port: InboundP
     RequestAuthentication (``envoy.filters.http.jwt_authn``) selecting the
     workload go here, in Istio's order (``pilot/pkg/networking/core``
     ``buildInboundHTTPFilters``: authn, then authz).
+    """
+    del world, workload, port
+    return []
+
+
+def inbound_network_filters(
+    world: World, workload: InboundWorkload, port: InboundPort
+) -> list[Json]:
+    """The network filters of ``workload``'s inbound non-HTTP ``port`` before the TCP proxy.
+
+    Empty today: AuthorizationPolicy on TCP (``envoy.filters.network.rbac``) goes here.
     """
     del world, workload, port
     return []
@@ -155,7 +176,7 @@ def _chains(
     if http:
         filters = [{"name": HCM_FILTER, "typed_config": _hcm(world, workload, port, cluster, log)}]
     else:
-        filters = tcp_proxy_to(cluster)
+        filters = [*inbound_network_filters(world, workload, port), *tcp_proxy_to(cluster)]
     mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(
         port.port.target_port
     )
