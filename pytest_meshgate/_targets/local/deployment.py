@@ -57,8 +57,6 @@ class LocalSession(Transport, Protocol):
 
     def apply_config(self, proxy: LocalProxy, config: Any) -> None: ...
 
-    def source_addresses(self) -> tuple[str, ...]: ...
-
 
 class LocalDeployment(Deployment):
     """One case on the local target: its echo listeners and the gateways it configured."""
@@ -101,8 +99,11 @@ class LocalDeployment(Deployment):
             sidecar_identity,
         )
 
-    def configure_inbound(self, proxy: LocalProxy, world: World) -> None:
-        """The inbound sidecars of the case's injected pods, all on ``proxy``."""
+    def configure_inbound(
+        self, proxy: LocalProxy, world: World, senders: tuple[LocalProxy, ...]
+    ) -> None:
+        """The inbound sidecars of the case's injected pods, all on ``proxy``; ``senders``
+        are the case's other proxies, whose source address reaches the echo unchanged."""
         from .translate import recorded_warnings
         from .translate.sidecar.inbound import translate_inbound
 
@@ -111,7 +112,7 @@ class LocalDeployment(Deployment):
                 world,
                 tuple(self.backends.inbound),
                 str(proxy.access_log_path),
-                tuple(a for a in self.target.source_addresses() if a != proxy.source_address),
+                tuple(sorted({p.source_address for p in senders} - {proxy.source_address})),
             )
         self._note("inbound sidecars", warnings)
         self.target.apply_config(proxy, config)

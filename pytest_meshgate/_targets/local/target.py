@@ -165,10 +165,6 @@ class LocalTarget(Target):
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
         return proxy
 
-    def source_addresses(self) -> tuple[str, ...]:
-        """The upstream source address of every proxy of the session so far."""
-        return tuple(self._source_of.values())
-
     def workload_at(self, address: str) -> str | None:
         """The short name of the proxy whose connections come from ``address``."""
         for proxy in self._proxies.values():
@@ -233,18 +229,20 @@ class LocalTarget(Target):
             for short_name, proxy in proxies.items():
                 deployment.configure(short_name, proxy, world)
             in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
+            senders = list(proxies.values())
             for name in sorted({r.from_ for r in mesh_checks if r.from_}):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)
                 sidecar.short_name = name
                 ports = sorted({r.port for r in mesh_checks if r.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
+                senders.append(sidecar)
                 in_use.add(f"sidecar:{client.namespace}/{client.name}")
             if deployment.backends.inbound:
                 # Last: its chains know every other proxy's source address.
                 inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
                 inbound.short_name = "inbound sidecars"
-                deployment.configure_inbound(inbound, world)
+                deployment.configure_inbound(inbound, world, tuple(senders))
                 in_use.add(f"sidecar:{INBOUND_SIDECARS.namespace}/{INBOUND_SIDECARS.name}")
             self._retire(in_use)
         except BaseException:
