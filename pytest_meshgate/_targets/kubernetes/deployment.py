@@ -258,9 +258,10 @@ class KubernetesDeployment(Deployment):
                 namespace = self.plan.map(client.namespace)
                 return proxy_metrics(self.kube, proxy, namespace, pod_name=client.name)
         if "/" in proxy:
-            return MetricSnapshot.unavailable(
-                proxy, "the pods of a Gateway API Gateway's deployment are not looked up yet"
-            )
+            # Istio's deployment controller labels a Gateway's pods with its name.
+            namespace, name = proxy.split("/", 1)
+            labels = {"gateway.networking.k8s.io/gateway-name": name}
+            return proxy_metrics(self.kube, proxy, self.plan.map(namespace), labels=labels)
         workload = self.workload(proxy)
         return proxy_metrics(self.kube, proxy, workload.namespace, labels=workload.labels)
 

@@ -147,9 +147,23 @@ def test_a_deployment_reads_its_gateways_and_clients_pods(
         api.pod_proxy[(client_ns, "sleep", 15090, "stats/prometheus")] = _exposition(1)
         ingress = deployment.metrics("ingress")
         sleep = deployment.metrics("sleep")
+        # A Gateway API Gateway's pods carry its name (Istio's deployment controller).
+        api.objects[f"/api/v1/namespaces/{client_ns}/pods/web-istio-abc"] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "web-istio-abc",
+                "namespace": client_ns,
+                "labels": {"gateway.networking.k8s.io/gateway-name": "web"},
+            },
+            "status": {"phase": "Running"},
+        }
+        api.pod_proxy[(client_ns, "web-istio-abc", 15090, "stats/prometheus")] = _exposition(2)
+        gateway_api = deployment.metrics("default/web")
     finally:
         kubernetes_target.deactivate()
     assert ingress.available and sleep.available, (ingress.note, sleep.note)
+    assert gateway_api.available, gateway_api.note
     count = [v for (n, _), v in sleep.samples.items() if n == "istio_requests_total"]
     assert sorted(count) == [1.0, 3.0]
     asked = {path for method, path in api.requests if "/proxy/" in path}
