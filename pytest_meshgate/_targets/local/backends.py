@@ -53,6 +53,7 @@ class CaseBackends:
         secrets: CaseSecrets,
         store: SecretStore,
         sidecars: Callable[[Service], MeshIdentity | None] = lambda service: None,
+        inbound_address: Callable[[int], tuple[str, int]] | None = None,
     ) -> None:
         """An echo listener per pod and port of ``services``, each entered in the registry.
 
@@ -61,10 +62,11 @@ class CaseBackends:
         material, ``store`` the session's (its default CA). ``sidecars`` gives
         the mesh identity of a service whose pods have an inbound sidecar
         (None: none): their endpoints are then the sidecar's listeners, which
-        ``inbound`` lists for the inbound Envoy.
+        ``inbound`` lists for the inbound Envoy, each at ``inbound_address(n)``
+        for the n-th listener of the case (the inbound Envoy's ports, kept from
+        case to case so that few new ones are taken).
         """
         from ..echo import EchoFault, EchoIdentity
-        from .envoy import allocate_port
 
         for service in services:
             identity_of_pods = None if service.external else sidecars(service)
@@ -103,7 +105,10 @@ class CaseBackends:
                     addresses[port.port] = handle.address
                     if identity_of_pods is not None:
                         info = _port_info(port)
-                        listen = (LOOPBACK, allocate_port(LOOPBACK))
+                        assert inbound_address is not None
+                        listen = inbound_address(
+                            sum(len(w.ports) for w in self.inbound) + len(inbound)
+                        )
                         inbound.append(InboundPort(info, listen, handle.address))
                         addresses[port.port] = listen
                 labels = {"app": service.name, "version": version, **service.labels}

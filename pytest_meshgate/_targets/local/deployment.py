@@ -81,13 +81,13 @@ class LocalDeployment(Deployment):
 
     # ---------------------------------------------------------------- backends
 
-    def start_backends(self, inbound_sidecars: bool = False) -> None:
-        """The case's echo pods; with ``inbound_sidecars``, injected ones behind their sidecar."""
+    def start_backends(self, inbound: LocalProxy | None = None) -> None:
+        """The case's echo pods; with the ``inbound`` sidecars' Envoy, injected ones behind it."""
         self.secrets = self.target.secrets.for_case(self.loaded.case)
         resources = self.loaded.resources
 
         def sidecar_identity(service: Service) -> MeshIdentity | None:
-            if not inbound_sidecars:
+            if inbound is None:
                 return None
             if not sidecar_injected(service.sidecar, service.namespace, resources):
                 return None
@@ -99,6 +99,7 @@ class LocalDeployment(Deployment):
             self.secrets,
             self.target.secrets,
             sidecar_identity,
+            inbound.bind if inbound is not None else None,
         )
 
     def configure_inbound(

@@ -205,8 +205,11 @@ class LocalTarget(Target):
             pytest.skip(f"target 'local' lacks capability: {'; '.join(unhonoured)}")
         deployment = LocalDeployment(self, loaded)
         try:
-            inbound_sidecars = mesh_tls_modelled(loaded)
-            deployment.start_backends(inbound_sidecars)
+            inbound = None
+            if mesh_tls_modelled(loaded):
+                inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
+                inbound.short_name = "inbound sidecars"
+            deployment.start_backends(inbound)
             gateways = (
                 {g.name: g for g in spec.gateways}
                 | DEFAULT_GATEWAYS
@@ -238,10 +241,8 @@ class LocalTarget(Target):
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
                 senders.append(sidecar)
                 in_use.add(f"sidecar:{client.namespace}/{client.name}")
-            if deployment.backends.inbound:
+            if inbound is not None:
                 # Last: its chains know every other proxy's source address.
-                inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
-                inbound.short_name = "inbound sidecars"
                 deployment.configure_inbound(inbound, world, tuple(senders))
                 in_use.add(f"sidecar:{INBOUND_SIDECARS.namespace}/{INBOUND_SIDECARS.name}")
             self._retire(in_use)
