@@ -9,7 +9,7 @@ from ..model.istio import PolicyTargetReference, Telemetry
 from .common import validate_workload_selector
 from .report import Report
 
-__all__ = ["validate_telemetry"]
+__all__ = ["validate_target_ref", "validate_telemetry"]
 
 # allowedTargetRefs in pkg/config/validation/validation.go: (canonical group, kind).
 _ALLOWED_TARGETS = (
@@ -35,9 +35,9 @@ def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
         s.errors(errors, "selector", "matchLabels")
         s.warn(warning, "selector")
     if spec.target_ref is not None:
-        _validate_target_ref(spec.target_ref, s.at("targetRef"))
+        validate_target_ref(spec.target_ref, s.at("targetRef"))
     for i, ref in enumerate(spec.target_refs):
-        _validate_target_ref(ref, s.at("targetRefs", i))
+        validate_target_ref(ref, s.at("targetRefs", i))
     for i, metrics in enumerate(spec.metrics):
         _validate_providers(metrics.get("providers"), s.at("metrics", i))
     if len(spec.tracing) > 1:
@@ -64,7 +64,7 @@ def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
                 break
 
 
-def _validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:
+def validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:
     """``validatePolicyTargetReference``."""
     if not ref.name:
         r.error("targetRef name must be set", "name")
