@@ -14,7 +14,7 @@ import re
 
 from ..model.apps import AppResource
 from ..model.gatewayapi import ClusterGatewayAPIResource, GatewayAPIResource
-from ..model.istio import IstioResource
+from ..model.istio import IstioResource, PolicyTargetReference
 from ..model.kubernetes import KubernetesNamespace
 from .report import Report
 
@@ -25,6 +25,7 @@ __all__ = [
     "subdomain_problems",
     "validate_istio_annotations",
     "validate_metadata",
+    "validate_target_ref",
 ]
 
 _LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -171,3 +172,31 @@ def validate_istio_annotations(resource: IstioResource, r: Report) -> bool:
             m.error(f'"{key}" annotation found, this may not be set by users', key)
             return False
     return True
+
+
+# allowedTargetRefs in pkg/config/validation/validation.go: (canonical group, kind).
+_ALLOWED_TARGETS = (
+    ("core", "Service"),
+    ("networking.istio.io", "ServiceEntry"),
+    ("gateway.networking.k8s.io", "Gateway"),
+    ("gateway.networking.k8s.io", "GatewayClass"),
+)
+_ALLOWED_TEXT = (
+    "[core/v1/Service networking.istio.io/v1/ServiceEntry "
+    "gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass]"
+)
+
+
+def validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:
+    """``validatePolicyTargetReference``."""
+    if not ref.name:
+        r.error("targetRef name must be set", "name")
+    if ref.namespace:
+        r.error(
+            "targetRef namespace must not be set; cross namespace referencing is not supported",
+            "namespace",
+        )
+    if (ref.group or "core", ref.kind) not in _ALLOWED_TARGETS:
+        r.error(
+            f"targetRef must be to one of {_ALLOWED_TEXT} but was {ref.group}/{ref.kind}", "kind"
+        )

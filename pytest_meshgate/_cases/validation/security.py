@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from ..model.istio import AuthorizationPolicy, RequestAuthentication
 from ..model.istio.security import JWTRule, Operation, Source
 from .common import validate_workload_selector
+from .kubernetes import validate_target_ref
 from .report import Report
-from .telemetry import validate_target_ref
 
 __all__ = ["JWKS_PLACEHOLDER", "validate_authorization_policy", "validate_request_authentication"]
 

@@ -5,23 +5,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..model.istio import PolicyTargetReference, Telemetry
+from ..model.istio import Telemetry
 from .common import validate_workload_selector
+from .kubernetes import validate_target_ref
 from .report import Report
 
-__all__ = ["validate_target_ref", "validate_telemetry"]
-
-# allowedTargetRefs in pkg/config/validation/validation.go: (canonical group, kind).
-_ALLOWED_TARGETS = (
-    ("core", "Service"),
-    ("networking.istio.io", "ServiceEntry"),
-    ("gateway.networking.k8s.io", "Gateway"),
-    ("gateway.networking.k8s.io", "GatewayClass"),
-)
-_ALLOWED_TEXT = (
-    "[core/v1/Service networking.istio.io/v1/ServiceEntry "
-    "gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass]"
-)
+__all__ = ["validate_telemetry"]
 
 
 def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
@@ -62,21 +51,6 @@ def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
             if not provider.name:
                 a.error("providers.name may not be empty", "providers", j)
                 break
-
-
-def validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:
-    """``validatePolicyTargetReference``."""
-    if not ref.name:
-        r.error("targetRef name must be set", "name")
-    if ref.namespace:
-        r.error(
-            "targetRef namespace must not be set; cross namespace referencing is not supported",
-            "namespace",
-        )
-    if (ref.group or "core", ref.kind) not in _ALLOWED_TARGETS:
-        r.error(
-            f"targetRef must be to one of {_ALLOWED_TEXT} but was {ref.group}/{ref.kind}", "kind"
-        )
 
 
 def _validate_providers(providers: Any, r: Report) -> None:
