@@ -18,6 +18,7 @@ from ..._cases.model.request import Request
 from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
 from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange
 from ..base import Deployment
+from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
 from .backends import CaseBackends
@@ -60,6 +61,8 @@ class LocalDeployment(Deployment):
         self.loaded = loaded
         self.backends = CaseBackends(loaded.name)
         self.secrets = CaseSecrets({}, {})
+        # Generated per deployment, in memory: tokens are minted per attempt.
+        self.jwt_keys = CaseJwtKeys.generate(loaded.case)
         self.dns = PodDNS(self.backends, self.world)
         self.router = Router(loaded.case.spec.clients, self.dns)
         self.sender = Sender(target, self.router, self.client_tls, self._ca_named)
@@ -118,6 +121,7 @@ class LocalDeployment(Deployment):
             self.secrets,
             self.target.public_roots_file,
             self.loaded.case.spec.mesh_config,
+            jwks=self.jwt_keys.published(),
         )
 
     def status(self) -> list[ObjectStatus]:
@@ -219,11 +223,12 @@ class LocalDeployment(Deployment):
         return (request.gateway or "ingress") in self.router.gateways
 
     def send(self, request: Request) -> Exchange:
-        return self.sender.send(request)
+        return self.sender.send(self.jwt_keys.with_token(request))
 
     def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
-        """``count`` attempts through the bulk sender, ``concurrency`` connections at once."""
-        return self.sender.send_many(request, count, concurrency)
+        """``count`` attempts through the bulk sender, ``concurrency`` connections at once
+        (one minted token for the batch, if the check asks for one)."""
+        return self.sender.send_many(self.jwt_keys.with_token(request), count, concurrency)
 
     def received(
         self,
