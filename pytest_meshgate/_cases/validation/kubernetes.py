@@ -159,11 +159,10 @@ def validate_istio_annotations(resource: IstioResource, r: Report) -> bool:
     annotations = resource.metadata.annotations
     m = r.at("metadata", "annotations")
     if _DRY_RUN in annotations:
-        m.error(
-            f"{resource.key} has unsupported annotation {_DRY_RUN}, please remove the annotation",
-            _DRY_RUN,
-        )
-        return False
+        problem = _dry_run_problem(resource, annotations[_DRY_RUN])
+        if problem:
+            m.error(problem, _DRY_RUN)
+            return False
     if _ALWAYS_REJECT in annotations:
         m.error(f'"{_ALWAYS_REJECT}" annotation found, rejecting', _ALWAYS_REJECT)
         return False
@@ -172,6 +171,31 @@ def validate_istio_annotations(resource: IstioResource, r: Report) -> bool:
             m.error(f'"{key}" annotation found, this may not be set by users', key)
             return False
     return True
+
+
+# strconv.ParseBool
+_GO_BOOLS = frozenset(
+    {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
+)
+
+
+def _dry_run_problem(resource: IstioResource, value: str) -> str | None:
+    """``checkDryRunAnnotation``: AuthorizationPolicy only, ALLOW or DENY, a Go boolean."""
+    ns_name = f"{resource.namespace}/{resource.name}"
+    if resource.kind != "AuthorizationPolicy":
+        return f"{ns_name} has unsupported annotation {_DRY_RUN}, please remove the annotation"
+    action = getattr(resource.spec, "action", "ALLOW")
+    if action not in ("ALLOW", "DENY"):
+        return (
+            f"the annotation {_DRY_RUN} currently only supports action ALLOW/DENY, found "
+            f"action {action} in {ns_name}"
+        )
+    if value not in _GO_BOOLS:
+        return (
+            f"{ns_name} has annotation {_DRY_RUN} with invalid value ({value}): "
+            f'strconv.ParseBool: parsing "{value}": invalid syntax'
+        )
+    return None
 
 
 # allowedTargetRefs in pkg/config/validation/validation.go: (canonical group, kind).

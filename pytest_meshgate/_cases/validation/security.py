@@ -111,17 +111,6 @@ def validate_authorization_policy(policy: AuthorizationPolicy, r: Report) -> Non
                 "scope due to the use of only HTTP attributes in a DENY rule; it is recommended "
                 "to explicitly specify the port"
             )
-    dry_run = policy.dry_run
-    if dry_run is not None and dry_run.lower() not in _GO_BOOLS:
-        # isDryRun: ParseBool fails, Istio logs the error and enforces the policy.
-        r.at("metadata", "annotations", "istio.io/dry-run").warn(
-            f"failed to parse the value of istio.io/dry-run: {dry_run!r} is not a boolean; "
-            "the policy is enforced"
-        )
-
-
-# strconv.ParseBool
-_GO_BOOLS = {"1", "t", "true", "0", "f", "false"}
 
 
 def _selector_or_refs(selector: object, ref: object, refs: Sequence[object], s: Report) -> None:

@@ -14,8 +14,14 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
+from ..._cases.model.meshconfig import parse_proxy_config
 from ..._cases.model.request import Request
-from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
+from ..._cases.model.workloads import (
+    PROXY_CONFIG_ANNOTATION,
+    Client,
+    GatewayWorkload,
+    port_protocol,
+)
 from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
@@ -148,7 +154,19 @@ class LocalDeployment(Deployment):
             mesh_identity=self.target.mesh_ca.identity(
                 workload.namespace, gateway_service_account(workload.name)
             ),
+            num_trusted_proxies=self._trusted_proxies(workload),
         )
+
+    def _trusted_proxies(self, workload: GatewayWorkload) -> int:
+        """``gatewayTopology.numTrustedProxies``: the pod's ``proxy.istio.io/config``
+        over the mesh's ``defaultConfig``, as Istio merges a proxy's ProxyConfig."""
+        topology = self.loaded.case.spec.mesh_config.default_config.gateway_topology
+        annotation = workload.annotations.get(PROXY_CONFIG_ANNOTATION)
+        if annotation is not None:
+            own = parse_proxy_config(annotation).gateway_topology
+            if own is not None and "num_trusted_proxies" in own.model_fields_set:
+                topology = own
+        return topology.num_trusted_proxies if topology is not None else 0
 
     def configure(self, short_name: str, proxy: LocalProxy, world: World) -> None:
         from .translate import UnsupportedFeature, recorded_warnings, translate_gateway

@@ -37,9 +37,8 @@ _MATCH_NEVER: Json = {
 
 
 def _dry_run(policy: AuthorizationPolicy) -> bool:
-    """``isDryRun``: strconv.ParseBool of the annotation; unparsable is enforced."""
-    value = (policy.dry_run or "").lower()
-    return value in ("1", "t", "true")
+    """``isDryRun``: strconv.ParseBool of the annotation (the webhook refuses other values)."""
+    return (policy.dry_run or "") in ("1", "t", "T", "TRUE", "true", "True")
 
 
 def _policy_name(policy: AuthorizationPolicy, index: int) -> str:
