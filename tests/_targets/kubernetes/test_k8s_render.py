@@ -83,11 +83,14 @@ def test_security_policies_and_gateway_pod_annotations_are_applied_as_written(
         str(ROOT / "cases" / "authorization-policy.yaml"), "--output", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
     def documents(case: str) -> list[dict[str, Any]]:
         return list(yaml.safe_load_all((out / f"{case}.yaml").read_text()))
 
     policies = [
-        d for d in documents("authz-ingress-gateway-deny-rules") if d["kind"] == "AuthorizationPolicy"
+        d
+        for d in documents("authz-ingress-gateway-deny-rules")
+        if d["kind"] == "AuthorizationPolicy"
     ]
     deny = next(d for d in policies if d["metadata"]["name"] == "policy-b")
     assert deny["apiVersion"] == "security.istio.io/v1"
