@@ -361,7 +361,7 @@ def _validate_jwt_rule(rule: JWTRule, r: Report) -> None:
     if rule.jwks_uri:
         scheme = urlsplit(rule.jwks_uri).scheme
         if scheme not in ("http", "https"):
-            r.error(f"URI scheme {scheme!r} is not supported", "jwksUri")
+            r.error(f'URI scheme "{scheme}" is not supported', "jwksUri")
     if rule.jwks and not JWKS_PLACEHOLDER.fullmatch(rule.jwks):
         problem = _jwks_problem(rule.jwks)
         if problem:

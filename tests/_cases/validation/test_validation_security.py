@@ -141,7 +141,7 @@ JWT_ROWS: list[tuple[str, dict[str, Any], str]] = [
     ("issuer and inline jwks placeholder", {"issuer": "a", "jwks": "${jwks:main}"}, ""),
     ("neither issuer nor jwksUri", {"audiences": ["x"]}, "issuer or jwksUri must be non-empty string"),
     ("empty audience", {"issuer": "a", "audiences": [""]}, "audience must be non-empty string"),
-    ("bad scheme", {"issuer": "a", "jwksUri": "ftp://x/jwks"}, "URI scheme 'ftp' is not supported"),
+    ("bad scheme", {"issuer": "a", "jwksUri": "ftp://x/jwks"}, 'URI scheme "ftp" is not supported'),
     ("jwks not JSON", {"issuer": "a", "jwks": "{nope"}, "spec.jwtRules[0].jwks: jwks parse error"),
     ("jwks with a bad key", {"issuer": "a", "jwks": '{"keys": [{"kty": "RSA"}]}'}, "jwks parse error"),
     ("empty header name", {"issuer": "a", "fromHeaders": [{"prefix": "x"}]},
