@@ -53,6 +53,11 @@ def _build() -> dict[tuple[str, str], ResourceType]:
             "istio", api_version, "Telemetry", istio.Telemetry
         )
     for api_version in istio.SECURITY_API_VERSIONS:
+        for kind, security_model in (
+            ("AuthorizationPolicy", istio.AuthorizationPolicy),
+            ("RequestAuthentication", istio.RequestAuthentication),
+        ):
+            table[(api_version, kind)] = ResourceType("istio", api_version, kind, security_model)
         table[(api_version, "PeerAuthentication")] = ResourceType(
             "istio", api_version, "PeerAuthentication", istio.PeerAuthentication
         )

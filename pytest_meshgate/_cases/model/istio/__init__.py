@@ -3,7 +3,8 @@
 One module per Istio resource, as Istio's API protos are laid out
 (``networking/v1alpha3/*.proto`` in istio/api): ``gateway``,
 ``virtualservice``, ``destinationrule``, ``serviceentry``, ``sidecar``;
-``telemetry`` (``telemetry.istio.io``) and ``peerauthentication``
+``telemetry`` (``telemetry.istio.io``), ``security`` (``security.istio.io``:
+AuthorizationPolicy, RequestAuthentication) and ``peerauthentication``
 (``security.istio.io``) beside them;
 ``common`` holds the messages they share and ``resource`` the Kubernetes
 object around each. This module picks a manifest's model by its ``kind``.
@@ -49,7 +50,6 @@ from .gateway import (
     TLSVersion,
 )
 from .peerauthentication import (
-    SECURITY_API_VERSIONS,
     MutualTLS,
     PeerAuthentication,
     PeerAuthenticationSpec,
@@ -59,6 +59,18 @@ from .resource import (
     ApiVersion,
     IstioResource,
     Metadata,
+)
+from .security import (
+    SECURITY_API_VERSIONS,
+    AuthorizationPolicy,
+    AuthorizationPolicySpec,
+    AuthorizationRule,
+    Condition,
+    JWTRule,
+    Operation,
+    RequestAuthentication,
+    RequestAuthenticationSpec,
+    Source,
 )
 from .serviceentry import (
     ServiceEntry,
@@ -123,7 +135,11 @@ __all__ = [
     "AccessLogging",
     "AccessLoggingFilter",
     "ApiVersion",
+    "AuthorizationPolicy",
+    "AuthorizationPolicySpec",
+    "AuthorizationRule",
     "ClientTLSSettings",
+    "Condition",
     "ConnectionPoolSettings",
     "ConsistentHashLB",
     "CorsPolicy",
@@ -152,6 +168,7 @@ __all__ = [
     "IstioEgressListener",
     "IstioIngressListener",
     "IstioResource",
+    "JWTRule",
     "L4MatchAttributes",
     "LabelSelector",
     "LoadBalancerSettings",
@@ -161,6 +178,7 @@ __all__ = [
     "Metrics",
     "MetricsOverrides",
     "MutualTLS",
+    "Operation",
     "OutboundTrafficPolicy",
     "OutlierDetection",
     "PeerAuthentication",
@@ -172,6 +190,8 @@ __all__ = [
     "PortTrafficPolicy",
     "ProviderRef",
     "RegexRewrite",
+    "RequestAuthentication",
+    "RequestAuthenticationSpec",
     "RouteDestination",
     "Server",
     "ServerTLSSettings",
@@ -181,6 +201,7 @@ __all__ = [
     "Sidecar",
     "SidecarPort",
     "SidecarSpec",
+    "Source",
     "StringMatch",
     "Subset",
     "TCPKeepalive",

@@ -1,8 +1,9 @@
 """The PeerAuthentication resource (``security.istio.io``): mutual TLS a workload accepts.
 
 Fields as in ``security/v1beta1/peer_authentication.proto`` (istio/api), served
-as ``security.istio.io/v1`` and ``v1beta1``. ``portLevelMtls`` is keyed by the
-workload's (container) port number; YAML keys arrive as strings or integers.
+as ``security.istio.io/v1`` and ``v1beta1`` (``security.SECURITY_API_VERSIONS``).
+``portLevelMtls`` is keyed by the workload's (container) port number; YAML keys
+arrive as strings or integers.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from .common import WorkloadSelector
 from .resource import IstioResource
 
 __all__ = [
-    "SECURITY_API_VERSIONS",
     "MutualTLS",
     "PeerAuthentication",
     "PeerAuthenticationSpec",
 ]
-
-SECURITY_API_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1")
 
 MutualTLSMode = Literal["UNSET", "DISABLE", "PERMISSIVE", "STRICT"]
 
