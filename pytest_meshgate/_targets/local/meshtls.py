@@ -99,9 +99,9 @@ def mesh_tls_modelled(loaded: LoadedCase) -> bool:
     for resource in loaded.resources:
         if isinstance(resource, PeerAuthentication):
             return True
-        if isinstance(resource, (AuthorizationPolicy, RequestAuthentication)):
-            if _selects_a_service(resource, services, root):
-                return True
+        policy = isinstance(resource, (AuthorizationPolicy, RequestAuthentication))
+        if policy and _selects_a_service(resource, services, root):
+            return True
         if isinstance(resource, DestinationRule) and _istio_mutual_to_services(resource, names):
             return True
         if (
