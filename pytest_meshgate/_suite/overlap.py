@@ -25,15 +25,23 @@ be used from several threads. The case decides the rest:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._cases.model.case import Check
+from .._targets.base import required_capabilities
 
 if TYPE_CHECKING:
     from .._cases.loader import LoadedCase
     from .._targets.base import Target
 
-__all__ = ["attempts_at_once", "runs_alone", "shares_state"]
+__all__ = [
+    "attempts_at_once",
+    "needs_quiet_machine",
+    "runs_alone",
+    "shares_state",
+    "side_by_side",
+]
 
 
 def runs_alone(check: Check) -> bool:
@@ -48,6 +56,23 @@ def runs_alone(check: Check) -> bool:
         or expect.pods is not None
         or (request.concurrency or 1) > 1
     )
+
+
+def side_by_side(target: Target, loaded: LoadedCase, indices: Sequence[int]) -> list[int]:
+    """Of the checks ``indices`` (those this session runs), the ones to start together:
+    on a target that runs checks concurrently, those that neither run alone nor
+    share state, when there are two or more."""
+    if not target.concurrent_checks or shares_state(loaded):
+        return []
+    checks = loaded.case.spec.checks
+    chosen = [
+        i
+        for i in indices
+        if not checks[i].skip
+        and not runs_alone(checks[i])
+        and required_capabilities(checks[i]) <= target.capabilities
+    ]
+    return chosen if len(chosen) > 1 else []
 
 
 def shares_state(loaded: LoadedCase) -> bool:
@@ -85,3 +110,13 @@ def attempts_at_once(target: Target, loaded: LoadedCase, check: Check) -> int:
     if shares_state(loaded):
         return 1
     return successes
+
+
+def needs_quiet_machine(loaded: LoadedCase) -> bool:
+    """Whether the case must run with no other case in flight on other lanes.
+
+    Other lanes share the cores, never a proxy or a backend: what they can
+    change is how fast this case's answers come. (Placeholder, decided by
+    measurement below.)
+    """
+    return False

@@ -45,6 +45,7 @@ class LocalTarget(Target):
     # EnvoyProcess.apply returns once Envoy's stats show the new versions served.
     confirms_configuration = True
     concurrent_checks = True
+    concurrent_cases = True
 
     def __init__(
         self,
@@ -52,8 +53,12 @@ class LocalTarget(Target):
         request_timeout: float = 10.0,
         envoy_binary: str | None = None,
         envoy_log_level: str = "warn",
+        lane: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 <= lane <= 255:
+            raise ValueError(f"lane {lane} is not between 0 and 255")
+        self.lane = lane
         self.consistency = consistency or Consistency()
         self.envoy_binary = envoy_binary
         self.envoy_log_level = envoy_log_level
@@ -67,7 +72,12 @@ class LocalTarget(Target):
         self._proxies: dict[str, LocalProxy] = {}
         # Sidecars and custom gateways no case uses now, longest idle first (_retire).
         self._idle: dict[str, None] = {}
-        self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
+        # 127.0.0.1 is the harness; proxies get .2, .3, ...: 127.0.<lane>.x, so a
+        # lane's proxies never share a source address with another lane's.
+        self._sources = 1
+        # Lanes' threads deploy while the session may be closing this target (an
+        # interrupt, atexit): nothing starts once it is closed.
+        self._lifecycle = threading.RLock()
         self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
         self._echo: Any = None
         self._secrets: SecretStore | None = None
@@ -112,12 +122,29 @@ class LocalTarget(Target):
 
     @property
     def echo(self) -> Any:
-        if self._echo is None:
-            from ..echo import EchoServer
+        with self._lifecycle:
+            if self._echo is None:
+                from ..echo import EchoServer
 
-            self._echo = EchoServer()
-            self._echo.start()
-        return self._echo
+                self._refuse_if_closed()
+                self._echo = EchoServer()
+                self._echo.start()
+            return self._echo
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise TargetError("the local target is closed (the session is ending)")
+
+    def new_lane(self, lane: int) -> LocalTarget:
+        """Another local target with the same settings, its own Envoys, echo server,
+        run directory, secrets and mesh CA, its proxies' source addresses 127.0.<lane>.x."""
+        return LocalTarget(
+            consistency=self.consistency,
+            request_timeout=self.request_timeout,
+            envoy_binary=self.envoy_binary,
+            envoy_log_level=self.envoy_log_level,
+            lane=lane,
+        )
 
     @property
     def bulk(self) -> Any:
@@ -131,6 +158,10 @@ class LocalTarget(Target):
 
     def proxy(self, workload: GatewayWorkload, sidecar: bool = False) -> LocalProxy:
         """The Envoy of ``workload`` (a gateway, or a client's sidecar), started on first use."""
+        with self._lifecycle:
+            return self._proxy(workload, sidecar)
+
+    def _proxy(self, workload: GatewayWorkload, sidecar: bool) -> LocalProxy:
         key = f"{'sidecar:' if sidecar else ''}{workload.namespace}/{workload.name}"
         proxy = self._proxies.get(key)
         if proxy is not None and proxy.envoy.poll() is not None:
@@ -147,6 +178,7 @@ class LocalTarget(Target):
         if proxy is None:
             from .envoy import EnvoyProcess
 
+            self._refuse_if_closed()
             envoy = EnvoyProcess(
                 name=workload.name,
                 workdir=self.workdir
@@ -160,7 +192,7 @@ class LocalTarget(Target):
                 self._sources += 1
                 if self._sources > 254:
                     raise TargetError("more than 253 proxies in one session")
-                source = self._source_of[key] = f"127.0.0.{self._sources}"
+                source = self._source_of[key] = f"127.0.{self.lane}.{self._sources}"
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
         return proxy
 
@@ -172,6 +204,10 @@ class LocalTarget(Target):
         return None
 
     def release(self) -> None:
+        with self._lifecycle:
+            self._release()
+
+    def _release(self) -> None:
         try:
             for proxy in self._proxies.values():
                 proxy.envoy.stop()
