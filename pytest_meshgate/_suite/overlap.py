@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .._targets.base import Target
 
 __all__ = [
+    "QUIET_LATENCY",
     "attempts_at_once",
     "needs_quiet_machine",
     "runs_alone",
@@ -112,11 +113,26 @@ def attempts_at_once(target: Target, loaded: LoadedCase, check: Check) -> int:
     return successes
 
 
+# An upper latency bound this tight judges the machine as much as the gateway;
+# such a case gets the cores to itself. Other lanes share only the cores (never
+# a proxy or a backend), and on two loaded cores they add tens of milliseconds
+# to an answer; the tightest bound in cases/ is 900 ms.
+QUIET_LATENCY = 0.3
+
+
 def needs_quiet_machine(loaded: LoadedCase) -> bool:
     """Whether the case must run with no other case in flight on other lanes.
 
-    Other lanes share the cores, never a proxy or a backend: what they can
-    change is how fast this case's answers come. (Placeholder, decided by
-    measurement below.)
+    A busier machine only makes answers slower and bursts less simultaneous,
+    which can fail a check but not pass one: a missing delay cannot look
+    like one for three attempts in a row, a missing circuit breaker cannot
+    overflow, and absence windows (a mirror share of 0, ``logged: false``)
+    wait a second for what arrives within milliseconds. Only an upper
+    latency bound under ``QUIET_LATENCY`` is left to chance, so only such a
+    case runs alone on the machine.
     """
+    for check in loaded.case.spec.checks:
+        latency = check.expect.latency
+        if latency is not None and latency.at_most is not None and latency.at_most < QUIET_LATENCY:
+            return True
     return False
