@@ -17,7 +17,7 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, Client, GatewayWorkload
-from ..._errors import TargetError
+from ..._errors import ConfigRejected, TargetError
 from ..._exchange.client import HTTPClient
 from ..._judge.verdicts import Consistency
 from ..base import Deployment, Target
@@ -30,6 +30,11 @@ from .proxy import LocalProxy
 from .world import default_system_ca_file
 
 __all__ = ["IDLE_PROXIES", "LocalTarget"]
+
+# A case deploys again with new listener ports this many times when one it was
+# given is taken by the time Envoy binds it.
+_BIND_ATTEMPTS = 3
+_ADDRESS_IN_USE = "Address already in use"
 
 # Idle sidecars and custom gateways kept running (with an empty configuration)
 # for a later case that needs them again.
@@ -229,6 +234,19 @@ class LocalTarget(Target):
     # ---------------------------------------------------------------- deploying
 
     def deploy(self, loaded: LoadedCase) -> Deployment:
+        for attempt in range(_BIND_ATTEMPTS):
+            try:
+                return self._deploy(loaded)
+            except ConfigRejected as exc:
+                if _ADDRESS_IN_USE not in str(exc) or attempt == _BIND_ATTEMPTS - 1:
+                    raise
+                # A port picked for a listener was taken meanwhile (by another
+                # process: ports picked here are never picked twice): new ports.
+                for proxy in self._proxies.values():
+                    proxy.ports.clear()
+        raise AssertionError("unreachable")
+
+    def _deploy(self, loaded: LoadedCase) -> Deployment:
         spec = loaded.case.spec
         lacking = _case_capabilities(loaded) - self.capabilities
         if lacking:
