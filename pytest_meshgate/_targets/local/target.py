@@ -69,7 +69,8 @@ class LocalTarget(Target):
         self.envoy_log_level = envoy_log_level
         # Private (0700) scratch space for Envoy bootstraps, xDS files (TLS credentials
         # inline), logs and the mesh CA's keys; a killed run's is pruned by the next.
-        self.workdir = make_run_directory("meshgate-local")
+        # Made on first use: with lanes the fixture's own target may never deploy.
+        self._workdir: Path | None = None
         self.client = HTTPClient(timeout=request_timeout)
         self.request_timeout = request_timeout
         self._bulk: Any = None  # BulkSender, made on first use
@@ -92,6 +93,15 @@ class LocalTarget(Target):
         atexit.register(self.close)
 
     # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def workdir(self) -> Path:
+        """The run directory (see ``__init__``), made on first use."""
+        with self._lifecycle:
+            if self._workdir is None:
+                self._refuse_if_closed()
+                self._workdir = make_run_directory("meshgate-local")
+            return self._workdir
 
     @property
     def secrets(self) -> SecretStore:
@@ -228,7 +238,8 @@ class LocalTarget(Target):
                 self._secrets.close()
             if self._mesh_ca is not None:
                 self._mesh_ca.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
             atexit.unregister(self.close)
 
     # ---------------------------------------------------------------- deploying
