@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,13 @@ __all__ = [
     "Credential",
     "Exchange",
     "GrpcReply",
+    "MetricSnapshot",
     "ResponseRecord",
     "SentRequest",
+    "SeriesKey",
     "TLSInfo",
     "echo_report",
+    "redact_tokens",
     "tls_info",
     "tls_version_name",
 ]
@@ -202,7 +206,16 @@ class SentRequest:
         lines += [f"  {name}: {value}" for name, value in self.headers]
         if self.body:
             lines.append(f"  body: {self.body[:200]!r}")
-        return "\n".join(lines)
+        return redact_tokens("\n".join(lines))
+
+
+# A JWT (three base64url parts, the first two JSON objects): never shown in reports.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with every JWT replaced by ``<jwt redacted>`` (tokens are credentials)."""
+    return _JWT.sub("<jwt redacted>", text)
 
 
 def _describe_offer(tls: ClientTLS) -> str:
@@ -296,6 +309,25 @@ class AccessLogLine:
         return f"{self.proxy}: {self.line}"
 
 
+# One Prometheus series: the sample name (with _bucket/_count/_sum) and its sorted labels.
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class MetricSnapshot:
+    """A proxy's ``istio_*`` Prometheus samples at one moment, or why the target has
+    none (``available`` false, ``note`` says why)."""
+
+    proxy: str
+    samples: Mapping[SeriesKey, float] = field(default_factory=dict)
+    note: str = ""
+    available: bool = True
+
+    @classmethod
+    def unavailable(cls, proxy: str, note: str) -> MetricSnapshot:
+        return cls(proxy, {}, note, available=False)
+
+
 @dataclass(frozen=True)
 class Exchange:
     """One attempt: what was sent, and the response or the connection outcome."""
@@ -327,7 +359,7 @@ class Exchange:
         elif r.body and r.grpc is None:
             text = r.body[:500].decode("utf-8", "replace")
             lines.append(f"  body: {text!r}")
-        return "\n".join(lines)
+        return redact_tokens("\n".join(lines))
 
 
 def _grpc_status(reply: GrpcReply) -> str:

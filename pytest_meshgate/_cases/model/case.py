@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import CaseModel, Slug
 from .expect import Expect
+from .jwt import JwtKey
 from .meshconfig import MeshConfig
 from .request import Request
 from .workloads import Client, GatewayWorkload, Secret, Service
@@ -117,6 +118,15 @@ class Check(CaseModel):
             and (request.count is not None or request.concurrency is not None)
         ):
             raise ValueError("expect.accessLog judges single requests; drop request.count")
+        if (
+            self.expect.metrics is not None
+            and request is not None
+            and (request.count is not None or request.concurrency is not None)
+        ):
+            # The samples before and after one request: a batch would need its own delta.
+            raise ValueError("expect.metrics judges single requests; drop request.count")
+        if self.expect.metrics is not None and request is None:
+            raise ValueError("expect.metrics judges a request's effect; give a request")
         return self
 
     @model_validator(mode="after")
@@ -150,6 +160,11 @@ class CaseSpec(CaseModel):
     clients: list[Client] = Field(default_factory=list, max_length=32)
     gateways: list[GatewayWorkload] = Field(default_factory=list, max_length=16)
     secrets: list[Secret] = Field(default_factory=list, max_length=64)
+    jwt_keys: list[JwtKey] = Field(
+        default_factory=list,
+        max_length=16,
+        description="JWT signing keys generated per run (request.jwt, RequestAuthentication).",
+    )
     resources: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Istio manifests as users write them, or {include: path}.",
@@ -177,16 +192,36 @@ class CaseSpec(CaseModel):
         return self
 
     @model_validator(mode="after")
+    def _jwt_keys_exist(self) -> CaseSpec:
+        names = [k.name for k in self.jwt_keys]
+        if len(set(names)) != len(names):
+            raise ValueError("jwtKeys: every key has a name of its own")
+        uris = [k.jwks_uri for k in self.jwt_keys if k.jwks_uri is not None]
+        if len(set(uris)) != len(uris):
+            raise ValueError("jwtKeys: one key per jwksUri")
+        for check in self.checks:
+            token = check.request.jwt if check.request is not None else None
+            if token is not None and token.key not in names:
+                known = ", ".join(sorted(names)) or "none"
+                raise ValueError(
+                    f"check {check.name!r}: jwt key {token.key!r} is not in spec.jwtKeys "
+                    f"(known: {known})"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _access_log_proxies_exist(self) -> CaseSpec:
         proxies = {"ingress", "egress"} | {g.name for g in self.gateways}
         proxies |= {c.name for c in self.clients}
         for check in self.checks:
-            for entry in check.expect.access_logs:
+            named = [("accessLog", e.proxy) for e in check.expect.access_logs]
+            named += [("metrics", m.proxy) for m in check.expect.metrics or ()]
+            for key, proxy in named:
                 # namespace/name: a Gateway API Gateway (its deployment's proxy).
-                if entry.proxy not in proxies and "/" not in entry.proxy:
+                if proxy not in proxies and "/" not in proxy:
                     known = ", ".join(sorted(proxies))
                     raise ValueError(
-                        f"check {check.name!r}: accessLog proxy {entry.proxy!r} is none of "
+                        f"check {check.name!r}: {key} proxy {proxy!r} is none of "
                         f"the case's proxies ({known}, or namespace/name of a Gateway API "
                         "Gateway)"
                     )

@@ -14,10 +14,17 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
+from ..._cases.model.meshconfig import parse_proxy_config
 from ..._cases.model.request import Request
-from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
-from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange
+from ..._cases.model.workloads import (
+    PROXY_CONFIG_ANNOTATION,
+    Client,
+    GatewayWorkload,
+    port_protocol,
+)
+from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
+from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
 from .backends import CaseBackends
@@ -28,7 +35,9 @@ from .gatewayapi.deployment import gateway_workload
 from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
+from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
 from .translate.accesslog import istio_log_files
+from .translate.stats import istio_metrics_config
 from .world import GatewayProxy, ServicePortInfo, World
 
 __all__ = ["LocalDeployment", "LocalSession"]
@@ -60,6 +69,8 @@ class LocalDeployment(Deployment):
         self.loaded = loaded
         self.backends = CaseBackends(loaded.name)
         self.secrets = CaseSecrets({}, {})
+        # Generated per deployment, in memory: tokens are minted per attempt.
+        self.jwt_keys = CaseJwtKeys.generate(loaded.case)
         self.dns = PodDNS(self.backends, self.world)
         self.router = Router(loaded.case.spec.clients, self.dns)
         self.sender = Sender(target, self.router, self.client_tls, self._ca_named)
@@ -118,6 +129,7 @@ class LocalDeployment(Deployment):
             self.secrets,
             self.target.public_roots_file,
             self.loaded.case.spec.mesh_config,
+            jwks=self.jwt_keys.published(),
         )
 
     def status(self) -> list[ObjectStatus]:
@@ -144,7 +156,19 @@ class LocalDeployment(Deployment):
             mesh_identity=self.target.mesh_ca.identity(
                 workload.namespace, gateway_service_account(workload.name)
             ),
+            num_trusted_proxies=self._trusted_proxies(workload),
         )
+
+    def _trusted_proxies(self, workload: GatewayWorkload) -> int:
+        """``gatewayTopology.numTrustedProxies``: the pod's ``proxy.istio.io/config``
+        over the mesh's ``defaultConfig``, as Istio merges a proxy's ProxyConfig."""
+        topology = self.loaded.case.spec.mesh_config.default_config.gateway_topology
+        annotation = workload.annotations.get(PROXY_CONFIG_ANNOTATION)
+        if annotation is not None:
+            own = parse_proxy_config(annotation).gateway_topology
+            if own is not None and "num_trusted_proxies" in own.model_fields_set:
+                topology = own
+        return topology.num_trusted_proxies if topology is not None else 0
 
     def configure(self, short_name: str, proxy: LocalProxy, world: World) -> None:
         from .translate import UnsupportedFeature, recorded_warnings, translate_gateway
@@ -158,6 +182,7 @@ class LocalDeployment(Deployment):
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(proxy.workload.name, warnings)
         proxy.istio_logs = istio_log_files(world, gateway)
+        self._prepare_metrics(proxy, world, gateway)
         self.target.apply_config(proxy, config)
         self.router.gateways[short_name] = proxy
 
@@ -189,6 +214,7 @@ class LocalDeployment(Deployment):
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(f"sidecar of {client.name}", warnings)
         proxy.istio_logs = istio_log_files(world, sidecar)
+        self._prepare_metrics(proxy, world, sidecar)
         self.target.apply_config(proxy, config)
         self.router.sidecars[client.name] = proxy
         self._captured[client.name] = capture_ports
@@ -219,11 +245,12 @@ class LocalDeployment(Deployment):
         return (request.gateway or "ingress") in self.router.gateways
 
     def send(self, request: Request) -> Exchange:
-        return self.sender.send(request)
+        return self.sender.send(self.jwt_keys.with_token(request))
 
     def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
-        """``count`` attempts through the bulk sender, ``concurrency`` connections at once."""
-        return self.sender.send_many(request, count, concurrency)
+        """``count`` attempts through the bulk sender, ``concurrency`` connections at once
+        (one minted token for the batch, if the check asks for one)."""
+        return self.sender.send_many(self.jwt_keys.with_token(request), count, concurrency)
 
     def received(
         self,
@@ -268,7 +295,40 @@ class LocalDeployment(Deployment):
         local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
         if local is None:
             return AccessLogLine(proxy, None, note="that proxy does not run in this case")
-        return istio_access_log_line(proxy, local, exchange.request.meshgate_id, expect_line)
+        echo = exchange.response.echo if exchange.response is not None else None
+        peer = echo.get("peer") if isinstance(echo, dict) else None
+        return istio_access_log_line(
+            proxy, local, exchange.request.meshgate_id, expect_line, str(peer) if peer else None
+        )
+
+    def _prepare_metrics(self, proxy: LocalProxy, world: World, gateway: GatewayProxy) -> None:
+        """What ``metrics`` counts this proxy's stats log with; a skip for a tag
+        expression the local proxies cannot evaluate."""
+        config = istio_metrics_config(world, gateway)
+        for expression in config.expressions():
+            problem = unsupported_expression(expression)
+            if problem is not None:
+                pytest.skip(f"target 'local' lacks capability: {problem}")
+        proxy.metrics_config = config
+        proxy.stats_identity = ProxyIdentity(
+            gateway.name, gateway.namespace, dict(gateway.labels), gateway=not gateway.sidecar
+        )
+
+    def metrics(self, proxy: str) -> MetricSnapshot:
+        """The samples Istio's stats filter would hold at ``proxy``, counted from its
+        stats log (``local.stats``)."""
+        local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
+        if local is None or local.stats_identity is None:
+            return MetricSnapshot.unavailable(proxy, "that proxy does not run in this case")
+        if not local.metrics_config.enabled:
+            # No stats filter: the endpoint serves no istio_* samples at all.
+            return MetricSnapshot(proxy, {}, note="Telemetry disables its metrics")
+        if local.stats_cache is None:
+            local.stats_cache = SampleCache()
+        samples = read_samples(
+            local.stats_log_path, local.stats_identity, local.metrics_config, local.stats_cache
+        )
+        return MetricSnapshot(proxy, samples)
 
     def teardown(self) -> None:
         if self._torn_down:

@@ -3,7 +3,8 @@
 One module per Istio resource, as Istio's API protos are laid out
 (``networking/v1alpha3/*.proto`` in istio/api): ``gateway``,
 ``virtualservice``, ``destinationrule``, ``serviceentry``, ``sidecar``;
-``telemetry`` (``telemetry.istio.io``) beside them;
+``telemetry`` (``telemetry.istio.io``) and ``security`` (``security.istio.io``:
+AuthorizationPolicy, RequestAuthentication) beside them;
 ``common`` holds the messages they share and ``resource`` the Kubernetes
 object around each. This module picks a manifest's model by its ``kind``.
 """
@@ -53,6 +54,18 @@ from .resource import (
     IstioResource,
     Metadata,
 )
+from .security import (
+    SECURITY_API_VERSIONS,
+    AuthorizationPolicy,
+    AuthorizationPolicySpec,
+    AuthorizationRule,
+    Condition,
+    JWTRule,
+    Operation,
+    RequestAuthentication,
+    RequestAuthenticationSpec,
+    Source,
+)
 from .serviceentry import (
     ServiceEntry,
     ServiceEntrySpec,
@@ -72,8 +85,12 @@ from .telemetry import (
     AccessLogging,
     AccessLoggingFilter,
     LogSelector,
+    Metrics,
+    MetricSelector,
+    MetricsOverrides,
     PolicyTargetReference,
     ProviderRef,
+    TagOverride,
     Telemetry,
     TelemetrySpec,
 )
@@ -106,12 +123,17 @@ from .virtualservice import (
 
 __all__ = [
     "API_VERSIONS",
+    "SECURITY_API_VERSIONS",
     "SUPPORTED_KINDS",
     "TELEMETRY_API_VERSIONS",
     "AccessLogging",
     "AccessLoggingFilter",
     "ApiVersion",
+    "AuthorizationPolicy",
+    "AuthorizationPolicySpec",
+    "AuthorizationRule",
     "ClientTLSSettings",
+    "Condition",
     "ConnectionPoolSettings",
     "ConsistentHashLB",
     "CorsPolicy",
@@ -140,11 +162,16 @@ __all__ = [
     "IstioEgressListener",
     "IstioIngressListener",
     "IstioResource",
+    "JWTRule",
     "L4MatchAttributes",
     "LabelSelector",
     "LoadBalancerSettings",
     "LogSelector",
     "Metadata",
+    "MetricSelector",
+    "Metrics",
+    "MetricsOverrides",
+    "Operation",
     "OutboundTrafficPolicy",
     "OutlierDetection",
     "Percent",
@@ -154,6 +181,8 @@ __all__ = [
     "PortTrafficPolicy",
     "ProviderRef",
     "RegexRewrite",
+    "RequestAuthentication",
+    "RequestAuthenticationSpec",
     "RouteDestination",
     "Server",
     "ServerTLSSettings",
@@ -163,6 +192,7 @@ __all__ = [
     "Sidecar",
     "SidecarPort",
     "SidecarSpec",
+    "Source",
     "StringMatch",
     "Subset",
     "TCPKeepalive",
@@ -172,6 +202,7 @@ __all__ = [
     "TLSMatchAttributes",
     "TLSRoute",
     "TLSVersion",
+    "TagOverride",
     "Telemetry",
     "TelemetrySpec",
     "TrafficPolicy",

@@ -7,12 +7,15 @@ gives byte-identical JSON. Rules follow Istio's pilot code (cited per function).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from ...._cases.model.istio import AuthorizationPolicy
 from ..world import GatewayProxy, World
 from .accesslog import with_access_logs
+from .authz import SecurityFilters, applicable_policies, security_filters
 from .clusters import build_clusters
 from .common import EnvoyConfig, Json, UnsupportedFeature
 from .gateway import merge_servers
@@ -20,11 +23,14 @@ from .listeners import build_listener
 from .route import build_route_config
 from .serviceentry import with_registry
 from .sidecar import translate_sidecar
+from .stats import attach_tcp_access_logs, with_stats_log
 
 __all__ = [
     "EnvoyConfig",
+    "SecurityFilters",
     "UnsupportedFeature",
     "recorded_warnings",
+    "security_filters",
     "translate",
     "translate_gateway",
     "translate_sidecar",
@@ -88,11 +94,34 @@ def translate(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     return translate_gateway(world, proxy)
 
 
+def _with_security(world: World, proxy: GatewayProxy) -> GatewayProxy:
+    """``proxy`` with the jwt_authn and RBAC filters of its policies; a CUSTOM policy
+    (an external authorizer the local target does not run) is unsupported."""
+    for policy in applicable_policies(world, proxy, AuthorizationPolicy):
+        if policy.spec.action == "CUSTOM":
+            raise UnsupportedFeature(
+                policy, "spec.action", "CUSTOM needs an ext_authz provider, which is not run"
+            )
+    port_of = _bound_port(proxy)
+    return dataclasses.replace(proxy, security=security_filters(world, proxy, port_of=port_of))
+
+
+def _bound_port(proxy: GatewayProxy) -> Callable[[int], int]:
+    """A policy names the gateway's container ports; its listeners bind others here."""
+    listener_ports = {p.target_port for p in proxy.service_ports}
+
+    def port_of(port: int) -> int:
+        return proxy.bind(port)[1] if port in listener_ports else port
+
+    return port_of
+
+
 def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and route configurations for ``proxy``."""
     # ServiceEntry hosts exported to the gateway's namespace are destinations too.
     world = with_registry(world, proxy.namespace)
-    proxy = with_access_logs(world, proxy)
+    proxy = with_stats_log(world, with_access_logs(world, proxy))
+    proxy = _with_security(world, proxy)
     listeners: list[Json] = []
     routes: list[Json] = []
     for entry in merge_servers(world, proxy):
@@ -104,4 +133,5 @@ def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
             routes.append(build_route_config(world, proxy, route_name, servers))
     listeners.sort(key=lambda r: str(r["name"]))
     routes.sort(key=lambda r: str(r["name"]))
+    attach_tcp_access_logs(listeners, proxy)
     return EnvoyConfig(listeners=listeners, clusters=build_clusters(world, proxy), routes=routes)
