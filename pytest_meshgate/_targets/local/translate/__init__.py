@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterator
 
 from ...._cases.model.istio import AuthorizationPolicy
@@ -39,13 +40,22 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 
+# Lanes translate cases in several threads at once: each recorder keeps its own
+# thread's lines, and the logger's level is raised while any recorder is active.
+_RECORDING = threading.Lock()
+_recorders = 0
+_saved_level = logging.NOTSET
+
+
 class _Recorder(logging.Handler):
     def __init__(self, into: list[str]) -> None:
         super().__init__(logging.INFO)
         self.into = into
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
+        if record.thread == self.thread:
+            self.into.append(record.getMessage())
 
 
 @contextlib.contextmanager
@@ -57,17 +67,24 @@ def recorded_warnings() -> Iterator[list[str]]:
     Those lines are the deployment's warnings, shown in every failing check
     of the case. They still reach pytest's log capture as well.
     """
+    global _recorders, _saved_level
     lines: list[str] = []
     recorder = _Recorder(lines)
-    level = _LOG.level
-    if not _LOG.isEnabledFor(logging.INFO):
-        _LOG.setLevel(logging.INFO)
-    _LOG.addHandler(recorder)
+    with _RECORDING:
+        if _recorders == 0:
+            _saved_level = _LOG.level
+            if not _LOG.isEnabledFor(logging.INFO):
+                _LOG.setLevel(logging.INFO)
+        _recorders += 1
+        _LOG.addHandler(recorder)
     try:
         yield lines
     finally:
-        _LOG.removeHandler(recorder)
-        _LOG.setLevel(level)
+        with _RECORDING:
+            _LOG.removeHandler(recorder)
+            _recorders -= 1
+            if _recorders == 0:
+                _LOG.setLevel(_saved_level)
 
 
 def translate(world: World, proxy: GatewayProxy) -> EnvoyConfig:
