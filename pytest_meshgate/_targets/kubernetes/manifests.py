@@ -70,7 +70,14 @@ _ORDER = {
     "Deployment": 3,
     "Pod": 3,
 }
-_APP_KINDS = frozenset({("v1", "Service"), ("v1", "ServiceAccount"), ("apps/v1", "Deployment")})
+_APP_KINDS = frozenset(
+    {
+        ("v1", "Service"),
+        ("v1", "ServiceAccount"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+    }
+)
 _CORE_GROUPS = ("", "v1", "apps")
 _LAST = "~"  # sorts after every RFC 3339 timestamp: no timestamp counts as created last
 # Ports of the default gateways that kind maps to the host (providers/kind.py GATEWAY_NODE_PORTS).
