@@ -58,7 +58,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
         source / "pytest_meshgate",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
     result = subprocess.run(
@@ -90,6 +90,8 @@ def test_the_wheel_holds_the_schema_plugin_and_metadata(dist: Path) -> None:
     assert metadata["Name"] == "pytest-meshgate" and metadata["Version"] == VERSION
     assert "Framework :: Pytest" in metadata.get_all("Classifier", [])
     assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File", []) == ["LICENSE"]
+    assert f"{info}/licenses/LICENSE" in names
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata.get_payload().startswith(
         "# pytest-meshgate\n"
@@ -102,7 +104,13 @@ def test_the_sdist_holds_the_sources_and_the_schema(dist: Path) -> None:
     (sdist,) = dist.glob("pytest_meshgate-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"pyproject.toml", "README.md", SCHEMA, "pytest_meshgate/__main__.py"} <= names
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        SCHEMA,
+        "pytest_meshgate/__main__.py",
+    } <= names
 
 
 def test_the_wheel_installs_into_a_new_venv_and_runs(dist: Path, tmp_path: Path) -> None:
