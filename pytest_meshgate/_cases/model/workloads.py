@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import CaseModel, PortNumber, Slug, StatusCode, TLSVersionName
 from .values import (
@@ -172,8 +172,15 @@ class Service(CaseModel):
 
     name: ServiceName = Field(description="Service name, or a host for external ones.")
     namespace: Slug = "default"
+    external_name: ExternalHostName | None = Field(
+        default=None,
+        description="type: ExternalName: no pods, its name a DNS alias (CNAME) of this host. "
+        "Istio treats it as an alias of the service of that host (routes to it reach that "
+        "service; its own ports are ignored).",
+    )
     ports: list[ServicePort] = Field(
         default_factory=list,
+        validate_default=True,
         max_length=16,
         description="At least one, except for an ExternalName Service (Istio ignores its ports).",
     )
@@ -210,12 +217,6 @@ class Service(CaseModel):
         "<name>-<version>-<i> with several versions) with hostname <pod> and subdomain <name>, "
         "so <pod>.<name>.<namespace>.svc.cluster.local leads to that pod alone and the "
         "service's name to all of its pods.",
-    )
-    external_name: ExternalHostName | None = Field(
-        default=None,
-        description="type: ExternalName: no pods, its name a DNS alias (CNAME) of this host. "
-        "Istio treats it as an alias of the service of that host (routes to it reach that "
-        "service; its own ports are ignored).",
     )
     selector: Labels | None = Field(
         default=None,
@@ -259,6 +260,16 @@ class Service(CaseModel):
             if (bad.version or self.versions[0]) == version and bad.replica == replica:
                 return bad
         return None
+
+    @field_validator("ports")
+    @classmethod
+    def _some_ports(cls, ports: list[ServicePort], info: ValidationInfo) -> list[ServicePort]:
+        # external_name is declared (so validated) before ports.
+        if not ports and info.data.get("external_name") is None:
+            raise ValueError(
+                "List should have at least 1 item (only an ExternalName Service may have none)"
+            )
+        return ports
 
     @field_validator("versions")
     @classmethod
@@ -309,8 +320,6 @@ class Service(CaseModel):
         ]
         if len(kinds) > 1 and kinds != ["headless", "selector"]:
             raise ValueError(f"give only one of {', '.join(kinds)}")
-        if self.external_name is None and not self.ports:
-            raise ValueError("ports: give at least one (only an ExternalName Service has none)")
         if not self.runs_pods:
             # Kubernetes: an ExternalName or a second Service runs no pods, so nothing of theirs.
             pod_keys = {

@@ -170,18 +170,19 @@ class CaseBackends:
                     pod_ip=ip if service.headless else None,
                 )
             )
-            self.pods.append(
-                PodAddress(
-                    service.namespace,
-                    labels,
-                    ip,
-                    by_container_port,
-                    spiffe_id(service.namespace, service.account),
-                )
+            if service.external:
+                continue  # no pod of the cluster: no Service selects it
+            pod_address = PodAddress(
+                service.namespace,
+                labels,
+                ip,
+                by_container_port,
+                spiffe_id(service.namespace, service.account),
             )
+            self.pods.append(pod_address)
             if service.headless:
                 # StatefulSet pods: hostname <pod>, subdomain <service> (Kubernetes DNS).
-                self.pod_hosts[f"{pod}.{service_fqdn(service)}"] = self.pods[-1]
+                self.pod_hosts[f"{pod}.{service_fqdn(service)}"] = pod_address
         if service.external:
             # Not a Kubernetes Service: its name (and addresses) lead to its echo
             # servers for whoever resolves them outside the mesh.

@@ -175,7 +175,7 @@ def test_a_headless_services_pods_are_named_as_a_statefulsets() -> None:
         ({"externalName": "b.example.com", "headless": True}, "give only one of headless"),
         ({"external": True, "selector": {"app": "x"}, "ports": HTTP}, "give only one of"),
         ({"externalName": "Not_A_Host"}, "DNS-1123 subdomain"),
-        ({}, "ports: give at least one"),
+        ({}, "only an ExternalName Service may have none"),
         ({"headless": True, "ports": HTTP, "misbehaving": [{"status": 500}]}, "cannot misbehave"),
         ({"headless": True, "ports": HTTP, "versions": ["v1", "v" * 60]}, "at most 63"),
         (
