@@ -95,16 +95,14 @@ def test_refused_keys_and_proxies_are_located_errors(pytester: pytest.Pytester) 
     )
 
 
-def test_telemetry_metrics_skip_the_case_with_the_reason(pytester: pytest.Pytester) -> None:
-    metrics = (
+def test_telemetry_tracing_skips_the_case_with_the_reason(pytester: pytest.Pytester) -> None:
+    tracing = (
         "- apiVersion: telemetry.istio.io/v1\n"
         "    kind: Telemetry\n"
         "    metadata: {name: m, namespace: istio-system}\n"
-        "    spec: {metrics: [{providers: [{name: prometheus}]}]}"
+        "    spec: {tracing: [{randomSamplingPercentage: 10}]}"
     )
-    pytester.makefile(".yaml", al=case(extra=metrics))
+    pytester.makefile(".yaml", al=case(extra=tracing))
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(
-        ["*Telemetry istio-system/m: spec.metrics is not honoured yet (only accessLogging is)*"]
-    )
+    result.stdout.fnmatch_lines(["*Telemetry istio-system/m: spec.tracing is not honoured*"])

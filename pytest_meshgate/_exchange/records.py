@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +21,10 @@ __all__ = [
     "Credential",
     "Exchange",
     "GrpcReply",
+    "MetricSnapshot",
     "ResponseRecord",
     "SentRequest",
+    "SeriesKey",
     "TLSInfo",
     "echo_report",
     "tls_info",
@@ -294,6 +296,25 @@ class AccessLogLine:
                 f" ({self.note})" if self.note else ""
             )
         return f"{self.proxy}: {self.line}"
+
+
+# One Prometheus series: the sample name (with _bucket/_count/_sum) and its sorted labels.
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class MetricSnapshot:
+    """A proxy's ``istio_*`` Prometheus samples at one moment, or why the target has
+    none (``available`` false, ``note`` says why)."""
+
+    proxy: str
+    samples: Mapping[SeriesKey, float] = field(default_factory=dict)
+    note: str = ""
+    available: bool = True
+
+    @classmethod
+    def unavailable(cls, proxy: str, note: str) -> MetricSnapshot:
+        return cls(proxy, {}, note, available=False)
 
 
 @dataclass(frozen=True)

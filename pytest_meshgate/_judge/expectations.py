@@ -30,8 +30,11 @@ ACCESS_LOG_KEY = "access_log"
 
 def judge(expect: Expect, exchange: Exchange) -> list[str]:
     """Every expectation ``exchange`` misses, as one line each; empty means it passes."""
+    from .metrics import judge_metrics
+
     failures = _judge_answer(expect, exchange)
     failures += judge_access_logs(expect, exchange)
+    failures += judge_metrics(expect, exchange)
     return failures
 
 

@@ -11,6 +11,9 @@ be used from several threads. The case decides the rest:
   would change what they count (a round robin's turn, which replica answers).
   So do bursts (``count`` at a ``concurrency`` above 1): their load would
   slow the answers of checks that judge latency.
+- Checks of ``metrics`` run alone, one attempt at a time: a proxy's counters
+  grow with every request it handles, so another request in flight would
+  count as theirs.
 - Mirror checks of share 0 or 100 read the backend's request log for their
   own ``x-meshgate-id`` values only, so others' requests cannot pass them
   (the log keeps the last 10,000 requests, far more than a case sends in
@@ -46,6 +49,7 @@ def runs_alone(check: Check) -> bool:
         or expect.mirror_share is not None
         or expect.counts is not None
         or expect.pods is not None
+        or expect.metrics is not None
         or (request.concurrency or 1) > 1
     )
 
@@ -77,6 +81,8 @@ def attempts_at_once(target: Target, loaded: LoadedCase, check: Check) -> int:
     its case shares state between requests.
     """
     if not target.confirms_configuration or check.request is None:
+        return 1
+    if check.expect.metrics is not None:
         return 1
     successes = target.consistency.successes
     request = check.request

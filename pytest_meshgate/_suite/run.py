@@ -14,9 +14,10 @@ from .._cases.model.conditions import ConditionExpectation
 from .._cases.model.expect import MirrorExpectation
 from .._cases.model.request import Request
 from .._errors import CheckFailed, MeshgateError, TargetError
-from .._exchange.records import Exchange
+from .._exchange.records import Exchange, MetricSnapshot
 from .._judge.conditions import judge_conditions
 from .._judge.expectations import ACCESS_LOG_KEY, judge, split_label
+from .._judge.metrics import METRICS_KEY, judge_metrics
 from .._judge.verdicts import (
     Consistency,
     await_verdict,
@@ -175,10 +176,23 @@ def judge_check(
     )
 
 
+# A proxy counts a request when it logs it, just after the response: the samples
+# after it are read once this long has passed, then again until they hold what
+# the check expects or METRICS_WAIT is over.
+METRICS_SETTLE = 0.4
+METRICS_WAIT = 2.0
+
+
 def _send_and_read_logs(deployment: Deployment, request: Request, check: Check) -> Exchange:
     """One attempt; with ``accessLog``, also each named proxy's line for it, so the
-    access log is judged inside the consistency loop like every expectation."""
+    access log is judged inside the consistency loop like every expectation; with
+    ``metrics``, each named proxy's samples just before and just after it."""
+    wanted = check.expect.metrics or []
+    proxies = list(dict.fromkeys(entry.proxy for entry in wanted))
+    before = {proxy: deployment.metrics(proxy) for proxy in proxies}
     exchange = deployment.send(request)
+    if proxies:
+        _read_metrics_after(deployment, check, exchange, before)
     entries = check.expect.access_logs
     if entries:
         exchange.extra[ACCESS_LOG_KEY] = {
@@ -186,6 +200,23 @@ def _send_and_read_logs(deployment: Deployment, request: Request, check: Check) 
             for entry in entries
         }
     return exchange
+
+
+def _read_metrics_after(
+    deployment: Deployment,
+    check: Check,
+    exchange: Exchange,
+    before: dict[str, MetricSnapshot],
+) -> None:
+    deadline = time.monotonic() + METRICS_WAIT
+    time.sleep(METRICS_SETTLE)
+    while True:
+        exchange.extra[METRICS_KEY] = {
+            proxy: (snapshot, deployment.metrics(proxy)) for proxy, snapshot in before.items()
+        }
+        if not judge_metrics(check.expect, exchange) or time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
 
 
 def case_appendix(warnings: Sequence[str], findings: Sequence[Finding]) -> str:

@@ -166,15 +166,20 @@ def parse_line(line: str, log_format: LogFormat) -> dict[str, str] | None:
 
 
 def find_line(
-    lines: Iterable[str], request_ids: Iterable[str], log_format: LogFormat
+    lines: Iterable[str],
+    request_ids: Iterable[str],
+    log_format: LogFormat,
+    field_name: str = "requestId",
 ) -> tuple[str, dict[str, str]] | None:
-    """The last line logging one of ``request_ids`` (``%REQ(X-REQUEST-ID)%``), parsed."""
+    """The last line logging one of ``request_ids`` (``%REQ(X-REQUEST-ID)%``), parsed;
+    or, with another ``field_name``, the last whose value there is one of them (a TCP
+    connection's line by ``upstreamLocalAddress``, the address its backend saw)."""
     wanted = {rid for rid in request_ids if rid}
     found: tuple[str, dict[str, str]] | None = None
     for line in lines:
         if not any(rid in line for rid in wanted):
             continue  # cheap: most lines are other requests'
         fields = parse_line(line, log_format)
-        if fields is not None and fields.get("requestId") in wanted:
+        if fields is not None and fields.get(field_name) in wanted:
             found = (line.rstrip("\n"), fields)
     return found

@@ -16,7 +16,7 @@ import pytest
 from .._cases.model.case import Check
 from .._cases.model.expect import BackendRef
 from .._cases.model.request import Request
-from .._exchange.records import AccessLogLine, Credential, Exchange
+from .._exchange.records import AccessLogLine, Credential, Exchange, MetricSnapshot
 from .._exchange.status import ObjectStatus
 from .._judge.verdicts import Consistency
 
@@ -75,6 +75,13 @@ class Deployment(abc.ABC):
         appeared. Targets with the ``access-log`` capability implement it.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot read access logs")
+
+    def metrics(self, proxy: str) -> MetricSnapshot:
+        """``proxy``'s Istio standard metrics (``istio_*`` Prometheus samples) now, or
+        why there are none. The suite reads them just before and just after a
+        request and judges the growth. Targets with the ``metrics`` capability
+        implement it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read metrics")
 
     def status(self) -> list[ObjectStatus]:
         """The status conditions of the case's resources, as their controller wrote them.
@@ -227,4 +234,6 @@ def required_capabilities(check: Check) -> set[str]:
         needed.add("mirroring")
     if expect.access_log is not None:
         needed.add("access-log")
+    if expect.metrics is not None:
+        needed.add("metrics")
     return needed

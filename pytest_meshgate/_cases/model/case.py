@@ -117,6 +117,15 @@ class Check(CaseModel):
             and (request.count is not None or request.concurrency is not None)
         ):
             raise ValueError("expect.accessLog judges single requests; drop request.count")
+        if (
+            self.expect.metrics is not None
+            and request is not None
+            and (request.count is not None or request.concurrency is not None)
+        ):
+            # The samples before and after one request: a batch would need its own delta.
+            raise ValueError("expect.metrics judges single requests; drop request.count")
+        if self.expect.metrics is not None and request is None:
+            raise ValueError("expect.metrics judges a request's effect; give a request")
         return self
 
     @model_validator(mode="after")
@@ -181,12 +190,14 @@ class CaseSpec(CaseModel):
         proxies = {"ingress", "egress"} | {g.name for g in self.gateways}
         proxies |= {c.name for c in self.clients}
         for check in self.checks:
-            for entry in check.expect.access_logs:
+            named = [("accessLog", e.proxy) for e in check.expect.access_logs]
+            named += [("metrics", m.proxy) for m in check.expect.metrics or ()]
+            for key, proxy in named:
                 # namespace/name: a Gateway API Gateway (its deployment's proxy).
-                if entry.proxy not in proxies and "/" not in entry.proxy:
+                if proxy not in proxies and "/" not in proxy:
                     known = ", ".join(sorted(proxies))
                     raise ValueError(
-                        f"check {check.name!r}: accessLog proxy {entry.proxy!r} is none of "
+                        f"check {check.name!r}: {key} proxy {proxy!r} is none of "
                         f"the case's proxies ({known}, or namespace/name of a Gateway API "
                         "Gateway)"
                     )

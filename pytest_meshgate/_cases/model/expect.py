@@ -12,6 +12,7 @@ from ..._grpcwire import STATUS_NAMES, status_name
 from .base import CaseModel, PortNumber, StatusCode, TLSVersionName
 from .conditions import ConditionExpectation
 from .grpc import GrpcExpectation
+from .metrics import MetricExpectation
 from .values import AlpnProtocol, HeaderName, LatencyBound
 
 __all__ = [
@@ -317,6 +318,11 @@ class Expect(CaseModel):
         description="The request's line in a proxy's access log (or its absence), or a list "
         "of such for several proxies.",
     )
+    metrics: Annotated[list[MetricExpectation], Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="How Istio's standard metrics changed at named proxies for the request "
+        "(each proxy's Prometheus samples just before and just after it).",
+    )
 
     @field_validator("split", "counts")
     @classmethod
@@ -337,7 +343,16 @@ class Expect(CaseModel):
             total = sum(self.split.values())
             if abs(total - 100) > 0.01:
                 raise ValueError(f"split shares add up to {total:g}, not 100")
-            per_answer = ("status", "backend", "counts", "pods", "mirroredTo", "grpc", "accessLog")
+            per_answer = (
+                "status",
+                "backend",
+                "counts",
+                "pods",
+                "mirroredTo",
+                "grpc",
+                "accessLog",
+                "metrics",
+            )
             given = [k for k in per_answer if getattr(self, _attr(k)) is not None]
             if given:
                 raise ValueError(

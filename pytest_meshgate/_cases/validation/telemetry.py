@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..model.istio import PolicyTargetReference, Telemetry
+from ..model.istio import Metrics, PolicyTargetReference, Telemetry
 from .common import validate_workload_selector
 from .report import Report
 
@@ -39,7 +39,7 @@ def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
     for i, ref in enumerate(spec.target_refs):
         _validate_target_ref(ref, s.at("targetRefs", i))
     for i, metrics in enumerate(spec.metrics):
-        _validate_providers(metrics.get("providers"), s.at("metrics", i))
+        _validate_metrics(metrics, s.at("metrics", i))
     if len(spec.tracing) > 1:
         s.warn("multiple tracing is not currently supported", "tracing")
     for i, tracing in enumerate(spec.tracing):
@@ -62,6 +62,39 @@ def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
             if not provider.name:
                 a.error("providers.name may not be empty", "providers", j)
                 break
+
+
+def _validate_metrics(metrics: Metrics, r: Report) -> None:
+    """``validateTelemetryMetrics``."""
+    for j, provider in enumerate(metrics.providers):
+        if not provider.name:
+            r.error("providers.name may not be empty", "providers", j)
+            break
+    for j, override in enumerate(metrics.overrides):
+        o = r.at("overrides", j)
+        if override is None:
+            o.error("tagOverrides may not be null")
+            continue
+        for name, tag in override.tag_overrides.items():
+            if name == "":
+                o.warn("tagOverrides.name may not be empty", "tagOverrides")
+            if tag is None:
+                o.error("tagOverrides may not be null", "tagOverrides", name)
+                continue
+            if tag.operation == "UPSERT" and not tag.value:
+                o.error(
+                    "tagOverrides.value must be set when operation is UPSERT",
+                    "tagOverrides",
+                    name,
+                )
+            if tag.operation == "REMOVE" and tag.value:
+                o.error(
+                    "tagOverrides.value may only be set when operation is UPSERT",
+                    "tagOverrides",
+                    name,
+                )
+        if override.match is not None and override.match.custom_metric == "":
+            o.error("customMetric may not be empty", "match", "customMetric")
 
 
 def _validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:

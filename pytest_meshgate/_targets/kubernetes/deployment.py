@@ -39,7 +39,7 @@ from ..._cases.model.request import Request
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
-from ..._exchange.records import ClientTLS, Credential, Exchange
+from ..._exchange.records import ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
 from .adapters import Implementation
@@ -248,6 +248,22 @@ class KubernetesDeployment(Deployment):
             if workload.name == short:
                 return workload.model_copy(update={"namespace": self.plan.map(workload.namespace)})
         return self.target.adapter.gateways().get(short) or DEFAULT_GATEWAYS[short]
+
+    def metrics(self, proxy: str) -> MetricSnapshot:
+        """The proxy's ``istio_*`` samples from its pods' :15090 (``scrape``)."""
+        from .scrape import proxy_metrics
+
+        for client in self.loaded.case.spec.clients:
+            if client.name == proxy:
+                namespace = self.plan.map(client.namespace)
+                return proxy_metrics(self.kube, proxy, namespace, pod_name=client.name)
+        if "/" in proxy:
+            # Istio's deployment controller labels a Gateway's pods with its name.
+            namespace, name = proxy.split("/", 1)
+            labels = {"gateway.networking.k8s.io/gateway-name": name}
+            return proxy_metrics(self.kube, proxy, self.plan.map(namespace), labels=labels)
+        workload = self.workload(proxy)
+        return proxy_metrics(self.kube, proxy, workload.namespace, labels=workload.labels)
 
     def send(self, request: Request) -> Exchange:
         return self.send_many(request, 1)[0]

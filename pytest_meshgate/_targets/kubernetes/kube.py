@@ -99,6 +99,12 @@ class Kube:
         )
         return [item for item in found.to_dict().get("items", [])]
 
+    def pod_proxy_get(self, namespace: str, pod: str, port: int, path: str) -> str:
+        """``GET`` ``path`` on a pod's ``port`` through the API server's pod proxy."""
+        core = k8s("kubernetes.client").CoreV1Api(self.api_client)
+        body = core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:{port}", namespace, path)
+        return body if isinstance(body, str) else str(body)
+
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create ``obj``, or replace the live one (idempotent; tolerates leftovers).
 

@@ -16,7 +16,7 @@ from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
 from ..._cases.model.request import Request
 from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
-from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange
+from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
@@ -28,7 +28,9 @@ from .gatewayapi.deployment import gateway_workload
 from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
+from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
 from .translate.accesslog import istio_log_files
+from .translate.stats import istio_metrics_config
 from .world import GatewayProxy, ServicePortInfo, World
 
 __all__ = ["LocalDeployment", "LocalSession"]
@@ -158,6 +160,7 @@ class LocalDeployment(Deployment):
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(proxy.workload.name, warnings)
         proxy.istio_logs = istio_log_files(world, gateway)
+        self._prepare_metrics(proxy, world, gateway)
         self.target.apply_config(proxy, config)
         self.router.gateways[short_name] = proxy
 
@@ -189,6 +192,7 @@ class LocalDeployment(Deployment):
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(f"sidecar of {client.name}", warnings)
         proxy.istio_logs = istio_log_files(world, sidecar)
+        self._prepare_metrics(proxy, world, sidecar)
         self.target.apply_config(proxy, config)
         self.router.sidecars[client.name] = proxy
         self._captured[client.name] = capture_ports
@@ -268,7 +272,40 @@ class LocalDeployment(Deployment):
         local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
         if local is None:
             return AccessLogLine(proxy, None, note="that proxy does not run in this case")
-        return istio_access_log_line(proxy, local, exchange.request.meshgate_id, expect_line)
+        echo = exchange.response.echo if exchange.response is not None else None
+        peer = echo.get("peer") if isinstance(echo, dict) else None
+        return istio_access_log_line(
+            proxy, local, exchange.request.meshgate_id, expect_line, str(peer) if peer else None
+        )
+
+    def _prepare_metrics(self, proxy: LocalProxy, world: World, gateway: GatewayProxy) -> None:
+        """What ``metrics`` counts this proxy's stats log with; a skip for a tag
+        expression the local proxies cannot evaluate."""
+        config = istio_metrics_config(world, gateway)
+        for expression in config.expressions():
+            problem = unsupported_expression(expression)
+            if problem is not None:
+                pytest.skip(f"target 'local' lacks capability: {problem}")
+        proxy.metrics_config = config
+        proxy.stats_identity = ProxyIdentity(
+            gateway.name, gateway.namespace, dict(gateway.labels), gateway=not gateway.sidecar
+        )
+
+    def metrics(self, proxy: str) -> MetricSnapshot:
+        """The samples Istio's stats filter would hold at ``proxy``, counted from its
+        stats log (``local.stats``)."""
+        local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
+        if local is None or local.stats_identity is None:
+            return MetricSnapshot.unavailable(proxy, "that proxy does not run in this case")
+        if not local.metrics_config.enabled:
+            # No stats filter: the endpoint serves no istio_* samples at all.
+            return MetricSnapshot(proxy, {}, note="Telemetry disables its metrics")
+        if local.stats_cache is None:
+            local.stats_cache = SampleCache()
+        samples = read_samples(
+            local.stats_log_path, local.stats_identity, local.metrics_config, local.stats_cache
+        )
+        return MetricSnapshot(proxy, samples)
 
     def teardown(self) -> None:
         if self._torn_down:

@@ -101,7 +101,7 @@ ISTIO_LINE_SETTLE = 0.4
 
 
 def istio_access_log_line(
-    name: str, proxy: LocalProxy, meshgate_id: str, expect_line: bool
+    name: str, proxy: LocalProxy, meshgate_id: str, expect_line: bool, peer: str | None = None
 ) -> AccessLogLine:
     """The line Istio's access log of ``proxy`` wrote for the request, parsed.
 
@@ -110,7 +110,19 @@ def istio_access_log_line(
     Istio's formats find the line by that id. The logs are written after the
     response, so both are polled briefly.
     """
-    record = access_log_record(proxy.access_log_path, meshgate_id)
+    deadline = time.monotonic() + 1.5
+    while True:
+        record = access_log_record(proxy.access_log_path, meshgate_id, wait=0)
+        if record is not None or time.monotonic() >= deadline:
+            break
+        if peer is not None:
+            # No HTTP listener logged it (yet): a TCP proxy's connection has a line
+            # without request id, found by the address the backend saw it come
+            # from (%UPSTREAM_LOCAL_ADDRESS%).
+            tcp = _tcp_line(name, proxy, peer)
+            if tcp is not None:
+                return tcp
+        time.sleep(0.05)
     if record is None:
         return AccessLogLine(name, None, note="the request never reached an HTTP listener of it")
     if not proxy.istio_logs:
@@ -123,6 +135,24 @@ def istio_access_log_line(
     request_id = str(record.get("request_id") or "")
     if not request_id or request_id == "None":
         return AccessLogLine(name, None, note="the request carried no x-request-id")
+    return _poll_istio_logs(name, proxy, request_id, "requestId", expect_line)
+
+
+def _tcp_line(name: str, proxy: LocalProxy, peer: str) -> AccessLogLine | None:
+    for path, log_format in proxy.istio_logs:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        found = find_line(text.splitlines(), [peer], log_format, "upstreamLocalAddress")
+        if found is not None and found[1].get("requestId", "-") == "-":
+            return AccessLogLine(name, found[0], found[1])
+    return None
+
+
+def _poll_istio_logs(
+    name: str, proxy: LocalProxy, value: str, field_name: str, expect_line: bool
+) -> AccessLogLine:
     deadline = time.monotonic() + (ISTIO_LINE_WAIT if expect_line else ISTIO_LINE_SETTLE)
     while True:
         for path, log_format in proxy.istio_logs:
@@ -130,14 +160,13 @@ def istio_access_log_line(
                 text = Path(path).read_text(encoding="utf-8", errors="replace")
             except OSError:
                 continue
-            found = find_line(text.splitlines(), [request_id], log_format)
+            found = find_line(text.splitlines(), [value], log_format, field_name)
             if found is not None:
                 return AccessLogLine(name, found[0], found[1])
         if time.monotonic() >= deadline:
             files = ", ".join(str(path) for path, _ in proxy.istio_logs)
-            return AccessLogLine(
-                name, None, note=f"no line with x-request-id {request_id} in {files}"
-            )
+            what = "x-request-id" if field_name == "requestId" else field_name
+            return AccessLogLine(name, None, note=f"no line with {what} {value} in {files}")
         time.sleep(0.05)
 
 

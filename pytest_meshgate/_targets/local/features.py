@@ -25,6 +25,7 @@ CAPABILITIES = frozenset(
         "mirroring",
         "status",
         "access-log",
+        "metrics",
     }
 )
 # The conformance features (conformance/features.yaml) the translation implements:
@@ -81,6 +82,12 @@ SUPPORTED_FEATURES = frozenset(
         "AccessLogResponseFlags",
         "TelemetryAccessLogging",
         "TelemetryAccessLogFilter",
+        "TCPAccessLogging",
+        "StandardMetrics",
+        "MetricsResponseFlags",
+        "TCPMetrics",
+        "TelemetryMetrics",
+        "TelemetryMetricsTagOverrides",
         "HTTPRetries",
         "HTTPFaultDelay",
         "HTTPFaultAbort",

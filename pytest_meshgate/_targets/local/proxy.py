@@ -30,11 +30,21 @@ class LocalProxy:
     config: Any = None  # the EnvoyConfig last applied
     # The access logs Istio configured on it: (file on disk, LogFormat) each.
     istio_logs: tuple[tuple[str, Any], ...] = ()
+    # What its Istio standard metrics are counted with (local.stats): a ProxyIdentity
+    # and the MetricsConfig the Telemetry API gives it; None until configured.
+    stats_identity: Any = None
+    metrics_config: Any = None
+    stats_cache: Any = None  # local.stats.SampleCache
 
     @property
     def access_log_path(self) -> Path:
         """The harness's own JSON access log (diagnostics, and each request's x-request-id)."""
         return Path(self.envoy.workdir) / "access.log"
+
+    @property
+    def stats_log_path(self) -> Path:
+        """The per-request stats log (translate.stats), beside the harness's own log."""
+        return Path(self.envoy.workdir) / "stats.log"
 
     @property
     def log_dir(self) -> Path:

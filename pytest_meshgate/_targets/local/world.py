@@ -134,6 +134,9 @@ class GatewayProxy:
     # The access loggers Istio configures on its HTTP connection managers (from the
     # mesh config and Telemetry: translate.accesslog), beside the harness's own.
     access_logs: tuple[Mapping[str, Any], ...] = ()
+    # The access loggers of its tcp_proxy filters: Istio's and the stats log
+    # (translate.stats, which also adds the stats log to access_logs).
+    tcp_access_logs: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,83 @@ ROWS: list[tuple[str, dict[str, Any], str, str]] = [
         "multiple tracing is not currently supported",
     ),
     ("an unknown key", {"accessLoging": []}, "spec.accessLoging", ""),
+    # validateTelemetryMetrics
+    (
+        "metrics overrides that Istio accepts",
+        {
+            "metrics": [
+                {
+                    "providers": [{"name": "prometheus"}],
+                    "overrides": [
+                        {"match": {"metric": "REQUEST_COUNT", "mode": "CLIENT"}, "disabled": True},
+                        {"tagOverrides": {"request_host": {"value": "request.host"}}},
+                        {"tagOverrides": {"request_protocol": {"operation": "REMOVE"}}},
+                    ],
+                }
+            ]
+        },
+        "",
+        "",
+    ),
+    (
+        "an upsert without value",
+        {"metrics": [{"overrides": [{"tagOverrides": {"x": {"operation": "UPSERT"}}}]}]},
+        "spec.metrics[0].overrides[0].tagOverrides.x: tagOverrides.value must be set when "
+        "operation is UPSERT",
+        "",
+    ),
+    (
+        "a remove with a value",
+        {
+            "metrics": [
+                {"overrides": [{"tagOverrides": {"x": {"operation": "REMOVE", "value": "a"}}}]}
+            ]
+        },
+        "tagOverrides.value may only be set when operation is UPSERT",
+        "",
+    ),
+    (
+        "a null override",
+        {"metrics": [{"overrides": [None]}]},
+        "spec.metrics[0].overrides[0]: tagOverrides may not be null",
+        "",
+    ),
+    (
+        "a null tag override",
+        {"metrics": [{"overrides": [{"tagOverrides": {"x": None}}]}]},
+        "tagOverrides may not be null",
+        "",
+    ),
+    (
+        "an empty custom metric",
+        {"metrics": [{"overrides": [{"match": {"customMetric": ""}}]}]},
+        "customMetric may not be empty",
+        "",
+    ),
+    (
+        "an empty tag name",
+        {"metrics": [{"overrides": [{"tagOverrides": {"": {"value": "a"}}}]}]},
+        "",
+        "tagOverrides.name may not be empty",
+    ),
+    (
+        "an unnamed metrics provider",
+        {"metrics": [{"providers": [{}]}]},
+        "spec.metrics[0].providers[0]: providers.name may not be empty",
+        "",
+    ),
+    (
+        "an unknown metric",
+        {"metrics": [{"overrides": [{"match": {"metric": "REQUESTS"}}]}]},
+        "spec.metrics[0].overrides[0].match.metric",
+        "",
+    ),
+    (
+        "metric and customMetric both",
+        {"metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT", "customMetric": "a"}}]}]},
+        "set only one of metric or customMetric",
+        "",
+    ),
 ]
 
 

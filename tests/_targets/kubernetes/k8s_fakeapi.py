@@ -20,6 +20,10 @@ our code depends on how a real API server behaves, it behaves so:
   become available, as ``kubectl rollout status`` watches it; DaemonSets
   likewise. Pods become Ready on their second read.
 - a Service's nodePort can be declared taken ("already allocated", 422).
+- the pod proxy subresource (``GET .../pods/<pod>:<port>/proxy/<path>``) answers
+  with the text a test put into ``FakeAPI.pod_proxy`` (a string, or a callable
+  giving the next one), as ``text/plain``; 503 when there is none, as the API
+  server says when nothing listens there.
 
 What it is not: an API server. No built-in schema validation, admission,
 defaulting, other controllers (but an instant namespace cascade), watch, or
@@ -32,13 +36,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # group/version -> [(plural, kind, namespaced)]
 RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
@@ -62,6 +67,13 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
 }
 
 
+_POD_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/:]+):(\d+)/proxy/(.*)$")
+
+
+class PlainText(str):
+    """A response body served as text/plain rather than JSON."""
+
+
 class FakeAPI:
     """State and request log of the fake server; see the module docstring."""
 
@@ -77,6 +89,8 @@ class FakeAPI:
         self.url = ""
         self._version = 0
         self._reads: dict[str, int] = {}  # item path -> reads since its last change
+        # (namespace, pod, port, path) -> the text the pod serves there.
+        self.pod_proxy: dict[tuple[str, str, int, str], Any] = {}
 
     def writes(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] != "GET"]
@@ -90,6 +104,17 @@ class FakeAPI:
         discovery = self._discovery(path)
         if discovery is not None:
             return 200, discovery
+        # The client escapes ':' and '/' of path parameters; the API server unescapes.
+        path_unquoted = unquote(path)
+        proxied = _POD_PROXY.match(path_unquoted)
+        if proxied is not None and method == "GET":
+            with self.lock:
+                self.requests.append((method, path_unquoted))
+                ns, pod, port, rest = proxied.groups()
+                served = self.pod_proxy.get((ns, pod, int(port), rest))
+            if served is None:
+                return 503, {"kind": "Status", "status": "Failure", "code": 503}
+            return 200, PlainText(served() if callable(served) else served)
         with self.lock:
             self.requests.append((method, path))
             return self._store(method, path, body, query)
@@ -374,9 +399,10 @@ def serve() -> Iterator[FakeAPI]:
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             code, payload = api.handle(self.command, self.path, body)
-            data = json.dumps(payload).encode()
+            text = isinstance(payload, PlainText)
+            data = payload.encode() if text else json.dumps(payload).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if text else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -129,7 +129,8 @@ class IstioAdapter(Implementation):
     def capabilities(self) -> frozenset[str]:
         if self.profile == "ambient":
             return frozenset()
-        return frozenset({"mesh-clients"})
+        # metrics: every sidecar and gateway serves its istio_* samples on :15090.
+        return frozenset({"mesh-clients", "metrics"})
 
     def fingerprint(self) -> str:
         return f"istio/{self.mode}/{self.profile}/{self.version or '-'}/{self.revision or '-'}"

@@ -19,6 +19,7 @@ from .listeners import build_listener
 from .route import build_route_config
 from .serviceentry import with_registry
 from .sidecar import translate_sidecar
+from .stats import attach_tcp_access_logs, with_stats_log
 
 __all__ = [
     "EnvoyConfig",
@@ -75,7 +76,7 @@ def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and route configurations for ``proxy``."""
     # ServiceEntry hosts exported to the gateway's namespace are destinations too.
     world = with_registry(world, proxy.namespace)
-    proxy = with_access_logs(world, proxy)
+    proxy = with_stats_log(world, with_access_logs(world, proxy))
     listeners: list[Json] = []
     routes: list[Json] = []
     for entry in merge_servers(world, proxy):
@@ -87,4 +88,5 @@ def translate_gateway(world: World, proxy: GatewayProxy) -> EnvoyConfig:
             routes.append(build_route_config(world, proxy, route_name, servers))
     listeners.sort(key=lambda r: str(r["name"]))
     routes.sort(key=lambda r: str(r["name"]))
+    attach_tcp_access_logs(listeners, proxy)
     return EnvoyConfig(listeners=listeners, clusters=build_clusters(world, proxy), routes=routes)

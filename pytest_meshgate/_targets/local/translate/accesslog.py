@@ -26,6 +26,7 @@ from .common import _API, Json
 
 __all__ = [
     "IstioAccessLog",
+    "applicable_telemetries",
     "istio_access_logs",
     "istio_log_files",
     "telemetry_problems",
@@ -145,24 +146,33 @@ def _selects(telemetry: Telemetry) -> bool:
     )
 
 
-def _applicable(world: World, proxy: GatewayProxy) -> list[list[AccessLogging]]:
-    """``applicableTelemetries``: the accessLogging lists of the root, namespace and
-    workload Telemetries that apply to ``proxy``, later ones overriding earlier ones."""
+def applicable_telemetries(world: World, proxy: GatewayProxy) -> list[Telemetry]:
+    """``applicableTelemetries``: the root namespace's namespace-wide Telemetry, the
+    proxy's namespace's, then those selecting its workload, later ones overriding."""
     telemetries = [r for r in world.resources if isinstance(r, Telemetry)]
-    levels: list[list[AccessLogging]] = []
+    chosen: list[Telemetry] = []
     root = _namespace_wide(telemetries, world.root_namespace)
-    if root is not None and root.spec.access_logging:
-        levels.append(list(root.spec.access_logging))
+    if root is not None:
+        chosen.append(root)
     if proxy.namespace != world.root_namespace:
         own = _namespace_wide(telemetries, proxy.namespace)
-        if own is not None and own.spec.access_logging:
-            levels.append(list(own.spec.access_logging))
+        if own is not None:
+            chosen.append(own)
     for telemetry in telemetries:
         if telemetry.namespace != proxy.namespace or not _selects(telemetry):
             continue
-        if _attaches(telemetry, proxy) and telemetry.spec.access_logging:
-            levels.append(list(telemetry.spec.access_logging))
-    return levels
+        if _attaches(telemetry, proxy):
+            chosen.append(telemetry)
+    return chosen
+
+
+def _applicable(world: World, proxy: GatewayProxy) -> list[list[AccessLogging]]:
+    """The accessLogging lists of the Telemetries that apply to ``proxy``, in order."""
+    return [
+        list(t.spec.access_logging)
+        for t in applicable_telemetries(world, proxy)
+        if t.spec.access_logging
+    ]
 
 
 def _attaches(telemetry: Telemetry, proxy: GatewayProxy) -> bool:
@@ -223,14 +233,20 @@ def _merge(levels: list[list[AccessLogging]]) -> dict[str, tuple[str | None, boo
 
 
 def telemetry_problems(resources: Sequence[object]) -> list[str]:
-    """What the local target cannot honour in the case's Telemetry resources: metrics
-    and tracing (a reason to skip the case, never to ignore them)."""
+    """What the local target cannot honour in the case's Telemetry resources: tracing
+    and a metrics reporting interval (a reason to skip the case, never to ignore them).
+    Tag override expressions are checked where they are evaluated (``local.stats``)."""
     problems: list[str] = []
     for telemetry in (r for r in resources if isinstance(r, Telemetry)):
-        for key in ("metrics", "tracing"):
-            if getattr(telemetry.spec, key):
+        if telemetry.spec.tracing:
+            problems.append(
+                f"Telemetry {telemetry.key}: spec.tracing is not honoured (no tracing "
+                "provider runs locally; accessLogging and metrics are)"
+            )
+        for metrics in telemetry.spec.metrics:
+            if metrics.reporting_interval is not None:
                 problems.append(
-                    f"Telemetry {telemetry.key}: spec.{key} is not honoured yet "
-                    "(only accessLogging is)"
+                    f"Telemetry {telemetry.key}: metrics reportingInterval is not honoured "
+                    "(the local proxies count a TCP connection when it closes)"
                 )
     return problems

@@ -30,6 +30,7 @@ from .index import (
     merged_traffic_policy,
     port_level_settings,
 )
+from .stats import endpoint_metadata, service_metadata
 from .tls import CredentialError, upstream_tls
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "H2_PROTOCOLS", "build_clusters"]
@@ -362,16 +363,20 @@ def _apply_tls(
     return True
 
 
-def _endpoints(endpoints: list[Endpoint], port: int) -> list[Json]:
+def _endpoints(endpoints: list[Endpoint], port: int, namespace: str) -> list[Json]:
     lb_endpoints: list[Json] = []
     for ep in endpoints:
         address = ep.addresses.get(port)
         if address is None:
             continue
         ip, number = address
-        lb_endpoints.append(
-            {"endpoint": {"address": {"socket_address": {"address": ip, "port_value": number}}}}
-        )
+        lb: Json = {
+            "endpoint": {"address": {"socket_address": {"address": ip, "port_value": number}}}
+        }
+        metadata = endpoint_metadata(ep, namespace)
+        if metadata is not None:
+            lb["metadata"] = metadata  # what Istio's stats filter reads as destination_*
+        lb_endpoints.append(lb)
     return [{"lb_endpoints": lb_endpoints}] if lb_endpoints else []
 
 
@@ -431,9 +436,10 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
             default = _cluster(
                 cluster_name(sp.port, None, service.hostname),
                 sp.protocol,
-                _endpoints(endpoints, sp.port),
+                _endpoints(endpoints, sp.port, service.namespace),
                 proxy,
             )
+            default["metadata"] = service_metadata(service)
             policy = _effective_policy(top, None, sp.port)
             _apply_policy(default, policy)
             _apply_client_protocol(default, policy)
@@ -446,9 +452,10 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
                 sub = _cluster(
                     cluster_name(sp.port, subset.name, service.hostname),
                     sp.protocol,
-                    _endpoints(chosen, sp.port),
+                    _endpoints(chosen, sp.port, service.namespace),
                     proxy,
                 )
+                sub["metadata"] = service_metadata(service)
                 policy = _effective_policy(top, subset.traffic_policy, sp.port)
                 _apply_policy(sub, policy)
                 _apply_client_protocol(sub, policy)

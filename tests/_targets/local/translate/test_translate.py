@@ -475,11 +475,31 @@ spec:
                 {
                     "endpoint": {
                         "address": {"socket_address": {"address": "127.0.0.1", "port_value": 31000}}
-                    }
+                    },
+                    # Istio's endpoint telemetry metadata: workload;namespace;canonical
+                    # service;revision;cluster, which its stats filter reads.
+                    "metadata": {
+                        "filter_metadata": {
+                            "istio": {"workload": "reviews-v2;default;reviews;v2;Kubernetes"}
+                        }
+                    },
                 }
             ]
         }
     ]
+    assert v2["metadata"] == {
+        "filter_metadata": {
+            "istio": {
+                "services": [
+                    {
+                        "host": "reviews.default.svc.cluster.local",
+                        "name": "reviews",
+                        "namespace": "default",
+                    }
+                ]
+            }
+        }
+    }
     assert (
         by_name["outbound|9080|v9|reviews.default.svc.cluster.local"]["load_assignment"][
             "endpoints"

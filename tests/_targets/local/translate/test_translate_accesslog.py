@@ -131,18 +131,24 @@ def test_an_unknown_provider_is_ignored_and_the_mesh_config_applies_again() -> N
     assert log.path == "/dev/stdout"
 
 
-def test_metrics_and_tracing_are_reasons_to_skip() -> None:
+def test_tracing_and_a_reporting_interval_are_reasons_to_skip() -> None:
     both = telemetry(
         "mesh",
         "istio-system",
-        metrics=[{"providers": [{"name": "prometheus"}]}],
+        metrics=[{"providers": [{"name": "prometheus"}], "reportingInterval": "10s"}],
         tracing=[{"randomSamplingPercentage": 10}],
     )
     problems = telemetry_problems([both])
     assert problems == [
-        "Telemetry istio-system/mesh: spec.metrics is not honoured yet (only accessLogging is)",
-        "Telemetry istio-system/mesh: spec.tracing is not honoured yet (only accessLogging is)",
+        "Telemetry istio-system/mesh: spec.tracing is not honoured (no tracing provider "
+        "runs locally; accessLogging and metrics are)",
+        "Telemetry istio-system/mesh: metrics reportingInterval is not honoured (the local "
+        "proxies count a TCP connection when it closes)",
     ]
+    overrides = telemetry(
+        "mesh", "istio-system", metrics=[{"overrides": [{"match": {"metric": "REQUEST_COUNT"}}]}]
+    )
+    assert telemetry_problems([overrides]) == []
     assert (
         telemetry_problems([telemetry("x", "default", accessLogging=[{"providers": ENVOY}])]) == []
     )

@@ -42,6 +42,7 @@ from ..gateway import HTTP_PROTOCOLS, http_connection_manager
 from ..index import MESH_GATEWAY, ResolvedVS, service_port_protocol, virtual_services_for_gateway
 from ..listeners import HCM_FILTER, TLS_INSPECTOR
 from ..serviceentry import with_registry
+from ..stats import attach_tcp_access_logs, with_stats_log
 from .filterchains import tcp_filter_chains, tcp_proxy_to, tls_filter_chains
 from .httproute import http_route_config, most_specific_virtual_services
 from .scope import (
@@ -124,7 +125,7 @@ def _listener(proxy: GatewayProxy, port: int, chains: list[Json], policy: str, t
 def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     """Listeners, clusters and routes of a client sidecar (see the module docstring)."""
     world = with_registry(world, proxy.namespace)
-    proxy = with_access_logs(world, proxy)
+    proxy = with_stats_log(world, with_access_logs(world, proxy))
     policy = outbound_traffic_policy(world, proxy)
     # A Sidecar's egress hosts narrow the registry and the VirtualServices it sees.
     imports = egress_imports(world, proxy)
@@ -184,4 +185,5 @@ def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
         _fallthrough_cluster(BLACKHOLE_CLUSTER, proxy),
     ]
     clusters.sort(key=lambda c: str(c["name"]))
+    attach_tcp_access_logs(listeners, proxy)
     return EnvoyConfig(listeners=listeners, clusters=clusters, routes=routes)
