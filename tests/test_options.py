@@ -41,6 +41,8 @@ spec:
         ),
         ("--meshgate-kind-keep=maybe", "--meshgate-kind-keep=maybe: not yes or no"),
         ("--meshgate-istio-profile=tiny", "unknown istio-profile 'tiny'"),
+        ("--meshgate-lanes=0", "--meshgate-lanes=0: not auto or a whole number from 1 to 16"),
+        ("--meshgate-lanes=many", "--meshgate-lanes=many: not auto or a whole number"),
     ],
 )
 def test_a_bad_value_is_one_usage_error_before_anything_runs(
@@ -114,3 +116,9 @@ def test_include_root_is_unset_by_default_and_anchored_at_the_invocation_dir(
     assert Settings.from_values({"include-root": "/abs"}, base=tmp_path).include_root == Path(
         "/abs"
     )
+
+
+def test_lanes_are_auto_unless_a_number_is_given() -> None:
+    assert Settings.from_values({}).lanes is None
+    assert Settings.from_values({"lanes": "auto"}).lanes is None
+    assert Settings.from_values({"lanes": "2"}).lanes == 2

@@ -223,6 +223,59 @@ def test_interrupt_leaves_no_process_or_file(
     assert [p.name for p in scratch.iterdir()] == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL])
+def test_lanes_interrupted_or_killed_leave_no_process_or_file(
+    pytester: pytest.Pytester, tmp_path: Path, signum: int
+) -> None:
+    """Cases on three lanes, each with a request in flight for an hour: an interrupt stops
+    every lane's Envoys and removes their files; SIGKILL leaves no Envoy either (they are
+    forked from a thread that lasts as long as pytest), and the next run prunes the files."""
+    slow = ROUTING_CASE.replace('/reviews/1"}', '/reviews/1?delay=1h"}', 1)
+    for n in range(3):
+        pytester.makefile(
+            ".yaml", **{f"routing{n}": MODELINE + slow.replace("prefix-routing", f"r{n}")}
+        )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--meshgate-lanes=3"]
+    proc = subprocess.Popen(
+        [*command, str(pytester.path)],
+        cwd=pytester.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_default_signals,
+    )
+    try:
+        deadline = time.monotonic() + 120  # a hang guard, not a speed goal
+        while len(_processes_mentioning(str(scratch))) < 3:  # an Envoy on each lane
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the lanes' Envoys never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # let the slow requests get under way
+        proc.send_signal(signum)
+        proc.wait(timeout=120)  # a hang guard: the requests in flight would take an hour
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        if proc.stdout:
+            proc.stdout.close()
+    gone = time.monotonic() + 10  # SIGKILL: the kernel kills the Envoys on its own time
+    while _processes_mentioning(str(scratch)) and time.monotonic() < gone:
+        time.sleep(0.05)
+    assert _processes_mentioning(str(scratch)) == [], output
+    if signum == signal.SIGINT:
+        assert "Interrupted" in output or "KeyboardInterrupt" in output, output
+    else:  # what the killed run left, the next run's target removes first
+        from pytest_meshgate._targets.rundirs import prune_orphans
+
+        assert prune_orphans("meshgate-local", scratch)
+    assert [p.name for p in scratch.iterdir()] == []
+
+
 def test_every_target_keeps_a_cases_checks_on_one_xdist_worker(suite: pytest.Pytester) -> None:
     """A case deploys once: under xdist its checks go to one worker (loadgroup).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import warnings
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ __all__ = [
     "SeriesKey",
     "TLSInfo",
     "echo_report",
+    "redact_tokens",
     "tls_info",
     "tls_version_name",
 ]
@@ -204,7 +206,16 @@ class SentRequest:
         lines += [f"  {name}: {value}" for name, value in self.headers]
         if self.body:
             lines.append(f"  body: {self.body[:200]!r}")
-        return "\n".join(lines)
+        return redact_tokens("\n".join(lines))
+
+
+# A JWT (three base64url parts, the first two JSON objects): never shown in reports.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with every JWT replaced by ``<jwt redacted>`` (tokens are credentials)."""
+    return _JWT.sub("<jwt redacted>", text)
 
 
 def _describe_offer(tls: ClientTLS) -> str:
@@ -348,7 +359,7 @@ class Exchange:
         elif r.body and r.grpc is None:
             text = r.body[:500].decode("utf-8", "replace")
             lines.append(f"  body: {text!r}")
-        return "\n".join(lines)
+        return redact_tokens("\n".join(lines))
 
 
 def _grpc_status(reply: GrpcReply) -> str:

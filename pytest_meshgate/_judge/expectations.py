@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from .._cases.model.expect import Expect, answer_labels
 from .._durations import format_duration
-from .._exchange.records import AccessLogLine, Exchange
+from .._exchange.records import AccessLogLine, Exchange, redact_tokens
 from .._grpcwire import status_name
 
 __all__ = [
@@ -229,7 +229,9 @@ def _judge_backend_request(expect: Expect, echo: dict[str, object]) -> list[str]
     for name, value in want.headers.items():
         seen = _echo_header(echo, name)
         if seen != value:
-            failures.append(f"request.headers.{name}: expected {value!r}, backend saw {seen!r}")
+            failures.append(
+                redact_tokens(f"request.headers.{name}: expected {value!r}, backend saw {seen!r}")
+            )
     for name in want.absent_headers:
         seen = _echo_header(echo, name)
         if seen is not None:

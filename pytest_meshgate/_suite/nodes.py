@@ -28,6 +28,7 @@ from .failure import CheckFailureRepr, failure_repr
 
 if TYPE_CHECKING:
     from .._targets.base import Target
+    from .lanes import PlannedCase
 
 __all__ = ["INVALID_DOCUMENTS", "CaseFileNode", "CaseNode", "CheckItem", "InvalidCaseItem"]
 
@@ -182,11 +183,19 @@ class CaseNode(pytest.Collector):
             self.add_marker(pytest.mark.skip(reason=self.conformance["reason"]))
 
     def collect(self) -> Iterator[pytest.Item]:
+        lanes = session_lanes(self.config)
         for index, check in enumerate(self.loaded.case.spec.checks):
             yield CheckItem.from_parent(
                 self,
                 name=check.name,
-                callobj=_runner(self.loaded, index, self.findings, self.selected_checks),
+                callobj=_runner(
+                    self.loaded,
+                    index,
+                    self.findings,
+                    self.selected_checks,
+                    lanes,
+                    lambda: session_plan(self.session),
+                ),
                 loaded=self.loaded,
                 index=index,
             )
@@ -203,18 +212,61 @@ class CaseNode(pytest.Collector):
         return self.loaded.path, self.loaded.start.line - 1, self.loaded.name
 
 
+def session_lanes(config: pytest.Config) -> int:
+    """``--meshgate-lanes`` for this process (auto: ``lanes.auto_lanes``)."""
+    chosen = settings_of(config).lanes
+    if hasattr(config, "workerinput"):
+        return 1  # an xdist worker does not know which cases it will be sent
+    if chosen is not None:
+        return chosen
+    from .lanes import auto_lanes
+
+    return auto_lanes(in_xdist_worker=False)
+
+
+# The session's cases in item order, planned once (items are final when they run).
+_PLAN = pytest.StashKey[list["PlannedCase"]]()
+# Items pytest would skip before calling them: never started ahead.
+_SKIPPING_MARKS = ("skip", "skipif")
+
+
+def session_plan(session: pytest.Session) -> list[PlannedCase]:
+    """Every case with checks this session runs, in the order of its first item, each
+    with its checks' indices in item order; items that a mark skips are left out."""
+    plan = session.stash.get(_PLAN, None)
+    if plan is not None:
+        return plan
+    from .lanes import PlannedCase
+
+    cases: dict[int, tuple[CaseNode, list[int]]] = {}
+    for item in session.items:
+        if not isinstance(item, CheckItem) or not isinstance(item.parent, CaseNode):
+            continue
+        if any(item.get_closest_marker(name) is not None for name in _SKIPPING_MARKS):
+            continue
+        node = item.parent
+        cases.setdefault(id(node), (node, []))[1].append(item.index)
+    plan = [
+        PlannedCase(node.loaded, node.findings, tuple(indices)) for node, indices in cases.values()
+    ]
+    session.stash[_PLAN] = plan
+    return plan
+
+
 def _runner(
     loaded: LoadedCase,
     index: int,
     findings: Sequence[Finding],
     selected: Callable[[], Sequence[int]],
+    lanes: int = 1,
+    plan: Callable[[], Sequence[PlannedCase]] | None = None,
 ) -> Callable[..., None]:
     # The signature names the fixtures pytest injects: the target is a real
     # session fixture, so users can override or wrap it in a conftest.
     def run_check(meshgate_target: Target) -> None:
         from .schedule import run_scheduled
 
-        run_scheduled(meshgate_target, loaded, index, findings, selected)
+        run_scheduled(meshgate_target, loaded, index, findings, selected, lanes, plan)
 
     run_check.__doc__ = loaded.case.spec.checks[index].description
     return run_check

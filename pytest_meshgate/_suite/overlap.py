@@ -28,15 +28,24 @@ be used from several threads. The case decides the rest:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._cases.model.case import Check
+from .._targets.base import required_capabilities
 
 if TYPE_CHECKING:
     from .._cases.loader import LoadedCase
     from .._targets.base import Target
 
-__all__ = ["attempts_at_once", "runs_alone", "shares_state"]
+__all__ = [
+    "QUIET_LATENCY",
+    "attempts_at_once",
+    "needs_quiet_machine",
+    "runs_alone",
+    "shares_state",
+    "side_by_side",
+]
 
 
 def runs_alone(check: Check) -> bool:
@@ -52,6 +61,23 @@ def runs_alone(check: Check) -> bool:
         or expect.metrics is not None
         or (request.concurrency or 1) > 1
     )
+
+
+def side_by_side(target: Target, loaded: LoadedCase, indices: Sequence[int]) -> list[int]:
+    """Of the checks ``indices`` (those this session runs), the ones to start together:
+    on a target that runs checks concurrently, those that neither run alone nor
+    share state, when there are two or more."""
+    if not target.concurrent_checks or shares_state(loaded):
+        return []
+    checks = loaded.case.spec.checks
+    chosen = [
+        i
+        for i in indices
+        if not checks[i].skip
+        and not runs_alone(checks[i])
+        and required_capabilities(checks[i]) <= target.capabilities
+    ]
+    return chosen if len(chosen) > 1 else []
 
 
 def shares_state(loaded: LoadedCase) -> bool:
@@ -91,3 +117,28 @@ def attempts_at_once(target: Target, loaded: LoadedCase, check: Check) -> int:
     if shares_state(loaded):
         return 1
     return successes
+
+
+# An upper latency bound this tight judges the machine as much as the gateway;
+# such a case gets the cores to itself. Other lanes share only the cores (never
+# a proxy or a backend), and on two loaded cores they add tens of milliseconds
+# to an answer; the tightest bound in cases/ is 900 ms.
+QUIET_LATENCY = 0.3
+
+
+def needs_quiet_machine(loaded: LoadedCase) -> bool:
+    """Whether the case must run with no other case in flight on other lanes.
+
+    A busier machine only makes answers slower and bursts less simultaneous,
+    which can fail a check but not pass one: a missing delay cannot look
+    like one for three attempts in a row, a missing circuit breaker cannot
+    overflow, and absence windows (a mirror share of 0, ``logged: false``)
+    wait a second for what arrives within milliseconds. Only an upper
+    latency bound under ``QUIET_LATENCY`` is left to chance, so only such a
+    case runs alone on the machine.
+    """
+    for check in loaded.case.spec.checks:
+        latency = check.expect.latency
+        if latency is not None and latency.at_most is not None and latency.at_most < QUIET_LATENCY:
+            return True
+    return False

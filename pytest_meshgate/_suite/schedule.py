@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .._targets.base import required_capabilities
-from .overlap import runs_alone, shares_state
+from .lanes import LaneSchedule, PlannedCase
+from .overlap import side_by_side
 from .run import run_check
 
 if TYPE_CHECKING:
@@ -86,19 +86,7 @@ class _Schedule:
 _SCHEDULES: weakref.WeakKeyDictionary[Target, _Schedule] = weakref.WeakKeyDictionary()
 
 
-def side_by_side(target: Target, loaded: LoadedCase, indices: Sequence[int]) -> list[int]:
-    """Of the checks ``indices`` (those this session runs), the ones to start together."""
-    if not target.concurrent_checks or shares_state(loaded):
-        return []
-    checks = loaded.case.spec.checks
-    chosen = [
-        i
-        for i in indices
-        if not checks[i].skip
-        and not runs_alone(checks[i])
-        and required_capabilities(checks[i]) <= target.capabilities
-    ]
-    return chosen if len(chosen) > 1 else []
+_LANES: weakref.WeakKeyDictionary[Target, LaneSchedule] = weakref.WeakKeyDictionary()
 
 
 def run_scheduled(
@@ -107,12 +95,22 @@ def run_scheduled(
     index: int,
     findings: Sequence[Finding],
     selected: Callable[[], Sequence[int]],
+    lanes: int = 1,
+    plan: Callable[[], Sequence[PlannedCase]] | None = None,
 ) -> None:
     """Judge check ``index`` of ``loaded``: its started run's outcome, or run it now.
 
     ``selected`` gives the indices of the case's checks this session runs
-    (after ``-k``, deselection and xdist's grouping).
+    (after ``-k``, deselection and xdist's grouping). With ``lanes`` above 1,
+    a target that runs cases concurrently and ``plan`` (the session's cases
+    in item order), cases run ahead on lanes (``_suite/lanes.py``).
     """
+    if lanes > 1 and plan is not None and target.concurrent_cases and target.concurrent_checks:
+        lane_schedule = _LANES.get(target)
+        if lane_schedule is None:
+            lane_schedule = _LANES[target] = LaneSchedule(target, lanes, plan, CHECKS_AT_ONCE)
+        lane_schedule.report(loaded, index, findings)
+        return
     schedule = _SCHEDULES.setdefault(target, _Schedule())
     with schedule.lock:
         if schedule.current is None or schedule.current.loaded is not loaded:
@@ -149,16 +147,24 @@ def _start(
 
 def close_schedule(target: Target) -> None:
     """Finish the case running side by side on ``target`` (before the target closes)."""
-    schedule = _SCHEDULES.pop(target, None)
-    if schedule is not None:
-        with schedule.lock:
-            schedule.leave()
+    lane_schedule = _LANES.pop(target, None)
+    try:
+        if lane_schedule is not None:
+            lane_schedule.close()
+    finally:
+        schedule = _SCHEDULES.pop(target, None)
+        if schedule is not None:
+            with schedule.lock:
+                schedule.leave()
 
 
 def leave_case(target: Target) -> None:
     """Finish the case running side by side on ``target`` before another deployment (the
     Python API's) replaces it; what was reported stays, and the case's other checks start
     again when their items come."""
+    lane_schedule = _LANES.get(target)
+    if lane_schedule is not None:
+        lane_schedule.hold()  # lanes run nothing until the next case item
     schedule = _SCHEDULES.get(target)
     if schedule is not None:
         with schedule.lock:

@@ -140,6 +140,10 @@ class Target(abc.ABC):
     # Whether independent checks of one case may run side by side against its
     # deployment (its senders are safe to use from several threads).
     concurrent_checks: bool = False
+    # Whether copies of it made by ``new_lane`` may run other cases at the same
+    # time in this process (the scheduler's lanes, _suite/lanes.py): each copy
+    # has its own proxies, backends and secrets, and nothing they bind collides.
+    concurrent_cases: bool = False
 
     def __init__(self) -> None:
         self._current: tuple[LoadedCase, Deployment] | None = None
@@ -198,6 +202,12 @@ class Target(abc.ABC):
             self.deactivate()
         finally:
             self.release()
+
+    def new_lane(self, lane: int) -> Target:
+        """An independent copy of this target (same settings, its own everything) for
+        lane ``lane`` (1, 2, ...); only targets with ``concurrent_cases``. The caller
+        closes it."""
+        raise NotImplementedError(f"target '{self.name}' runs one case at a time")
 
     @abc.abstractmethod
     def release(self) -> None:

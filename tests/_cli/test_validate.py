@@ -224,7 +224,7 @@ def test_github_annotations(write: Write, tmp_path: Path) -> None:
         "::error file=a%2Cb.yaml,line=7,col=57,title=meshgate error%3A spec.checks[0].request.x:y".replace(
             "x:y", "x%3Ay"
         )
-        + "::unknown key (allowed: body, concurrency, count, from, gateway, grpc, headers, http2, method, "
+        + "::unknown key (allowed: body, concurrency, count, from, gateway, grpc, headers, http2, jwt, method, "
         "timeout, tls, url)",
     ]
     assert lines[-1].startswith("meshgate validate: invalid: 1 case file (1 invalid)")

@@ -10,7 +10,12 @@ import pytest
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
 from pytest_meshgate._judge.verdicts import Consistency
-from pytest_meshgate._suite.overlap import attempts_at_once, runs_alone, shares_state
+from pytest_meshgate._suite.overlap import (
+    attempts_at_once,
+    needs_quiet_machine,
+    runs_alone,
+    shares_state,
+)
 
 CASE = """\
 apiVersion: meshgate.dev/v1alpha1
@@ -119,3 +124,41 @@ def test_attempts_of_a_case_that_shares_state_go_one_at_a_time(
     loaded = case("      trafficPolicy: {connectionPool: {tcp: {maxConnections: 1}}}")
     assert width(FakeTarget(confirms=True), loaded, "single") == 1
     assert width(FakeTarget(confirms=True), loaded, "burst") == 2  # as its batch is sent
+
+
+QUIET = """\
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {{name: q}}
+spec:
+  checks:
+  - name: bounded
+    request: {{url: "http://a.example.com/"}}
+    expect: {{latency: {latency}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("latency", "quiet"),
+    [
+        ("{atMost: 100ms}", True),
+        ("{atLeast: 50ms, atMost: 299ms}", True),
+        ("{atMost: 900ms}", False),
+        ("{atLeast: 2s}", False),
+    ],
+)
+def test_only_a_tight_upper_latency_bound_needs_a_quiet_machine(
+    tmp_path: Path, latency: str, quiet: bool
+) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text(QUIET.format(latency=latency), encoding="utf-8")
+    (loaded,) = load_case_file(path).cases
+    assert needs_quiet_machine(loaded) is quiet
+
+
+def test_no_case_of_the_suite_needs_a_quiet_machine() -> None:
+    # Every latency bound of cases/ leaves room for other lanes' load; a new case
+    # with a tighter one runs alone on the machine (and costs the suite its time).
+    root = Path(__file__).resolve().parents[2] / "cases"
+    cases = [c for f in sorted(root.glob("*.yaml")) for c in load_case_file(f).cases]
+    assert cases and not [c.name for c in cases if needs_quiet_machine(c)]

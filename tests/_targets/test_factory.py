@@ -25,6 +25,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
         "ISTIO-EGRESS",
         "ISTIO-MESH-HTTP",
         "ISTIO-TELEMETRY",
+        "ISTIO-SECURITY",
         "GATEWAY-HTTP",
         "GATEWAY-TLS",
         "GATEWAY-TCP",
@@ -38,6 +39,7 @@ def test_local_target_declares_known_features_and_claims_its_profiles() -> None:
     assert catalog.profiles["ISTIO-INGRESS-HTTP"].features <= declared
     assert catalog.profiles["ISTIO-INGRESS-GRPC"].features <= declared
     assert catalog.profiles["ISTIO-TELEMETRY"].features <= declared
+    assert catalog.profiles["ISTIO-SECURITY"].features <= declared
 
 
 @pytest.mark.parametrize(

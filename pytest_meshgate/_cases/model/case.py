@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import CaseModel, Slug
 from .expect import Expect
+from .jwt import JwtKey
 from .meshconfig import MeshConfig
 from .request import Request
 from .workloads import Client, GatewayWorkload, Secret, Service
@@ -159,6 +160,11 @@ class CaseSpec(CaseModel):
     clients: list[Client] = Field(default_factory=list, max_length=32)
     gateways: list[GatewayWorkload] = Field(default_factory=list, max_length=16)
     secrets: list[Secret] = Field(default_factory=list, max_length=64)
+    jwt_keys: list[JwtKey] = Field(
+        default_factory=list,
+        max_length=16,
+        description="JWT signing keys generated per run (request.jwt, RequestAuthentication).",
+    )
     resources: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Istio manifests as users write them, or {include: path}.",
@@ -182,6 +188,24 @@ class CaseSpec(CaseModel):
                 raise ValueError(
                     f"check {check.name!r}: from {check.request.from_!r} is not in "
                     f"spec.clients (known: {known})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_keys_exist(self) -> CaseSpec:
+        names = [k.name for k in self.jwt_keys]
+        if len(set(names)) != len(names):
+            raise ValueError("jwtKeys: every key has a name of its own")
+        uris = [k.jwks_uri for k in self.jwt_keys if k.jwks_uri is not None]
+        if len(set(uris)) != len(uris):
+            raise ValueError("jwtKeys: one key per jwksUri")
+        for check in self.checks:
+            token = check.request.jwt if check.request is not None else None
+            if token is not None and token.key not in names:
+                known = ", ".join(sorted(names)) or "none"
+                raise ValueError(
+                    f"check {check.name!r}: jwt key {token.key!r} is not in spec.jwtKeys "
+                    f"(known: {known})"
                 )
         return self
 

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import CaseModel
 
-__all__ = ["MeshConfig"]
+__all__ = ["GatewayTopology", "MeshConfig", "ProxyConfig", "parse_proxy_config"]
 
 # MeshConfig keys (istio/api mesh/v1alpha1/config.proto) the harness does not honour yet.
 _KNOWN_UNSUPPORTED = frozenset(
@@ -26,7 +26,6 @@ _KNOWN_UNSUPPORTED = frozenset(
         "extensionProviders",
         "defaultProviders",
         "enableTracing",
-        "defaultConfig",
         "outboundTrafficPolicy",
         "rootNamespace",
         "trustDomain",
@@ -55,6 +54,40 @@ _KNOWN_UNSUPPORTED = frozenset(
 )
 
 
+class GatewayTopology(CaseModel):
+    """``ProxyConfig.gatewayTopology``: the proxies in front of a gateway."""
+
+    num_trusted_proxies: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Trusted proxies in front of the gateway: the HCM's xff_num_trusted_hops, "
+        "so remote.ip / remoteIpBlocks read X-Forwarded-For that many hops back.",
+    )
+
+
+class ProxyConfig(CaseModel):
+    """The ProxyConfig keys the harness honours (``meshConfig.defaultConfig``, or a gateway
+    pod's ``proxy.istio.io/config`` annotation): ``gatewayTopology.numTrustedProxies``."""
+
+    gateway_topology: GatewayTopology | None = None
+
+
+def parse_proxy_config(text: str) -> ProxyConfig:
+    """The ``proxy.istio.io/config`` annotation (YAML or JSON) as a ProxyConfig."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"proxy.istio.io/config is not YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError("proxy.istio.io/config is a ProxyConfig object")
+    return ProxyConfig.model_validate(data)
+
+
 class MeshConfig(CaseModel):
     """The access-log settings of Istio's MeshConfig (the rest is not supported yet)."""
 
@@ -72,6 +105,11 @@ class MeshConfig(CaseModel):
         "empty: Istio's default format.",
     )
 
+    default_config: ProxyConfig = Field(
+        default_factory=ProxyConfig,
+        description="Every proxy's ProxyConfig: gatewayTopology.numTrustedProxies only.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _only_supported_keys(cls, data: Any) -> Any:
@@ -80,7 +118,8 @@ class MeshConfig(CaseModel):
                 if key in _KNOWN_UNSUPPORTED:
                     raise ValueError(
                         f"meshConfig.{key} is not supported by the harness yet (supported: "
-                        "accessLogFile, accessLogEncoding, accessLogFormat)"
+                        "accessLogFile, accessLogEncoding, accessLogFormat, "
+                        "defaultConfig.gatewayTopology)"
                     )
         return data
 

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from .base import CaseModel, TLSVersionName
 from .grpc import GrpcRequest, check_grpc_request
+from .jwt import JwtToken
 from .values import (
     AlpnProtocol,
     Body,
@@ -71,6 +72,9 @@ class Request(CaseModel):
         default=None, description="Make a unary gRPC call instead of an HTTP request."
     )
     tls: RequestTLS | None = None
+    jwt: JwtToken | None = Field(
+        default=None, description="A JWT the harness mints with a spec.jwtKeys key and sends."
+    )
     timeout: RequestTimeout | None = None
     count: int | None = Field(default=None, ge=1, le=100000)
     concurrency: int | None = Field(default=None, ge=1, le=256)

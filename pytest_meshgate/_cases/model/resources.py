@@ -57,6 +57,12 @@ def _build() -> dict[tuple[str, str], ResourceType]:
         table[(api_version, "Telemetry")] = ResourceType(
             "istio", api_version, "Telemetry", istio.Telemetry
         )
+    for api_version in istio.SECURITY_API_VERSIONS:
+        for kind, security_model in (
+            ("AuthorizationPolicy", istio.AuthorizationPolicy),
+            ("RequestAuthentication", istio.RequestAuthentication),
+        ):
+            table[(api_version, kind)] = ResourceType("istio", api_version, kind, security_model)
     for (kind, version), gw_model in gatewayapi.MODELS.items():
         api_version = f"{gatewayapi.GATEWAY_GROUP}/{version}"
         table[(api_version, kind)] = ResourceType("gateway-api", api_version, kind, gw_model)

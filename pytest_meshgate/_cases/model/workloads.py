@@ -401,7 +401,27 @@ class GatewayWorkload(CaseModel):
         ],
         max_length=16,
     )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pod annotations: proxy.istio.io/config (gatewayTopology) only.",
+    )
 
+    @field_validator("annotations")
+    @classmethod
+    def _honoured_annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        from .meshconfig import parse_proxy_config
+
+        for key, value in annotations.items():
+            if key != PROXY_CONFIG_ANNOTATION:
+                raise ValueError(
+                    f"annotation {key!r} is not honoured by the harness (only "
+                    f"{PROXY_CONFIG_ANNOTATION})"
+                )
+            parse_proxy_config(value)
+        return annotations
+
+
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 
 DEFAULT_GATEWAYS: dict[str, GatewayWorkload] = {
     "ingress": GatewayWorkload(

@@ -8,7 +8,8 @@ document at collection; warnings (what the webhook accepts but says about)
 come back beside them. docs/istio-validation.md lists every rule.
 
 One module per kind (``gateway``, ``virtualservice`` with ``httproute`` and
-``httppolicy``, ``destinationrule``, ``serviceentry``, ``sidecar``, ``telemetry``) over the
+``httppolicy``, ``destinationrule``, ``serviceentry``, ``sidecar``, ``telemetry``,
+``security``: AuthorizationPolicy and RequestAuthentication) over the
 rules they share (``kubernetes``, ``trafficpolicy``, ``tls``, ``headers``,
 ``hosts``, ``regex``, ``common``) and ``report``, where findings are collected.
 """
@@ -20,9 +21,11 @@ from pathlib import Path
 
 from ..._errors import Problem
 from ..model.istio import (
+    AuthorizationPolicy,
     DestinationRule,
     Gateway,
     IstioResource,
+    RequestAuthentication,
     ServiceEntry,
     Sidecar,
     Telemetry,
@@ -33,6 +36,7 @@ from .destinationrule import validate_destination_rule
 from .gateway import validate_gateway
 from .kubernetes import KubernetesObject, validate_istio_annotations, validate_metadata
 from .report import Findings, Report
+from .security import validate_authorization_policy, validate_request_authentication
 from .serviceentry import validate_service_entry
 from .sidecar import validate_sidecar
 from .telemetry import validate_telemetry
@@ -60,6 +64,10 @@ def check_resource(resource: KubernetesObject, report: Report) -> None:
         validate_sidecar(resource, report)
     elif isinstance(resource, Telemetry):
         validate_telemetry(resource, report)
+    elif isinstance(resource, AuthorizationPolicy):
+        validate_authorization_policy(resource, report)
+    elif isinstance(resource, RequestAuthentication):
+        validate_request_authentication(resource, report)
 
 
 def validate_resource(

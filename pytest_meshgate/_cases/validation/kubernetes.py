@@ -14,7 +14,7 @@ import re
 
 from ..model.apps import AppResource
 from ..model.gatewayapi import ClusterGatewayAPIResource, GatewayAPIResource
-from ..model.istio import IstioResource
+from ..model.istio import IstioResource, PolicyTargetReference
 from ..model.kubernetes import KubernetesNamespace
 from .report import Report
 
@@ -25,6 +25,7 @@ __all__ = [
     "subdomain_problems",
     "validate_istio_annotations",
     "validate_metadata",
+    "validate_target_ref",
 ]
 
 _LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -158,11 +159,10 @@ def validate_istio_annotations(resource: IstioResource, r: Report) -> bool:
     annotations = resource.metadata.annotations
     m = r.at("metadata", "annotations")
     if _DRY_RUN in annotations:
-        m.error(
-            f"{resource.key} has unsupported annotation {_DRY_RUN}, please remove the annotation",
-            _DRY_RUN,
-        )
-        return False
+        problem = _dry_run_problem(resource, annotations[_DRY_RUN])
+        if problem:
+            m.error(problem, _DRY_RUN)
+            return False
     if _ALWAYS_REJECT in annotations:
         m.error(f'"{_ALWAYS_REJECT}" annotation found, rejecting', _ALWAYS_REJECT)
         return False
@@ -171,3 +171,56 @@ def validate_istio_annotations(resource: IstioResource, r: Report) -> bool:
             m.error(f'"{key}" annotation found, this may not be set by users', key)
             return False
     return True
+
+
+# strconv.ParseBool
+_GO_BOOLS = frozenset(
+    {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
+)
+
+
+def _dry_run_problem(resource: IstioResource, value: str) -> str | None:
+    """``checkDryRunAnnotation``: AuthorizationPolicy only, ALLOW or DENY, a Go boolean."""
+    ns_name = f"{resource.namespace}/{resource.name}"
+    if resource.kind != "AuthorizationPolicy":
+        return f"{ns_name} has unsupported annotation {_DRY_RUN}, please remove the annotation"
+    action = getattr(resource.spec, "action", "ALLOW")
+    if action not in ("ALLOW", "DENY"):
+        return (
+            f"the annotation {_DRY_RUN} currently only supports action ALLOW/DENY, found "
+            f"action {action} in {ns_name}"
+        )
+    if value not in _GO_BOOLS:
+        return (
+            f"{ns_name} has annotation {_DRY_RUN} with invalid value ({value}): "
+            f'strconv.ParseBool: parsing "{value}": invalid syntax'
+        )
+    return None
+
+
+# allowedTargetRefs in pkg/config/validation/validation.go: (canonical group, kind).
+_ALLOWED_TARGETS = (
+    ("core", "Service"),
+    ("networking.istio.io", "ServiceEntry"),
+    ("gateway.networking.k8s.io", "Gateway"),
+    ("gateway.networking.k8s.io", "GatewayClass"),
+)
+_ALLOWED_TEXT = (
+    "[core/v1/Service networking.istio.io/v1/ServiceEntry "
+    "gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass]"
+)
+
+
+def validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:
+    """``validatePolicyTargetReference``."""
+    if not ref.name:
+        r.error("targetRef name must be set", "name")
+    if ref.namespace:
+        r.error(
+            "targetRef namespace must not be set; cross namespace referencing is not supported",
+            "namespace",
+        )
+    if (ref.group or "core", ref.kind) not in _ALLOWED_TARGETS:
+        r.error(
+            f"targetRef must be to one of {_ALLOWED_TEXT} but was {ref.group}/{ref.kind}", "kind"
+        )

@@ -5,23 +5,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..model.istio import Metrics, PolicyTargetReference, Telemetry
+from ..model.istio import Metrics, Telemetry
 from .common import validate_workload_selector
+from .kubernetes import validate_target_ref
 from .report import Report
 
 __all__ = ["validate_telemetry"]
-
-# allowedTargetRefs in pkg/config/validation/validation.go: (canonical group, kind).
-_ALLOWED_TARGETS = (
-    ("core", "Service"),
-    ("networking.istio.io", "ServiceEntry"),
-    ("gateway.networking.k8s.io", "Gateway"),
-    ("gateway.networking.k8s.io", "GatewayClass"),
-)
-_ALLOWED_TEXT = (
-    "[core/v1/Service networking.istio.io/v1/ServiceEntry "
-    "gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass]"
-)
 
 
 def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
@@ -35,9 +24,9 @@ def validate_telemetry(telemetry: Telemetry, r: Report) -> None:
         s.errors(errors, "selector", "matchLabels")
         s.warn(warning, "selector")
     if spec.target_ref is not None:
-        _validate_target_ref(spec.target_ref, s.at("targetRef"))
+        validate_target_ref(spec.target_ref, s.at("targetRef"))
     for i, ref in enumerate(spec.target_refs):
-        _validate_target_ref(ref, s.at("targetRefs", i))
+        validate_target_ref(ref, s.at("targetRefs", i))
     for i, metrics in enumerate(spec.metrics):
         _validate_metrics(metrics, s.at("metrics", i))
     if len(spec.tracing) > 1:
@@ -95,21 +84,6 @@ def _validate_metrics(metrics: Metrics, r: Report) -> None:
                 )
         if override.match is not None and override.match.custom_metric == "":
             o.error("customMetric may not be empty", "match", "customMetric")
-
-
-def _validate_target_ref(ref: PolicyTargetReference, r: Report) -> None:
-    """``validatePolicyTargetReference``."""
-    if not ref.name:
-        r.error("targetRef name must be set", "name")
-    if ref.namespace:
-        r.error(
-            "targetRef namespace must not be set; cross namespace referencing is not supported",
-            "namespace",
-        )
-    if (ref.group or "core", ref.kind) not in _ALLOWED_TARGETS:
-        r.error(
-            f"targetRef must be to one of {_ALLOWED_TEXT} but was {ref.group}/{ref.kind}", "kind"
-        )
 
 
 def _validate_providers(providers: Any, r: Report) -> None:

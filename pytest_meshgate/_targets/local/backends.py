@@ -307,6 +307,7 @@ class CaseBackends:
         secrets: CaseSecrets,
         system_ca_file: str,
         mesh_config: Any = None,
+        jwks: Mapping[str, str] | None = None,
     ) -> World:
         """What the translation sees: the case's resources, secrets and mesh config, and
         this registry."""
@@ -317,6 +318,7 @@ class CaseBackends:
             secrets=secrets.kubernetes_secrets(),
             network={key: tuple(value) for key, value in self.network.items()},
             system_ca_file=system_ca_file,
+            jwks=dict(jwks or {}),
         )
 
     def close(self) -> None:

@@ -14,10 +14,17 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
+from ..._cases.model.meshconfig import parse_proxy_config
 from ..._cases.model.request import Request
-from ..._cases.model.workloads import Client, GatewayWorkload, port_protocol
+from ..._cases.model.workloads import (
+    PROXY_CONFIG_ANNOTATION,
+    Client,
+    GatewayWorkload,
+    port_protocol,
+)
 from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
+from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
 from .backends import CaseBackends
@@ -62,6 +69,8 @@ class LocalDeployment(Deployment):
         self.loaded = loaded
         self.backends = CaseBackends(loaded.name)
         self.secrets = CaseSecrets({}, {})
+        # Generated per deployment, in memory: tokens are minted per attempt.
+        self.jwt_keys = CaseJwtKeys.generate(loaded.case)
         self.dns = PodDNS(self.backends, self.world)
         self.router = Router(loaded.case.spec.clients, self.dns)
         self.sender = Sender(target, self.router, self.client_tls, self._ca_named)
@@ -120,6 +129,7 @@ class LocalDeployment(Deployment):
             self.secrets,
             self.target.public_roots_file,
             self.loaded.case.spec.mesh_config,
+            jwks=self.jwt_keys.published(),
         )
 
     def status(self) -> list[ObjectStatus]:
@@ -146,7 +156,19 @@ class LocalDeployment(Deployment):
             mesh_identity=self.target.mesh_ca.identity(
                 workload.namespace, gateway_service_account(workload.name)
             ),
+            num_trusted_proxies=self._trusted_proxies(workload),
         )
+
+    def _trusted_proxies(self, workload: GatewayWorkload) -> int:
+        """``gatewayTopology.numTrustedProxies``: the pod's ``proxy.istio.io/config``
+        over the mesh's ``defaultConfig``, as Istio merges a proxy's ProxyConfig."""
+        topology = self.loaded.case.spec.mesh_config.default_config.gateway_topology
+        annotation = workload.annotations.get(PROXY_CONFIG_ANNOTATION)
+        if annotation is not None:
+            own = parse_proxy_config(annotation).gateway_topology
+            if own is not None and "num_trusted_proxies" in own.model_fields_set:
+                topology = own
+        return topology.num_trusted_proxies if topology is not None else 0
 
     def configure(self, short_name: str, proxy: LocalProxy, world: World) -> None:
         from .translate import UnsupportedFeature, recorded_warnings, translate_gateway
@@ -223,11 +245,12 @@ class LocalDeployment(Deployment):
         return (request.gateway or "ingress") in self.router.gateways
 
     def send(self, request: Request) -> Exchange:
-        return self.sender.send(request)
+        return self.sender.send(self.jwt_keys.with_token(request))
 
     def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
-        """``count`` attempts through the bulk sender, ``concurrency`` connections at once."""
-        return self.sender.send_many(request, count, concurrency)
+        """``count`` attempts through the bulk sender, ``concurrency`` connections at once
+        (one minted token for the batch, if the check asks for one)."""
+        return self.sender.send_many(self.jwt_keys.with_token(request), count, concurrency)
 
     def received(
         self,

@@ -17,7 +17,7 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, Client, GatewayWorkload
-from ..._errors import TargetError
+from ..._errors import ConfigRejected, TargetError
 from ..._exchange.client import HTTPClient
 from ..._judge.verdicts import Consistency
 from ..base import Deployment, Target
@@ -30,6 +30,11 @@ from .proxy import LocalProxy
 from .world import default_system_ca_file
 
 __all__ = ["IDLE_PROXIES", "LocalTarget"]
+
+# A case deploys again with new listener ports this many times when one it was
+# given is taken by the time Envoy binds it.
+_BIND_ATTEMPTS = 3
+_ADDRESS_IN_USE = "Address already in use"
 
 # Idle sidecars and custom gateways kept running (with an empty configuration)
 # for a later case that needs them again.
@@ -45,6 +50,7 @@ class LocalTarget(Target):
     # EnvoyProcess.apply returns once Envoy's stats show the new versions served.
     confirms_configuration = True
     concurrent_checks = True
+    concurrent_cases = True
 
     def __init__(
         self,
@@ -52,14 +58,19 @@ class LocalTarget(Target):
         request_timeout: float = 10.0,
         envoy_binary: str | None = None,
         envoy_log_level: str = "warn",
+        lane: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 <= lane <= 255:
+            raise ValueError(f"lane {lane} is not between 0 and 255")
+        self.lane = lane
         self.consistency = consistency or Consistency()
         self.envoy_binary = envoy_binary
         self.envoy_log_level = envoy_log_level
         # Private (0700) scratch space for Envoy bootstraps, xDS files (TLS credentials
         # inline), logs and the mesh CA's keys; a killed run's is pruned by the next.
-        self.workdir = make_run_directory("meshgate-local")
+        # Made on first use: with lanes the fixture's own target may never deploy.
+        self._workdir: Path | None = None
         self.client = HTTPClient(timeout=request_timeout)
         self.request_timeout = request_timeout
         self._bulk: Any = None  # BulkSender, made on first use
@@ -67,7 +78,12 @@ class LocalTarget(Target):
         self._proxies: dict[str, LocalProxy] = {}
         # Sidecars and custom gateways no case uses now, longest idle first (_retire).
         self._idle: dict[str, None] = {}
-        self._sources = 1  # 127.0.0.1 is the harness; proxies get .2, .3, ...
+        # 127.0.0.1 is the harness; proxies get .2, .3, ...: 127.0.<lane>.x, so a
+        # lane's proxies never share a source address with another lane's.
+        self._sources = 1
+        # Lanes' threads deploy while the session may be closing this target (an
+        # interrupt, atexit): nothing starts once it is closed.
+        self._lifecycle = threading.RLock()
         self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
         self._echo: Any = None
         self._secrets: SecretStore | None = None
@@ -77,6 +93,15 @@ class LocalTarget(Target):
         atexit.register(self.close)
 
     # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def workdir(self) -> Path:
+        """The run directory (see ``__init__``), made on first use."""
+        with self._lifecycle:
+            if self._workdir is None:
+                self._refuse_if_closed()
+                self._workdir = make_run_directory("meshgate-local")
+            return self._workdir
 
     @property
     def secrets(self) -> SecretStore:
@@ -112,12 +137,29 @@ class LocalTarget(Target):
 
     @property
     def echo(self) -> Any:
-        if self._echo is None:
-            from ..echo import EchoServer
+        with self._lifecycle:
+            if self._echo is None:
+                from ..echo import EchoServer
 
-            self._echo = EchoServer()
-            self._echo.start()
-        return self._echo
+                self._refuse_if_closed()
+                self._echo = EchoServer()
+                self._echo.start()
+            return self._echo
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise TargetError("the local target is closed (the session is ending)")
+
+    def new_lane(self, lane: int) -> LocalTarget:
+        """Another local target with the same settings, its own Envoys, echo server,
+        run directory, secrets and mesh CA, its proxies' source addresses 127.0.<lane>.x."""
+        return LocalTarget(
+            consistency=self.consistency,
+            request_timeout=self.request_timeout,
+            envoy_binary=self.envoy_binary,
+            envoy_log_level=self.envoy_log_level,
+            lane=lane,
+        )
 
     @property
     def bulk(self) -> Any:
@@ -131,6 +173,10 @@ class LocalTarget(Target):
 
     def proxy(self, workload: GatewayWorkload, sidecar: bool = False) -> LocalProxy:
         """The Envoy of ``workload`` (a gateway, or a client's sidecar), started on first use."""
+        with self._lifecycle:
+            return self._proxy(workload, sidecar)
+
+    def _proxy(self, workload: GatewayWorkload, sidecar: bool) -> LocalProxy:
         key = f"{'sidecar:' if sidecar else ''}{workload.namespace}/{workload.name}"
         proxy = self._proxies.get(key)
         if proxy is not None and proxy.envoy.poll() is not None:
@@ -147,6 +193,7 @@ class LocalTarget(Target):
         if proxy is None:
             from .envoy import EnvoyProcess
 
+            self._refuse_if_closed()
             envoy = EnvoyProcess(
                 name=workload.name,
                 workdir=self.workdir
@@ -160,7 +207,7 @@ class LocalTarget(Target):
                 self._sources += 1
                 if self._sources > 254:
                     raise TargetError("more than 253 proxies in one session")
-                source = self._source_of[key] = f"127.0.0.{self._sources}"
+                source = self._source_of[key] = f"127.0.{self.lane}.{self._sources}"
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
         return proxy
 
@@ -172,6 +219,10 @@ class LocalTarget(Target):
         return None
 
     def release(self) -> None:
+        with self._lifecycle:
+            self._release()
+
+    def _release(self) -> None:
         try:
             for proxy in self._proxies.values():
                 proxy.envoy.stop()
@@ -187,12 +238,26 @@ class LocalTarget(Target):
                 self._secrets.close()
             if self._mesh_ca is not None:
                 self._mesh_ca.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
             atexit.unregister(self.close)
 
     # ---------------------------------------------------------------- deploying
 
     def deploy(self, loaded: LoadedCase) -> Deployment:
+        for attempt in range(_BIND_ATTEMPTS):
+            try:
+                return self._deploy(loaded)
+            except ConfigRejected as exc:
+                if _ADDRESS_IN_USE not in str(exc) or attempt == _BIND_ATTEMPTS - 1:
+                    raise
+                # A port picked for a listener was taken meanwhile (by another
+                # process: ports picked here are never picked twice): new ports.
+                for proxy in self._proxies.values():
+                    proxy.ports.clear()
+        raise AssertionError("unreachable")
+
+    def _deploy(self, loaded: LoadedCase) -> Deployment:
         spec = loaded.case.spec
         lacking = _case_capabilities(loaded) - self.capabilities
         if lacking:

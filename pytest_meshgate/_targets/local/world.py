@@ -137,6 +137,12 @@ class GatewayProxy:
     # The access loggers of its tcp_proxy filters: Istio's and the stats log
     # (translate.stats, which also adds the stats log to access_logs).
     tcp_access_logs: tuple[Mapping[str, Any], ...] = ()
+    # The jwt_authn and RBAC filters of the workload's policies (a
+    # translate.authz.SecurityFilters; None: not computed, no filters).
+    security: Any = None
+    # proxy.istio.io/config gatewayTopology.numTrustedProxies (the pod annotation
+    # over meshConfig.defaultConfig): the HCM's xff_num_trusted_hops.
+    num_trusted_proxies: int = 0
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,9 @@ class World:
     # The case's spec.meshConfig (a pytest_meshgate._cases.model.meshconfig.MeshConfig);
     # None: Istio's defaults (no access log).
     mesh_config: Any = None
+    # JWT key sets istiod would inline (public JWKS JSON): by jwksUri, and by
+    # "key:<name>" for the ${jwks:<name>} placeholder of an inline jwks.
+    jwks: Mapping[str, str] = field(default_factory=dict)
 
 
 _SYSTEM_CA_CANDIDATES = (

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -71,3 +72,43 @@ def test_a_bad_case_file_is_reported_at_its_line_and_the_others_are_written(tmp_
 def test_render_needs_an_output_and_says_so() -> None:
     done = render(str(HERE / "cases"))
     assert done.returncode == 2 and "--output" in done.stderr
+
+
+def test_security_policies_and_gateway_pod_annotations_are_applied_as_written(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    done = render(
+        "--target", "kind", "--profile", "demo",
+        str(ROOT / "cases" / "authorization-policy.yaml"), "--output", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    def documents(case: str) -> list[dict[str, Any]]:
+        return list(yaml.safe_load_all((out / f"{case}.yaml").read_text()))
+
+    policies = [
+        d
+        for d in documents("authz-ingress-gateway-deny-rules")
+        if d["kind"] == "AuthorizationPolicy"
+    ]
+    deny = next(d for d in policies if d["metadata"]["name"] == "policy-b")
+    assert deny["apiVersion"] == "security.istio.io/v1"
+    assert deny["spec"]["action"] == "DENY"
+    assert deny["spec"]["rules"][2]["from"][0]["source"]["remoteIpBlocks"] == [
+        "172.17.72.46", "192.168.4.0/23"
+    ]  # fmt: skip
+    dry_run = next(
+        d for d in documents("authz-audit-and-dry-run-decide-nothing")
+        if d["metadata"]["name"] == "dry-run-deny-all"
+    )  # fmt: skip
+    assert dry_run["metadata"]["annotations"]["istio.io/dry-run"] == "true"
+    edge = next(
+        d for d in documents("authz-spoofed-xff-not-trusted")
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "edge"
+    )  # fmt: skip
+    annotations = edge["spec"]["template"]["metadata"]["annotations"]
+    assert yaml.safe_load(annotations["proxy.istio.io/config"]) == {
+        "gatewayTopology": {"numTrustedProxies": 1}
+    }
+    assert annotations["inject.istio.io/templates"] == "gateway"

@@ -26,7 +26,9 @@ pytest.importorskip("kubernetes_validate")
 CASES = Path(__file__).parents[3] / "cases"
 ISTIO_KINDS = {"networking.istio.io/v1/Gateway", "networking.istio.io/v1/VirtualService",
                "networking.istio.io/v1/DestinationRule", "networking.istio.io/v1/ServiceEntry",
-               "networking.istio.io/v1/Sidecar", "telemetry.istio.io/v1/Telemetry"}  # fmt: skip
+               "networking.istio.io/v1/Sidecar", "telemetry.istio.io/v1/Telemetry",
+               "security.istio.io/v1/AuthorizationPolicy",
+               "security.istio.io/v1/RequestAuthentication"}  # fmt: skip
 GATEWAY_API_KINDS = {f"gateway.networking.k8s.io/v1/{kind}" for kind in (
     "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "ReferenceGrant")}  # fmt: skip
 
@@ -62,6 +64,7 @@ def test_every_case_renders_to_objects_kubernetes_1_33_accepts(
     assert {kind.split("/", 1)[0] for kind in unvalidated} == {
         "networking.istio.io",
         "telemetry.istio.io",
+        "security.istio.io",
         "gateway.networking.k8s.io",
     }
 

@@ -192,3 +192,27 @@ def test_public_roots_are_the_host_bundle_plus_the_default_ca(target: LocalTarge
     if system is not None:
         assert roots.startswith(Path(system).read_bytes())
     assert target.public_roots_file.startswith(str(target.workdir))
+
+
+def test_a_listener_port_another_process_took_is_refused_and_replaced(
+    target: LocalTarget, make_case: Callable[..., LoadedCase]
+) -> None:
+    # Envoy's default SO_REUSEPORT would let it share a port another Envoy (another
+    # lane's, another run's) holds, and split that port's connections between the two
+    # without a word. The local target turns it off, so the collision is refused, and
+    # the case deploys again on new ports.
+    deployment = target.activate(make_case("first"))
+    ingress = deployment.router.gateways["ingress"]  # type: ignore[attr-defined]
+    taken = ingress.ports[8080]
+    target.activate(make_case("away", selector="{istio: other}"))  # ingress lets go of it
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as an Envoy binds
+    try:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        again = target.activate(make_case("again"))
+        assert ingress.ports[8080] != taken
+        response = again.send(request("http://web.example.com/")).response
+        assert response is not None and response.status == 200
+    finally:
+        squatter.close()

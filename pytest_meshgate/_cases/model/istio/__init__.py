@@ -3,7 +3,8 @@
 One module per Istio resource, as Istio's API protos are laid out
 (``networking/v1alpha3/*.proto`` in istio/api): ``gateway``,
 ``virtualservice``, ``destinationrule``, ``serviceentry``, ``sidecar``;
-``telemetry`` (``telemetry.istio.io``) beside them;
+``telemetry`` (``telemetry.istio.io``) and ``security`` (``security.istio.io``:
+AuthorizationPolicy, RequestAuthentication) beside them;
 ``common`` holds the messages they share and ``resource`` the Kubernetes
 object around each. This module picks a manifest's model by its ``kind``.
 """
@@ -52,6 +53,18 @@ from .resource import (
     ApiVersion,
     IstioResource,
     Metadata,
+)
+from .security import (
+    SECURITY_API_VERSIONS,
+    AuthorizationPolicy,
+    AuthorizationPolicySpec,
+    AuthorizationRule,
+    Condition,
+    JWTRule,
+    Operation,
+    RequestAuthentication,
+    RequestAuthenticationSpec,
+    Source,
 )
 from .serviceentry import (
     ServiceEntry,
@@ -110,12 +123,17 @@ from .virtualservice import (
 
 __all__ = [
     "API_VERSIONS",
+    "SECURITY_API_VERSIONS",
     "SUPPORTED_KINDS",
     "TELEMETRY_API_VERSIONS",
     "AccessLogging",
     "AccessLoggingFilter",
     "ApiVersion",
+    "AuthorizationPolicy",
+    "AuthorizationPolicySpec",
+    "AuthorizationRule",
     "ClientTLSSettings",
+    "Condition",
     "ConnectionPoolSettings",
     "ConsistentHashLB",
     "CorsPolicy",
@@ -144,6 +162,7 @@ __all__ = [
     "IstioEgressListener",
     "IstioIngressListener",
     "IstioResource",
+    "JWTRule",
     "L4MatchAttributes",
     "LabelSelector",
     "LoadBalancerSettings",
@@ -152,6 +171,7 @@ __all__ = [
     "MetricSelector",
     "Metrics",
     "MetricsOverrides",
+    "Operation",
     "OutboundTrafficPolicy",
     "OutlierDetection",
     "Percent",
@@ -161,6 +181,8 @@ __all__ = [
     "PortTrafficPolicy",
     "ProviderRef",
     "RegexRewrite",
+    "RequestAuthentication",
+    "RequestAuthenticationSpec",
     "RouteDestination",
     "Server",
     "ServerTLSSettings",
@@ -170,6 +192,7 @@ __all__ = [
     "Sidecar",
     "SidecarPort",
     "SidecarSpec",
+    "Source",
     "StringMatch",
     "Subset",
     "TCPKeepalive",

@@ -163,7 +163,11 @@ class IstioAdapter(Implementation):
                     "selector": {"matchLabels": dict(workload.labels)},
                     "template": {
                         "metadata": {
-                            "annotations": {"inject.istio.io/templates": "gateway"},
+                            # The case's pod annotations (proxy.istio.io/config) as written.
+                            "annotations": {
+                                **workload.annotations,
+                                "inject.istio.io/templates": "gateway",
+                            },
                             "labels": pod_labels,
                         },
                         "spec": {"containers": [{"name": "istio-proxy", "image": "auto"}]},

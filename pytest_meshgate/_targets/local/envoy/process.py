@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -21,8 +22,9 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...._errors import ConfigRejected, ProxyCrashed, TargetUnavailable
 from .admin import AdminClient
@@ -54,6 +56,8 @@ ENVOY_FLAGS: tuple[str, ...] = (
     "--file-flush-interval-msec",
     "100",
 )
+
+_T = TypeVar("_T")
 
 START_TIMEOUT_S = 10.0
 APPLY_TIMEOUT_S = 5.0
@@ -102,13 +106,62 @@ def _child_setup(parent_pid: int) -> Callable[[], None]:
         os.setpgid(0, 0)
         if _libc_prctl is not None:
             # Kill Envoy if pytest dies without cleaning up (SIGKILL, OOM). Caveat: Linux
-            # sends this when the *thread* that forked exits, not the process: start Envoy
-            # from a thread that lives as long as the session (pytest's main thread does).
+            # sends this when the *thread* that forked exits, not the process: Envoy is
+            # forked from the main thread or from a daemon thread that lasts (_Spawner).
             _libc_prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
             if os.getppid() != parent_pid:  # the parent died before prctl took effect
                 os.kill(os.getpid(), signal.SIGKILL)
 
     return setup
+
+
+class _Spawner:
+    """A thread that lives as long as the process and forks what other threads ask for.
+
+    PR_SET_PDEATHSIG fires when the thread that forked exits, so an Envoy
+    started from a short-lived thread (a lane's, a pool's) would be killed
+    with it. The main thread forks itself; any other thread hands the fork
+    to this daemon thread, which ends only with the process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] | None = None
+
+    def run(self, spawn: Callable[[], _T]) -> _T:
+        if threading.current_thread() is threading.main_thread():
+            return spawn()
+        with self._lock:
+            if self._requests is None:
+                self._requests = queue.SimpleQueue()
+                thread = threading.Thread(
+                    target=self._serve,
+                    args=(self._requests,),
+                    name="meshgate-envoy-spawner",
+                    daemon=True,
+                )
+                thread.start()
+            requests = self._requests
+        done: Future[_T] = Future()
+        requests.put((spawn, done))
+        return done.result()
+
+    @staticmethod
+    def _serve(requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]]) -> None:
+        while True:
+            spawn, done = requests.get()
+            try:
+                done.set_result(spawn())
+            except BaseException as exc:  # handed back to the asking thread
+                done.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+
+
+def _spawn_from_lasting_thread(spawn: Callable[[], _T]) -> _T:
+    """``spawn()`` in a thread that outlives every Envoy it forks (see ``_Spawner``)."""
+    return _SPAWNER.run(spawn)
 
 
 class EnvoyProcess:
@@ -217,14 +270,16 @@ class EnvoyProcess:
             ]
             with open(self.log_path, "wb") as log:
                 try:
-                    self._proc = subprocess.Popen(
-                        argv,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        cwd=self.workdir,
-                        close_fds=True,
-                        preexec_fn=_child_setup(os.getpid()),
+                    self._proc = _spawn_from_lasting_thread(
+                        lambda: subprocess.Popen(
+                            argv,
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            cwd=self.workdir,
+                            close_fds=True,
+                            preexec_fn=_child_setup(os.getpid()),
+                        )
                     )
                 except OSError as exc:
                     raise TargetUnavailable(f"cannot run Envoy {binary!r}: {exc}") from exc

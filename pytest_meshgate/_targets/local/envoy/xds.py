@@ -242,6 +242,12 @@ class XdsFiles:
             listeners=_with_type(listeners, _LISTENER_TYPE),
             routes=dict(zip(route_names, _with_type(routes, _ROUTE_TYPE), strict=True)),
         )
+        for listener in snapshot.listeners:
+            if "socket_address" in listener.get("address", {}):
+                # Envoy's default (SO_REUSEPORT) lets a second Envoy bind a port the first
+                # holds and share its connections without a word: another lane's, another
+                # run's. Off, that port is refused loudly ("Address already in use").
+                listener.setdefault("enable_reuse_port", False)
         referenced = []
         for rds in _walk_rds(snapshot.listeners):
             name = rds["route_config_name"]

@@ -23,6 +23,7 @@ __all__ = [
     "https_route_name",
     "merge_servers",
     "resolve_port",
+    "security_network_filters",
     "selected_gateways",
 ]
 
@@ -296,6 +297,17 @@ def _http_filters(servers: list[BoundServer]) -> list[Json]:
     return filters
 
 
+def _security_http_filters(proxy: GatewayProxy) -> list[Json]:
+    security = proxy.security
+    return [dict(f) for f in security.http] if security is not None else []
+
+
+def security_network_filters(proxy: GatewayProxy) -> list[Json]:
+    """The network RBAC filters a TCP filter chain of ``proxy`` starts with."""
+    security = proxy.security
+    return [dict(f) for f in security.network] if security is not None else []
+
+
 def http_connection_manager(
     proxy: GatewayProxy, listener_name: str, route_name: str, servers: list[BoundServer]
 ) -> Json:
@@ -306,14 +318,15 @@ def http_connection_manager(
     buildHTTPConnectionManager() (codec AUTO, use_remote_address for gateways,
     normalize_path with slashes kept, websocket upgrades, no stream idle timeout).
     """
-    return {
+    hcm: Json = {
         "@type": HCM_TYPE,
         "stat_prefix": f"outbound_{listener_name}",
         "codec_type": "AUTO",
         # No config_source: the transport that delivers routes (file xDS per
         # route file, or ADS) fills it in, so translation stays transport-free.
         "rds": {"route_config_name": route_name},
-        "http_filters": _http_filters(servers),
+        # Authentication and authorization first (listener_builder.go), then the rest.
+        "http_filters": [*_security_http_filters(proxy), *_http_filters(servers)],
         "access_log": [*access_log(proxy), *(dict(x) for x in proxy.access_logs)],
         "use_remote_address": True,
         "forward_client_cert_details": "SANITIZE_SET",
@@ -337,3 +350,7 @@ def http_connection_manager(
             }
         },
     }
+    if proxy.num_trusted_proxies:
+        # buildGatewayConnectionManager: gatewayTopology.numTrustedProxies.
+        hcm["xff_num_trusted_hops"] = proxy.num_trusted_proxies
+    return hcm

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ...._cases.model.istio import ServerTLSSettings
 from ..world import GatewayProxy, World
 from .common import LISTENER_TYPE, Json, UnsupportedFeature
-from .gateway import BoundServer, PortServers, http_connection_manager
+from .gateway import BoundServer, PortServers, http_connection_manager, security_network_filters
 from .tcp import passthrough_chains, tcp_route_filters
 from .tls import CredentialError, UnsupportedServerTLS, downstream_tls_context, transport_socket
 
@@ -119,7 +119,8 @@ def _tls_chains(
             raise UnsupportedFeature(server.gateway, f"spec.servers[{index}].tls.mode", mode)
         if server.is_passthrough:
             for pt in passthrough_chains(world, proxy, server, known_sni):
-                chains.append(_chain(pt.sni_hosts, pt.filters))
+                filters = [*security_network_filters(proxy), *pt.filters]
+                chains.append(_chain(pt.sni_hosts, filters))
             continue
         if server.terminates_https:
             context = _tls_context(world, proxy, server)
@@ -140,6 +141,7 @@ def _tls_chains(
         context = _tls_context(world, proxy, server, tcp=True)
         if context is None:
             continue
+        filters = [*security_network_filters(proxy), *filters]
         chains.append(_chain(server_sni_hosts(server), filters, context))
     return chains
 
@@ -156,7 +158,8 @@ def _plaintext_chains(
     for server in entry.plaintext:
         filters = tcp_route_filters(world, proxy, server)
         if filters:
-            return [_chain((), filters)]
+            # networkfilter.go: the authorization filters go before tcp_proxy.
+            return [_chain((), [*security_network_filters(proxy), *filters])]
         return []
     return []
 

@@ -178,3 +178,22 @@ def test_envoy_dies_with_its_parent(tmp_path: Path) -> None:
         if not gone:  # clean up before failing
             os.kill(envoy_pid, signal.SIGKILL)
         assert gone, "Envoy outlived the process that started it"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_envoy_started_from_a_thread_outlives_that_thread(tmp_path: Path) -> None:
+    # PR_SET_PDEATHSIG fires when the forking *thread* exits: a lane's or a pool's
+    # thread that started Envoy itself would take it down when it ends.
+    import threading
+
+    proxy = EnvoyProcess("from-a-thread", tmp_path)
+    starter = threading.Thread(target=proxy.start)
+    starter.start()
+    starter.join()
+    try:
+        assert proxy.pid is not None
+        time.sleep(0.5)  # the kernel's signal would come right away
+        assert proxy.poll() is None, "Envoy died with the thread that started it"
+        proxy.check_alive()
+    finally:
+        proxy.stop()
