@@ -145,6 +145,9 @@ SUPPORTED_FEATURES = frozenset(
         "MeshRouting",
         "MeshDefaultRouting",
         "MeshVirtualServiceConflict",
+        "HeadlessService",
+        "ExternalNameService",
+        "ServicesSharingPods",
         "OutboundTrafficPolicy",
         "SidecarEgressHosts",
         # mesh TLS

@@ -46,6 +46,8 @@ class Endpoint:
     labels: Mapping[str, str]
     addresses: Mapping[int, tuple[str, int]]  # Service port number -> (ip, port)
     workload: str  # e.g. "reviews-v1", for messages
+    # The pod's IP (a headless service's pods each have their own); None: the addresses'.
+    pod_ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ class MeshService:
     """A Service known to the mesh: a case service, a gateway's Service, or a ServiceEntry host.
 
     ``resolution`` is the ServiceEntry's (``NONE``, ``STATIC``, ``DNS``,
-    ``DNS_ROUND_ROBIN``); Kubernetes Services count as ``STATIC`` (EDS).
+    ``DNS_ROUND_ROBIN``); Kubernetes Services count as ``STATIC`` (EDS), a
+    headless one as ``NONE`` (Istio's ``Passthrough``), an ExternalName one as
+    ``ALIAS`` (Istio's ``Alias``: ``alias_for`` names the host it stands for).
     ``external`` is ``location: MESH_EXTERNAL``. ``address`` is the VIP clients
     resolve the name to (a Kubernetes ClusterIP, a ServiceEntry's first address).
     """
@@ -71,6 +75,17 @@ class MeshService:
     # ``ServiceAccounts``), which ISTIO_MUTUAL clusters verify by default; for a
     # ServiceEntry, its ``subjectAltNames``. Empty: no SAN check.
     service_accounts: tuple[str, ...] = ()
+    alias_for: str | None = None  # an ExternalName Service's externalName
+
+    @property
+    def headless(self) -> bool:
+        """A Kubernetes Service with ``clusterIP: None`` (Passthrough, Kubernetes registry)."""
+        return self.resolution == "NONE" and self.origin == "kubernetes"
+
+    @property
+    def alias(self) -> bool:
+        """An ExternalName Service: no clusters, listeners or virtual hosts of its own."""
+        return self.resolution == "ALIAS"
 
 
 @dataclass(frozen=True)
