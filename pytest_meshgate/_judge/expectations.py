@@ -236,6 +236,14 @@ def _judge_backend_request(expect: Expect, echo: dict[str, object]) -> list[str]
         seen = _echo_header(echo, name)
         if seen is not None:
             failures.append(f"request.absentHeaders: backend saw {name}: {seen!r}")
+    for name, parts in want.headers_contain.items():
+        seen = _echo_header(echo, name)
+        for part in [parts] if isinstance(parts, str) else parts:
+            if seen is None or part not in seen:
+                failures.append(
+                    f"request.headersContain.{name}: expected it to contain {part!r}, "
+                    f"backend saw {seen!r}"
+                )
     if want.tls is not None:
         tls = echo.get("tls")
         server_name = tls.get("serverName") if isinstance(tls, dict) else None

@@ -81,6 +81,11 @@ class RequestExpectation(CaseModel):
     )
     headers: dict[HeaderName, str] = Field(default_factory=dict)
     absent_headers: list[HeaderName] = Field(default_factory=list)
+    headers_contain: dict[HeaderName, str | list[str]] = Field(
+        default_factory=dict,
+        description="Header -> text (or texts) its value must contain, e.g. the URI= of "
+        "X-Forwarded-Client-Cert, whose Hash= changes each run.",
+    )
     tls: TLSServerName | None = None
 
 

@@ -63,6 +63,9 @@ def _build() -> dict[tuple[str, str], ResourceType]:
             ("RequestAuthentication", istio.RequestAuthentication),
         ):
             table[(api_version, kind)] = ResourceType("istio", api_version, kind, security_model)
+        table[(api_version, "PeerAuthentication")] = ResourceType(
+            "istio", api_version, "PeerAuthentication", istio.PeerAuthentication
+        )
     for (kind, version), gw_model in gatewayapi.MODELS.items():
         api_version = f"{gatewayapi.GATEWAY_GROUP}/{version}"
         table[(api_version, kind)] = ResourceType("gateway-api", api_version, kind, gw_model)

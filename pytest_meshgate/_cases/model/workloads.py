@@ -31,6 +31,7 @@ __all__ = [
     "ServicePortTLS",
     "headless_pod_name",
     "port_protocol",
+    "sidecar_injected",
 ]
 
 
@@ -230,6 +231,12 @@ class Service(CaseModel):
         description="The pods' service account, their mesh identity "
         "(spiffe://cluster.local/ns/<namespace>/sa/<account>); default: the service's name.",
     )
+    sidecar: bool | None = Field(
+        default=None,
+        description="Whether its pods get a sidecar (the pod annotation "
+        "sidecar.istio.io/inject); default: as its namespace says (a Namespace resource "
+        "labelled istio-injection: disabled has none), else injected.",
+    )
 
     @property
     def account(self) -> str:
@@ -367,13 +374,30 @@ def headless_pod_name(service: Service, version: str, replica: int) -> str:
 
 
 class Client(CaseModel):
-    """An in-mesh workload whose requests leave through its sidecar."""
+    """A workload that sends a check's ``from`` requests: through its sidecar in the mesh,
+    straight to the destination's pods outside it."""
 
     name: Slug
     namespace: Slug = "default"
     labels: Labels = Field(
         default_factory=dict, description="Pod labels besides app=<name> (sourceLabels, Sidecar)."
     )
+    service_account: DNSLabel | None = Field(
+        default=None,
+        description="The pod's service account, its mesh identity "
+        "(spiffe://cluster.local/ns/<namespace>/sa/<account>); default: the client's name.",
+    )
+    sidecar: bool | None = Field(
+        default=None,
+        description="Whether the pod gets a sidecar (sidecar.istio.io/inject); default: as its "
+        "namespace says (istio-injection: disabled: none), else injected. Without one it "
+        "sends plaintext straight to a pod of the destination Service.",
+    )
+
+    @property
+    def account(self) -> str:
+        """The service account the pod runs as."""
+        return self.service_account or self.name
 
     @property
     def pod_labels(self) -> dict[str, str]:
@@ -469,3 +493,24 @@ class Secret(CaseModel):
                 f"not {len(self.hosts[0])} (put a shorter name first)"
             )
         return self
+
+
+def sidecar_injected(sidecar: bool | None, namespace: str, resources: object) -> bool:
+    """Whether Istio's injector gives a pod a sidecar.
+
+    A Namespace resource labelled ``istio-injection: disabled`` is outside the
+    injector's namespaceSelector: no pod there gets one. Elsewhere the pod's
+    own choice (``sidecar``, the annotation ``sidecar.istio.io/inject``) wins,
+    and the default is injected (the suite's namespaces are labelled
+    ``istio-injection: enabled``).
+    """
+    from .kubernetes import KubernetesNamespace
+
+    for resource in resources if isinstance(resources, (list, tuple)) else ():
+        if (
+            isinstance(resource, KubernetesNamespace)
+            and resource.metadata.name == namespace
+            and resource.metadata.labels.get("istio-injection") == "disabled"
+        ):
+            return False
+    return True if sidecar is None else sidecar

@@ -25,6 +25,7 @@ from ..model.istio import (
     DestinationRule,
     Gateway,
     IstioResource,
+    PeerAuthentication,
     RequestAuthentication,
     ServiceEntry,
     Sidecar,
@@ -35,6 +36,7 @@ from ..yamlpos import KeyPath, Positions, format_key_path
 from .destinationrule import validate_destination_rule
 from .gateway import validate_gateway
 from .kubernetes import KubernetesObject, validate_istio_annotations, validate_metadata
+from .peerauthentication import validate_peer_authentication
 from .report import Findings, Report
 from .security import validate_authorization_policy, validate_request_authentication
 from .serviceentry import validate_service_entry
@@ -68,6 +70,8 @@ def check_resource(resource: KubernetesObject, report: Report) -> None:
         validate_authorization_policy(resource, report)
     elif isinstance(resource, RequestAuthentication):
         validate_request_authentication(resource, report)
+    elif isinstance(resource, PeerAuthentication):
+        validate_peer_authentication(resource, report)
 
 
 def validate_resource(

@@ -104,14 +104,31 @@ class HTTPResponse:
     close: bool = False  # close the connection after answering
 
 
+TLS_HANDSHAKE_RECORD = 0x16  # the first byte of a TLS ClientHello
+
+
 async def read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, plaintext_start: bool = False
 ) -> HTTPRequest | None:
-    """The next request on the connection, None at a clean end of stream."""
+    """The next request on the connection, None at a clean end of stream.
+
+    ``plaintext_start``: the first request of a plaintext connection, whose
+    first byte is looked at: a TLS handshake there (mutual TLS sent to a pod
+    without a sidecar) is a bad request at once, as a Go server answers its
+    malformed request line, instead of a wait for a line end that never comes.
+    """
+    first = b""
+    if plaintext_start:
+        try:
+            first = await reader.readexactly(1)
+        except asyncio.IncompleteReadError:
+            return None
+        if first[0] == TLS_HANDSHAKE_RECORD:
+            raise BadRequest("a TLS handshake on a plaintext port")
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = first + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
+        if (first + exc.partial).strip():
             raise BadRequest("incomplete request head") from None
         return None
     except asyncio.LimitOverrunError:

@@ -342,7 +342,9 @@ class EchoServer:
                 return
             while True:
                 try:
-                    request = await read_request(reader, writer)
+                    request = await read_request(
+                        reader, writer, plaintext_start=first and ssl_object is None
+                    )
                 except PriorKnowledge:
                     if not first:
                         break  # the preface belongs at the start of a connection

@@ -232,7 +232,14 @@ def echo_deployments(
                         "replicas": 1,
                         "selector": {"matchLabels": selector},
                         "template": {
-                            "metadata": {"labels": {**selector, **service.labels}},
+                            "metadata": {
+                                "labels": {**selector, **service.labels},
+                                **(
+                                    {"annotations": _injection(service.sidecar)}
+                                    if service.sidecar is not None
+                                    else {}
+                                ),
+                            },
                             "spec": {
                                 **(
                                     {"hostname": hostname, "subdomain": base}
@@ -255,6 +262,11 @@ def echo_deployments(
     return objects
 
 
+def _injection(sidecar: bool | None) -> dict[str, str]:
+    """The pod annotation ``sidecar.istio.io/inject`` a case's ``sidecar`` sets, if it does."""
+    return {} if sidecar is None else {"sidecar.istio.io/inject": "true" if sidecar else "false"}
+
+
 def client_pod(
     client: Client,
     plan: NamespacePlan,
@@ -271,9 +283,13 @@ def client_pod(
             "namespace": plan.map(client.namespace),
             "labels": {"app": client.name, **client.labels, **labels},
             # The sender must not start before the sidecar can carry its traffic.
-            "annotations": {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts":true}'},
+            "annotations": {
+                "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts":true}',
+                **_injection(client.sidecar),
+            },
         },
         "spec": {
+            **({"serviceAccountName": client.service_account} if client.service_account else {}),
             "containers": [
                 {
                     "name": "client",

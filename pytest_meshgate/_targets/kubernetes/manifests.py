@@ -151,6 +151,27 @@ def render_case(
     for service in spec.services:
         objects += _service_objects(service, plan, settings, material, labels, secrets, sources)
     for client in spec.clients:
+        account = {"name": client.service_account, "namespace": plan.map(client.namespace)}
+        known = {
+            (o["metadata"]["name"], o["metadata"].get("namespace"))
+            for o in objects
+            if o.get("kind") == "ServiceAccount"
+        }
+        if (
+            client.service_account not in (None, "default")
+            and (
+                account["name"],
+                account["namespace"],
+            )
+            not in known
+        ):
+            objects.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {**account, "labels": labels},
+                }
+            )
         objects.append(client_pod(client, plan, settings.client_image, sources, labels))
     for workload in spec.gateways:
         if settings.gateway_manifests is not None:

@@ -261,6 +261,16 @@ class KubernetesTarget(Target):
             # A Telemetry in the root namespace acts on the whole cluster, beyond the
             # case's own namespaces; not applied on clusters yet.
             pytest.skip(f"target '{self.name}' lacks capability telemetry (Telemetry resources)")
+        if any(
+            getattr(r, "kind", None) == "PeerAuthentication" and r.namespace == "istio-system"
+            for r in loaded.resources
+        ):
+            # A PeerAuthentication in the root namespace sets mutual TLS for the whole
+            # cluster, beyond the case's own namespaces (other cases run beside it).
+            pytest.skip(
+                f"target '{self.name}' lacks capability mesh-wide-peer-authentication "
+                "(a PeerAuthentication in the root namespace istio-system)"
+            )
 
     def _skip_unsupported_features(self, loaded: LoadedCase) -> None:
         features = self.adapter.supported_features()

@@ -30,7 +30,16 @@ from ..._exchange.tlskeys import load_key_pair
 from ..secrets import CaseSecrets, SecretStore, common_name_for
 from .mesh_identity import gateway_service_account, spiffe_id
 from .proxy import LOOPBACK, LocalProxy
-from .world import DOMAIN_SUFFIX, Endpoint, MeshService, ServicePortInfo, World
+from .world import (
+    DOMAIN_SUFFIX,
+    Endpoint,
+    InboundPort,
+    InboundWorkload,
+    MeshIdentity,
+    MeshService,
+    ServicePortInfo,
+    World,
+)
 
 __all__ = [
     "CaseBackends",
@@ -84,6 +93,8 @@ class CaseBackends:
         self.headless_pods: dict[str, list[PodAddress]] = {}
         self.aliases: dict[str, str] = {}
         self._pod_ips: set[str] = set()
+        # Pods whose inbound traffic crosses their sidecar (mesh mTLS modelled).
+        self.inbound: list[InboundWorkload] = []
 
     def start(
         self,
@@ -91,6 +102,8 @@ class CaseBackends:
         echo: Callable[[], Any],
         secrets: CaseSecrets,
         store: SecretStore,
+        sidecars: Callable[[Service], MeshIdentity | None] = lambda service: None,
+        inbound_address: Callable[[int], tuple[str, int]] | None = None,
     ) -> None:
         """An echo listener per pod and port of ``services``, each entered in the registry.
 
@@ -99,10 +112,17 @@ class CaseBackends:
         material, ``store`` the session's (its default CA). Services that run
         no pods of their own (a ``selector`` over other services' pods, an
         ExternalName alias) join the registry after those that do.
+
+        ``sidecars`` gives the mesh identity of a service whose pods have an
+        inbound sidecar (None: none): their endpoints are then the sidecar's
+        listeners, which ``inbound`` lists for the inbound Envoy, each at
+        ``inbound_address(n)`` for the n-th listener of the case (the inbound
+        Envoy's ports, kept from case to case so that few new ones are taken).
         """
         for service in services:
             if service.runs_pods:
-                self._start_pods(service, echo, secrets, store)
+                identity = None if service.external else sidecars(service)
+                self._start_pods(service, echo, secrets, store, identity, inbound_address)
         for service in services:
             if service.selector is not None:
                 self._add_selector_service(service, echo)
@@ -120,7 +140,13 @@ class CaseBackends:
                 )
 
     def _start_pods(
-        self, service: Service, echo: Callable[[], Any], secrets: CaseSecrets, store: SecretStore
+        self,
+        service: Service,
+        echo: Callable[[], Any],
+        secrets: CaseSecrets,
+        store: SecretStore,
+        identity_of_pods: MeshIdentity | None = None,
+        inbound_address: Callable[[int], tuple[str, int]] | None = None,
     ) -> None:
         from ..echo import EchoFault, EchoIdentity
 
@@ -144,6 +170,7 @@ class CaseBackends:
             )
             addresses: dict[int, tuple[str, int]] = {}
             by_container_port: dict[int, tuple[str, int]] = {}
+            inbound: list[InboundPort] = []
             for port in service.ports:
                 container = port.target_port or port.port
                 identity = EchoIdentity(
@@ -161,6 +188,11 @@ class CaseBackends:
                 self.listeners.append(handle)
                 addresses[port.port] = handle.address
                 by_container_port.setdefault(container, handle.address)
+                if identity_of_pods is not None:
+                    assert inbound_address is not None
+                    listen = inbound_address(sum(len(w.ports) for w in self.inbound) + len(inbound))
+                    inbound.append(InboundPort(_port_info(port), listen, handle.address))
+                    addresses[port.port] = listen
             labels = {"app": service.name, "version": version, **service.labels}
             endpoints.append(
                 Endpoint(
@@ -168,8 +200,16 @@ class CaseBackends:
                     addresses,
                     f"{service.name}-{version}",
                     pod_ip=ip if service.headless else None,
+                    sidecar=identity_of_pods is not None,
+                    namespace=service.namespace,
                 )
             )
+            if identity_of_pods is not None:
+                self.inbound.append(
+                    InboundWorkload(
+                        pod, service.namespace, labels, identity_of_pods, tuple(inbound)
+                    )
+                )
             if service.external:
                 continue  # no pod of the cluster: no Service selects it
             pod_address = PodAddress(

@@ -20,7 +20,9 @@ from ..._cases.model.workloads import (
     PROXY_CONFIG_ANNOTATION,
     Client,
     GatewayWorkload,
+    Service,
     port_protocol,
+    sidecar_injected,
 )
 from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
@@ -38,7 +40,7 @@ from .sending import Sender, Transport, ca_subjects, client_tls, received
 from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
 from .translate.accesslog import istio_log_files
 from .translate.stats import istio_metrics_config
-from .world import GatewayProxy, ServicePortInfo, World
+from .world import GatewayProxy, MeshIdentity, ServicePortInfo, World
 
 __all__ = ["LocalDeployment", "LocalSession"]
 
@@ -84,14 +86,55 @@ class LocalDeployment(Deployment):
 
     # ---------------------------------------------------------------- backends
 
-    def start_backends(self) -> None:
+    def start_backends(self, inbound: LocalProxy | None = None) -> None:
+        """The case's echo pods; with the ``inbound`` sidecars' Envoy, injected ones behind it."""
         self.secrets = self.target.secrets.for_case(self.loaded.case)
+        resources = self.loaded.resources
+
+        if inbound is not None:
+            for service in self.loaded.case.spec.services:
+                if service.headless or service.selector is not None:
+                    # Their endpoints are pod IPs (ORIGINAL_DST) or other services'
+                    # pods, which the shared inbound Envoy does not front yet.
+                    kind = "headless" if service.headless else "selector"
+                    pytest.skip(
+                        "target 'local' lacks capability: inbound sidecars (mesh mutual TLS) "
+                        f"in front of a {kind} Service ({service.name})"
+                    )
+
+        def sidecar_identity(service: Service) -> MeshIdentity | None:
+            if inbound is None:
+                return None
+            if not sidecar_injected(service.sidecar, service.namespace, resources):
+                return None
+            return self.target.mesh_ca.identity(service.namespace, service.account)
+
         self.backends.start(
             self.loaded.case.spec.services,
             lambda: self.target.echo,
             self.secrets,
             self.target.secrets,
+            sidecar_identity,
+            inbound.bind if inbound is not None else None,
         )
+
+    def configure_inbound(
+        self, proxy: LocalProxy, world: World, senders: tuple[LocalProxy, ...]
+    ) -> None:
+        """The inbound sidecars of the case's injected pods, all on ``proxy``; ``senders``
+        are the case's other proxies, whose source address reaches the echo unchanged."""
+        from .translate import recorded_warnings
+        from .translate.sidecar.inbound import translate_inbound
+
+        with recorded_warnings() as warnings:
+            config = translate_inbound(
+                world,
+                tuple(self.backends.inbound),
+                str(proxy.access_log_path),
+                tuple(sorted({p.source_address for p in senders} - {proxy.source_address})),
+            )
+        self._note("inbound sidecars", warnings)
+        self.target.apply_config(proxy, config)
 
     def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
         """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
@@ -189,8 +232,15 @@ class LocalDeployment(Deployment):
     def configure_sidecar(
         self, client: Client, proxy: LocalProxy, world: World, capture_ports: tuple[int, ...]
     ) -> None:
-        """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``."""
+        """A client's sidecar: outbound listeners for the registry's ports and ``capture_ports``.
+
+        A client without a sidecar (``sidecar_injected``) gets the network of a
+        plain pod instead: plaintext, straight to a pod of the Service.
+        """
         from .translate import UnsupportedFeature, recorded_warnings, translate_sidecar
+        from .translate.sidecar.plaintext import translate_without_sidecar
+
+        injected = sidecar_injected(client.sidecar, client.namespace, self.loaded.resources)
 
         sidecar = GatewayProxy(
             name=client.name,
@@ -203,13 +253,18 @@ class LocalDeployment(Deployment):
             source_address=proxy.source_address,
             sidecar=True,
             capture_ports=capture_ports,
-            # The client runs as the service account named after it, as echo workloads do.
-            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.name),
+            # The client runs as its service account (by default named after it).
+            mesh_identity=self.target.mesh_ca.identity(client.namespace, client.account)
+            if injected
+            else None,
         )
         (proxy.log_dir / "files").mkdir(parents=True, exist_ok=True)
         try:
             with recorded_warnings() as warnings:
-                config = translate_sidecar(world, sidecar)
+                if injected:
+                    config = translate_sidecar(world, sidecar)
+                else:
+                    config = translate_without_sidecar(world, sidecar)
         except UnsupportedFeature as exc:
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note(f"sidecar of {client.name}", warnings)

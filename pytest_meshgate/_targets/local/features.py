@@ -154,6 +154,10 @@ SUPPORTED_FEATURES = frozenset(
         "GatewayTLSIstioMutual",
         "DestinationRuleIstioMutual",
         "SidecarTLSOrigination",
+        "MeshMutualTLS",
+        "MeshOutOfMeshWorkloads",
+        "PeerAuthentication",
+        "PeerAuthenticationPortLevel",
         # Kubernetes Gateway API, converted as Istio's controller does (gatewayapi/)
         "KubernetesGateway",
         "ReferenceGrant",

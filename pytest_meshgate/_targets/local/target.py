@@ -26,6 +26,7 @@ from ..secrets import SecretStore
 from .deployment import LocalDeployment
 from .features import CAPABILITIES, SUPPORTED_FEATURES
 from .mesh_identity import MeshCA
+from .meshtls import INBOUND_SIDECARS, mesh_tls_modelled
 from .proxy import LocalProxy
 from .world import default_system_ca_file
 
@@ -269,7 +270,11 @@ class LocalTarget(Target):
             pytest.skip(f"target 'local' lacks capability: {'; '.join(unhonoured)}")
         deployment = LocalDeployment(self, loaded)
         try:
-            deployment.start_backends()
+            inbound = None
+            if mesh_tls_modelled(loaded):
+                inbound = self.proxy(INBOUND_SIDECARS, sidecar=True)
+                inbound.short_name = "inbound sidecars"
+            deployment.start_backends(inbound)
             gateways = (
                 {g.name: g for g in spec.gateways}
                 | DEFAULT_GATEWAYS
@@ -292,13 +297,19 @@ class LocalTarget(Target):
             for short_name, proxy in proxies.items():
                 deployment.configure(short_name, proxy, world)
             in_use = {f"{gateways[n].namespace}/{gateways[n].name}" for n in used}
+            senders = list(proxies.values())
             for name in sorted({r.from_ for r in mesh_checks if r.from_}):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)
                 sidecar.short_name = name
                 ports = sorted({r.port for r in mesh_checks if r.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
+                senders.append(sidecar)
                 in_use.add(f"sidecar:{client.namespace}/{client.name}")
+            if inbound is not None:
+                # Last: its chains know every other proxy's source address.
+                deployment.configure_inbound(inbound, world, tuple(senders))
+                in_use.add(f"sidecar:{INBOUND_SIDECARS.namespace}/{INBOUND_SIDECARS.name}")
             self._retire(in_use)
         except BaseException:
             deployment.teardown()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 __all__ = [
@@ -18,6 +18,8 @@ __all__ = [
     "ROOT_NAMESPACE",
     "Endpoint",
     "GatewayProxy",
+    "InboundPort",
+    "InboundWorkload",
     "MeshIdentity",
     "MeshService",
     "ServicePortInfo",
@@ -46,8 +48,13 @@ class Endpoint:
     labels: Mapping[str, str]
     addresses: Mapping[int, tuple[str, int]]  # Service port number -> (ip, port)
     workload: str  # e.g. "reviews-v1", for messages
+    _: KW_ONLY  # the rest by name: they are optional facts of some pods
     # The pod's IP (a headless service's pods each have their own); None: the addresses'.
     pod_ip: str | None = None
+    # The pod has a sidecar (Istio's endpoint label ``security.istio.io/tlsMode: istio``):
+    # ``addresses`` are then its inbound listeners, and auto mTLS may apply.
+    sidecar: bool = False
+    namespace: str = ""  # the pod's, for its PeerAuthentication
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,26 @@ class MeshIdentity:
     cert_chain_file: str
     private_key_file: str = field(repr=False)
     root_ca_file: str
+
+
+@dataclass(frozen=True)
+class InboundPort:
+    """One port of a pod's inbound sidecar: ``listen`` is the sidecar's, ``app`` the echo's."""
+
+    port: ServicePortInfo  # the Service port it serves (target_port: the container port)
+    listen: tuple[str, int]
+    app: tuple[str, int]
+
+
+@dataclass(frozen=True)
+class InboundWorkload:
+    """A pod whose inbound traffic crosses its sidecar (Istio's ``virtualInbound``)."""
+
+    pod: str
+    namespace: str
+    labels: Mapping[str, str]
+    identity: MeshIdentity
+    ports: tuple[InboundPort, ...]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 
 from pytest_meshgate._cases.model.base import validation_problems
-from pytest_meshgate._cases.model.istio import parse_resource
+from pytest_meshgate._cases.model.resources import parse_resource
 from pytest_meshgate._cases.validation import Report, check_resource
 from pytest_meshgate._cases.yamlpos import format_key_path
 

@@ -305,3 +305,19 @@ def test_server_set_fields_of_a_paste_are_never_applied() -> None:
         assert obj["metadata"]["creationTimestamp"] == "2025-03-04T10:15:02Z"
     # helloworld runs as Kubernetes' default account: no ServiceAccount to create.
     assert not [o for o in objects if o["kind"] == "ServiceAccount"]
+
+
+def test_mesh_tls_cases_render_accounts_injection_and_peer_authentications() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    loaded = load_case_file(repo / "cases" / "peer-authentication.yaml").cases[1]
+    assert loaded.name == "peer-authentication-workload-beats-namespace-beats-mesh"
+    plan = NamespacePlan.for_case(loaded.case, "x")
+    objects = render_case(loaded.case, plan, RenderSettings(echo_sources=SOURCES), FixedMaterial())
+    pods = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Pod"}
+    assert pods["sleep"]["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
+    assert pods["mesh-sleep"]["spec"]["serviceAccountName"] == "sleep"
+    assert "sidecar.istio.io/inject" not in pods["mesh-sleep"]["metadata"]["annotations"]
+    accounts = [o["metadata"] for o in objects if o["kind"] == "ServiceAccount"]
+    assert {"name": "sleep", "namespace": plan.map("bar")}.items() <= accounts[0].items()
+    policies = [o for o in objects if o["kind"] == "PeerAuthentication"]
+    assert len(policies) == 4

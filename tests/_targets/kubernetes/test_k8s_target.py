@@ -183,3 +183,13 @@ def test_cases_with_jwt_keys_are_skips_on_clusters_not_sent_without_tokens(
     loaded = next(c for c in cases if c.name == case)
     with pytest.raises(pytest.skip.Exception, match=reason):
         kubernetes_target.activate(loaded)
+
+
+def test_a_mesh_wide_peer_authentication_is_a_skip_on_clusters(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns],
+) -> None:
+    kubernetes_target, _, _ = target
+    cases = load_case_file(HERE.parents[2] / "cases" / "peer-authentication.yaml").cases
+    loaded = next(c for c in cases if c.name.endswith("workload-beats-namespace-beats-mesh"))
+    with pytest.raises(pytest.skip.Exception, match="mesh-wide-peer-authentication"):
+        kubernetes_target.activate(loaded)

@@ -3,8 +3,9 @@
 One module per Istio resource, as Istio's API protos are laid out
 (``networking/v1alpha3/*.proto`` in istio/api): ``gateway``,
 ``virtualservice``, ``destinationrule``, ``serviceentry``, ``sidecar``;
-``telemetry`` (``telemetry.istio.io``) and ``security`` (``security.istio.io``:
-AuthorizationPolicy, RequestAuthentication) beside them;
+``telemetry`` (``telemetry.istio.io``), ``security`` (``security.istio.io``:
+AuthorizationPolicy, RequestAuthentication) and ``peerauthentication``
+(``security.istio.io``) beside them;
 ``common`` holds the messages they share and ``resource`` the Kubernetes
 object around each. This module picks a manifest's model by its ``kind``.
 """
@@ -47,6 +48,11 @@ from .gateway import (
     ServerTLSSettings,
     TLSCertificate,
     TLSVersion,
+)
+from .peerauthentication import (
+    MutualTLS,
+    PeerAuthentication,
+    PeerAuthenticationSpec,
 )
 from .resource import (
     API_VERSIONS,
@@ -171,9 +177,12 @@ __all__ = [
     "MetricSelector",
     "Metrics",
     "MetricsOverrides",
+    "MutualTLS",
     "Operation",
     "OutboundTrafficPolicy",
     "OutlierDetection",
+    "PeerAuthentication",
+    "PeerAuthenticationSpec",
     "Percent",
     "PolicyTargetReference",
     "Port",

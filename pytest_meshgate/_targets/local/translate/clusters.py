@@ -15,6 +15,7 @@ from ...._cases.model.istio import (
     TrafficPolicy,
 )
 from ..world import Endpoint, GatewayProxy, MeshService, World
+from .automtls import auto_mtls
 from .common import (
     _API,
     CLUSTER_TYPE,
@@ -443,9 +444,12 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
             policy = _effective_policy(top, None, sp.port)
             _apply_policy(default, policy)
             _apply_client_protocol(default, policy)
-            if _apply_tls(
-                default, policy, world, proxy, _TlsTarget(service, sp.port, None, selected)
-            ):
+            target = _TlsTarget(service, sp.port, None, selected)
+            if _apply_tls(default, policy, world, proxy, target):
+                if policy.tls is None:
+                    auto_mtls(
+                        default, world, proxy, service, sp.port, target.default_sni, endpoints
+                    )
                 clusters.append(default)
             for subset in subsets:
                 chosen = [ep for ep in endpoints if labels_match(ep.labels, subset.labels)]
@@ -461,6 +465,8 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
                 _apply_client_protocol(sub, policy)
                 target = _TlsTarget(service, sp.port, subset.name, selected)
                 if _apply_tls(sub, policy, world, proxy, target):
+                    if policy.tls is None:
+                        auto_mtls(sub, world, proxy, service, sp.port, target.default_sni, chosen)
                     clusters.append(sub)
     clusters.sort(key=lambda c: str(c["name"]))
     return clusters
