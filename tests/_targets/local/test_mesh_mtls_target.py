@@ -123,5 +123,5 @@ def test_inbound_sidecars_before_a_headless_or_selector_service_skip_with_the_re
     path.write_text(CASE.replace("  clients:\n", f"  - {service}\n  clients:\n", 1))
     result = load_case_file(path)
     assert not result.invalid, result.invalid[0].error.render()
-    with pytest.raises(pytest.skip.Exception, match="inbound sidecars .* Service \\(db"):
+    with pytest.raises(pytest.skip.Exception, match=r"inbound sidecars .* Service \(db"):
         target.activate(result.cases[0])
