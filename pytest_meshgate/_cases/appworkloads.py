@@ -15,12 +15,19 @@ is a version (its pods' ``version`` label); a port's protocol comes from
 containers' ports; pods run as ``serviceAccountName`` (Kubernetes' default:
 ``default``), their mesh identity.
 
+StatefulSets count as Deployments do. A headless Service (``clusterIP:
+None``) becomes a headless echo service when StatefulSets run its pods
+(``serviceName`` naming it, so Kubernetes DNS gives each pod its name); an
+ExternalName Service becomes an ExternalName echo service, an alias with no
+pods.
+
 What the echo cannot stand in for is an error naming it: a Deployment no
-Service selects, a Service with no pods or no selector, a headless or
-ExternalName Service, a port with no protocol Istio would know without
-sniffing, a named targetPort no container declares, versions that resolve a
-port differently or run under different service accounts or replica counts,
-sidecar injection turned off for the pods.
+Service selects, a Service with no pods or no selector, a headless Service
+over Deployments (their pods have no DNS names of their own), a port with no
+protocol Istio would know without sniffing, a named targetPort no container
+declares, versions that resolve a port differently or run under different
+service accounts or replica counts, sidecar injection turned off for the
+pods.
 """
 
 from __future__ import annotations
@@ -34,13 +41,15 @@ from pydantic import ValidationError
 
 from .._errors import Problem
 from .apply import apply_in_order
-from .model.apps import KubernetesDeployment, KubernetesService
+from .model.apps import KubernetesDeployment, KubernetesService, KubernetesStatefulSet
 from .model.base import KeyPath
 from .model.case import Case
 from .model.workloads import Service, ServicePort, port_protocol
 from .yamlpos import Mark, Positions, format_key_path
 
 __all__ = ["AppProblem", "app_services", "with_app_services"]
+
+Workload = KubernetesDeployment | KubernetesStatefulSet
 
 _INJECT = "sidecar.istio.io/inject"
 
@@ -99,7 +108,11 @@ def app_services(resources: Sequence[object]) -> tuple[list[Service], list[AppPr
     """The echo services the resources' Services and Deployments stand for, or why not."""
     services: list[Service] = []
     problems: list[AppProblem] = []
-    deployments = [(i, r) for i, r in enumerate(resources) if isinstance(r, KubernetesDeployment)]
+    deployments = [
+        (i, r)
+        for i, r in enumerate(resources)
+        if isinstance(r, KubernetesDeployment | KubernetesStatefulSet)
+    ]
     selected: set[int] = set()
     for index, resource in enumerate(resources):
         if not isinstance(resource, KubernetesService):
@@ -122,7 +135,7 @@ def app_services(resources: Sequence[object]) -> tuple[list[Service], list[AppPr
                 AppProblem(
                     i,
                     ("spec", "template", "metadata", "labels"),
-                    f"Deployment {deployment.key}: no Service of the case selects its pods; "
+                    f"{deployment.kind} {deployment.key}: no Service of the case selects its pods; "
                     "the echo stands in for an application behind a Service only",
                 )
             )
@@ -130,7 +143,7 @@ def app_services(resources: Sequence[object]) -> tuple[list[Service], list[AppPr
 
 
 def _service(
-    index: int, resource: KubernetesService, pods: list[tuple[int, KubernetesDeployment]]
+    index: int, resource: KubernetesService, pods: list[tuple[int, Workload]]
 ) -> Iterator[Service | AppProblem]:
     spec, name = resource.spec, resource.key
 
@@ -138,13 +151,9 @@ def _service(
         return AppProblem(index, key_path, f"Service {name}: {message}")
 
     if spec.type == "ExternalName":
-        yield problem(("spec", "type"), "an ExternalName Service has no pods to stand in for")
+        yield from _external_name(resource, problem)
         return
-    if spec.cluster_ip == "None":
-        yield problem(
-            ("spec", "clusterIP"), "a headless Service cannot be honoured (the echo has one VIP)"
-        )
-        return
+    headless = spec.cluster_ip == "None"
     if not spec.selector:
         yield problem(("spec",), "a Service without a selector has no pods to stand in for")
         return
@@ -161,15 +170,15 @@ def _service(
             yield AppProblem(
                 i,
                 ("spec", "template", "metadata", "labels"),
-                f"Deployment {deployment.key}: pods of one Service in several Deployments need a "
-                "version label to tell them apart",
+                f"{deployment.kind} {deployment.key}: pods of one Service in several workloads "
+                "need a version label to tell them apart",
             )
             return
         if version in versions:
             yield AppProblem(
                 i,
                 ("spec", "template", "metadata", "labels", "version"),
-                f"Deployment {deployment.key}: a second Deployment of version {version}",
+                f"{deployment.kind} {deployment.key}: a second workload of version {version}",
             )
             return
         for where, marks in (("annotations", template.metadata.annotations), ("labels", labels)):
@@ -177,7 +186,7 @@ def _service(
                 yield AppProblem(
                     i,
                     ("spec", "template", "metadata", where, _INJECT),
-                    f"Deployment {deployment.key}: pods outside the mesh cannot be honoured",
+                    f"{deployment.kind} {deployment.key}: pods outside the mesh cannot be honoured",
                 )
                 return
         versions.append(version)
@@ -194,6 +203,11 @@ def _service(
     if first.spec.replicas == 0:
         yield problem(("spec", "selector"), "its Deployments run no replicas")
         return
+    if headless:
+        found = _headless_pods(resource, pods, versions)
+        if found is not None:
+            yield found
+            return
 
     ports: list[ServicePort] = []
     for j, port in enumerate(spec.ports):
@@ -251,6 +265,7 @@ def _service(
             replicas=first.spec.replicas,
             labels=extra,
             service_account=first.spec.template.spec.account,
+            headless=headless,
         )
     except ValidationError as exc:  # more versions or replicas than an echo service runs
         yield problem(("spec",), _first_error(exc))
@@ -263,7 +278,7 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _target_port(
-    target: int | str | None, port: int, pods: list[tuple[int, KubernetesDeployment]]
+    target: int | str | None, port: int, pods: list[tuple[int, Workload]]
 ) -> int | str:
     """The container port number, or why it cannot be resolved (a str)."""
     if target is None:
@@ -282,10 +297,72 @@ def _target_port(
         ]
         if not found:
             return (
-                f"targetPort {target!r}: Deployment {deployment.key} has no container port "
+                f"targetPort {target!r}: {deployment.kind} {deployment.key} has no container port "
                 "of that name"
             )
         numbers.add(found[0])
     if len(numbers) > 1:
         return f"targetPort {target!r} names different container ports in its Deployments"
     return numbers.pop()
+
+
+def _external_name(resource: KubernetesService, problem: Any) -> Iterator[Service | AppProblem]:
+    """An ExternalName Service: the alias Istio makes of it; its ports as written."""
+    ports: list[ServicePort] = []
+    for j, port in enumerate(resource.spec.ports):
+        # Istio ignores them (an alias); only a port number can default a route's port.
+        target = port.target_port if isinstance(port.target_port, int) else None
+        name = port.name or f"tcp-{port.port}"
+        try:
+            ports.append(ServicePort(name=name, port=port.port, target_port=target))
+        except ValidationError as exc:
+            yield problem(("spec", "ports", j), _first_error(exc))
+            return
+    try:
+        yield Service(
+            name=resource.name,
+            namespace=resource.namespace,
+            external_name=resource.spec.external_name,
+            ports=ports,
+        )
+    except ValidationError as exc:
+        yield problem(("spec",), _first_error(exc))
+
+
+def _headless_pods(
+    resource: KubernetesService, pods: list[tuple[int, Workload]], versions: list[str]
+) -> AppProblem | None:
+    """Why the pods of a headless Service are not those the echo stands in for, if they are not.
+
+    Kubernetes DNS names a pod ``<hostname>.<subdomain>...`` when a StatefulSet
+    whose ``serviceName`` is this Service runs it; the echo's headless pods are
+    those of StatefulSets named ``<service>`` (one version) or
+    ``<service>-<version>``, pods ``<statefulset>-<i>``.
+    """
+    for i, workload in pods:
+        at: KeyPath = ("metadata", "name")
+        if not isinstance(workload, KubernetesStatefulSet):
+            return AppProblem(
+                i,
+                ("kind",),
+                f"Deployment {workload.key}: pods of the headless Service {resource.key} have no "
+                "DNS names of their own unless a StatefulSet runs them; the echo stands in for "
+                f"StatefulSet pods only (kind: StatefulSet, serviceName: {resource.name})",
+            )
+        if workload.spec.service_name != resource.name:
+            return AppProblem(
+                i,
+                ("spec", "serviceName"),
+                f"StatefulSet {workload.key}: serviceName must be the headless Service "
+                f"{resource.name!r} that selects its pods, to give them DNS names",
+            )
+        version = versions[[p[0] for p in pods].index(i)]
+        wanted = resource.name if len(pods) == 1 else f"{resource.name}-{version}"
+        if workload.name != wanted:
+            return AppProblem(
+                i,
+                at,
+                f"StatefulSet {workload.key}: the echo names the pods of a headless Service "
+                f"<service>-<i> (one version) or <service>-<version>-<i>: name it {wanted!r}",
+            )
+    return None

@@ -28,7 +28,7 @@ from .includes import Includes
 from .model.base import KeyPath, validation_problems
 from .model.case import Case
 from .model.request import Request
-from .model.workloads import DEFAULT_GATEWAYS
+from .model.workloads import DEFAULT_GATEWAYS, headless_pod_name
 from .nearmiss import CASE_API_VERSION, api_version_hint, kind_hint
 from .source import Source
 from .yamlpos import Document, Mark, Positions, format_key_path, load_documents
@@ -336,8 +336,19 @@ def reference_problems(case: Case, positions: Positions, path: Path) -> Iterable
     gateways = set(DEFAULT_GATEWAYS) | {g.name for g in spec.gateways}
     clients = {c.name for c in spec.clients}
     services: dict[str, set[str]] = {}
+    podless: set[str] = set()  # ExternalName and selector services: the echo never answers as them
+    headless_pods: dict[str, set[str]] = {}
     for service in spec.services:
+        if not service.runs_pods:
+            podless.add(service.name)
+            continue
         services.setdefault(service.name, set()).update(service.versions)
+        if service.headless:
+            headless_pods.setdefault(service.name, set()).update(
+                headless_pod_name(service, v, i)
+                for v in service.versions
+                for i in range(service.replicas)
+            )
     workloads = gateways | clients | set(services)
 
     for i, gateway in enumerate(spec.gateways):
@@ -401,8 +412,24 @@ def reference_problems(case: Case, positions: Positions, path: Path) -> Iterable
         backend = expect.backend_ref
         if backend is not None:
             key: KeyPath = (*base, "expect", "backend")
-            if backend.service not in services:
+            if backend.service in podless and backend.service not in services:
+                yield problem(
+                    key,
+                    f"service '{backend.service}' runs no pods of its own (ExternalName or "
+                    "selector): the pods that answer report their own service",
+                )
+            elif backend.service not in services:
                 yield problem(key, f"unknown service '{backend.service}'")
+            elif (
+                backend.pod is not None
+                and backend.service in headless_pods
+                and backend.pod not in headless_pods[backend.service]
+            ):
+                known = ", ".join(sorted(headless_pods[backend.service]))
+                yield problem(
+                    (*key, "pod"),
+                    f"service '{backend.service}' has no pod '{backend.pod}' ({known})",
+                )
             elif backend.version is not None and backend.version not in services[backend.service]:
                 known = ", ".join(sorted(services[backend.service]))
                 yield problem(

@@ -116,10 +116,16 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
             failures.append(f"backend: expected {backend}, but no echo backend answered")
         else:
             got = f"{echo.get('namespace')}/{echo.get('service')} {echo.get('version')}"
+            if backend.pod is not None:
+                got += f" pod {echo.get('pod')}"
+            if backend.port is not None:
+                got += f" port {echo.get('httpPort')}"
             if (
                 echo.get("service") != backend.service
                 or (backend.version is not None and echo.get("version") != backend.version)
                 or (backend.namespace is not None and echo.get("namespace") != backend.namespace)
+                or (backend.pod is not None and echo.get("pod") != backend.pod)
+                or (backend.port is not None and echo.get("httpPort") != str(backend.port))
             ):
                 failures.append(f"backend: expected {backend}, got {got}")
 

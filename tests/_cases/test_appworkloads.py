@@ -140,9 +140,9 @@ def test_a_named_target_port_resolves_and_app_protocol_wins(
         ),
         (
             SERVICE.format(ports="{name: http, port: 80}")
-            + "---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\n",
+            + "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: s}\n",
             "kind",
-            "StatefulSet cannot be honoured",
+            "DaemonSet cannot be honoured",
         ),
     ],
 )
@@ -176,3 +176,118 @@ def test_a_service_both_declared_and_a_manifest_is_an_error(
     (problem,) = invalid.error.problems
     assert problem.key_path == "spec.services[0].name"
     assert "also a Service manifest" in problem.message
+
+
+HEADLESS = """apiVersion: v1
+kind: Service
+metadata: {{name: db}}
+spec:
+  clusterIP: None
+  ports: [{{name: tcp, port: 5432}}]
+  selector: {{app: db}}
+---
+apiVersion: apps/v1
+kind: {kind}
+metadata: {{name: {name}}}
+spec:
+  {extra}
+  replicas: 3
+  selector: {{matchLabels: {{app: db}}}}
+  template:
+    metadata: {{labels: {{app: db}}}}
+    spec:
+      containers: [{{name: db, image: postgres:16, ports: [{{containerPort: 5432}}]}}]
+  volumeClaimTemplates: [{{metadata: {{name: data}}, spec: {{accessModes: [ReadWriteOnce]}}}}]
+"""
+
+
+def test_a_headless_service_over_a_statefulset_is_a_headless_echo_service(
+    write: Callable[[str, str], Path],
+) -> None:
+    manifests = HEADLESS.format(kind="StatefulSet", name="db", extra="serviceName: db")
+    loaded = load(write, manifests)
+    assert loaded.invalid == []  # type: ignore[attr-defined]
+    (case,) = loaded.cases  # type: ignore[attr-defined]
+    (service,) = case.case.spec.services
+    assert (service.name, service.headless, service.replicas) == ("db", True, 3)
+
+
+def test_an_externalname_service_is_an_alias_echo_service(
+    write: Callable[[str, str], Path],
+) -> None:
+    manifests = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n"
+        "spec: {type: ExternalName, externalName: httpbin.org.}\n"
+    )
+    loaded = load(write, manifests)
+    assert loaded.invalid == []  # type: ignore[attr-defined]
+    (service,) = loaded.cases[0].case.spec.services  # type: ignore[attr-defined]
+    assert (service.external_name, service.ports, service.runs_pods) == ("httpbin.org", [], False)
+
+
+@pytest.mark.parametrize(
+    ("manifests", "key_path", "message"),
+    [
+        (
+            HEADLESS.format(kind="Deployment", name="db", extra="")
+            .replace("  volumeClaimTemplates:", "  paused:")
+            .replace(
+                "paused: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce]}}]",
+                "paused: false",
+            ),
+            "kind",
+            "have no DNS names of their own unless a StatefulSet runs them",
+        ),
+        (
+            HEADLESS.format(kind="StatefulSet", name="db", extra="serviceName: other"),
+            "spec.serviceName",
+            "serviceName must be the headless Service 'db'",
+        ),
+        (
+            HEADLESS.format(kind="StatefulSet", name="postgres", extra="serviceName: db"),
+            "metadata.name",
+            "name it 'db'",
+        ),
+        (
+            HEADLESS.format(kind="StatefulSet", name="db", extra="ordinals: {start: 5}"),
+            "spec",
+            "ordinals cannot be honoured",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\nspec: {type: ExternalName}\n",
+            "spec",
+            "externalName: Required value",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n"
+            "spec: {type: ExternalName, externalName: a.example.com, clusterIP: 10.0.0.1}\n",
+            "spec",
+            "may not be set for ExternalName",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n"
+            "spec: {type: ExternalName, externalName: Not_A_Host}\n",
+            "spec",
+            "DNS-1123 subdomain",
+        ),
+        (
+            HEADLESS.format(kind="StatefulSet", name="db", extra="serviceName: db").replace(
+                "clusterIP: None", "clusterIP: None\n  type: NodePort"
+            ),
+            "spec",
+            "may not be 'None' for NodePort",
+        ),
+    ],
+)
+def test_what_kubernetes_refuses_or_the_echo_cannot_name_is_located(
+    write: Callable[[str, str], Path], manifests: str, key_path: str, message: str
+) -> None:
+    loaded = load(write, manifests)
+    assert loaded.cases == []  # type: ignore[attr-defined]
+    (invalid,) = loaded.invalid  # type: ignore[attr-defined]
+    found = [
+        (p.key_path.split("].", 1)[-1] if p.key_path.startswith("spec.resources[") else p.key_path,
+         p.message)
+        for p in invalid.error.problems
+    ]  # fmt: skip
+    assert any(k == key_path and message in m for k, m in found), found

@@ -253,3 +253,36 @@ def test_a_manifest_kind_of_another_type_is_a_located_error(write: Write) -> Non
     path = write("c.yaml", text)
     (line,) = headlines(path)
     assert line == f"{path}:10:48: spec.resources[0].kind: a manifest's kind must be a string"
+
+
+def test_a_backend_must_be_a_service_that_runs_pods_and_a_headless_pod_one_of_its(
+    write: Write,
+) -> None:
+    services = """  services:
+  - name: reviews
+    headless: true
+    replicas: 2
+    ports: [{name: http, port: 9080}]
+  - name: reviews-alias
+    externalName: reviews.default.svc.cluster.local
+"""
+    text = GOOD.replace("NAME", "kinds").replace(
+        "  services:\n  - name: reviews\n    ports: [{name: http, port: 9080}]\n    versions: [v1, v2]\n",
+        services,
+    )
+    ok = text.replace("{service: reviews, version: v1}", "{service: reviews, pod: reviews-1}")
+    assert headlines(write("ok.yaml", ok)) == []
+    (line,) = headlines(
+        write(
+            "pod.yaml",
+            text.replace("{service: reviews, version: v1}", "{service: reviews, pod: reviews-2}"),
+        )
+    )
+    assert (
+        "expect.backend.pod: service 'reviews' has no pod 'reviews-2' (reviews-0, reviews-1)"
+        in line
+    )
+    (line,) = headlines(
+        write("alias.yaml", text.replace("{service: reviews, version: v1}", "reviews-alias"))
+    )
+    assert "service 'reviews-alias' runs no pods of its own" in line

@@ -9,7 +9,8 @@ the targets deploy them:
   selecting them, with its ports;
 - each echo service (not ``external``) is a Service selecting ``app=<name>``
   with its ports, and a pod per version and replica labelled ``app=<name>``,
-  ``version=<v>`` plus its ``labels``;
+  ``version=<v>`` plus its ``labels``; a ``selector`` service selects what it
+  says and an ExternalName one nothing, and neither has pods;
 - each client is a pod labelled ``app=<name>`` plus its ``labels``;
 - each secret with a ``namespace`` is a Kubernetes Secret there.
 
@@ -133,7 +134,13 @@ class Cluster:
             if echo.external:
                 continue
             ports = tuple(ServicePort(p.name, p.port, p.target_port) for p in echo.ports)
-            services.append(Service(echo.name, echo.namespace, {"app": echo.name}, ports))
+            # An ExternalName Service selects nothing; a selector service its selector's pods.
+            selector = {} if echo.external_name is not None else {"app": echo.name}
+            if echo.selector is not None:
+                selector = dict(echo.selector)
+            services.append(Service(echo.name, echo.namespace, selector, ports))
+            if not echo.runs_pods:
+                continue
             for version in echo.versions:
                 labels = {"app": echo.name, "version": version, **echo.labels}
                 for replica in range(echo.replicas):

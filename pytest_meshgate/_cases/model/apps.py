@@ -1,4 +1,5 @@
-"""An application's own manifests: core ``v1`` Service and ServiceAccount, ``apps/v1`` Deployment.
+"""An application's own manifests: ``v1`` Service and ServiceAccount, ``apps/v1`` Deployment
+and StatefulSet.
 
 The echo answers in the application's place (``_cases/appworkloads.py`` turns
 them into the case's services), so only what routing reads is modelled
@@ -7,7 +8,7 @@ application's container does (image, command, env, volumes, probes,
 resources, security settings) cannot matter to a gateway and is accepted
 and ignored (``IGNORED_POD_KEYS``, ``IGNORED_CONTAINER_KEYS``); what would
 change how traffic reaches the pods (hostNetwork, hostPort, init containers,
-a headless or ExternalName Service) is refused by name. Any other key is
+StatefulSet ordinals) is refused by name. Any other key is
 an unknown key, reported with a "did you mean".
 """
 
@@ -19,6 +20,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from .base import PortNumber, StrictModel
 from .kubernetes import KubernetesLabelSelector, ObjectMeta
+from .values import external_host_name
 
 __all__ = [
     "IGNORED_CONTAINER_KEYS",
@@ -30,6 +32,7 @@ __all__ = [
     "KubernetesService",
     "KubernetesServiceAccount",
     "KubernetesServicePort",
+    "KubernetesStatefulSet",
 ]
 
 # Harmless to ignore: they shape the application's process, which the echo replaces.
@@ -83,6 +86,15 @@ IGNORED_DEPLOYMENT_KEYS = (
     "revisionHistoryLimit",
     "progressDeadlineSeconds",
     "paused",
+)
+# A StatefulSet's rollout and storage: the echo keeps no state.
+IGNORED_STATEFULSET_KEYS = (
+    "updateStrategy",
+    "podManagementPolicy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+    "volumeClaimTemplates",
+    "persistentVolumeClaimRetentionPolicy",
 )
 
 
@@ -188,6 +200,25 @@ class DeploymentSpec(StrictModel):
         return _accepting(value, IGNORED_DEPLOYMENT_KEYS)
 
 
+class StatefulSetSpec(StrictModel):
+    model_config = ConfigDict(json_schema_extra=_schema_lists(IGNORED_STATEFULSET_KEYS))
+
+    replicas: int = Field(default=1, ge=0)
+    selector: KubernetesLabelSelector
+    template: PodTemplate
+    service_name: str | None = Field(
+        default=None,
+        description="The headless Service that gives its pods their DNS names "
+        "(<pod>.<serviceName>.<ns>.svc.cluster.local).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignored(cls, value: Any) -> Any:
+        why = "the echo's pods are numbered from 0, as without ordinals"
+        return _accepting(_refuse(value, {"ordinals": why}), IGNORED_STATEFULSET_KEYS)
+
+
 class AppResource(StrictModel):
     """What the three kinds share: a namespaced object."""
 
@@ -212,6 +243,12 @@ class KubernetesDeployment(AppResource):
     spec: DeploymentSpec
 
 
+class KubernetesStatefulSet(AppResource):
+    api_version: Literal["apps/v1"]
+    kind: Literal["StatefulSet"]
+    spec: StatefulSetSpec
+
+
 class KubernetesServicePort(StrictModel):
     port: PortNumber
     name: str | None = Field(default=None, max_length=63)
@@ -222,11 +259,12 @@ class KubernetesServicePort(StrictModel):
 
 
 class ServiceSpec(StrictModel):
-    ports: list[KubernetesServicePort] = Field(min_length=1)
+    ports: list[KubernetesServicePort] = Field(default_factory=list)
     selector: dict[str, str] = Field(default_factory=dict)
     type: Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"] = "ClusterIP"
-    cluster_ip: str | None = None
-    cluster_ips: list[str] = Field(default_factory=list)
+    # Kubernetes spells these clusterIP/clusterIPs, not as the camel-case generator would.
+    cluster_ip: str | None = Field(default=None, alias="clusterIP")
+    cluster_ips: list[str] = Field(default_factory=list, alias="clusterIPs")
     external_name: str | None = None
     session_affinity: Literal["None", "ClientIP"] = "None"
     external_traffic_policy: str | None = None
@@ -234,6 +272,22 @@ class ServiceSpec(StrictModel):
     ip_families: list[str] = Field(default_factory=list)
     ip_family_policy: str | None = None
     publish_not_ready_addresses: bool = False
+
+    @model_validator(mode="after")
+    def _service_rules(self) -> ServiceSpec:
+        """What the API server's ValidateService refuses of these fields."""
+        if self.type == "ExternalName":
+            if not self.external_name:
+                raise ValueError("externalName: Required value for type ExternalName")
+            external_host_name(self.external_name)
+            if self.cluster_ip or self.cluster_ips:
+                raise ValueError("clusterIP: may not be set for ExternalName services")
+            return self
+        if self.cluster_ip == "None" and self.type in ("NodePort", "LoadBalancer"):
+            raise ValueError(f"clusterIP: may not be 'None' for {self.type} services")
+        if not self.ports and self.cluster_ip != "None":
+            raise ValueError("ports: Required value (only a headless Service may have none)")
+        return self
 
 
 class KubernetesService(AppResource):

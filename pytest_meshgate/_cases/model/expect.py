@@ -18,6 +18,7 @@ from .values import AlpnProtocol, HeaderName, LatencyBound
 __all__ = [
     "ACCESS_LOG_FIELD_NAMES",
     "AccessLogExpectation",
+    "BackendExpectation",
     "BackendRef",
     "BodyExpectation",
     "ConnectionOutcome",
@@ -43,6 +44,26 @@ class BackendRef(CaseModel):
     def __str__(self) -> str:
         text = self.service if self.namespace is None else f"{self.namespace}/{self.service}"
         return text if self.version is None else f"{text} {self.version}"
+
+
+class BackendExpectation(BackendRef):
+    """The echo workload that answered: service, version, namespace, and which pod and port."""
+
+    pod: str | None = Field(
+        default=None,
+        description="The pod that answered, by name (a headless service's pods: <name>-<i>).",
+    )
+    port: PortNumber | None = Field(
+        default=None,
+        description="The container port the answering pod received the request on (the "
+        "Service port's targetPort), as the echo reports it (httpPort).",
+    )
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.pod is not None:
+            text += f" pod {self.pod}"
+        return text if self.port is None else f"{text} port {self.port}"
 
 
 class TLSServerName(CaseModel):
@@ -251,7 +272,7 @@ class Expect(CaseModel):
     """The outcome a check must get. Empty: status 200."""
 
     status: StatusCode | Annotated[list[StatusCode], Field(min_length=1)] | None = None
-    backend: str | BackendRef | None = None
+    backend: str | BackendExpectation | None = None
     request: RequestExpectation | None = None
     response: ResponseExpectation | None = None
     redirect: RedirectExpectation | None = None
@@ -379,9 +400,9 @@ class Expect(CaseModel):
         return (200,)
 
     @property
-    def backend_ref(self) -> BackendRef | None:
+    def backend_ref(self) -> BackendExpectation | None:
         if isinstance(self.backend, str):
-            return BackendRef(service=self.backend)
+            return BackendExpectation(service=self.backend)
         return self.backend
 
     @property

@@ -14,7 +14,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import gatewayapi, istio
-from .apps import KubernetesDeployment, KubernetesService, KubernetesServiceAccount
+from .apps import (
+    KubernetesDeployment,
+    KubernetesService,
+    KubernetesServiceAccount,
+    KubernetesStatefulSet,
+)
 from .base import KeyPath
 from .kubernetes import KubernetesNamespace
 
@@ -73,6 +78,9 @@ def _build() -> dict[tuple[str, str], ResourceType]:
     table[("apps/v1", "Deployment")] = ResourceType(
         "kubernetes", "apps/v1", "Deployment", KubernetesDeployment
     )
+    table[("apps/v1", "StatefulSet")] = ResourceType(
+        "kubernetes", "apps/v1", "StatefulSet", KubernetesStatefulSet
+    )
     return table
 
 
@@ -100,7 +108,7 @@ def cluster_scoped(api_version: Any, kind: Any) -> bool:
 
 # Other ways to run pods: the echo cannot stand in for what they promise (identity, order, nodes).
 _WORKLOAD_KINDS = frozenset(
-    {"Pod", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
+    {"Pod", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"}
 )
 
 
@@ -132,7 +140,8 @@ def parse_resource(data: Mapping[str, Any]) -> Any:
     if model is None and kind in _WORKLOAD_KINDS:
         raise UnsupportedResource(
             f"{kind} cannot be honoured: the echo stands in for an application's pods only as "
-            "a Deployment (apps/v1) behind a Service (v1); declare it in spec.services instead"
+            "a Deployment or StatefulSet (apps/v1) behind a Service (v1); declare it in "
+            "spec.services instead"
         )
     if model is None:
         served = sorted(e.api_version for e in _TYPES.values() if e.kind == kind)

@@ -39,6 +39,7 @@ __all__ = [
     "CertificateHost",
     "CipherName",
     "DNSLabel",
+    "ExternalHostName",
     "HeaderName",
     "HeaderValue",
     "Headers",
@@ -54,6 +55,7 @@ __all__ = [
     "ServiceName",
     "check_url",
     "dns_name",
+    "external_host_name",
     "kubernetes_service_name",
 ]
 
@@ -440,6 +442,24 @@ ServiceName = Annotated[
 """A service's name: a host name (a DNS-1035 label unless the service is external)."""
 
 
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def external_host_name(name: str) -> str:
+    """An ExternalName Service's ``externalName``, as Kubernetes validates it.
+
+    ``ValidateService``: a DNS-1123 subdomain (lower case, at most 253
+    characters), a trailing dot allowed (a CNAME written fully qualified).
+    """
+    bare = name[:-1] if name.endswith(".") else name
+    if not bare or len(bare) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(bare):
+        raise ValueError(
+            f"externalName {_shown(name)}: Kubernetes wants a DNS-1123 subdomain "
+            "(lower-case labels of letters, digits and inner '-', dot-separated, at most 253)"
+        )
+    return bare
+
+
 def kubernetes_service_name(name: str) -> str:
     """Kubernetes Service names are DNS-1035 labels (``IsDNS1035Label``)."""
     if not _K8S_SERVICE.fullmatch(name):
@@ -449,6 +469,10 @@ def kubernetes_service_name(name: str) -> str:
             "a dotted host needs external: true"
         )
     return name
+
+
+ExternalHostName = Annotated[str, AfterValidator(external_host_name)]
+"""An ExternalName Service's host (its trailing dot dropped)."""
 
 
 def _cert_host(host: str) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import CaseModel, PortNumber, Slug, StatusCode, TLSVersionName
 from .values import (
     AppProtocol,
     CertificateHost,
     DNSLabel,
+    ExternalHostName,
     Labels,
     MisbehaviourDelay,
     ServiceName,
@@ -28,6 +29,7 @@ __all__ = [
     "Service",
     "ServicePort",
     "ServicePortTLS",
+    "headless_pod_name",
     "port_protocol",
     "sidecar_injected",
 ]
@@ -171,7 +173,18 @@ class Service(CaseModel):
 
     name: ServiceName = Field(description="Service name, or a host for external ones.")
     namespace: Slug = "default"
-    ports: list[ServicePort] = Field(min_length=1, max_length=16)
+    external_name: ExternalHostName | None = Field(
+        default=None,
+        description="type: ExternalName: no pods, its name a DNS alias (CNAME) of this host. "
+        "Istio treats it as an alias of the service of that host (routes to it reach that "
+        "service; its own ports are ignored).",
+    )
+    ports: list[ServicePort] = Field(
+        default_factory=list,
+        validate_default=True,
+        max_length=16,
+        description="At least one, except for an ExternalName Service (Istio ignores its ports).",
+    )
     versions: list[Slug] = Field(
         default_factory=lambda: ["v1"],
         min_length=1,
@@ -198,6 +211,19 @@ class Service(CaseModel):
         max_length=16,
         description="External services only: IP addresses that also lead to its echo servers "
         "(as ServiceEntry endpoints or addresses name them), e.g. 203.0.113.10.",
+    )
+    headless: bool = Field(
+        default=False,
+        description="clusterIP: None. Its pods run as a StatefulSet's do: pod <name>-<i> (or "
+        "<name>-<version>-<i> with several versions) with hostname <pod> and subdomain <name>, "
+        "so <pod>.<name>.<namespace>.svc.cluster.local leads to that pod alone and the "
+        "service's name to all of its pods.",
+    )
+    selector: Labels | None = Field(
+        default=None,
+        description="Run no pods of its own: select the pods of other services of the "
+        "namespace by their labels (app=<service>, version=<v> and their labels), as a "
+        "second Service over the same pods does. Its ports target their container ports.",
     )
     labels: Labels = Field(default_factory=dict, description="Extra pod labels.")
     service_account: DNSLabel | None = Field(
@@ -242,6 +268,16 @@ class Service(CaseModel):
                 return bad
         return None
 
+    @field_validator("ports")
+    @classmethod
+    def _some_ports(cls, ports: list[ServicePort], info: ValidationInfo) -> list[ServicePort]:
+        # external_name is declared (so validated) before ports.
+        if not ports and info.data.get("external_name") is None:
+            raise ValueError(
+                "List should have at least 1 item (only an ExternalName Service may have none)"
+            )
+        return ports
+
     @field_validator("versions")
     @classmethod
     def _unique_versions(cls, versions: list[str]) -> list[str]:
@@ -271,6 +307,70 @@ class Service(CaseModel):
         if not self.external:
             kubernetes_service_name(self.name)
         return self
+
+    @property
+    def runs_pods(self) -> bool:
+        """Whether the service has echo pods of its own (not an alias or a second selector)."""
+        return self.external_name is None and self.selector is None
+
+    @model_validator(mode="after")
+    def _service_kind(self) -> Service:
+        kinds = [
+            key
+            for key, given in (
+                ("external", self.external),
+                ("headless", self.headless),
+                ("externalName", self.external_name is not None),
+                ("selector", self.selector is not None),
+            )
+            if given
+        ]
+        if len(kinds) > 1 and kinds != ["headless", "selector"]:
+            raise ValueError(f"give only one of {', '.join(kinds)}")
+        if not self.runs_pods:
+            # Kubernetes: an ExternalName or a second Service runs no pods, so nothing of theirs.
+            pod_keys = {
+                "versions": "versions",
+                "replicas": "replicas",
+                "misbehaving": "misbehaving",
+                "labels": "labels",
+                "service_account": "serviceAccount",
+            }
+            given = [alias for key, alias in pod_keys.items() if key in self.model_fields_set]
+            if given:
+                why = (
+                    "an ExternalName Service is a DNS alias: it has no pods"
+                    if self.selector is None
+                    else "a selector service runs no pods of its own: they are the selected "
+                    "services'"
+                )
+                raise ValueError(f"{why}; drop {', '.join(given)}")
+        if self.external_name is not None:
+            for i, port in enumerate(self.ports):
+                if port.tls is not None:
+                    raise ValueError(
+                        f"ports[{i}].tls: an ExternalName Service has no pods to terminate TLS"
+                    )
+        if self.headless and self.runs_pods:
+            if self.misbehaving:
+                # One StatefulSet's pods share one template, so none can misbehave alone.
+                raise ValueError("misbehaving: the pods of a headless service cannot misbehave")
+            longest = max(
+                (headless_pod_name(self, v, self.replicas - 1) for v in self.versions), key=len
+            )
+            if len(longest) > 63:
+                raise ValueError(
+                    f"pod hostname {longest!r}: a pod's hostname is a DNS label of at most 63 "
+                    "characters (shorten the name or versions)"
+                )
+        return self
+
+
+def headless_pod_name(service: Service, version: str, replica: int) -> str:
+    """A headless service's pod, its hostname: ``<name>-<i>``, ``<name>-<version>-<i>`` with
+    several versions (one StatefulSet per version, ordinals from 0)."""
+    base = service.name if len(service.versions) == 1 else f"{service.name}-{version}"
+    return f"{base}-{replica}"
 
 
 class Client(CaseModel):

@@ -54,6 +54,9 @@ class EchoIdentity:
     version: str = "v1"
     pod: str = ""  # default: "<service>-<version>-0"
     port_name: str = "http"
+    # The container port it stands for, reported as httpPort; None: the socket's own
+    # port (on a cluster the echo listens on the container port itself).
+    container_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.pod:
@@ -203,7 +206,7 @@ def echo_body(
         "service": identity.service,
         "pod": identity.pod,
         "version": identity.version,
-        "httpPort": str(local_port),
+        "httpPort": str(identity.container_port or local_port),
         "peer": peer,
     }
     ssl_object = writer.get_extra_info("ssl_object")

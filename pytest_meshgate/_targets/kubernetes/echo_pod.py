@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._cases.model.workloads import Client, Service, ServicePort
+from ..._cases.model.workloads import Client, Service, ServicePort, headless_pod_name
 from ..._durations import format_duration
 from .namespaces import NamespacePlan, k8s_name, service_namespace
 
@@ -176,9 +176,13 @@ def echo_deployments(
             selector = {"app": base, "version": version}
             if service.replicas > 1:
                 selector["meshgate.dev/replica"] = str(replica)
+            # A headless service's pods are a StatefulSet's as Kubernetes DNS sees them:
+            # hostname <name>-<i>, subdomain <service>, so <pod>.<service>.<ns>.svc
+            # resolves to the pod; one Deployment per pod keeps each its own faults.
+            hostname = headless_pod_name(service, version, replica) if service.headless else None
             args = [
                 "--service", service.name, "--namespace", service.namespace,
-                "--version", version, "--pod", "$(POD_NAME)", *listen,
+                "--version", version, "--pod", hostname or "$(POD_NAME)", *listen,
             ]  # fmt: skip
             bad = service.misbehaviour(version, replica)
             if bad is not None:
@@ -237,6 +241,11 @@ def echo_deployments(
                                 ),
                             },
                             "spec": {
+                                **(
+                                    {"hostname": hostname, "subdomain": base}
+                                    if hostname is not None
+                                    else {}
+                                ),
                                 "containers": [container],
                                 "volumes": volumes,
                                 "terminationGracePeriodSeconds": 1,

@@ -70,7 +70,14 @@ _ORDER = {
     "Deployment": 3,
     "Pod": 3,
 }
-_APP_KINDS = frozenset({("v1", "Service"), ("v1", "ServiceAccount"), ("apps/v1", "Deployment")})
+_APP_KINDS = frozenset(
+    {
+        ("v1", "Service"),
+        ("v1", "ServiceAccount"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+    }
+)
 _CORE_GROUPS = ("", "v1", "apps")
 _LAST = "~"  # sorts after every RFC 3339 timestamp: no timestamp counts as created last
 # Ports of the default gateways that kind maps to the host (providers/kind.py GATEWAY_NODE_PORTS).
@@ -298,6 +305,50 @@ def _secret(
     }
 
 
+def _service_ports(service: Service) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "port": p.port,
+            "targetPort": container_port(p),
+            **({"appProtocol": p.app_protocol} if p.app_protocol else {}),
+        }
+        for p in service.ports
+    ]
+
+
+def _podless_service(
+    service: Service, plan: NamespacePlan, labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """An ExternalName Service, or a Service selecting other services' echo pods.
+
+    The echo labels its pods ``app=<k8s name of their service>``, so an ``app``
+    selector names the service as rendered; an ExternalName's in-cluster host
+    names its namespace as mapped.
+    """
+    base = k8s_name(service.name)
+    spec: dict[str, Any] = {}
+    if service.external_name is not None:
+        spec = {"type": "ExternalName", "externalName": rewrite_host(service.external_name, plan)}
+    else:
+        selector = dict(service.selector or {})
+        if "app" in selector:
+            selector["app"] = k8s_name(selector["app"])
+        spec = {"selector": selector, **({"clusterIP": "None"} if service.headless else {})}
+    if service.ports:
+        spec["ports"] = _service_ports(service)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": base,
+            "namespace": service_namespace(service, plan),
+            "labels": {"app": base, **labels},
+        },
+        "spec": spec,
+    }
+
+
 def _service_objects(
     service: Service,
     plan: NamespacePlan,
@@ -309,6 +360,8 @@ def _service_objects(
 ) -> list[dict[str, Any]]:
     namespace = service_namespace(service, plan)
     base = k8s_name(service.name)
+    if not service.runs_pods:
+        return [_podless_service(service, plan, labels)]
     objects: list[dict[str, Any]] = []
     tls_secret: str | None = None
     mutual: set[int] = set()
@@ -337,15 +390,8 @@ def _service_objects(
             "metadata": {"name": base, "namespace": namespace, "labels": {"app": base, **labels}},
             "spec": {
                 "selector": {"app": base},
-                "ports": [
-                    {
-                        "name": p.name,
-                        "port": p.port,
-                        "targetPort": container_port(p),
-                        **({"appProtocol": p.app_protocol} if p.app_protocol else {}),
-                    }
-                    for p in service.ports
-                ],
+                **({"clusterIP": "None"} if service.headless else {}),
+                "ports": _service_ports(service),
             },
         }
     )

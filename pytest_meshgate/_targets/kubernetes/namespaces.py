@@ -127,7 +127,8 @@ def rewrite_host(value: str, plan: NamespacePlan, services: Iterable[str] = ()) 
     """Map the namespace inside a host as Istio reads it.
 
     ``ns/host`` (Gateway servers, Sidecar egress), ``svc.ns``,
-    ``svc.ns.svc[.cluster.local]`` and ``*.ns.svc.cluster.local``. A two-label
+    ``svc.ns.svc[.cluster.local]``, ``*.ns.svc.cluster.local`` and a pod's own
+    name ``pod.svc.ns.svc[.cluster.local]``. A two-label
     ``a.b`` is only taken as ``svc.ns`` when ``a`` is one of the case's
     services, so ``example.com`` is never mistaken for a namespace ``com``.
     """
@@ -140,6 +141,10 @@ def rewrite_host(value: str, plan: NamespacePlan, services: Iterable[str] = ()) 
         if qualified or (len(labels) == 2 and labels[0] in set(services)):
             labels[1] = plan.mapping[labels[1]]
             return ".".join(labels)
+    if len(labels) >= 4 and labels[2] in plan.mapping and labels[3] == "svc":
+        # A headless Service's pod: <pod>.<service>.<ns>.svc[.cluster.local].
+        labels[2] = plan.mapping[labels[2]]
+        return ".".join(labels)
     return value
 
 

@@ -140,6 +140,10 @@ def _data_problems(obj: Mapping[str, Any]) -> Iterable[str]:
 
 
 def _pod_problems(obj: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterable[str]:
+    for key in ("hostname", "subdomain"):
+        value = spec.get(key)
+        if value is not None and not _DNS1123_LABEL.match(str(value)):
+            yield f"{_where(obj)}: spec.{key} {value!r} is not a DNS-1123 label"
     for container in spec.get("containers") or []:
         for port in container.get("ports") or []:
             name = port.get("name")
@@ -157,7 +161,18 @@ def _pod_problems(obj: Mapping[str, Any], spec: Mapping[str, Any]) -> Iterable[s
 
 
 def _service_problems(obj: Mapping[str, Any]) -> Iterable[str]:
-    ports = obj["spec"].get("ports") or []
+    spec = obj["spec"]
+    ports = spec.get("ports") or []
+    # ValidateService: an ExternalName Service names a DNS-1123 subdomain and has no
+    # cluster IP; any other needs ports unless headless.
+    if spec.get("type") == "ExternalName":
+        name = str(spec.get("externalName") or "").removesuffix(".")
+        if not name or len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+            yield f"{_where(obj)}: spec.externalName {name!r} is not a DNS-1123 subdomain"
+        if spec.get("clusterIP") or spec.get("clusterIPs"):
+            yield f"{_where(obj)}: spec.clusterIP: may not be set for ExternalName services"
+    elif not ports and spec.get("clusterIP") != "None":
+        yield f"{_where(obj)}: spec.ports: Required value"
     names = [p.get("name") for p in ports]
     if len(ports) > 1 and (None in names or len(set(names)) != len(names)):
         yield f"{_where(obj)}: spec.ports: several ports need distinct names"

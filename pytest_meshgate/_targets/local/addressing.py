@@ -9,6 +9,7 @@ destination a captured connection would have had.
 from __future__ import annotations
 
 import ipaddress
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -53,11 +54,17 @@ class PodDNS:
         # Per client namespace: ServiceEntry host -> the address DNS answers.
         self._service_entry_addresses: dict[str, dict[str, str]] = {}
 
-    def resolve(self, host: str, port: int, namespace: str) -> tuple[str, int] | None:
+    def resolve(
+        self, host: str, port: int, namespace: str, _seen: tuple[str, ...] = ()
+    ) -> tuple[str, int] | None:
         """Where a pod in ``namespace`` connects for ``host:port``: its DNS, as the mesh has it.
 
         Search path ``<ns>.svc.cluster.local``, ``svc.cluster.local``,
-        ``cluster.local``; Services resolve to their ClusterIP, external
+        ``cluster.local`` (not for a name ending in a dot); Services resolve to
+        their ClusterIP, a headless Service to one of its pods (at random, as
+        CoreDNS orders its A records), a pod's own name
+        (``<pod>.<service>.<ns>.svc.cluster.local``) to that pod, an
+        ExternalName Service as its ``externalName`` resolves (a CNAME), external
         services (name or address) to their echo server (on a port it does
         not serve: its address, where nothing listens), and other ServiceEntry
         hosts as Istio's DNS proxy answers them: the first of their
@@ -68,6 +75,7 @@ class PodDNS:
         from .translate.serviceentry import service_entry_services, visible_services
 
         network = self._backends.network
+        absolute = host.endswith(".")
         host = host.lower().rstrip(".")
         if (host, port) in network:
             return network[(host, port)][0]
@@ -82,13 +90,27 @@ class PodDNS:
                 return (addresses[0][0], port)
         vips = {s.hostname: s.address for s in self._backends.services if s.address}
         candidates = [host]
-        if not host.endswith(DOMAIN_SUFFIX):
+        if not absolute and not host.endswith(DOMAIN_SUFFIX):
             candidates += [
                 f"{host}.{namespace}.svc.{DOMAIN_SUFFIX}",
                 f"{host}.svc.{DOMAIN_SUFFIX}",
                 f"{host}.{DOMAIN_SUFFIX}",
             ]
         for name in candidates:
+            if name in self._backends.aliases:
+                # An ExternalName Service: a CNAME, its target resolved as written.
+                if len(_seen) > 8 or name in _seen:
+                    return None  # a CNAME loop: Kubernetes' DNS answers NXDOMAIN
+                target = self._backends.aliases[name]
+                return self.resolve(target + ".", port, namespace, _seen=(*_seen, name))
+            pod = self._backends.pod_hosts.get(name)
+            if pod is not None:
+                return pod.connect_address(port)
+            if name in self._backends.headless_pods:
+                # A headless Service: an A record per pod, in a random order (CoreDNS'
+                # loadbalance); the client connects to the first. No pods: NXDOMAIN.
+                pods = self._backends.headless_pods[name]
+                return random.choice(pods).connect_address(port) if pods else None
             if vips.get(name):
                 return (str(vips[name]), port)
         if namespace not in self._service_entry_addresses:

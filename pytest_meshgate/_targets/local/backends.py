@@ -6,6 +6,15 @@ with a ClusterIP and those endpoints; an external service is no Kubernetes
 Service: its names (and addresses) lead straight to its listeners for whoever
 resolves them outside the mesh. The gateways join the registry as Services
 too, when mesh clients may address them.
+
+The Service kinds, as Istio's Kubernetes registry converts them
+(``pilot/pkg/serviceregistry/kube/conversion.go`` ``ConvertService``): a
+headless Service (``clusterIP: None``) has no VIP and resolution ``NONE``
+(Istio's ``Passthrough``), its pods each an IP of their own and, as a
+StatefulSet's, a DNS name ``<pod>.<service>.<ns>.svc.cluster.local``; an
+ExternalName Service is an ``ALIAS`` of its ``externalName``, with no pods; a
+``selector`` Service has the pods of other services, its ports onto their
+container ports.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import ssl
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..._cases.model.workloads import Service, ServicePort, port_protocol
+from ..._cases.model.workloads import Service, ServicePort, headless_pod_name, port_protocol
 from ..._exchange.tlskeys import load_key_pair
 from ..secrets import CaseSecrets, SecretStore, common_name_for
 from .mesh_identity import gateway_service_account, spiffe_id
@@ -31,7 +41,39 @@ from .world import (
     World,
 )
 
-__all__ = ["CaseBackends", "backend_tls", "pod_name", "service_names"]
+__all__ = [
+    "CaseBackends",
+    "PodAddress",
+    "backend_tls",
+    "pod_name",
+    "service_fqdn",
+    "service_names",
+]
+
+
+@dataclass(frozen=True)
+class PodAddress:
+    """One echo pod: where it runs and, per container port, where it listens."""
+
+    namespace: str
+    labels: Mapping[str, str]
+    ip: str
+    listeners: Mapping[int, tuple[str, int]]  # container port -> (ip, port) listening
+    account: str  # its SPIFFE identity
+
+    def connect_address(self, port: int) -> tuple[str, int]:
+        """Where ``<pod ip>:<port>`` leads: its listener on that container port, else the
+        port on its IP, where nothing of the case listens."""
+        return self.listeners.get(port, (self.ip, port))
+
+
+def service_fqdn(service: Service) -> str:
+    """``<name>.<namespace>.svc.cluster.local``."""
+    return f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
+
+
+def _port_info(port: ServicePort) -> ServicePortInfo:
+    return ServicePortInfo(port.name, port.port, port.target_port or port.port, port.protocol)
 
 
 class CaseBackends:
@@ -43,6 +85,14 @@ class CaseBackends:
         self.services: list[MeshService] = []
         # Outside the mesh: (DNS name or IP, port) -> external echo addresses.
         self.network: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        # The case's pods, in the order they started; a headless service's by host
+        # (<pod>.<service>.<ns>.svc.cluster.local) and by service FQDN; ExternalName
+        # Services' FQDN -> externalName (a DNS CNAME).
+        self.pods: list[PodAddress] = []
+        self.pod_hosts: dict[str, PodAddress] = {}
+        self.headless_pods: dict[str, list[PodAddress]] = {}
+        self.aliases: dict[str, str] = {}
+        self._pod_ips: set[str] = set()
         # Pods whose inbound traffic crosses their sidecar (mesh mTLS modelled).
         self.inbound: list[InboundWorkload] = []
 
@@ -59,96 +109,200 @@ class CaseBackends:
 
         ``echo`` gives the session's echo server (started on first use, so a
         case without services starts none); ``secrets`` are the case's TLS
-        material, ``store`` the session's (its default CA). ``sidecars`` gives
-        the mesh identity of a service whose pods have an inbound sidecar
-        (None: none): their endpoints are then the sidecar's listeners, which
-        ``inbound`` lists for the inbound Envoy, each at ``inbound_address(n)``
-        for the n-th listener of the case (the inbound Envoy's ports, kept from
-        case to case so that few new ones are taken).
+        material, ``store`` the session's (its default CA). Services that run
+        no pods of their own (a ``selector`` over other services' pods, an
+        ExternalName alias) join the registry after those that do.
+
+        ``sidecars`` gives the mesh identity of a service whose pods have an
+        inbound sidecar (None: none): their endpoints are then the sidecar's
+        listeners, which ``inbound`` lists for the inbound Envoy, each at
+        ``inbound_address(n)`` for the n-th listener of the case (the inbound
+        Envoy's ports, kept from case to case so that few new ones are taken).
+        """
+        for service in services:
+            if service.runs_pods:
+                identity = None if service.external else sidecars(service)
+                self._start_pods(service, echo, secrets, store, identity, inbound_address)
+        for service in services:
+            if service.selector is not None:
+                self._add_selector_service(service, echo)
+            elif service.external_name is not None:
+                self.aliases[service_fqdn(service)] = service.external_name
+                self.services.append(
+                    MeshService(
+                        service_fqdn(service),
+                        service.namespace,
+                        tuple(_port_info(p) for p in service.ports),
+                        (),
+                        resolution="ALIAS",
+                        alias_for=service.external_name,
+                    )
+                )
+
+    def _start_pods(
+        self,
+        service: Service,
+        echo: Callable[[], Any],
+        secrets: CaseSecrets,
+        store: SecretStore,
+        identity_of_pods: MeshIdentity | None = None,
+        inbound_address: Callable[[int], tuple[str, int]] | None = None,
+    ) -> None:
+        from ..echo import EchoFault, EchoIdentity
+
+        endpoints: list[Endpoint] = []
+        for version, replica in ((v, i) for v in service.versions for i in range(service.replicas)):
+            pod = pod_name(self.case_name, service, version, replica)
+            # A headless service's pods are reached by their own IP (ORIGINAL_DST): each
+            # gets a loopback address of its own; other pods share the loopback address.
+            ip = self._next_pod_ip() if service.headless else LOOPBACK
+            bad = service.misbehaviour(version, replica)
+            misbehaviour = (
+                EchoFault(
+                    status=bad.status,
+                    delay=bad.delay or 0.0,
+                    reset=bad.reset,
+                    refuse=bad.refuse,
+                    blackhole=bad.blackhole,
+                )
+                if bad is not None
+                else None
+            )
+            addresses: dict[int, tuple[str, int]] = {}
+            by_container_port: dict[int, tuple[str, int]] = {}
+            inbound: list[InboundPort] = []
+            for port in service.ports:
+                container = port.target_port or port.port
+                identity = EchoIdentity(
+                    service=service.name,
+                    namespace=service.namespace,
+                    version=version,
+                    pod=pod,
+                    port_name=port.name,
+                    container_port=container,
+                )
+                context = backend_tls(service, port, secrets, store)
+                handle = echo().listen(
+                    identity, host=ip, ssl_context=context, misbehaviour=misbehaviour
+                )
+                self.listeners.append(handle)
+                addresses[port.port] = handle.address
+                by_container_port.setdefault(container, handle.address)
+                if identity_of_pods is not None:
+                    assert inbound_address is not None
+                    listen = inbound_address(sum(len(w.ports) for w in self.inbound) + len(inbound))
+                    inbound.append(InboundPort(_port_info(port), listen, handle.address))
+                    addresses[port.port] = listen
+            labels = {"app": service.name, "version": version, **service.labels}
+            endpoints.append(
+                Endpoint(
+                    labels,
+                    addresses,
+                    f"{service.name}-{version}",
+                    pod_ip=ip if service.headless else None,
+                    sidecar=identity_of_pods is not None,
+                    namespace=service.namespace,
+                )
+            )
+            if identity_of_pods is not None:
+                self.inbound.append(
+                    InboundWorkload(
+                        pod, service.namespace, labels, identity_of_pods, tuple(inbound)
+                    )
+                )
+            if service.external:
+                continue  # no pod of the cluster: no Service selects it
+            pod_address = PodAddress(
+                service.namespace,
+                labels,
+                ip,
+                by_container_port,
+                spiffe_id(service.namespace, service.account),
+            )
+            self.pods.append(pod_address)
+            if service.headless:
+                # StatefulSet pods: hostname <pod>, subdomain <service> (Kubernetes DNS).
+                self.pod_hosts[f"{pod}.{service_fqdn(service)}"] = pod_address
+        if service.external:
+            # Not a Kubernetes Service: its name (and addresses) lead to its echo
+            # servers for whoever resolves them outside the mesh.
+            for endpoint in endpoints:
+                for port_number, address in endpoint.addresses.items():
+                    for name in (service.name, *service.addresses):
+                        self.network.setdefault((name, port_number), []).append(address)
+            return
+        hostname = service_fqdn(service)
+        if service.headless:
+            self.headless_pods[hostname] = list(self.pods[-len(endpoints) :])
+        # Each echo workload runs as its service account (by default named after its service).
+        accounts = (spiffe_id(service.namespace, service.account),)
+        self.services.append(
+            MeshService(
+                hostname,
+                service.namespace,
+                tuple(_port_info(p) for p in service.ports),
+                tuple(endpoints),
+                address=None if service.headless else self._next_vip(),
+                resolution="NONE" if service.headless else "STATIC",
+                service_accounts=accounts,
+            )
+        )
+
+    def _add_selector_service(self, service: Service, echo: Callable[[], Any]) -> None:
+        """A Service over other services' pods: its ports onto their container ports.
+
+        A pod that does not listen on a port's targetPort refuses the connection,
+        as a real pod would.
         """
         from ..echo import EchoFault, EchoIdentity
 
-        for service in services:
-            identity_of_pods = None if service.external else sidecars(service)
-            endpoints: list[Endpoint] = []
-            for version, replica in (
-                (v, i) for v in service.versions for i in range(service.replicas)
-            ):
-                pod = pod_name(self.case_name, service, version, replica)
-                bad = service.misbehaviour(version, replica)
-                misbehaviour = (
-                    EchoFault(
-                        status=bad.status,
-                        delay=bad.delay or 0.0,
-                        reset=bad.reset,
-                        refuse=bad.refuse,
-                        blackhole=bad.blackhole,
+        selector = service.selector or {}
+        chosen = [
+            pod
+            for pod in self.pods
+            if pod.namespace == service.namespace
+            and all(pod.labels.get(k) == v for k, v in selector.items())
+        ]
+        endpoints: list[Endpoint] = []
+        for pod in chosen:
+            addresses: dict[int, tuple[str, int]] = {}
+            for port in service.ports:
+                container = port.target_port or port.port
+                address = pod.listeners.get(container)
+                if address is None:
+                    refusing = echo().listen(
+                        EchoIdentity(service=service.name, namespace=service.namespace),
+                        host=pod.ip,
+                        misbehaviour=EchoFault(refuse=True),
                     )
-                    if bad is not None
-                    else None
-                )
-                addresses: dict[int, tuple[str, int]] = {}
-                inbound: list[InboundPort] = []
-                for port in service.ports:
-                    identity = EchoIdentity(
-                        service=service.name,
-                        namespace=service.namespace,
-                        version=version,
-                        pod=pod,
-                        port_name=port.name,
-                    )
-                    context = backend_tls(service, port, secrets, store)
-                    handle = echo().listen(
-                        identity, host=LOOPBACK, ssl_context=context, misbehaviour=misbehaviour
-                    )
-                    self.listeners.append(handle)
-                    addresses[port.port] = handle.address
-                    if identity_of_pods is not None:
-                        info = _port_info(port)
-                        assert inbound_address is not None
-                        listen = inbound_address(
-                            sum(len(w.ports) for w in self.inbound) + len(inbound)
-                        )
-                        inbound.append(InboundPort(info, listen, handle.address))
-                        addresses[port.port] = listen
-                labels = {"app": service.name, "version": version, **service.labels}
-                endpoints.append(
-                    Endpoint(
-                        labels,
-                        addresses,
-                        f"{service.name}-{version}",
-                        sidecar=identity_of_pods is not None,
-                        namespace=service.namespace,
-                    )
-                )
-                if identity_of_pods is not None:
-                    self.inbound.append(
-                        InboundWorkload(
-                            pod, service.namespace, labels, identity_of_pods, tuple(inbound)
-                        )
-                    )
-            if service.external:
-                # Not a Kubernetes Service: its name (and addresses) lead to its echo
-                # servers for whoever resolves them outside the mesh.
-                for endpoint in endpoints:
-                    for port_number, address in endpoint.addresses.items():
-                        for name in (service.name, *service.addresses):
-                            self.network.setdefault((name, port_number), []).append(address)
-                continue
-            ports = tuple(_port_info(p) for p in service.ports)
-            hostname = f"{service.name}.{service.namespace}.svc.{DOMAIN_SUFFIX}"
-            # Each echo workload runs as its service account (by default named after its service).
-            accounts = (spiffe_id(service.namespace, service.account),)
-            self.services.append(
-                MeshService(
-                    hostname,
-                    service.namespace,
-                    ports,
-                    tuple(endpoints),
-                    address=self._next_vip(),
-                    service_accounts=accounts,
-                )
+                    self.listeners.append(refusing)
+                    address = refusing.address
+                addresses[port.port] = address
+            workload = f"{pod.labels.get('app')}-{pod.labels.get('version')}"
+            pod_ip = pod.ip if service.headless and pod.ip != LOOPBACK else None
+            endpoints.append(Endpoint(dict(pod.labels), addresses, workload, pod_ip=pod_ip))
+        hostname = service_fqdn(service)
+        if service.headless:
+            self.headless_pods[hostname] = chosen
+        self.services.append(
+            MeshService(
+                hostname,
+                service.namespace,
+                tuple(_port_info(p) for p in service.ports),
+                tuple(endpoints),
+                address=None if service.headless else self._next_vip(),
+                resolution="NONE" if service.headless else "STATIC",
+                service_accounts=tuple(sorted({pod.account for pod in chosen})),
             )
+        )
+
+    def _next_pod_ip(self) -> str:
+        # Pod IPs of headless services: loopback 127.97.0.0/16, one per pod of the case
+        # (listening on free ports there, so cases never collide).
+        index = len(self._pod_ips) + 1
+        ip = f"127.97.{index // 250}.{index % 250 + 1}"
+        self._pod_ips.add(ip)
+        return ip
 
     def _next_vip(self) -> str:
         # ClusterIPs: never connected to (routes pick endpoints), only matched
@@ -213,10 +367,6 @@ class CaseBackends:
         self.listeners.clear()
 
 
-def _port_info(port: ServicePort) -> ServicePortInfo:
-    return ServicePortInfo(port.name, port.port, port.target_port or port.port, port.protocol)
-
-
 def backend_tls(
     service: Service,
     port: ServicePort,
@@ -270,7 +420,12 @@ def service_names(service: Service) -> list[str]:
 
 
 def pod_name(case_name: str, service: Service, version: str, replica: int) -> str:
-    """The echo pod of one version and replica, as the echo reports it (``reviews-v1-5f7c9d``)."""
+    """The echo pod of one version and replica, as the echo reports it (``reviews-v1-5f7c9d``).
+
+    A headless service's pods are named as a StatefulSet's (``db-0``), their hostnames.
+    """
+    if service.headless:
+        return headless_pod_name(service, version, replica)
     pod = f"{service.name}-{version}-{_pod_suffix(case_name, service.name, version)}"
     if service.replicas > 1:
         pod += f"-{replica}"

@@ -147,6 +147,9 @@ SUPPORTED_FEATURES = frozenset(
         "MeshRouting",
         "MeshDefaultRouting",
         "MeshVirtualServiceConflict",
+        "HeadlessService",
+        "ExternalNameService",
+        "ServicesSharingPods",
         "OutboundTrafficPolicy",
         "SidecarEgressHosts",
         # mesh TLS

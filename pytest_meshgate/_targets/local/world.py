@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 __all__ = [
@@ -48,6 +48,9 @@ class Endpoint:
     labels: Mapping[str, str]
     addresses: Mapping[int, tuple[str, int]]  # Service port number -> (ip, port)
     workload: str  # e.g. "reviews-v1", for messages
+    _: KW_ONLY  # the rest by name: they are optional facts of some pods
+    # The pod's IP (a headless service's pods each have their own); None: the addresses'.
+    pod_ip: str | None = None
     # The pod has a sidecar (Istio's endpoint label ``security.istio.io/tlsMode: istio``):
     # ``addresses`` are then its inbound listeners, and auto mTLS may apply.
     sidecar: bool = False
@@ -59,7 +62,9 @@ class MeshService:
     """A Service known to the mesh: a case service, a gateway's Service, or a ServiceEntry host.
 
     ``resolution`` is the ServiceEntry's (``NONE``, ``STATIC``, ``DNS``,
-    ``DNS_ROUND_ROBIN``); Kubernetes Services count as ``STATIC`` (EDS).
+    ``DNS_ROUND_ROBIN``); Kubernetes Services count as ``STATIC`` (EDS), a
+    headless one as ``NONE`` (Istio's ``Passthrough``), an ExternalName one as
+    ``ALIAS`` (Istio's ``Alias``: ``alias_for`` names the host it stands for).
     ``external`` is ``location: MESH_EXTERNAL``. ``address`` is the VIP clients
     resolve the name to (a Kubernetes ClusterIP, a ServiceEntry's first address).
     """
@@ -77,6 +82,17 @@ class MeshService:
     # ``ServiceAccounts``), which ISTIO_MUTUAL clusters verify by default; for a
     # ServiceEntry, its ``subjectAltNames``. Empty: no SAN check.
     service_accounts: tuple[str, ...] = ()
+    alias_for: str | None = None  # an ExternalName Service's externalName
+
+    @property
+    def headless(self) -> bool:
+        """A Kubernetes Service with ``clusterIP: None`` (Passthrough, Kubernetes registry)."""
+        return self.resolution == "NONE" and self.origin == "kubernetes"
+
+    @property
+    def alias(self) -> bool:
+        """An ExternalName Service: no clusters, listeners or virtual hosts of its own."""
+        return self.resolution == "ALIAS"
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,55 @@ def test_an_echo_tls_port_takes_a_version_range_in_order() -> None:
         ServicePort.model_validate(
             {"name": "https", "port": 1, "tls": {"minVersion": "TLSv1.3", "maxVersion": "TLSv1.2"}}
         )
+
+
+def _service(**fields: object) -> Service:
+    return Service.model_validate({"name": "db", **fields})
+
+
+HTTP = [{"name": "http", "port": 8080}]
+
+
+def test_a_headless_services_pods_are_named_as_a_statefulsets() -> None:
+    from pytest_meshgate._cases.model.workloads import headless_pod_name
+
+    one = _service(headless=True, replicas=2, ports=HTTP)
+    assert [headless_pod_name(one, "v1", i) for i in range(2)] == ["db-0", "db-1"]
+    two = _service(headless=True, versions=["v1", "v2"], ports=HTTP)
+    assert headless_pod_name(two, "v2", 0) == "db-v2-0"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"externalName": "b.example.com", "replicas": 2}, "an ExternalName Service is a DNS alias"),
+        ({"selector": {"app": "web"}, "versions": ["v1"], "ports": HTTP}, "drop versions"),
+        ({"externalName": "b.example.com", "headless": True}, "give only one of headless"),
+        ({"external": True, "selector": {"app": "x"}, "ports": HTTP}, "give only one of"),
+        ({"externalName": "Not_A_Host"}, "DNS-1123 subdomain"),
+        ({}, "only an ExternalName Service may have none"),
+        ({"headless": True, "ports": HTTP, "misbehaving": [{"status": 500}]}, "cannot misbehave"),
+        ({"headless": True, "ports": HTTP, "versions": ["v1", "v" * 60]}, "at most 63"),
+        (
+            {"externalName": "b.example.com", "ports": [{"name": "https", "port": 443,
+                                                        "tls": {}}]},
+            "no pods to terminate TLS",
+        ),
+    ],
+)  # fmt: skip
+def test_service_kinds_refuse_what_kubernetes_or_the_echo_cannot_have(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _service(**fields)
+
+
+def test_an_externalname_needs_no_ports_and_a_headless_selector_service_is_allowed() -> None:
+    alias = _service(externalName="b.default.svc.cluster.local.")
+    assert (alias.external_name, alias.ports, alias.runs_pods) == (
+        "b.default.svc.cluster.local",
+        [],
+        False,
+    )
+    peers = _service(headless=True, selector={"app": "web"}, ports=HTTP)
+    assert peers.headless and not peers.runs_pods

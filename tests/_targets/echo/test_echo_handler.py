@@ -198,3 +198,11 @@ def test_misbehaving_listener_answers_its_status_delay_or_reset(
         client.get(url(resetting, "/"))
     for listener in (failing, slow, resetting):
         listener.close()
+
+
+def test_the_container_port_it_stands_for_is_its_http_port(
+    echo: EchoServer, client: httpx.Client
+) -> None:
+    listener = echo.listen(EchoIdentity("web", container_port=9090))
+    body = client.get(f"http://127.0.0.1:{listener.port}/").json()
+    assert body["httpPort"] == "9090" != str(listener.port)

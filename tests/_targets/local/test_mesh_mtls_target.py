@@ -106,3 +106,22 @@ def test_inbound_listener_presents_the_workload_certificate_and_wants_one(
             tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             if not tls.recv(1):
                 raise ConnectionError("closed")
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        "{name: db, headless: true, ports: [{name: http, port: 8080}]}",
+        "{name: db-alt, selector: {app: httpbin}, ports: [{name: http, port: 9000, targetPort: 80}]}",
+    ],
+    ids=["headless", "selector"],
+)
+def test_inbound_sidecars_before_a_headless_or_selector_service_skip_with_the_reason(
+    target: LocalTarget, tmp_path: Path, service: str
+) -> None:
+    path = tmp_path / "case.yaml"
+    path.write_text(CASE.replace("  clients:\n", f"  - {service}\n  clients:\n", 1))
+    result = load_case_file(path)
+    assert not result.invalid, result.invalid[0].error.render()
+    with pytest.raises(pytest.skip.Exception, match=r"inbound sidecars .* Service \(db"):
+        target.activate(result.cases[0])

@@ -425,6 +425,8 @@ def build_clusters(world: World, proxy: GatewayProxy) -> list[Json]:
     """One cluster per service port, plus one per visible DestinationRule subset."""
     clusters: list[Json] = []
     for service in world.services:
+        if service.alias:
+            continue  # an ExternalName Service routes to its target's clusters (cluster.go)
         rules = destination_rule_for(world, proxy, service)
         _check_policies(rules, mesh=proxy.mesh_identity is not None)
         selected = any(dr.spec.workload_selector is not None for dr in rules)

@@ -153,12 +153,18 @@ def destination_cluster(
     """route.go GetDestinationCluster(): the cluster a VirtualService destination names.
 
     An empty host is a Gateway API backendRef Istio could not follow: no cluster has its name.
+    An ExternalName Service (an alias) names the cluster of its ``externalName``,
+    on the port its own ports decide (route.go: "If this is an Alias, point to
+    the concrete service"): with none declared, the listener's port.
     """
     if not dest.host:
         return UNKNOWN_SERVICE
     host = resolve_shortname(dest.host, vs_namespace, world.domain_suffix)
     service = services.service(host)
-    return cluster_name(destination_port(dest, service, listener_port), dest.subset, host)
+    port = destination_port(dest, service, listener_port)
+    if service is not None and service.alias_for is not None:
+        host = service.alias_for
+    return cluster_name(port, dest.subset, host)
 
 
 # --------------------------------------------------------------------- DestinationRules

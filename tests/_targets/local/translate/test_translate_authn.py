@@ -120,7 +120,11 @@ def test_inbound_chains_per_mode(mode: str, names: list[str]) -> None:
 
 def _cluster(*resources: Any, sidecar: bool = True, identity: bool = True) -> dict[str, Any]:
     endpoint = Endpoint(
-        {"app": "httpbin"}, {8000: ("127.0.0.1", 30001)}, "httpbin-v1", sidecar, "foo"
+        {"app": "httpbin"},
+        {8000: ("127.0.0.1", 30001)},
+        "httpbin-v1",
+        sidecar=sidecar,
+        namespace="foo",
     )
     service = MeshService("httpbin.foo.svc.cluster.local", "foo", (HTTP,), (endpoint,))
     proxy = GatewayProxy(

@@ -73,6 +73,22 @@ def _cidr(text: str) -> Json:
     return {"address_prefix": address, "prefix_len": prefix}
 
 
+def service_cidrs(service: MeshService) -> list[str]:
+    """The destination addresses a service's chains match: its VIP; a headless Service's
+    pods, each as Istio's listener per endpoint (``buildSidecarOutboundListeners``:
+    "Support statefulsets/headless services with TCP ports"); none (any) otherwise."""
+    if service.address:
+        return [service.address]
+    if service.headless:
+        ips = {
+            ep.pod_ip or next(iter(ep.addresses.values()))[0]
+            for ep in service.endpoints
+            if ep.addresses
+        }
+        return sorted(ips)
+    return []
+
+
 def _configs_for_host(vss: Sequence[ResolvedVS], host: str) -> list[ResolvedVS]:
     return [v for v in vss if any(host_matches(h, host) for h in v.hosts)]
 
@@ -96,8 +112,12 @@ def tls_filter_chains(
         chain["filters"] = filters
         chains.append(chain)
 
+    aliases: dict[str, list[str]] = {}
+    for other in world.services:
+        if other.alias_for is not None:
+            aliases.setdefault(other.alias_for, []).append(other.hostname)
     for service in services:
-        cidrs = [service.address] if service.address else []
+        cidrs = service_cidrs(service)
         has_tls_match = False
         handled: set[str] = set()
         for rvs in _configs_for_host(vss, service.hostname):
@@ -121,7 +141,9 @@ def tls_filter_chains(
         if not has_tls_match:
             target = port if len(service.ports) != 1 else service.ports[0].port
             cluster = cluster_name(target, None, service.hostname)
-            sni = [] if cidrs else [service.hostname]
+            # No VIP: by SNI, the service's name and its aliases' (tls.go); a headless
+            # service's pod addresses identify it without one.
+            sni = [] if cidrs else [service.hostname, *aliases.get(service.hostname, ())]
             add(_chain_match(sni, cidrs), tcp_proxy_to(cluster))
     return chains
 
@@ -145,7 +167,7 @@ def tcp_filter_chains(
     chains: list[Json] = []
     seen: set[str] = set()
     for service in services:
-        cidrs = [service.address] if service.address else []
+        cidrs = service_cidrs(service)
         filters: list[Json] = []
         for rvs in _configs_for_host(vss, service.hostname):
             ns = rvs.vs.metadata.namespace

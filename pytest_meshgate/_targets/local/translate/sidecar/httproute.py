@@ -52,24 +52,35 @@ def _mesh_server(port: int, namespace: str) -> BoundServer:
     )
 
 
-def service_domains(service: MeshService, proxy_namespace: str, domain_suffix: str) -> list[str]:
+def service_domains(
+    service: MeshService,
+    proxy_namespace: str,
+    domain_suffix: str,
+    aliases: Sequence[str] = (),
+) -> list[str]:
     """``generateVirtualHostDomains`` with the port ignored (``IgnorePortInHostMatching``).
 
-    The FQDN and its absolute form, the short forms a pod's DNS search path
+    For the FQDN and each alias of it (the ExternalName Services naming it):
+    the name and its absolute form, the short forms a pod's DNS search path
     completes (``name``, ``name.ns``, ``name.ns.svc`` in the pod's namespace;
-    ``name.ns``, ``name.ns.svc`` from another), and the service's VIP.
+    ``name.ns``, ``name.ns.svc`` from another). A headless Kubernetes Service
+    adds ``*.`` before each, so its pods' own names
+    (``<pod>.<service>.<ns>.svc.cluster.local``) match too. Then the VIP.
     """
-    host = service.hostname
-    domains = [host, host + "."]
-    suffix = f".svc.{domain_suffix}"
-    if host.endswith(suffix):
-        base = host[: -len(suffix)]
-        name, _, namespace = base.partition(".")
-        if namespace and "." not in namespace:
-            if namespace == proxy_namespace:
-                domains += [name, base + ".svc", base]
-            else:
-                domains += [base, base + ".svc"]
+    domains: list[str] = []
+    for host in (service.hostname, *aliases):
+        domains += [host, host + "."]
+        suffix = f".svc.{domain_suffix}"
+        if host.endswith(suffix):
+            base = host[: -len(suffix)]
+            name, _, namespace = base.partition(".")
+            if namespace and "." not in namespace:
+                if namespace == proxy_namespace:
+                    domains += [name, base + ".svc", base]
+                else:
+                    domains += [base, base + ".svc"]
+    if service.headless:
+        domains += [f"*.{d}" for d in domains]
     if service.address:
         domains.append(service.address)
     return domains
@@ -151,9 +162,17 @@ def http_route_config(
     ``most_specific`` is ``most_specific_virtual_services`` over the sidecar's
     whole scope (every port), as Istio computes it once per sidecar scope.
     """
+    # servicesByName; an alias builds no virtual host of its own (route.go: its
+    # names join the virtual host of the service it stands for).
     on_port = {
-        s.hostname: s for s in world.services if service_port_protocol(s, port) is not None
-    }  # servicesByName
+        s.hostname: s
+        for s in world.services
+        if service_port_protocol(s, port) is not None and not s.alias
+    }
+    aliases: dict[str, list[str]] = {}
+    for s in world.services:
+        if s.alias_for is not None:
+            aliases.setdefault(s.alias_for, []).append(s.hostname)
     if port != 80:
         # selectVirtualServices(): only VSs naming a service on this port.
         vss = [v for v in vss if any(host_matches(h, s) for h in v.hosts for s in on_port)]
@@ -217,7 +236,12 @@ def http_route_config(
         for host in wrapper.vs_hosts:
             add(f"{host}:{port}", [host], wrapper.routes)
         for service in wrapper.services:
-            domains = service_domains(service, proxy.namespace, world.domain_suffix)
+            domains = service_domains(
+                service,
+                proxy.namespace,
+                world.domain_suffix,
+                sorted(aliases.get(service.hostname, ())),
+            )
             add(f"{service.hostname}:{port}", domains, wrapper.routes)
     vhosts.sort(key=lambda v: str(v["name"]))  # util.SortVirtualHosts
     vhosts.append(_catch_all_vhost(policy))

@@ -141,6 +141,8 @@ def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
     most_specific = most_specific_virtual_services(vss, world.services)
     protocols: dict[int, str] = {}
     for service in world.services:
+        if service.alias:
+            continue  # "Alias services do not get listeners generated" (listener.go)
         for sp in service.ports:
             protocols.setdefault(sp.port, sp.protocol)  # the first service decides the port
     listeners: list[Json] = []
@@ -151,7 +153,9 @@ def translate_sidecar(world: World, proxy: GatewayProxy) -> EnvoyConfig:
         if protocol is None:
             listeners.append(_listener(proxy, port, [], policy, tls=False))
             continue
-        on_port = [s for s in world.services if service_port_protocol(s, port) is not None]
+        on_port = [
+            s for s in world.services if service_port_protocol(s, port) is not None and not s.alias
+        ]
         if protocol in HTTP_PROTOCOLS:
             hcm = _sidecar_hcm(proxy, name, str(port))
             chains = [{"filters": [{"name": HCM_FILTER, "typed_config": hcm}]}]
