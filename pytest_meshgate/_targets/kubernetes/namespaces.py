@@ -45,6 +45,9 @@ EXTERNAL_SUFFIX = "-external"  # appended to the case prefix: mg-<id>--external
 DEFAULT_SYSTEM_NAMESPACES = frozenset({"istio-system", "kube-system"})
 
 _NAME_KEYS = frozenset({"host", "hosts"})
+# AuthorizationPolicy sources naming a SPIFFE identity <trust domain>/ns/<namespace>/sa/<account>.
+_PRINCIPAL_KEYS = frozenset({"principals", "notPrincipals"})
+_PRINCIPAL_NAMESPACE = re.compile(r"(?<=/ns/)([^/]+)(?=/sa/)")
 
 
 def k8s_name(name: str) -> str:
@@ -172,8 +175,10 @@ def rewrite_resource(
                 return rewrite_host(node, plan, names)
             if key == "gateways":
                 return rewrite_host(node, plan, names) if "/" in node else node
-            if key in ("exportTo", "namespaces", "namespace"):
+            if key in ("exportTo", "namespaces", "notNamespaces", "namespace"):
                 return plan.map(node)
+            if key in _PRINCIPAL_KEYS:
+                return _PRINCIPAL_NAMESPACE.sub(lambda m: plan.map(m.group(1)), node, count=1)
         return node
 
     copy: dict[str, Any] = walk(dict(resource), None)

@@ -5,8 +5,10 @@ auto mTLS towards them. Locally that costs an Envoy hop per request, so the
 inbound sidecars run only in cases where they can change an outcome: the case
 holds a PeerAuthentication, a DestinationRule with ISTIO_MUTUAL towards one
 of its services, says which workloads are in the mesh (a Namespace labelled
-``istio-injection``, a service or client with ``sidecar``), or a check looks at
-the ``X-Forwarded-Client-Cert`` header the inbound sidecar adds. Elsewhere
+``istio-injection``, a service or client with ``sidecar``), an
+AuthorizationPolicy or RequestAuthentication selects one of its services (its
+inbound sidecar enforces it), or a check looks at the
+``X-Forwarded-Client-Cert`` header the inbound sidecar adds. Elsewhere
 traffic from the mesh reaches the echo directly in plaintext, which is what
 auto mTLS looks like to the app except for that header.
 """
@@ -17,9 +19,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..._cases.loader import LoadedCase
-from ..._cases.model.istio import DestinationRule, PeerAuthentication, TrafficPolicy
+from ..._cases.model.istio import (
+    AuthorizationPolicy,
+    DestinationRule,
+    PeerAuthentication,
+    RequestAuthentication,
+    TrafficPolicy,
+)
 from ..._cases.model.kubernetes import KubernetesNamespace
-from ..._cases.model.workloads import GatewayWorkload
+from ..._cases.model.workloads import GatewayWorkload, Service
 
 __all__ = ["INBOUND_SIDECARS", "mesh_tls_modelled"]
 
@@ -28,6 +36,8 @@ INBOUND_SIDECARS = GatewayWorkload(
     name="inbound-sidecars", namespace="meshgate", labels={"app": "inbound-sidecars"}, ports=[]
 )
 _XFCC = "x-forwarded-client-cert"
+# meshConfig.rootNamespace's default, which the local World keeps (world.ROOT_NAMESPACE).
+_ROOT_NAMESPACE = "istio-system"
 
 
 def _tls_modes(policy: TrafficPolicy | None) -> Iterator[str]:
@@ -48,6 +58,25 @@ def _istio_mutual_to_services(rule: DestinationRule, names: set[str]) -> bool:
     return any(mode == "ISTIO_MUTUAL" for p in policies for mode in _tls_modes(p))
 
 
+def _selects_a_service(
+    policy: AuthorizationPolicy | RequestAuthentication, services: list[Service], root: str
+) -> bool:
+    """Whether ``policy`` attaches to a pod of ``services`` (``translate/authz`` decides
+    exactly which; a targetRefs policy attaches to Gateway API gateways only)."""
+    spec = policy.spec
+    if spec.all_target_refs:
+        return False
+    selector = spec.selector.match_labels if spec.selector is not None else {}
+    for service in services:
+        if policy.namespace not in (root, service.namespace):
+            continue
+        for version in service.versions:
+            labels = {"app": service.name, "version": version, **service.labels}
+            if all(labels.get(k) == v for k, v in selector.items()):
+                return True
+    return False
+
+
 def _looks_at_xfcc(check: Any) -> bool:
     want = check.expect.request if check.expect is not None else None
     if want is None:
@@ -65,8 +94,13 @@ def mesh_tls_modelled(loaded: LoadedCase) -> bool:
             ns = service.namespace
             names |= {service.name, f"{service.name}.{ns}", f"{service.name}.{ns}.svc"}
             names.add(f"{service.name}.{ns}.svc.cluster.local")
+    services = [s for s in spec.services if not s.external]
+    root = _ROOT_NAMESPACE
     for resource in loaded.resources:
         if isinstance(resource, PeerAuthentication):
+            return True
+        policy = isinstance(resource, (AuthorizationPolicy, RequestAuthentication))
+        if policy and _selects_a_service(resource, services, root):
             return True
         if isinstance(resource, DestinationRule) and _istio_mutual_to_services(resource, names):
             return True

@@ -186,6 +186,22 @@ def test_cluster_scoped_objects_get_no_namespace_and_a_namespace_its_mapped_name
     assert rewrite_resource(route, plan)["metadata"]["namespace"] == "mg-1-default"
 
 
+def test_authorization_sources_name_the_mapped_namespaces() -> None:
+    plan = NamespacePlan("mg-1", {"ns1": "mg-1-ns1", "ns2": "mg-1-ns2"})
+    policy = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+              "metadata": {"name": "p", "namespace": "ns1"},
+              "spec": {"rules": [{"from": [{"source": {
+                  "principals": ["cluster.local/ns/ns1/sa/a", "*/ns/ns2/sa/*", "*"],
+                  "notPrincipals": ["cluster.local/ns/istio-system/sa/gw"],
+                  "namespaces": ["ns1"], "notNamespaces": ["ns2"]}}]}]}}  # fmt: skip
+    (rule,) = rewrite_resource(policy, plan)["spec"]["rules"]
+    source = rule["from"][0]["source"]
+    assert source["principals"] == ["cluster.local/ns/mg-1-ns1/sa/a", "*/ns/mg-1-ns2/sa/*", "*"]
+    # A namespace the case does not own keeps its name.
+    assert source["notPrincipals"] == ["cluster.local/ns/istio-system/sa/gw"]
+    assert (source["namespaces"], source["notNamespaces"]) == (["mg-1-ns1"], ["mg-1-ns2"])
+
+
 def test_external_names_become_service_names() -> None:
     assert k8s_name("api.example.com") == "api-example-com"
     assert len(k8s_name("x" * 80)) <= 50

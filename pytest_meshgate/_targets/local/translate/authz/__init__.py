@@ -1,8 +1,8 @@
 """Request authentication and authorization for one workload: jwt_authn and RBAC filters.
 
-The seam for every proxy that enforces policy (gateways now, inbound sidecars
-later): ``security_filters(world, workload, port_of=...)`` takes the workload
-(name, namespace, labels: a ``GatewayProxy`` or anything shaped like it) and
+The seam for every proxy that enforces policy (gateways, and the inbound sidecars
+of ``sidecar/inbound``): ``security_filters(world, workload, port_of=...)`` takes
+the workload (namespace, labels: a ``GatewayProxy``, an ``InboundWorkload``) and
 returns ``SecurityFilters``: the HTTP filters to put first in its HTTP connection
 managers (``jwt_authn``, then the RBAC filters AUDIT, DENY, ALLOW, as
 ``listener_builder.go`` orders them before the router), the network RBAC

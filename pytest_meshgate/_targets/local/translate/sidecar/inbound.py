@@ -25,19 +25,22 @@ case (one listener per pod and port, each with its pod's certificate): the
 behaviour per pod is that of its own sidecar, and starting one Envoy per
 echo pod would cost a quarter second each.
 
-``inbound_http_filters`` is where HTTP policies of the workload (Istio's
-authn, RBAC) join the chain: the filters before the router;
-``inbound_network_filters`` the same for other ports, before the TCP proxy.
-Both are called once per chain (per mode and per downstream source), with
-the workload (pod, namespace, labels, identity) and the port (Service port
-and container port).
+``inbound_http_filters`` is where the workload's policies (RequestAuthentication's
+jwt_authn, AuthorizationPolicy's RBAC: ``translate/authz.security_filters``, the
+seam the gateways use) join the chain, before the router;
+``inbound_network_filters`` the same for other ports (network RBAC), before the
+TCP proxy. Every chain of a port carries them, whatever its PeerAuthentication
+mode: a plaintext client has no peer certificate, so no principal, and an ALLOW
+by principal or namespace denies it.
 """
 
 from __future__ import annotations
 
+from ....._cases.model.istio import AuthorizationPolicy
 from ...world import InboundPort, InboundWorkload, World
 from ..authn import DISABLE, PERMISSIVE, STRICT, peer_authentication
-from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json
+from ..authz import SecurityFilters, applicable_policies, security_filters
+from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json, UnsupportedFeature
 from ..gateway import HTTP_PROTOCOLS
 from ..listeners import HCM_FILTER, TLS_INSPECTOR
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
@@ -67,27 +70,43 @@ def inbound_cluster_name(workload: InboundWorkload, port: InboundPort) -> str:
     return f"inbound|{port.port.target_port}||{workload.pod}.{workload.namespace}"
 
 
+def _security(world: World, workload: InboundWorkload) -> SecurityFilters:
+    """The workload's jwt_authn and RBAC filters (``translate/authz``), its policies'
+    container ports mapped to the ports its inbound listeners bind here.
+
+    A CUSTOM policy needs an ext_authz provider, which the local target does not
+    run: unsupported, so the case skips, as at a gateway.
+    """
+    for policy in applicable_policies(world, workload, AuthorizationPolicy):
+        if policy.spec.action == "CUSTOM":
+            raise UnsupportedFeature(
+                policy, "spec.action", "CUSTOM needs an ext_authz provider, which is not run"
+            )
+    bound = {p.port.target_port: p.listen[1] for p in workload.ports}
+    return security_filters(world, workload, port_of=lambda port: bound.get(port, port))
+
+
 def inbound_http_filters(world: World, workload: InboundWorkload, port: InboundPort) -> list[Json]:
     """The HTTP filters of ``workload``'s inbound ``port`` before the router.
 
-    Empty today: AuthorizationPolicy (``envoy.filters.http.rbac``) and
-    RequestAuthentication (``envoy.filters.http.jwt_authn``) selecting the
-    workload go here, in Istio's order (``pilot/pkg/networking/core``
-    ``buildInboundHTTPFilters``: authn, then authz).
+    AuthorizationPolicy (``envoy.filters.http.rbac``) and RequestAuthentication
+    (``envoy.filters.http.jwt_authn``) selecting the workload, in Istio's order
+    (``pilot/pkg/networking/core`` ``buildInboundHTTPFilters``: authn, then authz
+    AUDIT, DENY, ALLOW). The principals RBAC sees are the peer certificate's URI,
+    so only a client that came over mutual TLS has one.
     """
-    del world, workload, port
-    return []
+    del port  # a policy's ports are judged by destination.port, not by chain
+    return list(_security(world, workload).http)
 
 
 def inbound_network_filters(
     world: World, workload: InboundWorkload, port: InboundPort
 ) -> list[Json]:
-    """The network filters of ``workload``'s inbound non-HTTP ``port`` before the TCP proxy.
-
-    Empty today: AuthorizationPolicy on TCP (``envoy.filters.network.rbac``) goes here.
-    """
-    del world, workload, port
-    return []
+    """The network filters of ``workload``'s inbound non-HTTP ``port`` before the TCP proxy:
+    its AuthorizationPolicies built for TCP (``envoy.filters.network.rbac``,
+    ``networkfilter.go``), which close a denied connection."""
+    del port
+    return list(_security(world, workload).network)
 
 
 def _mtls_context(workload: InboundWorkload, http: bool) -> Json:
