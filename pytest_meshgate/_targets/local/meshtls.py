@@ -15,7 +15,8 @@ auto mTLS looks like to the app except for that header.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..._cases.loader import LoadedCase
@@ -28,6 +29,8 @@ from ..._cases.model.istio import (
 )
 from ..._cases.model.kubernetes import KubernetesNamespace
 from ..._cases.model.workloads import GatewayWorkload, Service
+from .translate.authz import attaches
+from .world import ROOT_NAMESPACE
 
 __all__ = ["INBOUND_SIDECARS", "mesh_tls_modelled"]
 
@@ -36,8 +39,6 @@ INBOUND_SIDECARS = GatewayWorkload(
     name="inbound-sidecars", namespace="meshgate", labels={"app": "inbound-sidecars"}, ports=[]
 )
 _XFCC = "x-forwarded-client-cert"
-# meshConfig.rootNamespace's default, which the local World keeps (world.ROOT_NAMESPACE).
-_ROOT_NAMESPACE = "istio-system"
 
 
 def _tls_modes(policy: TrafficPolicy | None) -> Iterator[str]:
@@ -61,20 +62,24 @@ def _istio_mutual_to_services(rule: DestinationRule, names: set[str]) -> bool:
 def _selects_a_service(
     policy: AuthorizationPolicy | RequestAuthentication, services: list[Service], root: str
 ) -> bool:
-    """Whether ``policy`` attaches to a pod of ``services`` (``translate/authz`` decides
-    exactly which; a targetRefs policy attaches to Gateway API gateways only)."""
-    spec = policy.spec
-    if spec.all_target_refs:
-        return False
-    selector = spec.selector.match_labels if spec.selector is not None else {}
+    """Whether ``policy`` attaches to a pod of ``services``, by ``translate/authz``'s own
+    attachment rule (a targetRefs policy attaches to Gateway API gateways only)."""
     for service in services:
         if policy.namespace not in (root, service.namespace):
             continue
         for version in service.versions:
             labels = {"app": service.name, "version": version, **service.labels}
-            if all(labels.get(k) == v for k, v in selector.items()):
+            if attaches(policy, _Pod(service.namespace, labels)):
                 return True
     return False
+
+
+@dataclass(frozen=True)
+class _Pod:
+    """What policy attachment reads of a pod (``translate.authz.Workload``)."""
+
+    namespace: str
+    labels: Mapping[str, str]
 
 
 def _looks_at_xfcc(check: Any) -> bool:
@@ -95,7 +100,7 @@ def mesh_tls_modelled(loaded: LoadedCase) -> bool:
             names |= {service.name, f"{service.name}.{ns}", f"{service.name}.{ns}.svc"}
             names.add(f"{service.name}.{ns}.svc.cluster.local")
     services = [s for s in spec.services if not s.external]
-    root = _ROOT_NAMESPACE
+    root = ROOT_NAMESPACE
     for resource in loaded.resources:
         if isinstance(resource, PeerAuthentication):
             return True

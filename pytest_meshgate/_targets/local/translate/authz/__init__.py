@@ -29,7 +29,13 @@ from ..common import Json
 from .jwt import jwt_filter
 from .rbac import custom_problem, http_rbac_filters, tcp_rbac_filters
 
-__all__ = ["SecurityFilters", "Workload", "applicable_policies", "security_filters"]
+__all__ = [
+    "SecurityFilters",
+    "Workload",
+    "applicable_policies",
+    "attaches",
+    "security_filters",
+]
 
 _GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 P = TypeVar("P", AuthorizationPolicy, RequestAuthentication)
@@ -54,7 +60,7 @@ class SecurityFilters:
     problems: tuple[str, ...] = ()  # reasons the workload's policies cannot be honoured
 
 
-def _attaches(policy: AuthorizationPolicy | RequestAuthentication, workload: Workload) -> bool:
+def attaches(policy: AuthorizationPolicy | RequestAuthentication, workload: Workload) -> bool:
     """``WorkloadPolicyMatcher.ShouldAttachPolicy`` for a sidecar or gateway (no waypoints)."""
     spec = policy.spec
     refs = spec.all_target_refs
@@ -82,7 +88,7 @@ def applicable_policies(world: World, workload: Workload, kind: type[P]) -> list
     for namespace in namespaces:
         for policy in world.resources:
             same_namespace = isinstance(policy, kind) and policy.namespace == namespace
-            if same_namespace and _attaches(policy, workload):
+            if same_namespace and attaches(policy, workload):
                 found.append(policy)
     return found
 
