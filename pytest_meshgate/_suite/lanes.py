@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .._cases.loader import LoadedCase
     from .._targets.base import Target
 
-__all__ = ["LaneSchedule", "PlannedCase", "auto_lanes"]
+__all__ = ["LaneSchedule", "PlannedCase", "auto_lanes", "deploy_side_by_side"]
 
 
 def auto_lanes(in_xdist_worker: bool, cores: int | None = None) -> int:
@@ -53,6 +53,19 @@ def auto_lanes(in_xdist_worker: bool, cores: int | None = None) -> int:
         return 1
     cores = cores if cores is not None else (os.cpu_count() or 1)
     return max(1, min(8, cores + 1))
+
+
+def deploy_side_by_side(target: Target, loaded: LoadedCase, indices: Sequence[int]) -> list[int]:
+    """Of the checks ``indices``, those to start together (``overlap.side_by_side``), with
+    the case deployed for them; none when deploying fails (the target remembers the
+    failure, so each check reports it as it would alone)."""
+    together = side_by_side(target, loaded, indices)
+    if together:
+        try:
+            target.activate(loaded)  # in the caller's thread: one deployment at a time per target
+        except (Exception, pytest.skip.Exception):
+            return []
+    return together
 
 
 @dataclass(frozen=True)
@@ -233,12 +246,7 @@ class LaneSchedule:
             else:
                 future.set_result(None)
 
-        together = side_by_side(target, planned.loaded, planned.indices)
-        if together:
-            try:
-                target.activate(planned.loaded)
-            except (Exception, pytest.skip.Exception):
-                together = []  # remembered by the target: each check reports it
+        together = deploy_side_by_side(target, planned.loaded, planned.indices)
         if together:
             workers = min(self._checks_at_once, len(together))
             with ThreadPoolExecutor(workers, thread_name_prefix="meshgate-check") as pool:

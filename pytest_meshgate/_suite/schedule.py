@@ -18,9 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-import pytest
-
-from .lanes import LaneSchedule, PlannedCase
+from .lanes import LaneSchedule, PlannedCase, deploy_side_by_side
 from .overlap import side_by_side
 from .run import run_check
 
@@ -136,13 +134,7 @@ def _start(
     def run(i: int) -> None:
         run_check(target, loaded, i, findings)
 
-    indices = side_by_side(target, loaded, to_come)
-    if indices:
-        try:
-            target.activate(loaded)  # here, not in a thread: deploying is one at a time
-        except (Exception, pytest.skip.Exception):
-            indices = []  # remembered by the target: each check reports it as before
-    return _CaseRun(loaded, run, indices)
+    return _CaseRun(loaded, run, deploy_side_by_side(target, loaded, to_come))
 
 
 def close_schedule(target: Target) -> None:
