@@ -247,6 +247,29 @@ def test_closing_starts_nothing_more_and_closes_every_lane(tmp_path: Path) -> No
     assert not target.released  # the public target is the fixture's to close
 
 
+def test_a_lane_failing_to_close_leaves_no_other_lane_open(tmp_path: Path) -> None:
+    class Stuck(LaneTarget):
+        def release(self) -> None:
+            raise RuntimeError(f"lane {self.lane} cannot release")
+
+    class Mixed(LaneTarget):
+        def new_lane(self, lane: int) -> Target:
+            made = (Stuck if lane == 1 else LaneTarget)(self.machine, lane=lane)
+            self.made.append(made)
+            return made
+
+    machine = Machine()
+    cases = load(tmp_path, *(case_text(n) for n in "abc"))
+    target = Mixed(machine)
+    plan = [PlannedCase(c, (), (0,)) for c in cases]
+    for loaded in cases:
+        run_scheduled(target, loaded, 0, (), lambda: [0], 3, lambda: plan)
+    with pytest.raises(RuntimeError, match="lane 1 cannot release"):
+        close_schedule(target)
+    assert len(target.made) == 3
+    assert all(lane.released for lane in target.made if not isinstance(lane, Stuck))
+
+
 def test_auto_lanes_by_cores_and_one_in_an_xdist_worker() -> None:
     assert auto_lanes(in_xdist_worker=True, cores=2) == 1
     assert auto_lanes(in_xdist_worker=False, cores=1) == 2

@@ -226,6 +226,8 @@ class LocalTarget(Target):
     def _release(self) -> None:
         try:
             for proxy in self._proxies.values():
+                proxy.envoy.terminate()  # all at once: each takes tens of ms to exit
+            for proxy in self._proxies.values():
                 proxy.envoy.stop()
             self._proxies.clear()
             if self._echo is not None:

@@ -352,6 +352,16 @@ class EnvoyProcess:
                 f"last log lines of {self.log_path}:\n{self.last_log_lines()}"
             )
 
+    def terminate(self) -> None:
+        """Ask Envoy to exit (SIGTERM) without waiting: ``stop`` then reaps it. A target
+        stopping several Envoys signals them all first, so they shut down together
+        instead of one after another."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+
     def stop(self) -> None:
         """SIGTERM, SIGKILL after a grace period, reap. Idempotent, safe from ``atexit``."""
         with self._lock:

@@ -88,6 +88,19 @@ def test_stop_leaves_no_process_and_is_idempotent(tmp_path: Path) -> None:
         proxy.check_alive()
 
 
+def test_terminate_signals_without_waiting_and_stop_reaps(tmp_path: Path) -> None:
+    proxy = EnvoyProcess("gw-term", tmp_path)
+    proxy.terminate()  # never started: nothing to signal
+    proxy.start()
+    pid = proxy.pid
+    assert pid is not None
+    proxy.terminate()
+    assert proxy.pid == pid  # still ours to reap: stop() does, as after a SIGTERM of its own
+    proxy.stop()
+    assert not pid_exists(pid)
+    proxy.terminate()  # stopped: a no-op
+
+
 def test_context_manager(tmp_path: Path) -> None:
     with EnvoyProcess("gw-ctx", tmp_path) as proxy:
         pid = proxy.pid
