@@ -258,7 +258,7 @@ def test_a_lane_failing_to_close_leaves_no_other_lane_open(tmp_path: Path) -> No
             self.made.append(made)
             return made
 
-    machine = Machine()
+    machine = Machine(gate=threading.Barrier(3, timeout=60))  # all three lanes at once
     cases = load(tmp_path, *(case_text(n) for n in "abc"))
     target = Mixed(machine)
     plan = [PlannedCase(c, (), (0,)) for c in cases]
@@ -272,8 +272,8 @@ def test_a_lane_failing_to_close_leaves_no_other_lane_open(tmp_path: Path) -> No
 
 def test_auto_lanes_by_cores_and_one_in_an_xdist_worker() -> None:
     assert auto_lanes(in_xdist_worker=True, cores=2) == 1
-    assert auto_lanes(in_xdist_worker=False, cores=1) == 2
-    assert auto_lanes(in_xdist_worker=False, cores=2) == 3
+    assert auto_lanes(in_xdist_worker=False, cores=1) == 3
+    assert auto_lanes(in_xdist_worker=False, cores=2) == 6
     assert auto_lanes(in_xdist_worker=False, cores=64) == 8
 
 

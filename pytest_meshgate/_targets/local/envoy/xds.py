@@ -76,17 +76,17 @@ def _route_file_name(route_config_name: str) -> str:
     return f"{safe}-{digest}.json"
 
 
-def _walk_rds(node: Any) -> Iterator[dict[str, Any]]:
-    """Every HCM ``rds`` block anywhere in a listener."""
+def _walk_rds_users(node: Any) -> Iterator[dict[str, Any]]:
+    """Every HCM config (the dict holding an ``rds`` block) anywhere in a listener."""
     if isinstance(node, dict):
         rds = node.get("rds")
         if isinstance(rds, dict) and "route_config_name" in rds:
-            yield rds
+            yield node
         for value in node.values():
-            yield from _walk_rds(value)
+            yield from _walk_rds_users(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _walk_rds(item)
+            yield from _walk_rds_users(item)
 
 
 def _with_type(resources: Sequence[Mapping[str, Any]], type_url: str) -> list[dict[str, Any]]:
@@ -158,7 +158,9 @@ class XdsFiles:
 
         cds/cds.json        CDS DiscoveryResponse
         lds/lds.json        LDS DiscoveryResponse
-        rds/<name>.json     one RouteConfiguration per file (see ``rds_config_source``)
+        rds/<name>.json     one RouteConfiguration per file, for an HCM whose ``rds``
+                            names its ``config_source`` (``rds_config_source``); any
+                            other HCM gets its route configuration inline in LDS
 
     ``admin`` reads the stats that confirm an update, ``check_alive`` raises
     once Envoy has exited, and ``log_path`` is where Envoy writes why it
@@ -231,7 +233,9 @@ class XdsFiles:
         """A checked, unversioned snapshot of copies of the resources, touching no file.
 
         Every ``rds`` block that has a ``route_config_name`` but no
-        ``config_source`` gets ``rds_config_source``, so translators may omit it.
+        ``config_source`` is replaced by that route configuration inline (see
+        the comment below), so translators name routes as Istio's RDS does; one
+        with a ``config_source`` (``rds_config_source``) keeps its RDS file.
         """
         _resource_names(clusters, "cluster")
         _resource_names(listeners, "listener")
@@ -249,14 +253,27 @@ class XdsFiles:
                 # run's. Off, that port is refused loudly ("Address already in use").
                 listener.setdefault("enable_reuse_port", False)
         referenced = []
-        for rds in _walk_rds(snapshot.listeners):
-            name = rds["route_config_name"]
+        for hcm in list(_walk_rds_users(snapshot.listeners)):
+            name = hcm["rds"]["route_config_name"]
             if name not in snapshot.routes:
                 raise ValueError(
                     f"a listener uses route configuration {name!r}, which is not among the routes"
                 )
-            rds.setdefault("config_source", self.rds_config_source(name))
-            referenced.append(name)
+            if "config_source" in hcm["rds"]:
+                referenced.append(name)  # an RDS subscription asked for by name: its file
+                continue
+            # Inline rather than a filesystem RDS subscription: Envoy gives each
+            # subscription an inotify instance of its own, and the kernel allows 128
+            # per user (fs.inotify.max_user_instances) for every Envoy of every lane
+            # and run on the machine; two subscriptions per Envoy (CDS, LDS) instead
+            # of two plus one per route configuration. Envoy routes the same either
+            # way, once validate_clusters keeps RDS's default (false: a route to an
+            # unknown cluster answers 503 at request time, as Istio's do, instead of
+            # refusing the whole table).
+            route = {k: v for k, v in snapshot.routes[name].items() if k != "@type"}
+            route.setdefault("validate_clusters", False)
+            del hcm["rds"]
+            hcm["route_config"] = route
         snapshot.referenced = sorted(set(referenced))
         for payload in (snapshot.clusters, snapshot.listeners, snapshot.routes):
             json_bytes(payload)  # fail on non-JSON data before touching any file
@@ -289,7 +306,9 @@ class XdsFiles:
         self._wait(clusters_done, baseline, log_offset, deadline, "clusters")
 
         # Routes before listeners: a new listener's RDS subscription reads its file at once.
-        for name, route in snapshot.routes.items():
+        # Only those an explicit RDS subscription reads; the others travel inline in LDS.
+        for name in snapshot.referenced:
+            route = snapshot.routes[name]
             write_atomically(self.rds_dir / _route_file_name(name), snapshot.rds_payload(route))
         write_atomically(self.lds_path, snapshot.lds_payload())
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -46,8 +48,34 @@ def test_apply_serves_and_swaps_routes(
 
     stats = envoy.stats(r"version_text$")
     assert stats["cluster_manager.cds.version_text"].startswith("v2#")
-    assert stats["http.http.rds.http.80.version_text"].startswith("v2#")
+    assert stats["listener_manager.lds.version_text"].startswith("v2#")
+    assert not any(".rds." in name for name in stats)  # the routes travelled inline
     assert envoy.listener_ports() == {"http": port}
+    # Inline, as RDS would: a route to an unknown cluster answers 503, it does not
+    # fail the table (validate_clusters keeps RDS's default, false).
+    envoy.apply(clusters, listeners, [route_config("http.80", "nosuch")], "v3")
+    assert client.get(f"http://127.0.0.1:{port}/").status_code == 503
+
+
+def test_routes_inline_cost_no_subscription_of_their_own(
+    envoy: EnvoyProcess, backend_a: EchoListener, client: httpx.Client
+) -> None:
+    # Envoy gives each filesystem subscription an inotify instance (128 per user).
+    def inotify_instances() -> int:
+        fds = Path(f"/proc/{envoy.pid}/fd")
+        return sum("inotify" in os.readlink(fd) for fd in fds.iterdir())
+
+    before = inotify_instances()
+    ports = [allocate_port() for _ in range(4)]
+    envoy.apply(
+        [cluster("a", backend_a.port)],
+        [hcm_listener(f"l{n}", port, route_name=f"r{n}") for n, port in enumerate(ports)],
+        [route_config(f"r{n}", "a") for n in range(4)],
+        "four",
+    )
+    assert [served_by(client, port) for port in ports] == ["a"] * 4
+    assert inotify_instances() == before
+    assert not list(envoy.rds_dir.glob("*.json"))
 
 
 def test_same_version_twice_is_still_confirmed(
@@ -61,7 +89,7 @@ def test_same_version_twice_is_still_confirmed(
     assert served_by(client, port) == "b"
 
 
-def test_several_route_configs_each_in_their_own_file(
+def test_an_rds_source_named_keeps_its_own_file_beside_inline_routes(
     envoy: EnvoyProcess, backend_a: EchoListener, backend_b: EchoListener, client: httpx.Client
 ) -> None:
     # Filesystem RDS accepts one RouteConfiguration per file ("Unexpected RDS resource length")
@@ -76,7 +104,12 @@ def test_several_route_configs_each_in_their_own_file(
         "v1",
     )
     assert (served_by(client, p1), served_by(client, p2)) == ("a", "b")
-    assert len(list(envoy.rds_dir.glob("*.json"))) == 2
+    # The one named with a config_source keeps its RDS file; the other went inline.
+    assert len(list(envoy.rds_dir.glob("*.json"))) == 1
+    stats = envoy.stats(r"\.rds\..*version_text$")
+    assert [v for k, v in stats.items() if "http.two" in k] and all(
+        v.startswith("v1#") for v in stats.values()
+    )
 
 
 def test_listener_changes_port(
