@@ -131,6 +131,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return node
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from ._suite.nodes import freeze_collected_objects
+
+    freeze_collected_objects(session)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

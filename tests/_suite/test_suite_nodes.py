@@ -152,3 +152,27 @@ def test_refused_findings_make_the_case_an_error(pytester: pytest.Pytester) -> N
         "findings.yaml:12:18: Error [IST0101] (VirtualService default/reviews findings.yaml:12) "
         'Referenced gateway not found: "no-such-gateway"'
     ) in result.stdout.str()
+
+
+FREEZE_REPORTER = """
+import gc
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    print(f"frozen after collection: {gc.get_freeze_count() > 0}")
+"""
+
+
+def test_collected_objects_are_frozen_only_in_a_session_with_case_checks(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(FREEZE_REPORTER)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    plain = pytester.runpytest_subprocess("--collect-only", "-s", "test_plain.py")
+    plain.stdout.fnmatch_lines(["frozen after collection: False"])
+    pytester.makefile(".yaml", cases=REPEATED)
+    cases = pytester.runpytest_subprocess("--collect-only", "-s", "cases.yaml")
+    cases.stdout.fnmatch_lines(["frozen after collection: True"])
