@@ -245,6 +245,8 @@ def freeze_collected_objects(session: pytest.Session) -> bool:
 
     gc.freeze()
     return True
+
+
 # Items pytest would skip before calling them: never started ahead.
 _SKIPPING_MARKS = ("skip", "skipif")
 
