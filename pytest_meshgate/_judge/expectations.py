@@ -156,8 +156,17 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
             )
         for name, value in want.headers.items():
             got_value = response.header(name)
-            if got_value != value:
+            if _compared(got_value, want.ignore_whitespace) != _compared(
+                value, want.ignore_whitespace
+            ):
                 failures.append(f"response.headers.{name}: expected {value!r}, got {got_value!r}")
+        for name, values in want.headers_one_of.items():
+            got_value = response.header(name)
+            allowed = {_compared(v, want.ignore_whitespace) for v in values}
+            if _compared(got_value, want.ignore_whitespace) not in allowed:
+                failures.append(
+                    f"response.headersOneOf.{name}: expected one of {values!r}, got {got_value!r}"
+                )
         for name in want.absent_headers:
             if response.header(name) is not None:
                 failures.append(
@@ -175,6 +184,14 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
 
     _judge_latency(expect, exchange, failures)
     return failures
+
+
+def _compared(value: str | None, ignore_whitespace: bool) -> str | None:
+    """A header value as compared: with ``ignoreWhitespace`` every space removed, as the
+    Gateway API suite's ``IgnoreWhitespace`` does (spaces only, not tabs)."""
+    if value is None or not ignore_whitespace:
+        return value
+    return value.replace(" ", "")
 
 
 def _grpc_statuses(expect: Expect) -> str:
