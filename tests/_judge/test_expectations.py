@@ -96,14 +96,18 @@ def test_response_headers_are_joined_and_case_insensitive() -> None:
 def test_response_headers_one_of_and_ignoring_whitespace() -> None:
     # The Gateway API suite's ValidHeaderValues and IgnoreWhitespace (CompareRoundTrip):
     # the values of a header joined by ",", then every space dropped on both sides.
-    cors = plain(200, (("access-control-allow-methods", "GET,OPTIONS"), ("x-two", "a"), ("x-two", "b")))
+    cors = plain(
+        200, (("access-control-allow-methods", "GET,OPTIONS"), ("x-two", "a"), ("x-two", "b"))
+    )
     either = {"access-control-allow-methods": ["OPTIONS, GET", "GET, OPTIONS"]}
     assert judge(expect(response={"headersOneOf": either, "ignoreWhitespace": True}), cors) == []
     assert judge(expect(response={"headersOneOf": either}), cors) == [
         "response.headersOneOf.access-control-allow-methods: expected one of "
         "['OPTIONS, GET', 'GET, OPTIONS'], got 'GET,OPTIONS'"
     ]
-    assert judge(expect(response={"headers": {"x-two": "a, b"}, "ignoreWhitespace": True}), cors) == []
+    assert (
+        judge(expect(response={"headers": {"x-two": "a, b"}, "ignoreWhitespace": True}), cors) == []
+    )
     assert judge(expect(response={"headers": {"x-two": "a, b"}}), cors) == [
         "response.headers.x-two: expected 'a, b', got 'a,b'"
     ]

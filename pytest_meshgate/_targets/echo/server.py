@@ -31,6 +31,7 @@ from .protocol import (
     MAX_HEAD_BYTES,
     PRIOR_KNOWLEDGE_HEAD,
     BadRequest,
+    HTTPRequest,
     PriorKnowledge,
     encode_response,
     read_request,
@@ -109,10 +110,17 @@ class EchoListener:
 class _Socket:
     """Loop-side state of one listening socket."""
 
-    def __init__(self, identity: EchoIdentity, tls: bool, fault: EchoFault | None = None) -> None:
+    def __init__(
+        self,
+        identity: EchoIdentity,
+        tls: bool,
+        fault: EchoFault | None = None,
+        h2c_only: bool = False,
+    ) -> None:
         self.identity = identity
         self.tls = tls
         self.fault = fault
+        self.h2c_only = h2c_only
         self.server: asyncio.AbstractServer | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         # A listener that takes no connection (refuse, blackhole): its sockets.
@@ -204,9 +212,14 @@ class EchoServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         misbehaviour: EchoFault | None = None,
+        h2c_only: bool = False,
     ) -> EchoListener:
         """Listen on ``host:port`` (0: any free port) as ``identity``; TLS if ``ssl_context``;
         answering every request as ``misbehaviour`` says if given.
+
+        ``h2c_only``: serve as echo-basic's h2c server does (its ``H2C_PORT``, the port
+        behind an ``appProtocol: kubernetes.io/h2c`` Service port): an HTTP/1 request
+        without ``Upgrade: h2c`` gets 400 ``Expected h2c request``, HTTP/2 is echoed.
 
         To see client certificates in ``tls.peerCertificates`` the context must ask
         for them (``verify_mode`` CERT_OPTIONAL or CERT_REQUIRED, with a CA loaded).
@@ -215,7 +228,7 @@ class EchoServer:
         if ssl_context is not None:
             record_sni(ssl_context)
         bound_host, bound_port = self._call(
-            self._listen(identity, host, port, ssl_context, misbehaviour)
+            self._listen(identity, host, port, ssl_context, misbehaviour, h2c_only)
         )
         return EchoListener(self, identity, bound_host, bound_port)
 
@@ -235,8 +248,9 @@ class EchoServer:
         port: int,
         ssl_context: ssl.SSLContext | None,
         fault: EchoFault | None = None,
+        h2c_only: bool = False,
     ) -> tuple[str, int]:
-        state = _Socket(identity, tls=ssl_context is not None, fault=fault)
+        state = _Socket(identity, tls=ssl_context is not None, fault=fault, h2c_only=h2c_only)
         if fault is not None and fault.takes_no_connection:
             state.dead, address = _dead_sockets(host, port, blackhole=fault.blackhole)
             self._sockets[address] = state
@@ -361,9 +375,13 @@ class EchoServer:
                     break
                 first = False
                 try:
-                    response = await self._handler.answer(
-                        state.identity, state.fault, request, writer, peer, local_port
-                    )
+                    if state.h2c_only and not _asks_h2c(request):
+                        # echo-basic runH2CServer: HTTP/1 only with an h2c upgrade.
+                        response = text_response(400, "Expected h2c request")
+                    else:
+                        response = await self._handler.answer(
+                            state.identity, state.fault, request, writer, peer, local_port
+                        )
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -498,6 +516,10 @@ def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str,
         log.debug("echo: %s", context.get("message"), exc_info=exc)
         return
     log.warning("echo loop: %s", context.get("message"), exc_info=exc)
+
+
+def _asks_h2c(request: HTTPRequest) -> bool:
+    return any(v.strip().lower() == "h2c" for v in request.get("upgrade"))
 
 
 def _format_address(address: Any) -> str:
