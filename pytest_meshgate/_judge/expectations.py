@@ -98,16 +98,18 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
         if grpc:
             what = f"grpc.status: expected {_grpc_statuses(expect)}"
         else:
-            what = f"status: expected {_statuses(expect)}"
+            what = f"status: expected {_statuses(expect, exchange)}"
         failures.append(
             f"{what}, but the connection failed: {exchange.connection} ({exchange.error})"
         )
         return failures
     # A gRPC call is judged by its gRPC status; its HTTP status only when the check says.
-    if (not grpc or expect.status is not None) and response.status not in expect.statuses:
-        failures.append(f"status: expected {_statuses(expect)}, got {response.status}")
+    if (not grpc or expect.status is not None) and response.status not in _wanted(expect, exchange):
+        failures.append(f"status: expected {_statuses(expect, exchange)}, got {response.status}")
     if grpc:
         failures += _judge_grpc(expect, exchange)
+    if expect.websocket is not None:
+        failures += _judge_websocket(expect, exchange)
 
     echo = response.echo
     backend = expect.backend_ref
@@ -219,9 +221,39 @@ def _judge_grpc(expect: Expect, exchange: Exchange) -> list[str]:
     return failures
 
 
-def _statuses(expect: Expect) -> str:
-    statuses = expect.statuses
+def _wanted(expect: Expect, exchange: Exchange) -> tuple[int, ...]:
+    """The statuses that pass: a WebSocket's default is its upgrade, 101."""
+    if exchange.request.websocket is not None and expect.status is None:
+        return (101,)
+    return expect.statuses
+
+
+def _statuses(expect: Expect, exchange: Exchange) -> str:
+    statuses = _wanted(expect, exchange)
     return str(statuses[0]) if len(statuses) == 1 else "one of " + ", ".join(map(str, statuses))
+
+
+def _judge_websocket(expect: Expect, exchange: Exchange) -> list[str]:
+    """The messages read back, by their bytes (a text or binary frame alike, as
+    x/net/websocket's ``Message.Receive`` reads them)."""
+    want = expect.websocket
+    assert want is not None and exchange.response is not None
+    session = exchange.response.websocket
+    if session is None:
+        return [f"websocket: expected the upgrade to a WebSocket, got {exchange.response.status}"]
+    failures: list[str] = []
+    for index, message in enumerate(want.messages):
+        if index >= len(session.messages):
+            failures.append(
+                f"websocket.messages[{index}]: expected {message}, got none ({session.error})"
+            )
+            break
+        kind, payload = session.messages[index]
+        if payload != message.payload:
+            failures.append(
+                f"websocket.messages[{index}]: expected {message}, got {kind} {payload!r}"
+            )
+    return failures
 
 
 def _echo_header(echo: dict[str, object], name: str) -> str | None:

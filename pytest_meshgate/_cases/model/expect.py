@@ -14,6 +14,7 @@ from .conditions import ConditionExpectation
 from .grpc import GrpcExpectation
 from .metrics import MetricExpectation
 from .values import AlpnProtocol, HeaderName, LatencyBound
+from .websocket import WebSocketExpectation
 
 __all__ = [
     "ACCESS_LOG_FIELD_NAMES",
@@ -314,6 +315,10 @@ class Expect(CaseModel):
         default=None,
         description="With request.grpc: the gRPC status the call ends with (default OK).",
     )
+    websocket: WebSocketExpectation | None = Field(
+        default=None,
+        description="With request.websocket: the messages read back, one per message sent.",
+    )
     split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = Field(
         default=None,
         description="Percent of answers per label (service/version, service, status/NNN or "
@@ -404,6 +409,7 @@ class Expect(CaseModel):
                 "split",
                 "mirroredTo",
                 "grpc",
+                "websocket",
             )
             given = [k for k in http if getattr(self, _attr(k)) is not None]
             if given:

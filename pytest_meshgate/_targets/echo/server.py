@@ -8,7 +8,8 @@ Malformed requests get 400 and a closed connection; an exception in a handler
 is logged and answered 500. Every answered request and call (resets included,
 with ``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
 A socket told to refuse or drop connections (``EchoFault.refuse``,
-``blackhole``) is staged in the kernel and answers nothing.
+``blackhole``) is staged in the kernel and answers nothing. ``/ws`` is a
+WebSocket echo (``websocket``), as echo-basic's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .protocol import (
     text_response,
 )
 from .tls import UnreadProtocol, record_sni, start_tls
+from .websocket import handshake_refusal, is_websocket_request, serve_session
 
 __all__ = [
     "DEFAULT_LOG_SIZE",
@@ -374,10 +376,21 @@ class EchoServer:
                 if request is None:
                     break
                 first = False
+                h2c_refused = state.h2c_only and not _asks_h2c(request)
+                websocket = (
+                    not h2c_refused and state.fault is None and is_websocket_request(request)
+                )
+                if websocket and handshake_refusal(request) is None:
+                    # The connection is the WebSocket's from here on (echo-basic's /ws).
+                    self._record(_record_of(state, request, 101, peer, local_port))
+                    await serve_session(request, reader, writer)
+                    return
                 try:
-                    if state.h2c_only and not _asks_h2c(request):
+                    if h2c_refused:
                         # echo-basic runH2CServer: HTTP/1 only with an h2c upgrade.
                         response = text_response(400, "Expected h2c request")
+                    elif websocket:
+                        response = handshake_refusal(request) or text_response(500, "")
                     else:
                         response = await self._handler.answer(
                             state.identity, state.fault, request, writer, peer, local_port
@@ -390,19 +403,12 @@ class EchoServer:
                     response.close = True
                 keep = request.keep_alive() and not response.close
                 self._record(
-                    EchoRequest(
-                        identity=state.identity,
-                        method=request.method,
-                        path=request.target,
-                        host=(request.get("host") or [""])[0],
-                        headers=tuple(request.headers),
-                        body_size=len(request.body),
-                        status=None if response.reset else response.status,
-                        peer=peer,
-                        local_port=local_port,
-                        tls=state.tls,
-                        time=time.monotonic(),
-                        wall_time=time.time(),
+                    _record_of(
+                        state,
+                        request,
+                        None if response.reset else response.status,
+                        peer,
+                        local_port,
                     )
                 )
                 if response.reset:
@@ -516,6 +522,25 @@ def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str,
         log.debug("echo: %s", context.get("message"), exc_info=exc)
         return
     log.warning("echo loop: %s", context.get("message"), exc_info=exc)
+
+
+def _record_of(
+    state: _Socket, request: HTTPRequest, status: int | None, peer: str, local_port: int
+) -> EchoRequest:
+    return EchoRequest(
+        identity=state.identity,
+        method=request.method,
+        path=request.target,
+        host=(request.get("host") or [""])[0],
+        headers=tuple(request.headers),
+        body_size=len(request.body),
+        status=status,
+        peer=peer,
+        local_port=local_port,
+        tls=state.tls,
+        time=time.monotonic(),
+        wall_time=time.time(),
+    )
 
 
 def _asks_h2c(request: HTTPRequest) -> bool:

@@ -17,6 +17,7 @@ CAPABILITIES = frozenset(
         "backend-tls",
         "http2",
         "grpc",
+        "websocket",
         "mesh-clients",
         "via",
         "external-services",
