@@ -141,6 +141,13 @@ class Check(CaseModel):
         for key in ("redirect", "split", "mirroredTo", "counts", "pods"):
             if getattr(expect, _attr(key)) is not None:
                 raise ValueError(f"a WebSocket check cannot have expect.{key}")
+        for key in ("backend", "request", "via"):
+            # The echo's JSON report is the answer to a plain request; a 101 has none.
+            if getattr(expect, key) is not None:
+                raise ValueError(
+                    f"a WebSocket's answer carries no echo report: drop expect.{key} "
+                    "(expect.websocket says what came back)"
+                )
         if expect.websocket is not None and len(expect.websocket.messages) != len(
             websocket.messages
         ):

@@ -107,6 +107,8 @@ def test_websocket_expectations_need_a_websocket_and_one_reply_per_message() -> 
         Check.model_validate(
             {"name": "c", "request": {"url": "http://a/"}, "expect": {"websocket": {}}}
         )
+    with pytest.raises(ValidationError, match=r"no echo report: drop expect\.via"):
+        Check.model_validate({"name": "c", "request": sent, "expect": {"via": "ingress"}})
     with pytest.raises(ValidationError, match=r"cannot have expect\.redirect"):
         Check.model_validate(
             {"name": "c", "request": sent, "expect": {"redirect": {"scheme": "https"}}}
