@@ -286,3 +286,19 @@ def test_a_backend_must_be_a_service_that_runs_pods_and_a_headless_pod_one_of_it
         write("alias.yaml", text.replace("{service: reviews, version: v1}", "reviews-alias"))
     )
     assert "service 'reviews-alias' runs no pods of its own" in line
+
+
+def test_websocket_and_header_choice_errors_name_their_line(write: Write) -> None:
+    case = GOOD.replace("NAME", "x").replace(
+        '    request: {url: "http://app.example.com/"}\n'
+        "    expect: {backend: {service: reviews, version: v1}}\n",
+        '    request:\n      url: "http://app.example.com/ws"\n'
+        "      websocket: {messages: [{binary: 'no!'}]}\n"
+        "    expect: {response: {headersOneOf: {x-a: []}}}\n",
+    )
+    lines = headlines(write("c.yaml", case))
+    assert any(
+        ":13:" in x and "spec.checks[0].request.websocket.messages[0].binary" in x and "base64" in x
+        for x in lines
+    ), lines
+    assert any(":14:" in x and "expect.response.headersOneOf.x-a" in x for x in lines), lines
