@@ -333,8 +333,9 @@ class LocalTarget(Target):
         egress gateways serve most cases, and a sidecar (``sleep``'s above
         all) or custom gateway often comes back a few cases later, when
         switching its configuration costs milliseconds and starting it again
-        a quarter of a second. Each idle Envoy costs tens of MiB, so beyond
-        ``IDLE_PROXIES`` idle sidecars and custom gateways the longest idle
+        a quarter of a second. Each idle Envoy costs tens of MiB (and two
+        inotify instances), so beyond ``idle_proxies`` (``IDLE_PROXIES``; none
+        on a lane) idle sidecars and custom gateways the longest idle
         ones are stopped.
         """
         defaults = {f"{g.namespace}/{g.name}" for g in DEFAULT_GATEWAYS.values()}

@@ -184,3 +184,20 @@ def test_beyond_the_idle_limit_the_longest_idle_sidecar_stops(
     assert idle == [f"sidecar:default/{name}" for name in names[1:]]
     with pytest.raises(ProcessLookupError):
         os.kill(pids[names[0]], 0)
+
+
+def test_a_lane_keeps_no_idle_sidecar(target: LocalTarget, tmp_path: Path) -> None:
+    # Lanes are several, and each Envoy holds inotify instances of a per-user limit.
+    lane = target.new_lane(1)
+    try:
+        lane.activate(make_case(tmp_path, "with-client"))
+        pid = lane._proxies["sidecar:default/sleep"].envoy.pid
+        other = tmp_path / "ingress-only.yaml"
+        other.write_text(INGRESS_ONLY)
+        lane.activate(load_case_file(other).cases[0])
+        assert not [k for k in lane._proxies if k.startswith("sidecar:")]
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        lane.close()
