@@ -10,7 +10,8 @@ from .._exchange.status import ObjectStatus
 __all__ = ["judge_conditions", "matching_status"]
 
 
-_ROUTE_KINDS = ("HTTPRoute/", "GRPCRoute/", "TLSRoute/", "TCPRoute/")
+# Kinds whose status is per parent: routes (parentRefs) and policies (ancestors).
+_ROUTE_KINDS = ("HTTPRoute/", "GRPCRoute/", "TLSRoute/", "TCPRoute/", "BackendTLSPolicy/")
 
 
 def matching_status(want: ConditionExpectation, status: ObjectStatus) -> bool:

@@ -18,7 +18,8 @@ from .base import StrictModel
 __all__ = ["ConditionExpectation"]
 
 _RESOURCE = re.compile(
-    r"^(GatewayClass/[^/]+|(Gateway|HTTPRoute|GRPCRoute|TLSRoute|TCPRoute)/[^/]+/[^/]+)$"
+    r"^(GatewayClass/[^/]+|(Gateway|HTTPRoute|GRPCRoute|TLSRoute|TCPRoute|BackendTLSPolicy)"
+    r"/[^/]+/[^/]+)$"
 )
 
 
@@ -27,12 +28,13 @@ class ConditionExpectation(StrictModel):
 
     resource: str = Field(
         description="Kind/namespace/name (GatewayClass/name): Gateway, HTTPRoute, GRPCRoute, "
-        "TLSRoute, TCPRoute or GatewayClass."
+        "TLSRoute, TCPRoute, BackendTLSPolicy or GatewayClass."
     )
     parent: str | None = Field(
         default=None,
         description="Routes: the parentRef, namespace/name, with /sectionName and :port as the "
-        "reference gives them.",
+        "reference gives them. BackendTLSPolicies: the ancestor, a Gateway's namespace/name "
+        "or Service/<name>[/<sectionName>] for a targetRef.",
     )
     listener: str | None = Field(default=None, description="Gateways: a listener's name.")
     type: str | None = Field(default=None, description="Accepted, ResolvedRefs, Programmed, ...")

@@ -191,6 +191,9 @@ SUPPORTED_FEATURES = frozenset(
         "TLSRouteModeTerminate",
         "TLSRouteModeMixed",
         "KubernetesTCPRoute",
+        # BackendTLSPolicy as Istio's DestinationRules (gatewayapi/backendtls.py)
+        "BackendTLSPolicy",
+        "BackendTLSPolicySANValidation",
         # GRPCRoute (gatewayapi/grpc.py)
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",

@@ -2,7 +2,8 @@
 
 One module per resource as ``apis/v1/*_types.go`` (kubernetes-sigs/gateway-api
 v1.6) lays them out: ``gatewayclass``, ``gateway``, ``httproute``,
-``grpcroute``, ``l4routes`` (TLSRoute, TCPRoute), ``referencegrant``;
+``grpcroute``, ``l4routes`` (TLSRoute, TCPRoute), ``referencegrant``,
+``backendtlspolicy``;
 ``shared`` holds the types they share and ``resource`` the object around
 each. The classes whose Gateway API name is also an Istio model's
 (Gateway, HTTPRoute, TLSRoute, TCPRoute) are prefixed ``Kubernetes``, as
@@ -12,6 +13,13 @@ schema definition; the others follow for symmetry.
 
 from __future__ import annotations
 
+from .backendtlspolicy import (
+    BackendTLSPolicySpec,
+    BackendTLSPolicyValidation,
+    KubernetesBackendTLSPolicy,
+    PolicyTargetReference,
+    SubjectAltName,
+)
 from .gateway import (
     AllowedRoutes,
     KubernetesGateway,
@@ -90,6 +98,8 @@ __all__ = [
     "SERVED_VERSIONS",
     "AllowedRoutes",
     "BackendObjectReference",
+    "BackendTLSPolicySpec",
+    "BackendTLSPolicyValidation",
     "ClusterGatewayAPIResource",
     "GRPCBackendRef",
     "GRPCHeaderMatch",
@@ -117,6 +127,7 @@ __all__ = [
     "HTTPRouteSpec",
     "HTTPRouteTimeouts",
     "HTTPURLRewriteFilter",
+    "KubernetesBackendTLSPolicy",
     "KubernetesGRPCRoute",
     "KubernetesGateway",
     "KubernetesGatewayClass",
@@ -132,6 +143,7 @@ __all__ = [
     "ListenerTLSConfig",
     "MirrorFraction",
     "ParentReference",
+    "PolicyTargetReference",
     "ReferenceGrantFrom",
     "ReferenceGrantSpec",
     "ReferenceGrantTo",
@@ -139,6 +151,7 @@ __all__ = [
     "RouteGroupKind",
     "RouteNamespaces",
     "SecretObjectReference",
+    "SubjectAltName",
     "duration_seconds",
 ]
 
@@ -154,4 +167,8 @@ MODELS: dict[tuple[str, str], type[GatewayAPIResource] | type[ClusterGatewayAPIR
     ("TLSRoute", "v1alpha2"): KubernetesTLSRouteV1Alpha2,
     ("TCPRoute", "v1"): KubernetesTCPRoute,
     ("TCPRoute", "v1alpha2"): KubernetesTCPRouteV1Alpha2,
+    **{
+        ("BackendTLSPolicy", v): KubernetesBackendTLSPolicy
+        for v in SERVED_VERSIONS["BackendTLSPolicy"]
+    },
 }

@@ -7,7 +7,8 @@ semantics, writes the resources' status, and deploys a gateway per Gateway.
 ``convert`` does the same for a case, so the Istio translation
 (``translate/``) runs unchanged on its output: ``listeners`` (Gateways),
 ``parents`` (attachment), ``http`` and ``destinations`` (rules),
-``routes`` (VirtualServices, merging, status), ``status`` (conditions).
+``routes`` (VirtualServices, merging, status), ``backendtls``
+(BackendTLSPolicies as DestinationRules), ``status`` (conditions).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from ...._cases.model.gatewayapi import KubernetesGatewayClass
 from ...._cases.model.istio import HTTPRoute
+from .backendtls import convert_backend_tls_policies
 from .context import DEFAULT_CLASS, ISTIO_CONTROLLER, ConversionInputs
 from .destinations import UnsupportedBackend
 from .grpc import convert_grpc_rule
@@ -165,6 +167,13 @@ def convert(inputs: ConversionInputs) -> Conversion:
             continue
         attach(conversion)
         istio.extend(vss)
+    try:
+        policies = convert_backend_tls_policies(inputs)
+    except UnsupportedBackend as exc:
+        out.unsupported.append(str(exc))
+    else:
+        istio.extend(policies.destination_rules)
+        route_status.extend(policies.status)
     out.resources = tuple(istio)
     status = _class_status(inputs)
     for g in gateways:

@@ -72,7 +72,8 @@ class ConversionInputs:
     """The case as the Gateway API controller sees it.
 
     ``services`` is the mesh registry (case Services, keyed by FQDN);
-    ``secrets`` the Kubernetes Secrets by (namespace, name); ``extra_namespaces``
+    ``secrets`` the Kubernetes Secrets by (namespace, name), ``config_maps``
+    the ConfigMaps (manifests' and generated CAs'); ``extra_namespaces``
     namespaces that exist without a Namespace manifest (every namespace the
     case mentions: Kubernetes would have created them).
     """
@@ -80,6 +81,7 @@ class ConversionInputs:
     resources: Sequence[Any]
     services: Sequence[MeshService] = ()
     secrets: Mapping[tuple[str, str], Mapping[str, bytes]] = field(default_factory=dict, repr=False)
+    config_maps: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
     extra_namespaces: Sequence[str] = ()
     domain_suffix: str = DOMAIN_SUFFIX
 
