@@ -187,7 +187,7 @@ def _with_uris(leaf_pem: bytes, issuer: trustme.CA, uris: list[str]) -> bytes:
         x509.CertificateBuilder()
         .subject_name(leaf.subject)
         .issuer_name(leaf.issuer)
-        .public_key(leaf.public_key())  # type: ignore[arg-type]
+        .public_key(leaf.public_key())
         .serial_number(leaf.serial_number)
         .not_valid_before(leaf.not_valid_before_utc)
         .not_valid_after(leaf.not_valid_after_utc)

@@ -473,7 +473,11 @@ class Secret(CaseModel):
         max_length=64,
         description="Names the certificate holds; the first is its common name (64 at most).",
     )
-    uris: list[Annotated[str, Field(pattern=r"^[a-zA-Z][-a-zA-Z0-9+.]*://[^/?#\s]+[^\s]*$", max_length=2048)]] = Field(
+    uris: list[
+        Annotated[
+            str, Field(pattern=r"^[a-zA-Z][-a-zA-Z0-9+.]*://[^/?#\s]+[^\s]*$", max_length=2048)
+        ]
+    ] = Field(
         default_factory=list,
         max_length=16,
         description="URI subjectAltNames the certificate holds besides its hosts "

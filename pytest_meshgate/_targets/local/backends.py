@@ -374,9 +374,7 @@ def case_config_maps(
 ) -> dict[tuple[str, str], dict[str, str]]:
     """The case's ConfigMaps by (namespace, name): its manifests', then the generated CAs."""
     out = {
-        (r.namespace, r.name): dict(r.data)
-        for r in resources
-        if isinstance(r, KubernetesConfigMap)
+        (r.namespace, r.name): dict(r.data) for r in resources if isinstance(r, KubernetesConfigMap)
     }
     out.update(secrets.kubernetes_config_maps())
     return out

@@ -66,7 +66,9 @@ class SubjectAltName(StrictModel):
     def _field_of_type(self) -> SubjectAltName:
         # The CRD's four CEL rules on a subjectAltNames element.
         if self.type == "Hostname" and not self.hostname:
-            raise ValueError("SubjectAltName element must contain Hostname, if Type is set to Hostname")
+            raise ValueError(
+                "SubjectAltName element must contain Hostname, if Type is set to Hostname"
+            )
         if self.type != "Hostname" and self.hostname:
             raise ValueError(
                 "SubjectAltName element must not contain Hostname, if Type is not set to Hostname"
@@ -74,7 +76,9 @@ class SubjectAltName(StrictModel):
         if self.type == "URI" and not self.uri:
             raise ValueError("SubjectAltName element must contain URI, if Type is set to URI")
         if self.type != "URI" and self.uri:
-            raise ValueError("SubjectAltName element must not contain URI, if Type is not set to URI")
+            raise ValueError(
+                "SubjectAltName element must not contain URI, if Type is not set to URI"
+            )
         return self
 
 
@@ -82,9 +86,9 @@ class BackendTLSPolicyValidation(StrictModel):
     """How the backend's certificate is verified: a CA (or the system's), SNI, SANs."""
 
     ca_certificate_refs: list[LocalObjectReference] = Field(default_factory=list, max_length=8)
-    well_known_ca_certificates: Annotated[str, _pattern(_WELL_KNOWN, "wellKnownCACertificates")] | None = (
-        Field(default=None, alias="wellKnownCACertificates")
-    )
+    well_known_ca_certificates: (
+        Annotated[str, _pattern(_WELL_KNOWN, "wellKnownCACertificates")] | None
+    ) = Field(default=None, alias="wellKnownCACertificates")
     hostname: PreciseHostname
     subject_alt_names: list[SubjectAltName] = Field(default_factory=list, max_length=5)
 
@@ -119,7 +123,11 @@ class BackendTLSPolicySpec(StrictModel):
                         "targetRefs: sectionName must be specified when targetRefs includes 2 or "
                         "more references to the same target"
                     )
-            twins = [b for b in refs if _same_target(a, b) and (b.section_name or "") == (a.section_name or "")]
+            twins = [
+                b
+                for b in refs
+                if _same_target(a, b) and (b.section_name or "") == (a.section_name or "")
+            ]
             if len(twins) != 1:
                 raise ValueError(
                     "targetRefs: sectionName must be unique when targetRefs includes 2 or more "

@@ -30,6 +30,7 @@ from ...._cases.model.istio import (
     DestinationRuleSpec,
     PortSelector,
     PortTrafficPolicy,
+    ServiceEntry,
     TrafficPolicy,
 )
 from ...._cases.model.istio.resource import Metadata
@@ -45,7 +46,12 @@ INVALID_URI = "invalid://"  # credentials.InvalidSecretTypeURI
 
 # The kinds Istio's ReferenceSet resolves (gatewaycommon.ReferenceSet): another kind is
 # "unsupported kind", a missing object "reference ns/name (of kind K) not found".
-_REFERABLE = {("", "ConfigMap"), ("", "Secret"), ("", "Service"), ("networking.istio.io", "ServiceEntry")}
+_REFERABLE = {
+    ("", "ConfigMap"),
+    ("", "Secret"),
+    ("", "Service"),
+    ("networking.istio.io", "ServiceEntry"),
+}
 
 
 @dataclass
@@ -67,7 +73,9 @@ class _Policy:
     tls: ClientTLSSettings
 
 
-def _ref_error(inputs: ConversionInputs, group: str, kind: str, name: str, namespace: str) -> str | None:
+def _ref_error(
+    inputs: ConversionInputs, group: str, kind: str, name: str, namespace: str
+) -> str | None:
     """``ReferenceSet.internal``: why a local reference does not resolve, or None."""
     if (group, kind) not in _REFERABLE:
         return f"unsupported kind {kind}"
@@ -75,7 +83,11 @@ def _ref_error(inputs: ConversionInputs, group: str, kind: str, name: str, names
         "ConfigMap": (namespace, name) in inputs.config_maps,
         "Secret": (namespace, name) in inputs.secrets,
         "Service": inputs.service(namespace, name) is not None,
-        "ServiceEntry": False,
+        "ServiceEntry": any(
+            isinstance(r, ServiceEntry)
+            and (r.metadata.namespace, r.metadata.name) == (namespace, name)
+            for r in inputs.resources
+        ),
     }[kind]
     if found:
         return None
@@ -91,7 +103,8 @@ def _credential_name(
     if validation.well_known_ca_certificates is not None:
         if validation.well_known_ca_certificates != "System":
             conditions["Accepted"].error = ConfigError(
-                "Invalid", f"Unknown wellKnownCACertificates: {validation.well_known_ca_certificates}"
+                "Invalid",
+                f"Unknown wellKnownCACertificates: {validation.well_known_ca_certificates}",
             )
         return ""
     ref = validation.ca_certificate_refs[0]  # "We only support 1"
@@ -185,7 +198,12 @@ def _conflicting(
 def _ancestors(inputs: ConversionInputs) -> dict[str, set[str]]:
     """``extractAncestorBackends``: Service ``ns/name`` -> the Gateways of routes to it."""
     out: dict[str, set[str]] = {}
-    routes: list[Any] = [*inputs.http_routes, *inputs.grpc_routes, *inputs.tls_routes, *inputs.tcp_routes]
+    routes: list[Any] = [
+        *inputs.http_routes,
+        *inputs.grpc_routes,
+        *inputs.tls_routes,
+        *inputs.tcp_routes,
+    ]
     for route in routes:
         gateways = {
             f"{ref.namespace or route.namespace}/{ref.name}"
@@ -201,8 +219,8 @@ def _ancestors(inputs: ConversionInputs) -> dict[str, set[str]]:
 
 
 def _ancestor(target: PolicyTargetReference) -> str:
-    """A Service ancestor as a case's ``parent`` names it."""
-    text = f"Service/{target.name}"
+    """A target's ancestor as a case's ``parent`` names it: ``Service/<name>[/<section>]``."""
+    text = f"{target.kind}/{target.name}"
     return text + (f"/{target.section_name}" if target.section_name else "")
 
 
@@ -271,7 +289,9 @@ def _created(policy: KubernetesBackendTLSPolicy) -> float:
     return ts.timestamp() if ts is not None else float("inf")
 
 
-def _status(policy: KubernetesBackendTLSPolicy, ancestor: str, conditions: dict[str, Pending]) -> ObjectStatus:
+def _status(
+    policy: KubernetesBackendTLSPolicy, ancestor: str, conditions: dict[str, Pending]
+) -> ObjectStatus:
     return ObjectStatus(
         resource=f"BackendTLSPolicy/{policy.key}",
         parent=ancestor,

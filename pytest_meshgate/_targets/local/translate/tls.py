@@ -30,14 +30,14 @@ from ..world import MeshIdentity, World
 from .common import Json
 
 __all__ = [
+    "CONFIG_MAP_PREFIX",
     "DOWNSTREAM_TLS_TYPE",
     "GATEWAY_SECRET_PREFIX",
+    "INVALID_CREDENTIAL",
     "SDS_CA_SUFFIX",
     "TLS_TRANSPORT_SOCKET",
     "UPSTREAM_TLS_TYPE",
     "VALID_CIPHER_SUITES",
-    "CONFIG_MAP_PREFIX",
-    "INVALID_CREDENTIAL",
     "CaBundle",
     "CredentialError",
     "KeyPair",
