@@ -194,6 +194,9 @@ SUPPORTED_FEATURES = frozenset(
         # BackendTLSPolicy as Istio's DestinationRules (gatewayapi/backendtls.py)
         "BackendTLSPolicy",
         "BackendTLSPolicySANValidation",
+        # Gateway spec.tls.frontend: listeners verify client certificates (listeners.py)
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
         # GRPCRoute (gatewayapi/grpc.py)
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",

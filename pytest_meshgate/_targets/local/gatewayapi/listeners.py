@@ -11,13 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...._cases.model.gatewayapi import GATEWAY_GROUP, KubernetesGateway, Listener
+from ...._cases.model.gatewayapi.gateway import CACertificateValidation
 from ...._cases.model.istio import Gateway, GatewaySpec, Port, Server, ServerTLSSettings
 from ...._cases.model.istio.resource import Metadata
 from ...._cases.model.kubernetes import label_selector_matches
-from ..translate.tls import CredentialError, resolve_key_pair
+from ..translate.tls import (
+    CONFIG_MAP_PREFIX,
+    GATEWAY_SECRET_PREFIX,
+    SDS_CA_SUFFIX,
+    CredentialError,
+    resolve_ca,
+    resolve_key_pair,
+)
 from ..world import World
 from .context import ISTIO_CONTROLLER, ConversionInputs
 from .status import (
+    INVALID_CA_CERTIFICATE_KIND,
+    INVALID_CA_CERTIFICATE_REF,
     INVALID_CERTIFICATE_REF,
     REF_NOT_PERMITTED,
     UNSUPPORTED_ADDRESS,
@@ -214,7 +224,97 @@ def _build_tls(
         credential_names=names if valid > 1 else [],
         cipher_suites=ciphers,
     )
-    return settings, None
+    return _client_validation(inputs, gateway, listener, settings)
+
+
+def _frontend_validation(gateway: KubernetesGateway, port: int) -> CACertificateValidation | None:
+    """``resolveGatewayTLS``: the listener port's ``perPort`` entry, else ``default``."""
+    tls = gateway.spec.tls
+    if tls is None or tls.frontend is None:
+        return None
+    frontend = tls.frontend
+    chosen = next((p.tls for p in frontend.per_port if p.port == port), frontend.default)
+    return chosen.validation
+
+
+def _client_validation(
+    inputs: ConversionInputs,
+    gateway: KubernetesGateway,
+    listener: Listener,
+    settings: ServerTLSSettings,
+) -> tuple[ServerTLSSettings, ConfigError | None]:
+    """``buildTLS`` with the Gateway's ``spec.tls.frontend``: MUTUAL against its CA, or
+    OPTIONAL_MUTUAL accepting untrusted certificates for ``AllowInsecureFallback``."""
+    validation = _frontend_validation(gateway, listener.port)
+    if validation is None or not validation.ca_certificate_refs:
+        return settings, None
+    if len(validation.ca_certificate_refs) > 1:
+        error = ConfigError(INVALID_CA_CERTIFICATE_REF, "only one caCertificateRef is supported")
+        return settings, error
+    ref = validation.ca_certificate_refs[0]
+    namespace = gateway.namespace
+    ca_namespace = ref.namespace or namespace
+    # The grant first (caCertificateResourceName): status never tells whether a CA the
+    # Gateway may not see exists.
+    if ca_namespace != namespace and not inputs.reference_allowed(
+        GATEWAY_GROUP, "Gateway", namespace, ref.group, ref.kind, ref.name, ca_namespace
+    ):
+        message = (
+            f"caCertificateRef {ca_namespace}/{ref.name} not accessible to a Gateway in "
+            f'namespace "{namespace}" (missing a ReferenceGrant?)'
+        )
+        return settings, ConfigError(REF_NOT_PERMITTED, message)
+    resource, error = _ca_certificate_reference(inputs, ref.group, ref.kind, ref.name, ca_namespace)
+    if error is not None:
+        return settings, error
+    mode = "MUTUAL"
+    insecure = False
+    if validation.mode == "AllowInsecureFallback":
+        mode, insecure = "OPTIONAL_MUTUAL", True
+    explicit = listener.tls.options.get(TERMINATE_MODE_OPTION) if listener.tls else None
+    if explicit in ("MUTUAL", "OPTIONAL_MUTUAL"):
+        mode, insecure = explicit, False
+    update = {"mode": mode, "ca_cert_credential_name": resource, "insecure_skip_verify": insecure}
+    return settings.model_copy(update=update), None
+
+
+def _ca_certificate_reference(
+    inputs: ConversionInputs, group: str, kind: str, name: str, namespace: str
+) -> tuple[str, ConfigError | None]:
+    """``buildCaCertificateReference``: the CA's SDS name, or why it cannot be used."""
+    where = f"{group}/{kind}/{name}.{namespace}"  # objectReferenceString
+    key = f"{namespace}/{name}"
+    data: dict[str, bytes]
+    if (group, kind) == ("", "ConfigMap"):
+        found = inputs.config_maps.get((namespace, name))
+        if found is None:
+            message = f"invalid CA certificate reference {where}, configmap {key} not found"
+            return "", ConfigError(INVALID_CA_CERTIFICATE_REF, message)
+        data = {k: v.encode() for k, v in found.items()}
+        resource = f"{CONFIG_MAP_PREFIX}{key}{SDS_CA_SUFFIX}"
+        world = World(resources=(), services=(), config_maps={(namespace, name): found})
+    elif (group, kind) == ("", "Secret"):
+        secret = inputs.secrets.get((namespace, name))
+        if secret is None:
+            message = f"invalid CA certificate reference {where}, secret {key} not found"
+            return "", ConfigError(INVALID_CA_CERTIFICATE_REF, message)
+        data = dict(secret)
+        resource = f"{GATEWAY_SECRET_PREFIX}{key}{SDS_CA_SUFFIX}"
+        world = World(resources=(), services=(), secrets={(namespace, name): secret})
+    else:
+        message = (
+            f"invalid CA certificate reference {where}, only secret and configmap are allowed"
+        )
+        return "", ConfigError(INVALID_CA_CERTIFICATE_KIND, message)
+    if not any(data.get(k) for k in ("cacert", "ca.crt")):  # kubesecrets.ExtractRoot
+        message = f"invalid CA certificate reference {where}, no ca.crt or cacert"
+        return "", ConfigError(INVALID_CA_CERTIFICATE_REF, message)
+    try:
+        resolve_ca(world, namespace, resource)
+    except CredentialError:
+        message = f"invalid CA certificate reference {where}, the bundle is malformed"
+        return "", ConfigError(INVALID_CA_CERTIFICATE_REF, message)
+    return resource, None
 
 
 class _UnsupportedListener(Exception):
@@ -242,7 +342,11 @@ def _listener(
     if tls_error is not None:
         conditions["ResolvedRefs"].error = tls_error
         conditions["Programmed"].error = ConfigError("Invalid", "Bad TLS configuration")
-        if tls_error.reason == REF_NOT_PERMITTED:
+        if tls_error.reason in (
+            REF_NOT_PERMITTED,
+            INVALID_CA_CERTIFICATE_REF,
+            INVALID_CA_CERTIFICATE_KIND,
+        ):
             conditions["Accepted"].error = ConfigError("NoValidCACertificate", tls_error.message)
         ok = False
     hosts = _hostname_match(inputs, gateway, listener)
@@ -330,8 +434,11 @@ def listener_conflicts(gateway: KubernetesGateway) -> dict[str, str]:
 
 def _unsupported_fields(gateway: KubernetesGateway) -> None:
     tls = gateway.spec.tls
-    if tls is not None and (tls.frontend is not None or tls.backend is not None):
-        raise _UnsupportedListener(f"Gateway {gateway.key}: spec.tls (client certificates)")
+    if tls is not None and tls.backend is not None:
+        raise _UnsupportedListener(
+            f"Gateway {gateway.key}: spec.tls.backend (a client certificate for backends, "
+            "GatewayBackendClientCertificate, which Istio does not support either)"
+        )
     infrastructure = gateway.spec.infrastructure
     if infrastructure is not None and infrastructure.parameters_ref is not None:
         raise _UnsupportedListener(f"Gateway {gateway.key}: spec.infrastructure.parametersRef")
@@ -437,6 +544,15 @@ def _gateway_status(
         "Programmed": Pending("Programmed", programmed),
         "ResolvedRefs": Pending("ResolvedRefs", "All references resolved"),
     }
+    frontend = gateway.spec.tls.frontend if gateway.spec.tls is not None else None
+    if frontend is not None and any(
+        t.validation is not None and t.validation.mode == "AllowInsecureFallback"
+        for t in (frontend.default, *(p.tls for p in frontend.per_port))
+    ):
+        conditions["InsecureFrontendValidationMode"] = Pending(
+            "ConfigurationChanged",
+            "Gateway is operating in AllowInsecureFallback mode for frontend validation",
+        )
     return ObjectStatus(resource=f"Gateway/{gateway.key}", conditions=set_conditions(conditions))
 
 

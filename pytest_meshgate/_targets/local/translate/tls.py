@@ -411,6 +411,8 @@ def downstream_tls_context(
             validation["verify_certificate_spki"] = list(tls.verify_certificate_spki)
         if tls.verify_certificate_hash:
             validation["verify_certificate_hash"] = list(tls.verify_certificate_hash)
+        if tls.insecure_skip_verify:
+            validation["trust_chain_verification"] = "ACCEPT_UNTRUSTED"
         common["validation_context"] = validation
     # SIMPLE with subjectAltNames: Istio adds a SAN-only validation context, which
     # Envoy refuses without a trusted CA; no client certificate is asked for
