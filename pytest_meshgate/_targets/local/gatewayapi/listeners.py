@@ -249,8 +249,8 @@ def _client_validation(
     if validation is None or not validation.ca_certificate_refs:
         return settings, None
     if len(validation.ca_certificate_refs) > 1:
-        error = ConfigError(INVALID_CA_CERTIFICATE_REF, "only one caCertificateRef is supported")
-        return settings, error
+        only_one = ConfigError(INVALID_CA_CERTIFICATE_REF, "only one caCertificateRef is supported")
+        return settings, only_one
     ref = validation.ca_certificate_refs[0]
     namespace = gateway.namespace
     ca_namespace = ref.namespace or namespace
@@ -302,9 +302,7 @@ def _ca_certificate_reference(
         resource = f"{GATEWAY_SECRET_PREFIX}{key}{SDS_CA_SUFFIX}"
         world = World(resources=(), services=(), secrets={(namespace, name): secret})
     else:
-        message = (
-            f"invalid CA certificate reference {where}, only secret and configmap are allowed"
-        )
+        message = f"invalid CA certificate reference {where}, only secret and configmap are allowed"
         return "", ConfigError(INVALID_CA_CERTIFICATE_KIND, message)
     if not any(data.get(k) for k in ("cacert", "ca.crt")):  # kubesecrets.ExtractRoot
         message = f"invalid CA certificate reference {where}, no ca.crt or cacert"
