@@ -197,6 +197,8 @@ SUPPORTED_FEATURES = frozenset(
         # Gateway spec.tls.frontend: listeners verify client certificates (listeners.py)
         "GatewayFrontendClientCertificateValidation",
         "GatewayFrontendClientCertificateValidationInsecureFallback",
+        # ListenerSets adding listeners to a Gateway (listeners.py)
+        "ListenerSet",
         # GRPCRoute (gatewayapi/grpc.py)
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",

@@ -3,7 +3,7 @@
 One module per resource as ``apis/v1/*_types.go`` (kubernetes-sigs/gateway-api
 v1.6) lays them out: ``gatewayclass``, ``gateway``, ``httproute``,
 ``grpcroute``, ``l4routes`` (TLSRoute, TCPRoute), ``referencegrant``,
-``backendtlspolicy``;
+``backendtlspolicy``, ``listenerset``;
 ``shared`` holds the types they share and ``resource`` the object around
 each. The classes whose Gateway API name is also an Istio model's
 (Gateway, HTTPRoute, TLSRoute, TCPRoute) are prefixed ``Kubernetes``, as
@@ -65,6 +65,12 @@ from .l4routes import (
     KubernetesTLSRoute,
     KubernetesTLSRouteV1Alpha2,
     L4RouteRule,
+)
+from .listenerset import (
+    KubernetesListenerSet,
+    ListenerEntry,
+    ListenerSetSpec,
+    ParentGatewayReference,
 )
 from .referencegrant import (
     KubernetesReferenceGrant,
@@ -133,6 +139,7 @@ __all__ = [
     "KubernetesGatewayClass",
     "KubernetesGatewaySpec",
     "KubernetesHTTPRoute",
+    "KubernetesListenerSet",
     "KubernetesReferenceGrant",
     "KubernetesTCPRoute",
     "KubernetesTCPRouteV1Alpha2",
@@ -140,8 +147,11 @@ __all__ = [
     "KubernetesTLSRouteV1Alpha2",
     "L4RouteRule",
     "Listener",
+    "ListenerEntry",
+    "ListenerSetSpec",
     "ListenerTLSConfig",
     "MirrorFraction",
+    "ParentGatewayReference",
     "ParentReference",
     "PolicyTargetReference",
     "ReferenceGrantFrom",
@@ -171,4 +181,5 @@ MODELS: dict[tuple[str, str], type[GatewayAPIResource] | type[ClusterGatewayAPIR
         ("BackendTLSPolicy", v): KubernetesBackendTLSPolicy
         for v in SERVED_VERSIONS["BackendTLSPolicy"]
     },
+    ("ListenerSet", "v1"): KubernetesListenerSet,
 }

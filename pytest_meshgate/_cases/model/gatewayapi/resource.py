@@ -33,6 +33,7 @@ SERVED_VERSIONS: dict[str, tuple[str, ...]] = {
     "TLSRoute": ("v1", "v1alpha3", "v1alpha2"),
     "TCPRoute": ("v1", "v1alpha2"),
     "BackendTLSPolicy": ("v1", "v1alpha3"),
+    "ListenerSet": ("v1",),
 }
 
 

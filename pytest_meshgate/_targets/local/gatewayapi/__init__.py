@@ -24,6 +24,7 @@ from .destinations import UnsupportedBackend
 from .grpc import convert_grpc_rule
 from .http import convert_http_rule
 from .listeners import GatewayResult, ParentInfo, convert_gateways, gateway_service_name
+from .parents import LISTENER_SET_PREFIX
 from .routes import (
     ROUTE_SEMANTICS_ANNOTATION,
     RouteWithKey,
@@ -84,6 +85,14 @@ def convert(inputs: ConversionInputs) -> Conversion:
     out.gateways = gateways
     out.unsupported.extend(unsupported)
     parents: dict[str, list[ParentInfo]] = {g.gateway.key: g.parents for g in gateways}
+    # A ListenerSet's listeners are parents of the routes naming the ListenerSet.
+    parents.update(
+        {
+            f"{LISTENER_SET_PREFIX}{s.listener_set.key}": s.parents
+            for g in gateways
+            for s in g.listener_sets
+        }
+    )
     istio: list[Any] = [gw for g in gateways for gw in g.istio_gateways]
     route_status: list[ObjectStatus] = []
     attached: dict[tuple[str, str], int] = {}
@@ -181,6 +190,12 @@ def convert(inputs: ConversionInputs) -> Conversion:
         for name, listener in g.listener_status.items():
             listener.details["attachedRoutes"] = attached.get((g.gateway.key, name), 0)
             status.append(listener)
+        for listener_set in g.listener_sets:
+            status.extend(listener_set.status)
+            key = f"{LISTENER_SET_PREFIX}{listener_set.listener_set.key}"
+            for name, listener in listener_set.listener_status.items():
+                listener.details["attachedRoutes"] = attached.get((key, name), 0)
+                status.append(listener)
     out.status = status + route_status
     return out
 

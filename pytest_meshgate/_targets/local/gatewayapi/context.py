@@ -19,6 +19,7 @@ from ...._cases.model.gatewayapi import (
     KubernetesGatewayClass,
     KubernetesGRPCRoute,
     KubernetesHTTPRoute,
+    KubernetesListenerSet,
     KubernetesReferenceGrant,
     KubernetesTCPRoute,
     KubernetesTCPRouteV1Alpha2,
@@ -91,6 +92,10 @@ class ConversionInputs:
     @cached_property
     def gateways(self) -> list[KubernetesGateway]:
         return by_creation(self.of(KubernetesGateway))
+
+    @cached_property
+    def listener_sets(self) -> list[KubernetesListenerSet]:
+        return by_creation(self.of(KubernetesListenerSet))
 
     @cached_property
     def http_routes(self) -> list[KubernetesHTTPRoute]:
