@@ -216,8 +216,8 @@ def _build_tls(
             GATEWAY_GROUP, owner.kind, namespace, "", "Secret", ref.name, secret_ns
         ):
             message = (
-                f"certificateRef {ref.name}/{secret_ns} not accessible to a {owner.kind} in namespace "
-                f'"{namespace}" (missing a ReferenceGrant?)'
+                f"certificateRef {ref.name}/{secret_ns} not accessible to a {owner.kind} in "
+                f'namespace "{namespace}" (missing a ReferenceGrant?)'
             )
             error = join_errors(error, ConfigError(REF_NOT_PERMITTED, message))
             continue
@@ -566,7 +566,7 @@ def _convert_listeners(
 def listener_sets_allowed(
     inputs: ConversionInputs, gateway: KubernetesGateway, namespace: str
 ) -> bool:
-    """``NamespaceAcceptedByAllowListeners``: the Gateway's ``allowedListeners`` (none by default)."""
+    """``NamespaceAcceptedByAllowListeners``: the Gateway's ``allowedListeners`` (default none)."""
     allowed = gateway.spec.allowed_listeners
     if allowed is None:
         return False
