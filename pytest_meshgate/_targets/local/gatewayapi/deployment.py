@@ -27,7 +27,8 @@ def gateway_workload(result: GatewayResult) -> GatewayWorkload:
         *(e.as_listener() for s in allowed for e in s.spec.listeners),
     ]
     for listener in listeners:
-        ports.setdefault(listener.port, f"{listener.protocol.lower()}-{listener.port}")
+        if listener.port:  # a ListenerSet listener without a port has none to expose
+            ports.setdefault(listener.port, f"{listener.protocol.lower()}-{listener.port}")
     # Built unchecked: a Gateway's name may be longer than a workload name (63).
     return GatewayWorkload.model_construct(
         name=result.service_name,

@@ -350,9 +350,17 @@ def _unsupported(owner: Owner, listener: Listener, what: str) -> _UnsupportedLis
 
 
 def _listener(
-    inputs: ConversionInputs, owner: Owner, parent: KubernetesGateway, listener: Listener
+    inputs: ConversionInputs,
+    owner: Owner,
+    parent: KubernetesGateway,
+    listener: Listener,
+    port_error: str | None = None,
 ) -> tuple[Server | None, ObjectStatus, bool]:
-    """``buildListener``: the Istio server of a listener and its four conditions."""
+    """``buildListener``: the Istio server of a listener and its four conditions.
+
+    ``port_error``: a ListenerSet listener without port whose protocol has no
+    default one (``ListenerEntryPortNumber``).
+    """
     conditions = {
         "Accepted": Pending("Accepted", "No errors found"),
         "Programmed": Pending("Programmed", "No errors found"),
@@ -372,6 +380,9 @@ def _listener(
             conditions["Accepted"].error = ConfigError("NoValidCACertificate", tls_error.message)
         ok = False
     hosts = _hostname_match(inputs, owner, listener)
+    if port_error is not None:
+        conditions["Accepted"].error = ConfigError("UnsupportedProtocol", port_error)
+        ok = False
     protocol, protocol_error = _protocol(listener.protocol)
     if protocol_error is not None:
         conditions["Accepted"].error = ConfigError("UnsupportedProtocol", protocol_error)
@@ -382,17 +393,19 @@ def _listener(
         conditions["ResolvedRefs"] = Pending(
             "InvalidRouteKinds", "Invalid route kinds", status="False"
         )
-    # Istio names every server's port "default": one server per generated Gateway.
-    server = Server(
-        port=Port(number=listener.port, protocol=protocol or listener.protocol, name="default"),
-        hosts=hosts,
-        tls=tls,
-    )
     status = ObjectStatus(
         resource=f"{owner.kind}/{owner.key}",
         listener=listener.name,
         conditions=set_conditions(conditions),
         details={"supportedKinds": [f"{g}/{k}" for g, k in supported]},
+    )
+    if port_error is not None:
+        return None, status, ok  # no port to serve on
+    # Istio names every server's port "default": one server per generated Gateway.
+    server = Server(
+        port=Port(number=listener.port, protocol=protocol or listener.protocol, name="default"),
+        hosts=hosts,
+        tls=tls,
     )
     if tls is None and listener.protocol in ("HTTPS", "TLS"):
         return None, status, ok  # "no TLS section is defined, skipping listener creation"
@@ -530,6 +543,7 @@ def _convert_listeners(
     listeners: Sequence[Listener],
     conflicts: dict[str, str],
     service_host: str,
+    port_errors: dict[str, str] | None = None,
 ) -> _Listeners:
     """``buildListener`` for each listener of ``owner`` (conflicted ones report only that)."""
     out = _Listeners()
@@ -538,7 +552,8 @@ def _convert_listeners(
             reason = conflicts[listener.name]
             out.listener_status[listener.name] = _conflict_status(owner, listener, reason)
             continue
-        server, status, ok = _listener(inputs, owner, parent, listener)
+        port_error = (port_errors or {}).get(listener.name)
+        server, status, ok = _listener(inputs, owner, parent, listener, port_error)
         out.listener_status[listener.name] = status
         out.valid += ok
         if server is None:
@@ -637,7 +652,13 @@ def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> Ga
     if skipped:
         message = f"only Hostname is supported, ignoring {skipped}"
         gateway_error = ConfigError(UNSUPPORTED_ADDRESS, message)
-    naming = [s for s in inputs.listener_sets if s.parent_key() == gateway.key]
+    # A parentRef of another group or kind "may be for another controller": ignored.
+    naming = [
+        s
+        for s in inputs.listener_sets
+        if (s.spec.parent_ref.group, s.spec.parent_ref.kind) == (GATEWAY_GROUP, "Gateway")
+        and s.parent_key() == gateway.key
+    ]
     eligible = [s for s in naming if listener_sets_allowed(inputs, gateway, s.namespace)]
     conflicts = listener_conflicts(gateway, eligible)
     own = _convert_listeners(
@@ -662,13 +683,11 @@ def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> Ga
             )
             continue
         entries = [e.as_listener() for e in listener_set.spec.listeners]
-        for entry, listener in zip(listener_set.spec.listeners, entries, strict=True):
-            if entry.port is None and listener.port == 0:
-                raise _unsupported(
-                    listener_set,
-                    listener,
-                    f"protocol {listener.protocol} requires a port to be set",
-                )
+        port_errors = {
+            listener.name: f"protocol {listener.protocol} requires a port to be set"
+            for listener in entries
+            if listener.port == 0
+        }
         converted = _convert_listeners(
             inputs,
             listener_set,
@@ -676,6 +695,7 @@ def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> Ga
             entries,
             conflicts.get(("ListenerSet", listener_set.key), {}),
             service_host,
+            port_errors,
         )
         valid = converted.valid > 0
         attached_sets += valid
