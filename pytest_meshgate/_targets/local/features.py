@@ -200,6 +200,14 @@ SUPPORTED_FEATURES = frozenset(
         "TLSRouteModeTerminate",
         "TLSRouteModeMixed",
         "KubernetesTCPRoute",
+        # BackendTLSPolicy as Istio's DestinationRules (gatewayapi/backendtls.py)
+        "BackendTLSPolicy",
+        "BackendTLSPolicySANValidation",
+        # Gateway spec.tls.frontend: listeners verify client certificates (listeners.py)
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
+        # ListenerSets adding listeners to a Gateway (listeners.py)
+        "ListenerSet",
         # GRPCRoute (gatewayapi/grpc.py)
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",
