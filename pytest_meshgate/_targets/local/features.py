@@ -212,9 +212,11 @@ SUPPORTED_FEATURES = frozenset(
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",
         "GRPCRouteRequestHeaderModifier",
-        # GAMMA: HTTPRoutes with a Service parentRef, on sidecars (not MeshConsumerRoute,
-        # not MeshClusterIPMatching).
+        # GAMMA: HTTPRoutes with a Service parentRef, on sidecars (not MeshClusterIPMatching,
+        # which Istio's own conformance run excludes too).
         "Mesh",
+        # a consumer route applies to its own namespace's clients only (sidecar/httproute.py)
+        "MeshConsumerRoute",
         "MeshHTTPRouteRewritePath",
         "MeshHTTPRouteSchemeRedirect",
         "MeshHTTPRouteRedirectPort",
