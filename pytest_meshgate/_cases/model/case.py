@@ -175,6 +175,22 @@ class CaseSpec(CaseModel):
     )
     checks: list[Check] = Field(min_length=1, max_length=256)
 
+    @field_validator("clients")
+    @classmethod
+    def _pod_ips_unique(cls, clients: list[Client]) -> list[Client]:
+        seen: dict[str, int] = {}
+        for i, client in enumerate(clients):
+            if client.pod_ip is None:
+                continue
+            if client.pod_ip in seen:
+                first = clients[seen[client.pod_ip]].name
+                raise ValueError(
+                    f"clients[{i}] ({client.name}): podIP {client.pod_ip} is already "
+                    f"{first}'s; every pod has an address of its own"
+                )
+            seen[client.pod_ip] = i
+        return clients
+
     @model_validator(mode="after")
     def _clients_exist(self) -> CaseSpec:
         names = {c.name for c in self.clients}

@@ -210,6 +210,8 @@ class LocalTarget(Target):
                     raise TargetError("more than 253 proxies in one session")
                 source = self._source_of[key] = f"127.0.{self.lane}.{self._sources}"
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
+        # A client's declared podIP holds for its case only (_deploy sets it again).
+        proxy.source_address = self._source_of[key]
         return proxy
 
     def workload_at(self, address: str) -> str | None:
@@ -302,6 +304,12 @@ class LocalTarget(Target):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)
                 sidecar.short_name = name
+                if client.pod_ip is not None:
+                    # The pod's own address: its sidecar's (or, without one, its own)
+                    # upstream connections come from it, which ipBlocks and source.ip
+                    # name. Out of the harness's ranges (model/workloads.py), so no
+                    # other proxy of this target has it.
+                    sidecar.source_address = client.pod_ip
                 ports = sorted({r.port for r in mesh_checks if r.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
                 senders.append(sidecar)
@@ -332,6 +340,8 @@ class LocalTarget(Target):
             self._idle.pop(key, None)
         for key in [k for k in self._proxies if k not in in_use]:
             proxy = self._proxies[key]
+            # An idle proxy keeps no case's podIP: `via` names a case's own proxies.
+            proxy.source_address = self._source_of[key]
             if proxy.config is not None:
                 self.apply_config(proxy, None)
             if key not in defaults:
