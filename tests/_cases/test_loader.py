@@ -289,12 +289,7 @@ def test_a_backend_must_be_a_service_that_runs_pods_and_a_headless_pod_one_of_it
 
 
 def test_a_client_pod_ip_is_a_loopback_address_of_its_own(write: Write) -> None:
-    clients = (
-        "  clients:\n"
-        "  - {name: a, podIP: 127.10.0.1}\n"
-        "  - {name: b, podIP: PODIP}\n"
-        "  checks:"
-    )
+    clients = "  clients:\n  - {name: a, podIP: 127.10.0.1}\n  - {name: b, podIP: PODIP}\n  checks:"
     good = GOOD.replace("NAME", "ok").replace("  checks:", clients)
     loaded = load_case_file(write("ok.yaml", good.replace("PODIP", "127.10.0.2")))
     assert not loaded.invalid

@@ -212,9 +212,6 @@ class CaseSpec(CaseModel):
         names = [k.name for k in self.jwt_keys]
         if len(set(names)) != len(names):
             raise ValueError("jwtKeys: every key has a name of its own")
-        uris = [k.jwks_uri for k in self.jwt_keys if k.jwks_uri is not None]
-        if len(set(uris)) != len(uris):
-            raise ValueError("jwtKeys: one key per jwksUri")
         for check in self.checks:
             token = check.request.jwt if check.request is not None else None
             if token is not None and token.key not in names:

@@ -25,6 +25,7 @@ from ..rundirs import make_run_directory
 from ..secrets import SecretStore
 from .deployment import LocalDeployment
 from .features import CAPABILITIES, SUPPORTED_FEATURES
+from .jwks import JwksServer
 from .mesh_identity import MeshCA
 from .meshtls import INBOUND_SIDECARS, mesh_tls_modelled
 from .proxy import LocalProxy
@@ -87,6 +88,7 @@ class LocalTarget(Target):
         self._lifecycle = threading.RLock()
         self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
         self._echo: Any = None
+        self._jwks_server: JwksServer | None = None
         self._secrets: SecretStore | None = None
         self._mesh_ca: MeshCA | None = None
         self._public_roots: str | None = None
@@ -146,6 +148,15 @@ class LocalTarget(Target):
                 self._echo = EchoServer()
                 self._echo.start()
             return self._echo
+
+    @property
+    def jwks_server(self) -> JwksServer:
+        """The server of the cases' ``jwksUri`` key sets (``jwks.py``), started on first use."""
+        with self._lifecycle:
+            if self._jwks_server is None:
+                self._refuse_if_closed()
+                self._jwks_server = JwksServer()
+            return self._jwks_server
 
     def _refuse_if_closed(self) -> None:
         if self._closed:
@@ -232,6 +243,8 @@ class LocalTarget(Target):
             self._proxies.clear()
             if self._echo is not None:
                 self._echo.close()
+            if self._jwks_server is not None:
+                self._jwks_server.close()
             self.client.close()
             if self._bulk is not None:
                 self._bulk.close()
