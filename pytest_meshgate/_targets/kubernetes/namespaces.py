@@ -171,9 +171,7 @@ def rewrite_resource(
     def condition(node: dict[str, Any]) -> dict[str, Any]:
         """A ``when`` condition on a source attribute, its values mapped as the source's."""
         as_key = _CONDITION_KEYS[node["key"]]
-        return {
-            k: walk(v, as_key if k in ("values", "notValues") else k) for k, v in node.items()
-        }
+        return {k: walk(v, as_key if k in ("values", "notValues") else k) for k, v in node.items()}
 
     def walk(node: Any, key: str | None) -> Any:
         if isinstance(node, datetime.datetime):

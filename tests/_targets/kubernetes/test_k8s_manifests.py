@@ -219,7 +219,11 @@ def test_service_accounts_and_source_conditions_name_the_mapped_namespaces() -> 
     assert source["serviceAccounts"] == ["mg-1-ns1/a", "b"]
     assert source["notServiceAccounts"] == ["mg-1-ns2/a"]
     namespace, principal, account, header = rule["when"]
-    assert namespace == {"key": "source.namespace", "values": ["mg-1-ns1"], "notValues": ["mg-1-ns2"]}
+    assert namespace == {
+        "key": "source.namespace",
+        "values": ["mg-1-ns1"],
+        "notValues": ["mg-1-ns2"],
+    }
     assert principal["values"] == ["cluster.local/ns/mg-1-ns2/sa/a"]
     assert account["notValues"] == ["mg-1-ns2/a"]
     # Other conditions are not namespaces, whatever their values say.
