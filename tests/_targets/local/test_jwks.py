@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -113,8 +114,6 @@ def test_a_closed_server_leaves_no_listener() -> None:
 
 
 def test_the_local_target_inlines_what_it_fetched_and_stops_the_server_with_it() -> None:
-    from pathlib import Path
-
     from pytest_meshgate._cases.loader import load_case_file
     from pytest_meshgate._targets.local import LocalTarget
 
@@ -139,3 +138,33 @@ def test_the_local_target_inlines_what_it_fetched_and_stops_the_server_with_it()
         target.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_a_killed_run_leaves_no_jwks_listener() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "from pytest_meshgate._targets.local.jwks import JwksServer\n"
+        "import sys, time\n"
+        "server = JwksServer()\n"
+        "print(server.port('http'), server.port('https'), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    try:
+        assert child.stdout is not None
+        ports = [int(p) for p in child.stdout.readline().split()]
+        for port in ports:  # listening while the run lives
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
