@@ -304,3 +304,19 @@ def test_a_client_pod_ip_is_a_loopback_address_of_its_own(write: Write) -> None:
     assert "spec.clients[1].podIP: podIP 10.244.0.7 is not a loopback address" in line
     (line,) = headlines(write("harness.yaml", good.replace("PODIP", "127.0.1.5")))
     assert "spec.clients[1].podIP: podIP 127.0.1.5 is in 127.0.0.0/16, which the harness" in line
+
+
+def test_websocket_and_header_choice_errors_name_their_line(write: Write) -> None:
+    case = GOOD.replace("NAME", "x").replace(
+        '    request: {url: "http://app.example.com/"}\n'
+        "    expect: {backend: {service: reviews, version: v1}}\n",
+        '    request:\n      url: "http://app.example.com/ws"\n'
+        "      websocket: {messages: [{binary: 'no!'}]}\n"
+        "    expect: {response: {headersOneOf: {x-a: []}}}\n",
+    )
+    lines = headlines(write("c.yaml", case))
+    assert any(
+        ":13:" in x and "spec.checks[0].request.websocket.messages[0].binary" in x and "base64" in x
+        for x in lines
+    ), lines
+    assert any(":14:" in x and "expect.response.headersOneOf.x-a" in x for x in lines), lines

@@ -130,6 +130,34 @@ class Check(CaseModel):
         return self
 
     @model_validator(mode="after")
+    def _websocket_expectations(self) -> Check:
+        if self.request is None:
+            return self
+        websocket, expect = self.request.websocket, self.expect
+        if websocket is None:
+            if expect.websocket is not None:
+                raise ValueError("expect.websocket needs request.websocket")
+            return self
+        for key in ("redirect", "split", "mirroredTo", "counts", "pods"):
+            if getattr(expect, _attr(key)) is not None:
+                raise ValueError(f"a WebSocket check cannot have expect.{key}")
+        for key in ("backend", "request", "via"):
+            # The echo's JSON report is the answer to a plain request; a 101 has none.
+            if getattr(expect, key) is not None:
+                raise ValueError(
+                    f"a WebSocket's answer carries no echo report: drop expect.{key} "
+                    "(expect.websocket says what came back)"
+                )
+        if expect.websocket is not None and len(expect.websocket.messages) != len(
+            websocket.messages
+        ):
+            raise ValueError(
+                f"expect.websocket.messages: one reply per message sent "
+                f"({len(websocket.messages)}), got {len(expect.websocket.messages)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _grpc_expectations(self) -> Check:
         if self.request is None:
             return self  # a status check: _count_for_aggregates allows conditions only
@@ -265,3 +293,7 @@ class CaseWithoutChecks(Case):
     """
 
     spec: _SpecWithoutChecks
+
+
+def _attr(key: str) -> str:
+    return {"mirroredTo": "mirrored_to"}.get(key, key)

@@ -21,6 +21,7 @@ from .values import (
 
 __all__ = [
     "DEFAULT_GATEWAYS",
+    "H2C_APP_PROTOCOL",
     "HARNESS_LOOPBACK_RANGES",
     "Client",
     "GatewayPort",
@@ -116,8 +117,9 @@ _PROTOCOLS = {
     "mysql": "MYSQL",
 }
 # The Kubernetes appProtocol names Istio knows (kubernetes.io/h2c is HTTP/2 with prior knowledge).
+H2C_APP_PROTOCOL = "kubernetes.io/h2c"
 _K8S_APP_PROTOCOLS = {
-    "kubernetes.io/h2c": "HTTP2",
+    H2C_APP_PROTOCOL: "HTTP2",
     "kubernetes.io/ws": "HTTP",
     "kubernetes.io/wss": "HTTPS",
 }

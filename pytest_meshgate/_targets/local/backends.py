@@ -25,7 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..._cases.model.workloads import Service, ServicePort, headless_pod_name, port_protocol
+from ..._cases.model.workloads import (
+    H2C_APP_PROTOCOL,
+    Service,
+    ServicePort,
+    headless_pod_name,
+    port_protocol,
+)
 from ..._exchange.tlskeys import load_key_pair
 from ..secrets import CaseSecrets, SecretStore, common_name_for
 from .mesh_identity import gateway_service_account, spiffe_id
@@ -183,7 +189,13 @@ class CaseBackends:
                 )
                 context = backend_tls(service, port, secrets, store)
                 handle = echo().listen(
-                    identity, host=ip, ssl_context=context, misbehaviour=misbehaviour
+                    identity,
+                    host=ip,
+                    ssl_context=context,
+                    misbehaviour=misbehaviour,
+                    # The Gateway API's base manifests put echo-basic's h2c server (which
+                    # refuses HTTP/1) behind an appProtocol kubernetes.io/h2c port.
+                    h2c_only=context is None and port.app_protocol == H2C_APP_PROTOCOL,
                 )
                 self.listeners.append(handle)
                 addresses[port.port] = handle.address
