@@ -203,6 +203,22 @@ class CaseSpec(CaseModel):
     )
     checks: list[Check] = Field(min_length=1, max_length=256)
 
+    @field_validator("clients")
+    @classmethod
+    def _pod_ips_unique(cls, clients: list[Client]) -> list[Client]:
+        seen: dict[str, int] = {}
+        for i, client in enumerate(clients):
+            if client.pod_ip is None:
+                continue
+            if client.pod_ip in seen:
+                first = clients[seen[client.pod_ip]].name
+                raise ValueError(
+                    f"clients[{i}] ({client.name}): podIP {client.pod_ip} is already "
+                    f"{first}'s; every pod has an address of its own"
+                )
+            seen[client.pod_ip] = i
+        return clients
+
     @model_validator(mode="after")
     def _clients_exist(self) -> CaseSpec:
         names = {c.name for c in self.clients}
@@ -224,9 +240,6 @@ class CaseSpec(CaseModel):
         names = [k.name for k in self.jwt_keys]
         if len(set(names)) != len(names):
             raise ValueError("jwtKeys: every key has a name of its own")
-        uris = [k.jwks_uri for k in self.jwt_keys if k.jwks_uri is not None]
-        if len(set(uris)) != len(uris):
-            raise ValueError("jwtKeys: one key per jwksUri")
         for check in self.checks:
             token = check.request.jwt if check.request is not None else None
             if token is not None and token.key not in names:
