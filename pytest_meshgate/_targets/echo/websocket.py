@@ -21,8 +21,13 @@ comes (``handshake_refusal`` answers 501 then).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+from typing import TYPE_CHECKING
 from .protocol import HTTPRequest, HTTPResponse, text_response
+
+if TYPE_CHECKING:
+    from wsproto.connection import Connection
 
 __all__ = ["WEBSOCKET_PATH", "handshake_refusal", "is_websocket_request", "serve_session"]
 
@@ -30,6 +35,8 @@ WEBSOCKET_PATH = "/ws"
 # A check's messages are small; a client that sends more is misbehaving, not checking
 # (wsproto itself sets no bound: it hands on a message's data as it comes).
 MAX_MESSAGE_BYTES = 1 << 20
+# How long the echo reads on after closing for a message over the limit (see _linger).
+_LINGER_S = 1.0
 
 
 def is_websocket_request(request: HTTPRequest) -> bool:
@@ -122,6 +129,7 @@ async def serve_session(
                         connection.send(CloseConnection(CloseReason.MESSAGE_TOO_BIG, too_big))
                     )
                     await writer.drain()
+                    await _linger(reader, connection)
                     return
                 if event.message_finished:
                     # Sent back whole, in one frame, as the kind it came as.
@@ -131,3 +139,22 @@ async def serve_session(
                         writer.write(connection.send(BytesMessage(bytes(binary))))
                     text, binary, size = [], bytearray(), 0
         await writer.drain()
+
+
+async def _linger(reader: asyncio.StreamReader, connection: Connection) -> None:
+    """Read and drop what the client still sends, until its close, its end or ``_LINGER_S``.
+
+    The rest of the message over the limit is on its way: a socket closed with
+    data unread resets the connection, and the client would lose the close
+    (1009) sent before the reset.
+    """
+    from wsproto.events import CloseConnection
+
+    async def until_close() -> None:
+        while data := await reader.read(65536):
+            connection.receive_data(data)
+            if any(isinstance(event, CloseConnection) for event in connection.events()):
+                return
+
+    with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+        await asyncio.wait_for(until_close(), _LINGER_S)
