@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import importlib.util
 from typing import TYPE_CHECKING
+
 from .protocol import HTTPRequest, HTTPResponse, text_response
 
 if TYPE_CHECKING:
