@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -475,19 +475,45 @@ class Secret(CaseModel):
         max_length=64,
         description="Names the certificate holds; the first is its common name (64 at most).",
     )
+    uris: list[
+        Annotated[
+            str, Field(pattern=r"^[a-zA-Z][-a-zA-Z0-9+.]*://[^/?#\s]+[^\s]*$", max_length=2048)
+        ]
+    ] = Field(
+        default_factory=list,
+        max_length=16,
+        description="URI subjectAltNames the certificate holds besides its hosts "
+        "(e.g. spiffe://example.com/identity).",
+    )
     issuer: str = Field(default="default", description="The CA that signs it.")
     format: Literal["tls", "generic"] = Field(
         default="tls",
         description="Key names: tls.crt/tls.key/ca.crt, or generic cert/key/cacert.",
     )
     expired: bool = Field(default=False, description="Issue a certificate that has expired.")
+    kind: Literal["Secret", "ConfigMap"] = Field(
+        default="Secret",
+        description="Published as a Secret, or (a ca or trust secret) as a ConfigMap holding "
+        "ca.crt, as BackendTLSPolicy caCertificateRefs read it.",
+    )
 
     @model_validator(mode="after")
     def _hosts_where_needed(self) -> Secret:
+        if self.kind == "ConfigMap":
+            if self.type not in ("ca", "trust"):
+                raise ValueError(
+                    f"kind: ConfigMap publishes a CA certificate: type ca or trust, not {self.type}"
+                )
+            if self.namespace is None:
+                raise ValueError("kind: ConfigMap needs the namespace it is published in")
+            if self.format != "tls":
+                raise ValueError("a ConfigMap holds ca.crt: format generic is for Secrets")
         if self.type in ("server", "mutual", "client") and not self.hosts:
             raise ValueError(f"a {self.type} secret needs hosts")
         if self.type == "ca" and self.hosts:
             raise ValueError("a ca secret has no hosts")
+        if self.uris and self.type not in ("server", "mutual", "client"):
+            raise ValueError(f"a {self.type} secret issues no certificate to hold uris")
         if self.hosts and len(self.hosts[0]) > 64:
             # RFC 5280 ub-common-name: the certificate could not be issued.
             raise ValueError(

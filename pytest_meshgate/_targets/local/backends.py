@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..._cases.model.kubernetes import KubernetesConfigMap
 from ..._cases.model.workloads import (
     H2C_APP_PROTOCOL,
     Service,
@@ -368,6 +369,7 @@ class CaseBackends:
             resources=resources,
             services=tuple(self.services),
             secrets=secrets.kubernetes_secrets(),
+            config_maps=case_config_maps(resources, secrets),
             network={key: tuple(value) for key, value in self.network.items()},
             system_ca_file=system_ca_file,
             jwks=dict(jwks or {}),
@@ -377,6 +379,17 @@ class CaseBackends:
         for handle in self.listeners:
             handle.close()
         self.listeners.clear()
+
+
+def case_config_maps(
+    resources: tuple[Any, ...], secrets: CaseSecrets
+) -> dict[tuple[str, str], dict[str, str]]:
+    """The case's ConfigMaps by (namespace, name): its manifests', then the generated CAs."""
+    out = {
+        (r.namespace, r.name): dict(r.data) for r in resources if isinstance(r, KubernetesConfigMap)
+    }
+    out.update(secrets.kubernetes_config_maps())
+    return out
 
 
 def backend_tls(

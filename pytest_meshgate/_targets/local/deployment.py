@@ -29,7 +29,7 @@ from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
-from .backends import CaseBackends
+from .backends import CaseBackends, case_config_maps
 from .explain import explain_exchange, istio_access_log_line
 from .gatewayapi import Conversion, ConversionInputs, ObjectStatus
 from .gatewayapi import convert as convert_gateway_api
@@ -157,6 +157,7 @@ class LocalDeployment(Deployment):
                     resources=self.loaded.resources,
                     services=tuple(self.backends.services),
                     secrets=self.secrets.kubernetes_secrets(),
+                    config_maps=case_config_maps(self.loaded.resources, self.secrets),
                     extra_namespaces=namespaces,
                 )
             )

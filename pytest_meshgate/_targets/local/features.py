@@ -200,13 +200,23 @@ SUPPORTED_FEATURES = frozenset(
         "TLSRouteModeTerminate",
         "TLSRouteModeMixed",
         "KubernetesTCPRoute",
+        # BackendTLSPolicy as Istio's DestinationRules (gatewayapi/backendtls.py)
+        "BackendTLSPolicy",
+        "BackendTLSPolicySANValidation",
+        # Gateway spec.tls.frontend: listeners verify client certificates (listeners.py)
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
+        # ListenerSets adding listeners to a Gateway (listeners.py)
+        "ListenerSet",
         # GRPCRoute (gatewayapi/grpc.py)
         "GRPCRoute",
         "GRPCRouteNamedRouteRule",
         "GRPCRouteRequestHeaderModifier",
-        # GAMMA: HTTPRoutes with a Service parentRef, on sidecars (not MeshConsumerRoute,
-        # not MeshClusterIPMatching).
+        # GAMMA: HTTPRoutes with a Service parentRef, on sidecars (not MeshClusterIPMatching,
+        # which Istio's own conformance run excludes too).
         "Mesh",
+        # a consumer route applies to its own namespace's clients only (sidecar/httproute.py)
+        "MeshConsumerRoute",
         "MeshHTTPRouteRewritePath",
         "MeshHTTPRouteSchemeRedirect",
         "MeshHTTPRouteRedirectPort",

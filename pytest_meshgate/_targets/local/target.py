@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ..._cases.loader import LoadedCase
+from ..._cases.model.istio import Gateway as IstioGateway
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, Client, GatewayWorkload
 from ..._errors import ConfigRejected, TargetError
 from ..._exchange.client import HTTPClient
@@ -383,8 +384,8 @@ def _selected_gateways(loaded: LoadedCase, gateways: dict[str, GatewayWorkload])
     """Short names of the gateway workloads some Gateway resource of the case selects."""
     selected: set[str] = set()
     for resource in loaded.resources:
-        if getattr(resource, "kind", "") != "Gateway":
-            continue
+        if not isinstance(resource, IstioGateway):
+            continue  # a Gateway API Gateway selects no workload: it gets its own
         selector = resource.spec.selector or {}
         for short, workload in gateways.items():
             if all(workload.labels.get(k) == v for k, v in selector.items()):
