@@ -3,7 +3,8 @@
 PyJWT signs (RS256 with RSA 2048, ES256 with P-256); private keys never leave
 this process's memory, and a token is minted per attempt, never stored. What a
 proxy needs is the public key set (JWKS JSON): by key name for an inline
-``${jwks:<name>}``, and by ``jwksUri`` for the local target's JWKS server to serve.
+``${jwks:<name>}``, and by ``jwksUri`` for the local target's JWKS server to serve
+(or, on the cluster targets, to inline in place of the URI: ``served_at``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,30 @@ from .._cases.model.case import Case
 from .._cases.model.jwt import JwtKey, JwtToken
 from .._cases.model.request import Request
 
-__all__ = ["CaseJwtKeys", "jwks_of_case"]
+__all__ = ["CaseJwtKeys", "Origin", "jwks_of_case", "origin_of"]
 
 # How long a minted token is valid (or, expired, how long ago it ran out).
 _LIFETIME = 3600
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    """Where a URI is served: scheme, lower-cased host, port (the scheme's default filled in)."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+def origin_of(uri: str) -> tuple[Origin, str]:
+    """The origin of ``uri`` and its request target (path and query, ``/`` at least)."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target += f"?{parts.query}"
+    return Origin(scheme, (parts.hostname or "").lower(), port), target
 
 
 @dataclass(frozen=True)
@@ -75,6 +96,14 @@ class CaseJwtKeys:
             if key.spec.jwks_uri is not None:
                 at.setdefault(str(key.spec.jwks_uri), []).append(dict(key.public_jwk))
         return {uri: json.dumps({"keys": keys}, sort_keys=True) for uri, keys in at.items()}
+
+    def served_at(self, uri: str) -> str | None:
+        """The key set a GET of ``uri`` finds (the local JWKS server's answer: the same
+        origin and request target as some key's ``jwksUri``), or None where it would
+        find none (another path of a served origin, or a host nothing is served at)."""
+        # As JwksServer.serving maps them: by origin and target, the last URI winning.
+        routes = {origin_of(served_uri): body for served_uri, body in self.served().items()}
+        return routes.get(origin_of(uri))
 
     def mint(self, token: JwtToken, now: float | None = None) -> str:
         """A signed token as ``token`` describes it."""

@@ -124,3 +124,16 @@ def test_keys_naming_one_jwks_uri_are_served_there_as_one_set() -> None:
     served = json.loads(store.served()[uri])
     assert [k["kid"] for k in served["keys"]] == ["one", "two"]
     assert list(store.served()) == [uri]
+
+
+def test_served_at_finds_a_set_as_a_get_of_the_uri_would() -> None:
+    """The same origin and path as a key's jwksUri, however the URI spells its host and
+    default port; another path of that origin or another host finds nothing (a 404 and a
+    host nothing is served at, on the local JWKS server)."""
+    store = keys()
+    served = store.served()["https://keys.example.com/jwks"]
+    assert store.served_at("https://keys.example.com/jwks") == served
+    assert store.served_at("https://Keys.Example.com:443/jwks") == served
+    assert store.served_at("https://keys.example.com/other") is None
+    assert store.served_at("http://keys.example.com/jwks") is None
+    assert store.served_at("https://gone.example.com/jwks") is None

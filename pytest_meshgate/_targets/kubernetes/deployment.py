@@ -41,10 +41,12 @@ from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
 from ..._exchange.records import ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
+from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .adapters import Implementation
 from .coredns import coredns_rewrite_block, insert_coredns_block, remove_coredns_block
 from .exposure import expose_case_ports
+from .jwtrules import skip_reason, unreproducible_issuers
 from .manifests import apply_phases
 from .namespaces import NamespacePlan, k8s_name, rewrite_host, rewrite_url, service_namespace
 from .providers import ClusterHandle, cluster_lock_dir, file_lock
@@ -86,6 +88,9 @@ class ClusterSession(Protocol):
     @property
     def request_timeout(self) -> float: ...
 
+    @property
+    def name(self) -> str: ...
+
     def missing_gateways(self, loaded: LoadedCase) -> set[str]: ...
 
     def gateway_skip_reason(self, missing: set[str]) -> str: ...
@@ -106,6 +111,7 @@ class KubernetesDeployment(Deployment):
         objects: list[dict[str, Any]],
         secrets: CaseSecrets | None = None,
         sleep: Any = time.sleep,
+        jwt_keys: CaseJwtKeys | None = None,
     ) -> None:
         self.target = target
         self.loaded = loaded
@@ -122,6 +128,12 @@ class KubernetesDeployment(Deployment):
         self._torn_down = False
         self._services = {s.name: s for s in loaded.case.spec.services}
         self.transport = ClusterTransport(self)
+        # The keys whose public sets the objects carry (material.py): tokens are minted
+        # with them per attempt, as on the local target, and never stored.
+        self.jwt_keys = jwt_keys if jwt_keys is not None else CaseJwtKeys.generate(loaded.case)
+        self._unreproducible = unreproducible_issuers(
+            loaded.case.spec.resources, self.jwt_keys.served_at
+        )
 
     @property
     def kube(self) -> Any:
@@ -269,6 +281,11 @@ class KubernetesDeployment(Deployment):
         return self.send_many(request, 1)[0]
 
     def send_many(self, request: Request, count: int, concurrency: int = 1) -> list[Exchange]:
+        """``count`` attempts (one minted token for the batch, if the check asks for one)."""
+        why = skip_reason(request, self._unreproducible, self.target.name)
+        if why is not None:
+            pytest.skip(why)
+        request = self.jwt_keys.with_token(request)
         if request.from_ is not None:
             exchanges = self.transport.from_client(request, count, concurrency)
         else:

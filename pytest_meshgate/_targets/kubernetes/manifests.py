@@ -39,6 +39,7 @@ from .echo_pod import (
     source_configmap,
     terminates_tls,
 )
+from .jwtrules import inline_key_sets
 from .namespaces import (
     MANAGED_BY,
     NamespacePlan,
@@ -85,7 +86,8 @@ _MAPPED_GATEWAY_PORTS = frozenset({80, 443})
 
 
 class Material:
-    """TLS material for a case's secrets; ``material.py`` has the trustme one.
+    """TLS material for a case's secrets, and its JWT key sets; ``material.py`` has the
+    trustme one (and the keys of ``jwtkeys.py``).
 
     Kept abstract so rendering stays pure and golden files stay stable.
     """
@@ -100,6 +102,14 @@ class Material:
 
     def trusted_cas(self) -> str:
         """Every CA of the case (PEM): whose client certificates an echo asks for."""
+        raise NotImplementedError
+
+    def public_jwks(self, name: str) -> str:
+        """The public JWKS JSON of the case's key ``name`` (``${jwks:<name>}``)."""
+        raise NotImplementedError
+
+    def served_jwks(self, uri: str) -> str | None:
+        """The JWKS JSON the case's keys serve at ``uri``, or None if none do."""
         raise NotImplementedError
 
 
@@ -187,7 +197,9 @@ def render_case(
         if _stood_in_for(resource):
             continue  # the echo's Service, Deployments and account above answer in their place
         # A kubectl get -o yaml paste: what the API server set is not the user's to apply.
-        rewritten = rewrite_resource(without_server_fields(resource), plan, services)
+        # The key sets istiod would inline, in place of the harness's JWKS server (jwtrules.py).
+        resource = inline_key_sets(without_server_fields(resource), material)
+        rewritten = rewrite_resource(resource, plan, services)
         rewritten["metadata"]["labels"].update(settings.case_labels)
         objects.append(rewritten)
     return [obj for phase in apply_phases(objects) for obj in phase]

@@ -202,9 +202,13 @@ class KubernetesTarget(Target):
         from .material import TrustmeMaterial
 
         settings = render_settings(self.adapter, self.settings, case.name, run_id())
+        # The case's JWT keys, per deployment as on the local target: their public sets
+        # go into its RequestAuthentications, its tokens are minted with them (jwtrules.py).
         material = TrustmeMaterial(case, self.secret_store.default_ca)
         objects = render_case(case, plan, settings, material)
-        deployment = KubernetesDeployment(self, loaded, plan, objects, material.secrets)
+        deployment = KubernetesDeployment(
+            self, loaded, plan, objects, material.secrets, jwt_keys=material.jwt_keys
+        )
         try:
             deployment.start()
         except BaseException as exc:
@@ -253,10 +257,6 @@ class KubernetesTarget(Target):
             # Istio is installed once per session; a case's mesh config would have to
             # edit the istio ConfigMap for that case alone, which is not done yet.
             pytest.skip(f"target '{self.name}' lacks capability mesh-config (spec.meshConfig)")
-        if spec.jwt_keys or any(c.request is not None and c.request.jwt for c in spec.checks):
-            # istiod would have to fetch the case's key sets from a jwksUri it can reach,
-            # and an inline ${jwks:...} would have to be filled in before applying.
-            pytest.skip(f"target '{self.name}' lacks capability jwt-keys (spec.jwtKeys)")
         pinned = [f"{c.name} ({c.pod_ip})" for c in spec.clients if c.pod_ip is not None]
         if pinned:
             # The cluster's network assigns pod IPs; a policy naming the declared one

@@ -37,35 +37,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..._exchange.tlskeys import load_key_pair
+from ..jwtkeys import Origin, origin_of
 
 __all__ = ["FetchResult", "IstiodJwksFetcher", "JwksServer", "Origin", "origin_of"]
 
 _LOOPBACK = "127.0.0.1"
 # getRemoteContentWithRetry quotes at most this much of a failed answer.
 _QUOTED = 100
-
-
-@dataclass(frozen=True, order=True)
-class Origin:
-    """Where a URI is served: scheme, lower-cased host, port (the scheme's default filled in)."""
-
-    scheme: str
-    host: str
-    port: int
-
-
-def origin_of(uri: str) -> tuple[Origin, str]:
-    """The origin of ``uri`` and its request target (path and query, ``/`` at least)."""
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    target = parts.path or "/"
-    if parts.query:
-        target += f"?{parts.query}"
-    return Origin(scheme, (parts.hostname or "").lower(), port), target
 
 
 def _looks_like_jwks(body: bytes) -> str | None:

@@ -64,6 +64,11 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("serviceentries", "ServiceEntry", True),
         ("sidecars", "Sidecar", True),
     ],
+    "security.istio.io/v1": [
+        ("requestauthentications", "RequestAuthentication", True),
+        ("authorizationpolicies", "AuthorizationPolicy", True),
+        ("peerauthentications", "PeerAuthentication", True),
+    ],
 }
 
 

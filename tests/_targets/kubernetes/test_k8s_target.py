@@ -168,23 +168,6 @@ def test_mesh_config_and_telemetry_are_skips_on_clusters_not_ignored(
         kubernetes_target.activate(loaded)
 
 
-@pytest.mark.parametrize(
-    ("case", "reason"),
-    [
-        ("jwt-ingress-require-token", "lacks capability jwt-keys"),
-        ("jwt-jwks-uri", "lacks capability jwt-keys"),
-    ],
-)
-def test_cases_with_jwt_keys_are_skips_on_clusters_not_sent_without_tokens(
-    target: tuple[KubernetesTarget, FakeProvider, StandIns], case: str, reason: str
-) -> None:
-    kubernetes_target, _, _ = target
-    cases = load_case_file(HERE.parents[2] / "cases" / "request-authentication.yaml").cases
-    loaded = next(c for c in cases if c.name == case)
-    with pytest.raises(pytest.skip.Exception, match=reason):
-        kubernetes_target.activate(loaded)
-
-
 def test_a_mesh_wide_peer_authentication_is_a_skip_on_clusters(
     target: tuple[KubernetesTarget, FakeProvider, StandIns],
 ) -> None:
