@@ -77,14 +77,16 @@ class KubernetesTarget(Target):
         self.settings = settings
         self.consistency = consistency
         self.request_timeout = request_timeout
-        # tls and http2: from this machine to a gateway, the shared HTTP client's;
-        # from a client pod, TLS through the in-pod sender (HTTP/1.1 only).
-        self.capabilities = frozenset({"http", "statistics", "tls", "http2"})
+        # tls, http2 and grpc: from this machine to a gateway, the shared HTTP and
+        # gRPC clients'; from a client pod, TLS through the in-pod sender (HTTP/1.1
+        # only). The echo pods speak HTTP/2 and gRPC with h2 from a ConfigMap.
+        self.capabilities = frozenset({"http", "statistics", "tls", "http2", "grpc"})
         self.capabilities |= adapter.capabilities()
         self.client = HTTPClient(timeout=request_timeout)
         self.cluster: ClusterHandle | None = None
         self.kube: Any = None
         self._bulk: Any = None
+        self._grpc: Any = None
         self._secret_store: SecretStore | None = None
         self._counter = itertools.count(1)
         self._broken: str | None = None
@@ -97,6 +99,15 @@ class KubernetesTarget(Target):
 
             self._bulk = BulkSender(timeout=self.request_timeout)
         return self._bulk
+
+    @property
+    def grpc(self) -> Any:
+        """The gRPC client of gRPC checks to gateways, made on first use."""
+        if self._grpc is None:
+            from ..._exchange.grpc import GrpcClient
+
+            self._grpc = GrpcClient(timeout=self.request_timeout)
+        return self._grpc
 
     @property
     def secret_store(self) -> SecretStore:
@@ -231,16 +242,6 @@ class KubernetesTarget(Target):
             # skipped one by one in send().
             pytest.skip(self.gateway_skip_reason(missing))
         self._skip_unsupported_features(loaded)
-        h2c = [
-            f"{s.name}:{p.port}"
-            for s in spec.services
-            for p in s.ports
-            if p.protocol in ("HTTP2", "GRPC") and p.tls is None
-        ]
-        if h2c:
-            # The sidecar in front of an echo speaks h2c to http2/grpc ports;
-            # the echo speaks HTTP/1.1 only.
-            pytest.skip(f"target '{self.name}' lacks capability h2c-backends ({', '.join(h2c)})")
         if any(s.external for s in spec.services) and not self.settings.coredns:
             pytest.skip(
                 f"target '{self.name}' lacks capability external-services "
