@@ -127,6 +127,8 @@ class RenderSettings:
     echo_sources: Mapping[str, str] | None = None
     # The h2 library's files for echoes that may speak HTTP/2; None: this installation's.
     http2_sources: Mapping[str, str] | None = None
+    # The implementation's GatewayClass, which cases call ``istio``; None: left as written.
+    gateway_class: str | None = None
 
 
 def render_case(
@@ -202,6 +204,9 @@ def render_case(
         rewritten = rewrite_resource(without_server_fields(resource), plan, services)
         rewritten["metadata"]["labels"].update(settings.case_labels)
         objects.append(rewritten)
+    from .gatewayapi import prepare
+
+    objects = prepare(objects, case, plan, settings.gateway_class)
     return [obj for phase in apply_phases(objects) for obj in phase]
 
 

@@ -94,7 +94,11 @@ class Rendered:
 
     def run(self, name: str, pod: str) -> Any:
         return run_container(
-            self.deployment(name), self.objects, self.root / name, pod, self.health_port(name),
+            self.deployment(name),
+            self.objects,
+            self.root / name,
+            pod,
+            self.health_port(name),
             stock=True,
         )
 

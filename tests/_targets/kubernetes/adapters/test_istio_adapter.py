@@ -11,12 +11,14 @@ arguments, which only a run on a real cluster shows
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from k8s_standins import StandIns
 
 from pytest_meshgate._errors import TargetUnavailable
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
+from pytest_meshgate._targets.kubernetes.adapters.gatewayapi_crds import GATEWAY_API_VERSION
 from pytest_meshgate._targets.kubernetes.adapters.istio import HELM_REPO, IstioAdapter
 from pytest_meshgate._targets.kubernetes.adapters.registry import load_implementation
 from pytest_meshgate._targets.kubernetes.providers.base import ClusterHandle
@@ -33,10 +35,22 @@ def kind_handle() -> ClusterHandle:
     )
 
 
+class CRDsInstalled:
+    """An API that has the pinned Gateway API CRDs already: installing Istio applies nothing."""
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> Any:
+        assert kind == "CustomResourceDefinition", kind
+        annotations = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION,
+                       "gateway.networking.k8s.io/channel": "experimental"}  # fmt: skip
+        return {"metadata": {"name": name, "annotations": annotations},
+                "status": {"conditions": [{"type": "Established", "status": "True"}]}}  # fmt: skip
+
+
 def istio(standins: StandIns, **values: str) -> IstioAdapter:
     options = {"istioctl": standins.path_of("istioctl"), "helm": standins.path_of("helm"), **values}
     adapter = load_implementation("istio", AdapterOptions(options, "kind"))
     assert isinstance(adapter, IstioAdapter)
+    adapter.attach(CRDsInstalled())
     return adapter
 
 
