@@ -236,6 +236,13 @@ class KubernetesTarget(Target):
     def _skip_unsupported(self, loaded: LoadedCase) -> None:
         """Skip (never fail) what this implementation or target cannot do."""
         spec = loaded.case.spec
+        kinds = {
+            (str(r.get("apiVersion") or "").rpartition("/")[0], str(r.get("kind")))
+            for r in spec.resources
+        }
+        why = self.adapter.unsupported_resources(kinds)
+        if why is not None:
+            pytest.skip(f"not supported by {self.adapter.describe()}: {why}")
         missing = self.missing_gateways(loaded)
         gateway_checks = [c.request for c in spec.checks if c.request and c.request.from_ is None]
         if (
@@ -247,13 +254,6 @@ class KubernetesTarget(Target):
             # skipped one by one in send().
             pytest.skip(self.gateway_skip_reason(missing))
         self._skip_unsupported_features(loaded)
-        kinds = {
-            (str(r.get("apiVersion") or "").rpartition("/")[0], str(r.get("kind")))
-            for r in spec.resources
-        }
-        why = self.adapter.unsupported_resources(kinds)
-        if why is not None:
-            pytest.skip(f"not supported by {self.adapter.describe()}: {why}")
         if self.adapter.gateway_class() is None and any(
             g == "gateway.networking.k8s.io" for g, _ in kinds
         ):

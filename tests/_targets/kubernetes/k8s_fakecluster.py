@@ -210,3 +210,60 @@ def istio_controller(api: FakeAPI, path: str, obj: dict) -> None:
                                           "All references resolved", generation)],
             })  # fmt: skip
         obj["status"] = {"parents": parents}
+
+
+EG_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+
+
+def envoy_gateway_crd() -> dict:
+    """Envoy Gateway's EnvoyProxy CRD, as far as discovery needs it."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "envoyproxies.gateway.envoyproxy.io"},
+        "spec": {"group": "gateway.envoyproxy.io",
+                 "names": {"kind": "EnvoyProxy", "plural": "envoyproxies"},
+                 "scope": "Namespaced",
+                 "versions": [{"name": "v1alpha1", "served": True, "storage": True}]},
+    }  # fmt: skip
+
+
+def envoy_gateway_controller(api: FakeAPI, path: str, obj: dict) -> None:
+    """Stands in for Envoy Gateway: its GatewayClass is accepted; a Gateway of it gets an
+    Envoy Service and pod in envoy-gateway-system under a hashed name, with the owning
+    labels, and status. Instant; not Envoy Gateway's logic."""
+    kind = obj.get("kind")
+    meta = obj.get("metadata") or {}
+    generation = int(meta.get("generation") or 1)
+    if kind == "GatewayClass" and (obj.get("spec") or {}).get("controllerName") == EG_CONTROLLER:
+        obj["status"] = {"conditions": [_condition("Accepted", "Accepted", "Valid GatewayClass",
+                                                   generation)]}  # fmt: skip
+    if kind == "Gateway" and (obj.get("spec") or {}).get("gatewayClassName") == "meshgate-eg":
+        if (obj.get("status") or {}).get("conditions"):
+            return
+        namespace, name = meta["namespace"], meta["name"]
+        labels = {"gateway.envoyproxy.io/owning-gateway-name": name,
+                  "gateway.envoyproxy.io/owning-gateway-namespace": namespace}  # fmt: skip
+        hashed = f"envoy-{namespace}-{name}-3b7c9a1e"[:63]
+        api._save(
+            f"/api/v1/namespaces/envoy-gateway-system/services/{hashed}",
+            {"metadata": {"name": hashed, "namespace": "envoy-gateway-system", "labels": labels},
+             "spec": {"type": "NodePort", "selector": labels,
+                      "ports": [{"name": f"http-{listener['port']}", "port": listener["port"],
+                                 "targetPort": 10000 + listener["port"]}
+                                for listener in obj["spec"]["listeners"]]}},
+            ("v1", "Service"),
+        )  # fmt: skip
+        api._save(
+            f"/api/v1/namespaces/envoy-gateway-system/pods/{hashed}-7f9c-abcde",
+            {"metadata": {"name": f"{hashed}-7f9c-abcde", "namespace": "envoy-gateway-system",
+                          "labels": labels},
+             "spec": {"containers": [{"name": "envoy", "image": "envoyproxy/envoy"}]}},
+            ("v1", "Pod"),
+        )  # fmt: skip
+        obj["status"] = {"conditions": [
+            _condition("Accepted", "Accepted", "The Gateway has been scheduled by Envoy Gateway",
+                       generation),
+            _condition("Programmed", "Programmed", "Address assigned to the Gateway, 1/1 envoy "
+                       "replicas available", generation),
+        ]}  # fmt: skip

@@ -150,7 +150,7 @@ def ensure_gateway_api_crds(
 def _wait_established(
     kube: Any, names: list[str], timeout: float, sleep: Callable[[float], None]
 ) -> None:
-    """Every CRD ``Established`` (versions served), as ``kubectl wait --for=condition=Established``."""
+    """Every CRD ``Established``, as ``kubectl wait --for=condition=Established`` waits."""
     deadline = time.monotonic() + timeout
     waiting = list(names)
     while waiting:

@@ -243,3 +243,15 @@ def test_the_real_v1_6_0_crd_files_carry_what_the_install_relies_on(
         ensure_gateway_api_crds(kube, channel=channel, url=url, sleep=lambda _: None)
     assert kube.resource("gateway.networking.k8s.io/v1", "GRPCRoute").namespaced
     assert crds_to_install(kube, GATEWAY_API_VERSION, channel) == []
+
+
+def test_crds_not_established_in_time_are_an_error_naming_them(kube: Any) -> None:
+    from pytest_meshgate._errors import TargetError
+
+    files = {f"/{GATEWAY_API_VERSION}/standard-install.yaml":
+             shaped_release(GATEWAY_API_VERSION, "standard")}  # fmt: skip
+    with release_host(files) as (base, _):
+        url = release_url(GATEWAY_API_VERSION, "standard", base)
+        # The fake makes a CRD Established on its second read; no time for one here.
+        with pytest.raises(TargetError, match="not Established after 0s: gatewayclasses"):
+            ensure_gateway_api_crds(kube, channel="standard", url=url, timeout=0)

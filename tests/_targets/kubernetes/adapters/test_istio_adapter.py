@@ -252,3 +252,25 @@ def test_wait_routes_polls_until_the_proxy_carries_the_case_routes(
     )
     assert "still lacked routes" in note and "virtual-service/late" in note
     assert "virtual-service/app" not in note.split("lacks", 1)[1]
+
+
+class NoCRDs:
+    """An API without the Gateway API CRDs."""
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> Any:
+        return None
+
+
+def test_the_gateway_api_crds_come_before_istio_and_none_installs_nothing(
+    standins: StandIns,
+) -> None:
+    adapter = istio(standins, **{"gateway-api-manifest": "http://127.0.0.1:1/v1.6.0/x.yaml"})
+    adapter.attach(NoCRDs())
+    with pytest.raises(TargetUnavailable, match="cannot fetch the Gateway API CRDs"):
+        adapter.install(handle())
+    assert standins.calls() == []  # istioctl never ran: istiod finds the CRDs at start
+    untouched = istio(standins, **{"istio-install": "none"})
+    untouched.attach(NoCRDs())
+    untouched.install(handle())  # neither fetched nor applied
+    assert standins.calls() == []
+    assert "gateway-api=v1.6.0-experimental" in untouched.fingerprint()
