@@ -72,8 +72,7 @@ def test_it_is_registered_and_selected_by_the_implementation_option() -> None:
 
 
 def test_the_helm_command_is_the_documented_install(standins: StandIns) -> None:
-    adapter = EnvoyGatewayAdapter(AdapterOptions({"helm": standins.path_of("helm")}, "cluster"
-                                                 .replace("cluster", "kind")))  # fmt: skip
+    adapter = EnvoyGatewayAdapter(AdapterOptions({"helm": standins.path_of("helm")}, "kind"))
     handle = ClusterHandle("meshgate", Path("/k/kubeconfig"), "kind-meshgate")
     assert adapter.install_commands(handle) == [
         [standins.path_of("helm"), "upgrade", "--install", "eg", CHART,
@@ -117,7 +116,7 @@ def test_the_names_it_relies_on_are_envoy_gateways_own() -> None:
     assert "grpcroutes.gateway.networking.k8s.io" in crds
     tags = subprocess.run(["git", "-C", str(MIRROR), "tag", "--sort=-v:refname"],
                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-    assert [t for t in tags if "-rc" not in t and t.startswith("v")][0] == ENVOY_GATEWAY_VERSION
+    assert next(t for t in tags if "-rc" not in t and t.startswith("v")) == ENVOY_GATEWAY_VERSION
 
 
 @pytest.fixture
@@ -195,7 +194,7 @@ def test_install_applies_its_class_readiness_waits_for_it_and_gateways_are_found
 def test_a_class_nobody_accepts_skips_gateway_api_cases_naming_it(
     api: FakeAPI, eg_cluster: tuple[KubernetesTarget, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target, adapter = eg_cluster
+    target, _ = eg_cluster
     monkeypatch.setattr("pytest_meshgate._targets.kubernetes.target.READY_TIMEOUT", 0.2)
     loaded = load_case_file(CASES / "gateway-api-routing.yaml").cases[0]
     with pytest.raises(pytest.skip.Exception) as info:
