@@ -22,7 +22,7 @@ from ...._cases.model.istio import AccessLogging, AccessLoggingFilter, Telemetry
 from ...._cases.model.meshconfig import MeshConfig
 from ...accesslog import LogFormat
 from ..world import GatewayProxy, World
-from .common import _API, Json
+from .common import _API, Json, labels_match
 
 __all__ = [
     "IstioAccessLog",
@@ -185,7 +185,7 @@ def _attaches(telemetry: Telemetry, proxy: GatewayProxy) -> bool:
     if not refs:
         # ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY is on by default.
         selector = spec.selector.match_labels if spec.selector is not None else {}
-        return all(proxy.labels.get(k) == v for k, v in selector.items())
+        return labels_match(proxy.labels, selector)
     for ref in refs:
         if ref.namespace not in ("", proxy.namespace):
             continue

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ...._cases.model.istio import PeerAuthentication
 from ..world import World
+from .common import labels_match
 
 __all__ = [
     "DISABLE",
@@ -78,7 +79,7 @@ def peer_authentication(
             for p in in_namespace
             if p.spec.has_selector
             and p.spec.selector is not None
-            and all(labels.get(k) == v for k, v in p.spec.selector.match_labels.items())
+            and labels_match(labels, p.spec.selector.match_labels)
         ]
     )
     mode = PERMISSIVE

@@ -22,11 +22,11 @@ from .common import (
     Json,
     UnsupportedFeature,
     envoy_duration,
+    labels_match,
 )
 from .index import (
     cluster_name,
     destination_rule_for,
-    labels_match,
     merged_subsets,
     merged_traffic_policy,
     port_level_settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ __all__ = [
     "by_creation",
     "envoy_duration",
     "exported_to",
+    "labels_match",
     "resources_of",
 ]
 
@@ -115,3 +117,8 @@ def exported_to(export_to: list[str], own_namespace: str, namespace: str) -> boo
         if entry == namespace:
             return True
     return False
+
+
+def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    """Every selector label is set to the same value (``labels.Instance.SubsetOf``)."""
+    return all(labels.get(k) == v for k, v in selector.items())

@@ -8,7 +8,7 @@ this module, so each rule exists once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ...._cases.model.istio import (
@@ -20,7 +20,7 @@ from ...._cases.model.istio import (
     VirtualService,
 )
 from ..world import GatewayProxy, MeshService, World
-from .common import exported_to, resources_of
+from .common import exported_to, labels_match, resources_of
 from .hosts import most_specific_match, resolve_gateway_name, resolve_shortname
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "destination_cluster",
     "destination_port",
     "destination_rule_for",
-    "labels_match",
     "merged_subsets",
     "merged_traffic_policy",
     "port_level_settings",
@@ -68,11 +67,6 @@ class ServiceIndex:
 def service_port_protocol(service: MeshService, number: int) -> str | None:
     """The protocol of ``service``'s port ``number``, None if it has no such port."""
     return next((p.protocol for p in service.ports if p.port == number), None)
-
-
-def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
-    """Every selector label is set to the same value (``labels.Instance.SubsetOf``)."""
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 # --------------------------------------------------------------------- VirtualServices

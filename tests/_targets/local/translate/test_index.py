@@ -19,7 +19,6 @@ from pytest_meshgate._targets.local.translate.index import (
     destination_cluster,
     destination_port,
     destination_rule_for,
-    labels_match,
     merged_subsets,
     merged_traffic_policy,
     port_level_settings,
@@ -329,10 +328,3 @@ def test_service_index_and_port_protocols() -> None:
     assert index.service("reviews") is None  # FQDNs only
     assert service_port_protocol(reviews, 9080) == "HTTP"
     assert service_port_protocol(reviews, 80) is None
-
-
-def test_labels_match() -> None:
-    assert labels_match({"app": "a", "version": "v1"}, {"app": "a"})
-    assert labels_match({"app": "a"}, {})
-    assert not labels_match({"app": "a"}, {"app": "a", "version": "v1"})
-    assert not labels_match({"app": "a"}, {"app": "b"})

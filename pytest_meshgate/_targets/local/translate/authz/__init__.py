@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 
 from ....._cases.model.istio import AuthorizationPolicy, RequestAuthentication
 from ...world import World
-from ..common import Json
+from ..common import Json, labels_match
 from .jwt import jwt_filter
 from .rbac import custom_problem, http_rbac_filters, tcp_rbac_filters
 
@@ -70,7 +70,7 @@ def attaches(policy: AuthorizationPolicy | RequestAuthentication, workload: Work
             return False  # a targetRef policy is ignored by every non-Gateway-API workload
         # ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY is on by default.
         selector = spec.selector.match_labels if spec.selector is not None else {}
-        return all(workload.labels.get(k) == v for k, v in selector.items())
+        return labels_match(workload.labels, selector)
     for ref in refs:
         if policy.namespace != workload.namespace or ref.namespace not in ("", workload.namespace):
             continue
