@@ -79,9 +79,16 @@ def checked_gateways(case: Case) -> list[str]:
 
 
 def prepare(
-    objects: list[dict[str, Any]], case: Case, plan: NamespacePlan, class_name: str | None
+    objects: list[dict[str, Any]],
+    case: Case,
+    plan: NamespacePlan,
+    class_name: str | None,
+    gateway_labels: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rendered objects with the Gateway API's names made the cluster's (module docstring)."""
+    """The rendered objects with the Gateway API's names made the cluster's (module docstring).
+
+    ``gateway_labels`` go on Gateways of the class (a revisioned istiod's ``istio.io/rev``).
+    """
     services = {s.name for s in case.spec.services}
     prepared: list[dict[str, Any]] = []
     for obj in objects:
@@ -98,6 +105,8 @@ def prepare(
             and spec.get("gatewayClassName") == CASE_GATEWAY_CLASS
         ):
             spec["gatewayClassName"] = class_name
+            labels = obj["metadata"].setdefault("labels", {})
+            labels.update(gateway_labels or {})
         _map_selectors(obj, plan)
         if obj["kind"] in ROUTE_KINDS:
             _name_backends(obj, services)

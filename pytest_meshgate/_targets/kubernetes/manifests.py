@@ -129,6 +129,8 @@ class RenderSettings:
     http2_sources: Mapping[str, str] | None = None
     # The implementation's GatewayClass, which cases call ``istio``; None: left as written.
     gateway_class: str | None = None
+    # Labels the implementation wants on Gateways of its class (istio.io/rev).
+    gateway_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def render_case(
@@ -206,7 +208,7 @@ def render_case(
         objects.append(rewritten)
     from .gatewayapi import prepare
 
-    objects = prepare(objects, case, plan, settings.gateway_class)
+    objects = prepare(objects, case, plan, settings.gateway_class, settings.gateway_labels)
     return [obj for phase in apply_phases(objects) for obj in phase]
 
 

@@ -393,4 +393,5 @@ def render_settings(
         gateway_manifests=adapter.gateway_manifests,
         gateways=adapter.gateways(),
         gateway_class=gateway_class.name if gateway_class is not None else None,
+        gateway_labels=adapter.gateway_api_labels(),
     )

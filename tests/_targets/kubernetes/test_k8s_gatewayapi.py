@@ -188,3 +188,39 @@ spec:
     with pytest.raises(pytest.skip.Exception) as info:
         target.activate(loaded)
     assert "no Gateway infra/elsewhere of class istio" in str(info.value)
+
+
+def test_rendered_gateways_carry_the_class_and_a_revisioned_istiods_label() -> None:
+    from pytest_meshgate._targets.kubernetes.render import render_loaded
+
+    loaded = grpc_case()
+    plain = render_loaded(loaded, "kind", {"istio-profile": "demo"})
+    canary = render_loaded(loaded, "kind", {"istio-profile": "demo", "istio-revision": "canary"})
+    for objects, labels in ((plain, {}), (canary, {"istio.io/rev": "canary"})):
+        gateways = [o for o in objects if o["kind"] == "Gateway" and "gateway.networking" in
+                    o["apiVersion"]]  # fmt: skip
+        assert gateways
+        for gateway in gateways:
+            assert gateway["spec"]["gatewayClassName"] == "istio"
+            assert gateway["metadata"]["namespace"].startswith("mg-")
+            got = {k: v for k, v in gateway["metadata"]["labels"].items() if k == "istio.io/rev"}
+            assert got == labels
+    # allowedRoutes selectors on kubernetes.io/metadata.name name the cluster namespace,
+    # which the API server puts in that label.
+    attached = next(
+        c for c in load_case_file(CASES / "gateway-api-gateways.yaml").cases
+        if c.case.name == "gateway-with-attached-routes"
+    )  # fmt: skip
+    selectors = [
+        ((listener.get("allowedRoutes") or {}).get("namespaces") or {}).get("selector") or {}
+        for o in render_loaded(attached, "kind", {"istio-profile": "demo"})
+        if o["kind"] == "Gateway" and "gateway.networking" in o["apiVersion"]
+        for listener in o["spec"]["listeners"]
+    ]
+    names = [
+        s["matchLabels"]["kubernetes.io/metadata.name"]
+        for s in selectors
+        if "kubernetes.io/metadata.name" in (s.get("matchLabels") or {})
+    ]
+    assert names and all(n.endswith("-gateway-conformance-infra") for n in names)
+    assert all(n.startswith("mg-") for n in names)

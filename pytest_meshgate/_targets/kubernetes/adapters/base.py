@@ -105,6 +105,10 @@ class Implementation(abc.ABC):
         """Its GatewayClass; None: it does not implement the Gateway API."""
         return None
 
+    def gateway_api_labels(self) -> dict[str, str]:
+        """Labels a Gateway of its class needs to be reconciled (a control-plane revision)."""
+        return {}
+
     def gateway_api_unavailable(self) -> str | None:
         """Why Gateway API cases cannot run on this cluster now (CRDs missing), or None.
 

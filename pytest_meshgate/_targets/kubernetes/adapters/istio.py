@@ -169,6 +169,10 @@ class IstioAdapter(Implementation):
     def gateway_api_unavailable(self) -> str | None:
         return self._gateway_api_missing
 
+    def gateway_api_labels(self) -> dict[str, str]:
+        # A revisioned istiod reconciles only Gateways labelled with its revision.
+        return {"istio.io/rev": self.revision} if self.revision else {}
+
     def gateway_api_workload(self, namespace: str, name: str) -> GatewayWorkload | None:
         """``<name>-istio`` in the Gateway's namespace (deploymentcontroller.go's naming)."""
         return GatewayWorkload(
