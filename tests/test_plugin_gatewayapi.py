@@ -82,3 +82,79 @@ def test_unknown_gateway_is_a_case_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*default/nope*"])
     assert result.ret != 0
+
+
+WEBSOCKET_CASE = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: ws}
+spec:
+  services:
+  - {name: chat, ports: [{name: ws, port: 8080, appProtocol: kubernetes.io/ws}]}
+  resources:
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: Gateway
+    metadata: {name: edge}
+    spec:
+      gatewayClassName: istio
+      listeners: [{name: http, port: 8080, protocol: HTTP}]
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata: {name: chat}
+    spec:
+      parentRefs: [{name: edge}]
+      rules:
+      - filters:
+        - type: CORS
+          cors: {allowOrigins: ["https://*.example.com"], allowMethods: [GET]}
+        backendRefs: [{name: chat, port: 8080}]
+  checks:
+  - name: echoed
+    request:
+      gateway: default/edge
+      url: "http://chat.example.com:8080/ws"
+      headers: {Origin: "https://app.example.com"}
+      websocket: {messages: [{text: hello}, {binary: AAE=}]}
+    expect:
+      response: {headersOneOf: {access-control-allow-origin: ["*", "https://app.example.com"]}}
+      websocket: {messages: [{text: hello}, {binary: AAE=}]}
+  - name: preflight
+    request:
+      gateway: default/edge
+      url: "http://chat.example.com:8080/ws"
+      method: OPTIONS
+      headers: {Origin: "https://app.example.com", Access-Control-Request-Method: GET}
+    expect:
+      response: {headers: {access-control-allow-methods: GET}, body: {equals: ""}}
+"""
+
+
+def test_a_websocket_and_a_cors_preflight_through_a_gateway(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", ws=WEBSOCKET_CASE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_websocket_and_header_choice_failures_explain_themselves(
+    pytester: pytest.Pytester,
+) -> None:
+    wrong = WEBSOCKET_CASE.replace(
+        'expect:\n      response: {headersOneOf: {access-control-allow-origin: ["*", "https://app.example.com"]}}\n'
+        "      websocket: {messages: [{text: hello}, {binary: AAE=}]}",
+        'expect:\n      response: {headersOneOf: {access-control-allow-origin: ["*"]}}\n'
+        "      websocket: {messages: [{text: hello}, {text: bye}]}",
+    )
+    assert wrong != WEBSOCKET_CASE
+    pytester.makefile(".yaml", ws=wrong)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--meshgate-consistency-timeout=300ms"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert (
+        "response.headersOneOf.access-control-allow-origin: expected one of ['*'], "
+        "got 'https://app.example.com'" in out
+    )
+    assert "websocket.messages[1]: expected text 'bye', got binary b'\\x00\\x01'" in out
+    assert "then WebSocket message: text 'hello'" in out
+    assert "WebSocket message: binary b'\\x00\\x01'" in out

@@ -108,3 +108,24 @@ def test_refused_security_keys_are_located_errors(pytester: pytest.Pytester) -> 
             "*d.yaml:*jwtRules?0?.jwks: jwks parse error*",
         ]
     )
+
+
+def test_a_failed_jwks_fetch_is_told_at_the_end_of_the_failure(pytester: pytest.Pytester) -> None:
+    served = "http://keys.example.com:8080/jwks"
+    pytester.makefile(
+        ".yaml",
+        sec=case(
+            spec=f"jwtKeys: [{{name: main, jwksUri: '{served}'}}]",
+            extra=REQUIRE_JWT.replace('jwks: "${jwks:main}"', f"jwksUri: '{served}-moved'"),
+            request=", jwt: {key: main, issuer: i@example.com}",
+        ),
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*status: expected 200, got 401*",
+            "*istiod: JWKS fetch failed for issuer i@example.com "
+            f"({served}-moved): status 404*JWT requests will be rejected",
+        ]
+    )

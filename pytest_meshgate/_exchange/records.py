@@ -27,6 +27,7 @@ __all__ = [
     "SentRequest",
     "SeriesKey",
     "TLSInfo",
+    "WebSocketSession",
     "echo_report",
     "redact_tokens",
     "tls_info",
@@ -189,6 +190,8 @@ class SentRequest:
     http2: bool = False
     original_destination: tuple[str, int] | None = None
     grpc: str | None = None  # the :path of a gRPC call (/package.Service/Method)
+    # A WebSocket's messages sent after the upgrade, described (None: not a WebSocket).
+    websocket: tuple[str, ...] | None = None
 
     def describe(self) -> str:
         where = f"{self.address[0]}:{self.address[1]}"
@@ -206,6 +209,8 @@ class SentRequest:
         lines += [f"  {name}: {value}" for name, value in self.headers]
         if self.body:
             lines.append(f"  body: {self.body[:200]!r}")
+        for message in self.websocket or ():
+            lines.append(f"  then WebSocket message: {message}")
         return redact_tokens("\n".join(lines))
 
 
@@ -253,6 +258,15 @@ class GrpcReply:
 
 
 @dataclass(frozen=True)
+class WebSocketSession:
+    """What a WebSocket read back after its upgrade: ``(kind, payload)`` of each message,
+    ``text`` or ``binary``, in order; ``error`` says why it ended before all were read."""
+
+    messages: tuple[tuple[str, bytes], ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class ResponseRecord:
     status: int
     reason: str
@@ -260,6 +274,7 @@ class ResponseRecord:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     grpc: GrpcReply | None = None  # the answer to a gRPC call
+    websocket: WebSocketSession | None = None  # after a 101 to a WebSocket upgrade
 
     def header(self, name: str) -> str | None:
         """All values of a header joined by ``,`` (names are case-insensitive)."""
@@ -353,6 +368,12 @@ class Exchange:
             if r.grpc.trailers != r.headers:  # not a Trailers-Only answer
                 lines += [f"  trailer {name}: {value}" for name, value in r.grpc.trailers]
             lines.append(f"  gRPC status {_grpc_status(r.grpc)}")
+        if r.websocket is not None:
+            lines += [
+                f"  WebSocket message: {kind} {data[:200]!r}" for kind, data in r.websocket.messages
+            ]
+            if r.websocket.error is not None:
+                lines.append(f"  WebSocket ended: {r.websocket.error}")
         echo = r.echo
         if echo is not None:
             lines.append("  echo: " + json.dumps(echo, indent=None, sort_keys=True)[:2000])

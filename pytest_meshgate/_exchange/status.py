@@ -43,6 +43,8 @@ class ObjectStatus:
         parts = [f"{c.type}={c.status} {c.reason} ({c.message})" for c in self.conditions]
         if "attachedRoutes" in self.details:
             parts.append(f"attachedRoutes={self.details['attachedRoutes']}")
+        if "attachedListenerSets" in self.details:
+            parts.append(f"attachedListenerSets={self.details['attachedListenerSets']}")
         kinds = self.details.get("supportedKinds")
         if isinstance(kinds, list):
             parts.append(f"supportedKinds={','.join(str(k).rsplit('/', 1)[-1] for k in kinds)}")

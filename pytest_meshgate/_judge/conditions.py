@@ -10,7 +10,8 @@ from .._exchange.status import ObjectStatus
 __all__ = ["judge_conditions", "matching_status"]
 
 
-_ROUTE_KINDS = ("HTTPRoute/", "GRPCRoute/", "TLSRoute/", "TCPRoute/")
+# Kinds whose status is per parent: routes (parentRefs) and policies (ancestors).
+_ROUTE_KINDS = ("HTTPRoute/", "GRPCRoute/", "TLSRoute/", "TCPRoute/", "BackendTLSPolicy/")
 
 
 def matching_status(want: ConditionExpectation, status: ObjectStatus) -> bool:
@@ -42,6 +43,10 @@ def _verdict(want: ConditionExpectation, status: ObjectStatus) -> str | None:
         attached = status.details.get("attachedRoutes")
         if attached != want.attached_routes:
             return f"attachedRoutes is {attached}, not {want.attached_routes}"
+    if want.attached_listener_sets is not None:
+        attached_sets = status.details.get("attachedListenerSets", 0)
+        if attached_sets != want.attached_listener_sets:
+            return f"attachedListenerSets is {attached_sets}, not {want.attached_listener_sets}"
     if want.supported_kinds is not None:
         kinds = status.details.get("supportedKinds")
         # Among them, as the Go suite checks them (conformance/utils/kubernetes/helpers.go).

@@ -98,16 +98,18 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
         if grpc:
             what = f"grpc.status: expected {_grpc_statuses(expect)}"
         else:
-            what = f"status: expected {_statuses(expect)}"
+            what = f"status: expected {_statuses(expect, exchange)}"
         failures.append(
             f"{what}, but the connection failed: {exchange.connection} ({exchange.error})"
         )
         return failures
     # A gRPC call is judged by its gRPC status; its HTTP status only when the check says.
-    if (not grpc or expect.status is not None) and response.status not in expect.statuses:
-        failures.append(f"status: expected {_statuses(expect)}, got {response.status}")
+    if (not grpc or expect.status is not None) and response.status not in _wanted(expect, exchange):
+        failures.append(f"status: expected {_statuses(expect, exchange)}, got {response.status}")
     if grpc:
         failures += _judge_grpc(expect, exchange)
+    if expect.websocket is not None:
+        failures += _judge_websocket(expect, exchange)
 
     echo = response.echo
     backend = expect.backend_ref
@@ -156,8 +158,17 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
             )
         for name, value in want.headers.items():
             got_value = response.header(name)
-            if got_value != value:
+            if _compared(got_value, want.ignore_whitespace) != _compared(
+                value, want.ignore_whitespace
+            ):
                 failures.append(f"response.headers.{name}: expected {value!r}, got {got_value!r}")
+        for name, values in want.headers_one_of.items():
+            got_value = response.header(name)
+            allowed = {_compared(v, want.ignore_whitespace) for v in values}
+            if _compared(got_value, want.ignore_whitespace) not in allowed:
+                failures.append(
+                    f"response.headersOneOf.{name}: expected one of {values!r}, got {got_value!r}"
+                )
         for name in want.absent_headers:
             if response.header(name) is not None:
                 failures.append(
@@ -175,6 +186,14 @@ def _judge_answer(expect: Expect, exchange: Exchange) -> list[str]:
 
     _judge_latency(expect, exchange, failures)
     return failures
+
+
+def _compared(value: str | None, ignore_whitespace: bool) -> str | None:
+    """A header value as compared: with ``ignoreWhitespace`` every space removed, as the
+    Gateway API suite's ``IgnoreWhitespace`` does (spaces only, not tabs)."""
+    if value is None or not ignore_whitespace:
+        return value
+    return value.replace(" ", "")
 
 
 def _grpc_statuses(expect: Expect) -> str:
@@ -202,9 +221,39 @@ def _judge_grpc(expect: Expect, exchange: Exchange) -> list[str]:
     return failures
 
 
-def _statuses(expect: Expect) -> str:
-    statuses = expect.statuses
+def _wanted(expect: Expect, exchange: Exchange) -> tuple[int, ...]:
+    """The statuses that pass: a WebSocket's default is its upgrade, 101."""
+    if exchange.request.websocket is not None and expect.status is None:
+        return (101,)
+    return expect.statuses
+
+
+def _statuses(expect: Expect, exchange: Exchange) -> str:
+    statuses = _wanted(expect, exchange)
     return str(statuses[0]) if len(statuses) == 1 else "one of " + ", ".join(map(str, statuses))
+
+
+def _judge_websocket(expect: Expect, exchange: Exchange) -> list[str]:
+    """The messages read back, by their bytes (a text or binary frame alike, as
+    x/net/websocket's ``Message.Receive`` reads them)."""
+    want = expect.websocket
+    assert want is not None and exchange.response is not None
+    session = exchange.response.websocket
+    if session is None:
+        return [f"websocket: expected the upgrade to a WebSocket, got {exchange.response.status}"]
+    failures: list[str] = []
+    for index, message in enumerate(want.messages):
+        if index >= len(session.messages):
+            failures.append(
+                f"websocket.messages[{index}]: expected {message}, got none ({session.error})"
+            )
+            break
+        kind, payload = session.messages[index]
+        if payload != message.payload:
+            failures.append(
+                f"websocket.messages[{index}]: expected {message}, got {kind} {payload!r}"
+            )
+    return failures
 
 
 def _echo_header(echo: dict[str, object], name: str) -> str | None:

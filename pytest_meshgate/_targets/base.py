@@ -236,6 +236,8 @@ def required_capabilities(check: Check) -> set[str]:
         needed.add("http2")
     if request.grpc is not None:
         needed.add("grpc")
+    if request.websocket is not None:
+        needed.add("websocket")
     if expect.via is not None:
         needed.add("via")
     if expect.split is not None or request.count is not None or request.concurrency is not None:

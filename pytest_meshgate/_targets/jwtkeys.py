@@ -2,8 +2,8 @@
 
 PyJWT signs (RS256 with RSA 2048, ES256 with P-256); private keys never leave
 this process's memory, and a token is minted per attempt, never stored. What a
-proxy needs is the public key set (JWKS JSON), published by key name and by the
-key's ``jwksUri``.
+proxy needs is the public key set (JWKS JSON): by key name for an inline
+``${jwks:<name>}``, and by ``jwksUri`` for the local target's JWKS server to serve.
 """
 
 from __future__ import annotations
@@ -62,15 +62,19 @@ class CaseJwtKeys:
         """The JWKS JSON of key ``name`` (its public half only)."""
         return json.dumps({"keys": [dict(self._keys[name].public_jwk)]}, sort_keys=True)
 
-    def published(self) -> dict[str, str]:
-        """The key sets as istiod would inline them: by ``key:<name>`` (the
-        ``${jwks:<name>}`` placeholder) and by each key's ``jwksUri``."""
-        out: dict[str, str] = {}
-        for name, key in self._keys.items():
-            out[f"key:{name}"] = self.public_jwks(name)
+    def inline(self) -> dict[str, str]:
+        """The key sets an inline ``jwks: "${jwks:<name>}"`` is filled in with, by
+        ``key:<name>``."""
+        return {f"key:{name}": self.public_jwks(name) for name in self._keys}
+
+    def served(self) -> dict[str, str]:
+        """The key sets served at the keys' ``jwksUri``s: by URI, the public set of every
+        key that names it, in the case's order."""
+        at: dict[str, list[Mapping[str, Any]]] = {}
+        for key in self._keys.values():
             if key.spec.jwks_uri is not None:
-                out[str(key.spec.jwks_uri)] = self.public_jwks(name)
-        return out
+                at.setdefault(str(key.spec.jwks_uri), []).append(dict(key.public_jwk))
+        return {uri: json.dumps({"keys": keys}, sort_keys=True) for uri, keys in at.items()}
 
     def mint(self, token: JwtToken, now: float | None = None) -> str:
         """A signed token as ``token`` describes it."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from .._cases.model.case import Case
 from .._cases.model.workloads import Secret
@@ -105,7 +105,17 @@ class CaseSecrets:
         return {
             (m.secret.namespace, m.secret.name): m.data
             for m in self.materials.values()
-            if m.secret.namespace is not None and m.data
+            if m.secret.namespace is not None and m.data and m.secret.kind == "Secret"
+        }
+
+    def kubernetes_config_maps(self) -> dict[tuple[str, str], dict[str, str]]:
+        """``(namespace, name) -> data`` for every CA published as a ConfigMap (``ca.crt``)."""
+        return {
+            (m.secret.namespace, m.secret.name): {
+                key: value.decode("ascii") for key, value in m.data.items()
+            }
+            for m in self.materials.values()
+            if m.secret.namespace is not None and m.data and m.secret.kind == "ConfigMap"
         }
 
     def ca_pem(self, name: str) -> bytes:
@@ -157,13 +167,41 @@ def generate_case_secrets(case: Case, default_ca: trustme.CA) -> CaseSecrets:
             not_before=not_before,
             not_after=not_after,
         )
+        chain = [blob.bytes() for blob in leaf.cert_chain_pems]
+        if secret.uris:
+            chain[0] = _with_uris(chain[0], issuer, secret.uris)
         materials[secret.name] = Material(
             secret,
-            cert_pem=b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+            cert_pem=b"".join(chain),
             key_pem=leaf.private_key_pem.bytes(),
             ca_pem=issuer.cert_pem.bytes(),
         )
     return CaseSecrets(materials, cas)
+
+
+def _with_uris(leaf_pem: bytes, issuer: trustme.CA, uris: list[str]) -> bytes:
+    """The leaf re-signed by its issuer with URI subjectAltNames added (trustme issues
+    DNS, IP and e-mail names only); same key, serial, validity and other extensions."""
+    leaf = x509.load_pem_x509_certificate(leaf_pem)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(leaf.subject)
+        .issuer_name(leaf.issuer)
+        .public_key(leaf.public_key())
+        .serial_number(leaf.serial_number)
+        .not_valid_before(leaf.not_valid_before_utc)
+        .not_valid_after(leaf.not_valid_after_utc)
+    )
+    for extension in leaf.extensions:
+        value = extension.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            value = x509.SubjectAlternativeName(
+                [*value, *(x509.UniformResourceIdentifier(uri) for uri in uris)]
+            )
+        builder = builder.add_extension(value, extension.critical)
+    key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), password=None)
+    signed = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    return signed.public_bytes(serialization.Encoding.PEM)
 
 
 def _validity(secret: Secret) -> tuple[datetime.datetime | None, datetime.datetime | None]:

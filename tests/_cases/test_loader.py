@@ -286,3 +286,37 @@ def test_a_backend_must_be_a_service_that_runs_pods_and_a_headless_pod_one_of_it
         write("alias.yaml", text.replace("{service: reviews, version: v1}", "reviews-alias"))
     )
     assert "service 'reviews-alias' runs no pods of its own" in line
+
+
+def test_a_client_pod_ip_is_a_loopback_address_of_its_own(write: Write) -> None:
+    clients = "  clients:\n  - {name: a, podIP: 127.10.0.1}\n  - {name: b, podIP: PODIP}\n  checks:"
+    good = GOOD.replace("NAME", "ok").replace("  checks:", clients)
+    loaded = load_case_file(write("ok.yaml", good.replace("PODIP", "127.10.0.2")))
+    assert not loaded.invalid
+    assert [c.pod_ip for c in loaded.cases[0].case.spec.clients] == ["127.10.0.1", "127.10.0.2"]
+    (line,) = headlines(write("twice.yaml", good.replace("PODIP", "127.10.0.1")))
+    assert line.endswith(
+        "twice.yaml:10:3: spec.clients: clients[1] (b): podIP 127.10.0.1 is already a's; "
+        "every pod has an address of its own"
+    )
+    (line,) = headlines(write("cluster.yaml", good.replace("PODIP", "10.244.0.7")))
+    assert "cluster.yaml:11:" in line
+    assert "spec.clients[1].podIP: podIP 10.244.0.7 is not a loopback address" in line
+    (line,) = headlines(write("harness.yaml", good.replace("PODIP", "127.0.1.5")))
+    assert "spec.clients[1].podIP: podIP 127.0.1.5 is in 127.0.0.0/16, which the harness" in line
+
+
+def test_websocket_and_header_choice_errors_name_their_line(write: Write) -> None:
+    case = GOOD.replace("NAME", "x").replace(
+        '    request: {url: "http://app.example.com/"}\n'
+        "    expect: {backend: {service: reviews, version: v1}}\n",
+        '    request:\n      url: "http://app.example.com/ws"\n'
+        "      websocket: {messages: [{binary: 'no!'}]}\n"
+        "    expect: {response: {headersOneOf: {x-a: []}}}\n",
+    )
+    lines = headlines(write("c.yaml", case))
+    assert any(
+        ":13:" in x and "spec.checks[0].request.websocket.messages[0].binary" in x and "base64" in x
+        for x in lines
+    ), lines
+    assert any(":14:" in x and "expect.response.headersOneOf.x-a" in x for x in lines), lines

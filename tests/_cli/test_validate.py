@@ -225,7 +225,7 @@ def test_github_annotations(write: Write, tmp_path: Path) -> None:
             "x:y", "x%3Ay"
         )
         + "::unknown key (allowed: body, concurrency, count, from, gateway, grpc, headers, http2, jwt, method, "
-        "timeout, tls, url)",
+        "timeout, tls, url, websocket)",
     ]
     assert lines[-1].startswith("meshgate validate: invalid: 1 case file (1 invalid)")
 

@@ -93,6 +93,28 @@ def test_response_headers_are_joined_and_case_insensitive() -> None:
     assert failure == "response.absentHeaders: x-resp is present ('1,2')"
 
 
+def test_response_headers_one_of_and_ignoring_whitespace() -> None:
+    # The Gateway API suite's ValidHeaderValues and IgnoreWhitespace (CompareRoundTrip):
+    # the values of a header joined by ",", then every space dropped on both sides.
+    cors = plain(
+        200, (("access-control-allow-methods", "GET,OPTIONS"), ("x-two", "a"), ("x-two", "b"))
+    )
+    either = {"access-control-allow-methods": ["OPTIONS, GET", "GET, OPTIONS"]}
+    assert judge(expect(response={"headersOneOf": either, "ignoreWhitespace": True}), cors) == []
+    assert judge(expect(response={"headersOneOf": either}), cors) == [
+        "response.headersOneOf.access-control-allow-methods: expected one of "
+        "['OPTIONS, GET', 'GET, OPTIONS'], got 'GET,OPTIONS'"
+    ]
+    assert (
+        judge(expect(response={"headers": {"x-two": "a, b"}, "ignoreWhitespace": True}), cors) == []
+    )
+    assert judge(expect(response={"headers": {"x-two": "a, b"}}), cors) == [
+        "response.headers.x-two: expected 'a, b', got 'a,b'"
+    ]
+    (missing,) = judge(expect(response={"headersOneOf": {"x-none": ["*", "a"]}}), cors)
+    assert missing == "response.headersOneOf.x-none: expected one of ['*', 'a'], got None"
+
+
 def test_redirect_by_parts_and_default_ports() -> None:
     exchange = plain(301, (("location", "https://b.example.com/new?x=1"),))
     assert judge(expect(redirect={"scheme": "https", "port": 443, "path": "/new"}), exchange) == []

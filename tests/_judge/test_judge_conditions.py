@@ -117,3 +117,40 @@ def test_a_route_without_parent_is_judged_at_every_parent() -> None:
     (failure,) = judge_conditions([every], REPORTS)
     assert "status False" in failure
     assert judge_conditions([every], [ROUTE_A]) == []
+
+
+def test_attached_listener_sets_and_policy_ancestors() -> None:
+    gateway = ObjectStatus("Gateway/ns/gw", [accepted()], details={"attachedListenerSets": 2})
+    assert (
+        judge_conditions([want(resource="Gateway/ns/gw", attachedListenerSets=2)], [gateway]) == []
+    )
+    (failure,) = judge_conditions(
+        [want(resource="Gateway/ns/gw", attachedListenerSets=1)], [gateway]
+    )
+    assert "attachedListenerSets is 2, not 1" in failure
+    # No count reported means none attached.
+    bare = ObjectStatus("Gateway/ns/gw", [accepted()])
+    assert judge_conditions([want(resource="Gateway/ns/gw", attachedListenerSets=0)], [bare]) == []
+    # A policy's entry without parent must hold at every ancestor, as a route's at every parent.
+    ancestors = [
+        ObjectStatus("BackendTLSPolicy/ns/p", [accepted()], parent="Service/svc"),
+        ObjectStatus("BackendTLSPolicy/ns/p", [accepted("False", "Conflicted")], parent="ns/gw"),
+    ]
+    (failure,) = judge_conditions(
+        [want(resource="BackendTLSPolicy/ns/p", type="Accepted", status="True")], ancestors
+    )
+    assert "Conflicted" in failure
+    assert (
+        judge_conditions(
+            [
+                want(
+                    resource="BackendTLSPolicy/ns/p",
+                    parent="Service/svc",
+                    type="Accepted",
+                    status="True",
+                )
+            ],
+            ancestors,
+        )
+        == []
+    )

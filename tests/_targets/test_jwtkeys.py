@@ -49,9 +49,10 @@ def test_a_minted_token_verifies_with_the_published_public_key(name: str) -> Non
 
 
 def test_the_published_key_sets_hold_no_private_key() -> None:
-    published = keys().published()
-    assert set(published) == {"key:rsa", "key:ec", "https://keys.example.com/jwks"}
-    for text in published.values():
+    store = keys()
+    assert set(store.inline()) == {"key:rsa", "key:ec"}
+    assert set(store.served()) == {"https://keys.example.com/jwks"}
+    for text in [*store.inline().values(), *store.served().values()]:
         for key in json.loads(text)["keys"]:
             assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
 
@@ -114,3 +115,12 @@ def test_a_check_naming_an_unknown_key_is_refused() -> None:
 def test_token_requests_are_checked(token: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         JwtToken.model_validate(token)
+
+
+def test_keys_naming_one_jwks_uri_are_served_there_as_one_set() -> None:
+    uri = "http://jwt-server.istio-system.svc.cluster.local:8000/jwks"
+    store = keys(jwtKeys=[{"name": "one", "jwksUri": uri}, {"name": "unserved"},
+                          {"name": "two", "algorithm": "ES256", "jwksUri": uri}])  # fmt: skip
+    served = json.loads(store.served()[uri])
+    assert [k["kid"] for k in served["keys"]] == ["one", "two"]
+    assert list(store.served()) == [uri]

@@ -9,9 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import trustme
 
 from pytest_meshgate._cases.model.case import Case
-from pytest_meshgate._targets.secrets import SecretStore, describe_certificate
+from pytest_meshgate._targets.secrets import (
+    SecretStore,
+    describe_certificate,
+    generate_case_secrets,
+)
 
 
 def case(*secrets: dict[str, Any]) -> Case:
@@ -146,3 +151,56 @@ def test_descriptions_never_show_keys(store: SecretStore) -> None:
     assert "CN=app.example.com" in text and "sha256" in text
     assert material.key_pem is not None and b"PRIVATE KEY" not in text.encode()
     assert "PRIVATE" not in describe_certificate(material.cert_pem or b"")
+
+
+def test_uri_subject_alt_names_are_added_to_the_issued_certificate() -> None:
+    from cryptography import x509 as x509_
+    from cryptography.hazmat.primitives import serialization as serialization_
+
+    case = _uri_case()
+    secrets = generate_case_secrets(case, trustme.CA())
+    material = secrets.materials["leaf"]
+    assert material.cert_pem is not None and material.key_pem is not None
+    cert = x509_.load_pem_x509_certificate(material.cert_pem)
+    names = cert.extensions.get_extension_for_class(x509_.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509_.DNSName) == ["a.example.com"]
+    assert names.get_values_for_type(x509_.UniformResourceIdentifier) == ["spiffe://td/x"]
+    # Still signed by its issuer, still for the same key.
+    cert.verify_directly_issued_by(x509_.load_pem_x509_certificate(secrets.ca_pem("ca")))
+    key = serialization_.load_pem_private_key(material.key_pem, password=None)
+    assert key.public_key().public_bytes(  # type: ignore[union-attr]
+        serialization_.Encoding.DER, serialization_.PublicFormat.SubjectPublicKeyInfo
+    ) == cert.public_key().public_bytes(
+        serialization_.Encoding.DER, serialization_.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_a_ca_published_as_a_configmap_is_no_secret() -> None:
+    secrets = generate_case_secrets(_uri_case(), trustme.CA())
+    assert ("infra", "ca") not in secrets.kubernetes_secrets()
+    (data,) = secrets.kubernetes_config_maps().values()
+    assert list(data) == ["ca.crt"]
+    assert data["ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def _uri_case() -> Case:
+    return Case.model_validate(
+        {
+            "apiVersion": "meshgate.dev/v1alpha1",
+            "kind": "Case",
+            "metadata": {"name": "uris"},
+            "spec": {
+                "secrets": [
+                    {"name": "ca", "namespace": "infra", "type": "ca", "kind": "ConfigMap"},
+                    {
+                        "name": "leaf",
+                        "type": "server",
+                        "hosts": ["a.example.com"],
+                        "uris": ["spiffe://td/x"],
+                        "issuer": "ca",
+                    },
+                ],
+                "checks": [{"name": "c", "request": {"url": "http://a/"}}],
+            },
+        }
+    )

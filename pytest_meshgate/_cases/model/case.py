@@ -130,6 +130,34 @@ class Check(CaseModel):
         return self
 
     @model_validator(mode="after")
+    def _websocket_expectations(self) -> Check:
+        if self.request is None:
+            return self
+        websocket, expect = self.request.websocket, self.expect
+        if websocket is None:
+            if expect.websocket is not None:
+                raise ValueError("expect.websocket needs request.websocket")
+            return self
+        for key in ("redirect", "split", "mirroredTo", "counts", "pods"):
+            if getattr(expect, _attr(key)) is not None:
+                raise ValueError(f"a WebSocket check cannot have expect.{key}")
+        for key in ("backend", "request", "via"):
+            # The echo's JSON report is the answer to a plain request; a 101 has none.
+            if getattr(expect, key) is not None:
+                raise ValueError(
+                    f"a WebSocket's answer carries no echo report: drop expect.{key} "
+                    "(expect.websocket says what came back)"
+                )
+        if expect.websocket is not None and len(expect.websocket.messages) != len(
+            websocket.messages
+        ):
+            raise ValueError(
+                f"expect.websocket.messages: one reply per message sent "
+                f"({len(websocket.messages)}), got {len(expect.websocket.messages)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _grpc_expectations(self) -> Check:
         if self.request is None:
             return self  # a status check: _count_for_aggregates allows conditions only
@@ -175,6 +203,22 @@ class CaseSpec(CaseModel):
     )
     checks: list[Check] = Field(min_length=1, max_length=256)
 
+    @field_validator("clients")
+    @classmethod
+    def _pod_ips_unique(cls, clients: list[Client]) -> list[Client]:
+        seen: dict[str, int] = {}
+        for i, client in enumerate(clients):
+            if client.pod_ip is None:
+                continue
+            if client.pod_ip in seen:
+                first = clients[seen[client.pod_ip]].name
+                raise ValueError(
+                    f"clients[{i}] ({client.name}): podIP {client.pod_ip} is already "
+                    f"{first}'s; every pod has an address of its own"
+                )
+            seen[client.pod_ip] = i
+        return clients
+
     @model_validator(mode="after")
     def _clients_exist(self) -> CaseSpec:
         names = {c.name for c in self.clients}
@@ -196,9 +240,6 @@ class CaseSpec(CaseModel):
         names = [k.name for k in self.jwt_keys]
         if len(set(names)) != len(names):
             raise ValueError("jwtKeys: every key has a name of its own")
-        uris = [k.jwks_uri for k in self.jwt_keys if k.jwks_uri is not None]
-        if len(set(uris)) != len(uris):
-            raise ValueError("jwtKeys: one key per jwksUri")
         for check in self.checks:
             token = check.request.jwt if check.request is not None else None
             if token is not None and token.key not in names:
@@ -252,3 +293,7 @@ class CaseWithoutChecks(Case):
     """
 
     spec: _SpecWithoutChecks
+
+
+def _attr(key: str) -> str:
+    return {"mirroredTo": "mirrored_to"}.get(key, key)

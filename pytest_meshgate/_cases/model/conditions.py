@@ -18,7 +18,8 @@ from .base import StrictModel
 __all__ = ["ConditionExpectation"]
 
 _RESOURCE = re.compile(
-    r"^(GatewayClass/[^/]+|(Gateway|HTTPRoute|GRPCRoute|TLSRoute|TCPRoute)/[^/]+/[^/]+)$"
+    r"^(GatewayClass/[^/]+|(Gateway|ListenerSet|HTTPRoute|GRPCRoute|TLSRoute|TCPRoute"
+    r"|BackendTLSPolicy)/[^/]+/[^/]+)$"
 )
 
 
@@ -26,21 +27,29 @@ class ConditionExpectation(StrictModel):
     """One condition of one resource (of one parentRef or listener), or its absence."""
 
     resource: str = Field(
-        description="Kind/namespace/name (GatewayClass/name): Gateway, HTTPRoute, GRPCRoute, "
-        "TLSRoute, TCPRoute or GatewayClass."
+        description="Kind/namespace/name (GatewayClass/name): Gateway, ListenerSet, HTTPRoute, "
+        "GRPCRoute, TLSRoute, TCPRoute, BackendTLSPolicy or GatewayClass."
     )
     parent: str | None = Field(
         default=None,
         description="Routes: the parentRef, namespace/name, with /sectionName and :port as the "
-        "reference gives them.",
+        "reference gives them. BackendTLSPolicies: the ancestor, a Gateway's namespace/name "
+        "or Service/<name>[/<sectionName>] for a targetRef.",
     )
-    listener: str | None = Field(default=None, description="Gateways: a listener's name.")
+    listener: str | None = Field(
+        default=None, description="Gateways and ListenerSets: a listener's name."
+    )
     type: str | None = Field(default=None, description="Accepted, ResolvedRefs, Programmed, ...")
     status: Literal["True", "False"] | None = None
     reason: str | None = Field(default=None, description="Any reason when not given.")
     message_contains: str | None = None
     attached_routes: int | None = Field(
         default=None, ge=0, description="Listeners: how many routes attached (attachedRoutes)."
+    )
+    attached_listener_sets: int | None = Field(
+        default=None,
+        ge=0,
+        description="Gateways: how many ListenerSets are attached (attachedListenerSets).",
     )
     supported_kinds: list[str] | None = Field(
         default=None,
@@ -65,10 +74,12 @@ class ConditionExpectation(StrictModel):
     @model_validator(mode="after")
     def _what_to_judge(self) -> ConditionExpectation:
         kind = self.resource.split("/", 1)[0]
-        if self.parent is not None and kind in ("Gateway", "GatewayClass"):
+        if self.parent is not None and kind in ("Gateway", "GatewayClass", "ListenerSet"):
             raise ValueError("parent is for routes; a Gateway's listener conditions take listener")
-        if self.listener is not None and kind != "Gateway":
-            raise ValueError("listener is for Gateways")
+        if self.listener is not None and kind not in ("Gateway", "ListenerSet"):
+            raise ValueError("listener is for Gateways and ListenerSets")
+        if self.attached_listener_sets is not None and (kind != "Gateway" or self.listener):
+            raise ValueError("attachedListenerSets is a Gateway's count (without listener)")
         if self.attached_routes is not None and self.listener is None:
             raise ValueError("attachedRoutes is a listener's count; give listener")
         if self.supported_kinds is not None and self.listener is None:
@@ -79,9 +90,15 @@ class ConditionExpectation(StrictModel):
             ):
                 raise ValueError("absent expects no status at all; drop type, status and reason")
             return self
-        if self.type is None and self.attached_routes is None and self.supported_kinds is None:
+        if (
+            self.type is None
+            and self.attached_routes is None
+            and self.supported_kinds is None
+            and self.attached_listener_sets is None
+        ):
             raise ValueError(
-                "give type (with status, reason), attachedRoutes, supportedKinds, or absent: true"
+                "give type (with status, reason), attachedRoutes, attachedListenerSets, "
+                "supportedKinds, or absent: true"
             )
         if self.type is None and (self.status or self.reason or self.message_contains):
             raise ValueError("status, reason and messageContains need type")
@@ -110,6 +127,8 @@ class ConditionExpectation(StrictModel):
                 parts.append(f"message containing {self.message_contains!r}")
         if self.attached_routes is not None:
             parts.append(f"attachedRoutes={self.attached_routes}")
+        if self.attached_listener_sets is not None:
+            parts.append(f"attachedListenerSets={self.attached_listener_sets}")
         if self.supported_kinds is not None:
             parts.append(f"supportedKinds={','.join(self.supported_kinds)}")
         return f"{where}: {' '.join(parts)}"

@@ -14,6 +14,7 @@ from .conditions import ConditionExpectation
 from .grpc import GrpcExpectation
 from .metrics import MetricExpectation
 from .values import AlpnProtocol, HeaderName, LatencyBound
+from .websocket import WebSocketExpectation
 
 __all__ = [
     "ACCESS_LOG_FIELD_NAMES",
@@ -99,8 +100,32 @@ class ResponseExpectation(CaseModel):
 
     protocol: str | None = Field(default=None, description="HTTP/1.1 or HTTP/2, as answered.")
     headers: dict[HeaderName, str] = Field(default_factory=dict)
+    headers_one_of: dict[HeaderName, Annotated[list[str], Field(min_length=1, max_length=16)]] = (
+        Field(
+            default_factory=dict,
+            description="Header -> the values it may have, one of them (the Gateway API "
+            "suite's ValidHeaderValues).",
+        )
+    )
+    ignore_whitespace: bool = Field(
+        default=False,
+        description="Compare headers and headersOneOf with every space removed from both "
+        "sides (the Gateway API suite's IgnoreWhitespace).",
+    )
     absent_headers: list[HeaderName] = Field(default_factory=list)
     body: BodyExpectation | None = None
+
+    @model_validator(mode="after")
+    def _one_way_per_header(self) -> ResponseExpectation:
+        exact = {name.lower() for name in self.headers}
+        for name in self.headers_one_of:
+            if name.lower() in exact:
+                raise ValueError(f"header {name!r} is in both headers and headersOneOf")
+        absent = {name.lower() for name in self.absent_headers}
+        for name in (*self.headers, *self.headers_one_of):
+            if name.lower() in absent:
+                raise ValueError(f"header {name!r} is expected and in absentHeaders")
+        return self
 
 
 class RedirectExpectation(CaseModel):
@@ -290,6 +315,10 @@ class Expect(CaseModel):
         default=None,
         description="With request.grpc: the gRPC status the call ends with (default OK).",
     )
+    websocket: WebSocketExpectation | None = Field(
+        default=None,
+        description="With request.websocket: the messages read back, one per message sent.",
+    )
     split: dict[str, Annotated[float, Field(ge=0, le=100)]] | None = Field(
         default=None,
         description="Percent of answers per label (service/version, service, status/NNN or "
@@ -380,6 +409,7 @@ class Expect(CaseModel):
                 "split",
                 "mirroredTo",
                 "grpc",
+                "websocket",
             )
             given = [k for k in http if getattr(self, _attr(k)) is not None]
             if given:

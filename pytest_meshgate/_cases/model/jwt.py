@@ -32,8 +32,10 @@ class JwtKey(CaseModel):
     )
     jwks_uri: HttpURL | None = Field(
         default=None,
-        description="A URI that serves the key's public JWKS, as a RequestAuthentication's "
-        "jwksUri names it (the harness answers it, in istiod's place).",
+        description="A URI where the harness serves the key's public JWKS over HTTP(S), "
+        "as a RequestAuthentication's jwksUri names it; keys naming the same URI are "
+        "served there as one set. istiod's fetch reaches the harness's JWKS server for "
+        "this URI's scheme, host and port, and 404 for another path there.",
     )
 
 

@@ -1,4 +1,4 @@
-"""Kubernetes core pieces the manifests share: object metadata, label selectors, Namespace.
+"""Kubernetes core pieces the manifests share: metadata, label selectors, Namespace, ConfigMap.
 
 Names, labels and selectors are validated as the API server does
 (``k8s.io/apimachinery/pkg/util/validation/validation.go``: DNS-1123 label
@@ -21,6 +21,7 @@ __all__ = [
     "DNS_LABEL",
     "DNS_SUBDOMAIN",
     "ClusterObjectMeta",
+    "KubernetesConfigMap",
     "KubernetesLabelSelector",
     "KubernetesNamespace",
     "LabelSelectorRequirement",
@@ -190,3 +191,43 @@ class KubernetesNamespace(StrictModel):
     def effective_labels(self) -> dict[str, str]:
         """Its labels with ``kubernetes.io/metadata.name``, which the API server always sets."""
         return {**self.metadata.labels, "kubernetes.io/metadata.name": self.metadata.name}
+
+
+# validation.go IsConfigMapKey: a file name, at most 253 characters.
+_CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _config_map_data(data: dict[str, str]) -> dict[str, str]:
+    for key in data:
+        if len(key) > 253 or not _CONFIG_MAP_KEY.match(key) or key in (".", ".."):
+            raise ValueError(
+                f"invalid ConfigMap key {key!r}: a valid config key must consist of alphanumeric "
+                "characters, '-', '_' or '.' (at most 253 characters)"
+            )
+    return data
+
+
+class KubernetesConfigMap(StrictModel):
+    """A core ``v1`` ConfigMap: what a BackendTLSPolicy's ``caCertificateRefs`` read (``ca.crt``).
+
+    A CA the run generates is published as one by a ``spec.secrets`` entry
+    of ``kind: ConfigMap``; a manifest gives fixed data (an empty or
+    malformed CA, as conformance tests do).
+    """
+
+    api_version: Literal["v1"]
+    kind: Literal["ConfigMap"]
+    metadata: ObjectMeta
+    data: Annotated[dict[str, str], AfterValidator(_config_map_data)] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+    @property
+    def key(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"

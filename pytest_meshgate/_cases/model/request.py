@@ -20,6 +20,7 @@ from .values import (
     RequestTimeout,
     ServerName,
 )
+from .websocket import WebSocketRequest
 
 __all__ = ["Request", "RequestTLS"]
 
@@ -71,6 +72,11 @@ class Request(CaseModel):
     grpc: GrpcRequest | None = Field(
         default=None, description="Make a unary gRPC call instead of an HTTP request."
     )
+    websocket: WebSocketRequest | None = Field(
+        default=None,
+        description="Open a WebSocket (an HTTP/1.1 GET with Upgrade: websocket) and send "
+        "these messages, reading one back after each.",
+    )
     tls: RequestTLS | None = None
     jwt: JwtToken | None = Field(
         default=None, description="A JWT the harness mints with a spec.jwtKeys key and sends."
@@ -104,6 +110,27 @@ class Request(CaseModel):
     def _grpc_owns_the_call(self) -> Request:
         if self.grpc is not None:
             check_grpc_request(self.model_fields_set, self.url)
+        return self
+
+    @model_validator(mode="after")
+    def _websocket_owns_the_connection(self) -> Request:
+        if self.websocket is None:
+            return self
+        given = [
+            k for k in ("grpc", "body", "count", "concurrency") if getattr(self, k) is not None
+        ]
+        if self.http2:
+            given.append("http2")
+        if given:
+            raise ValueError(
+                f"a WebSocket is one HTTP/1.1 upgrade and its messages; drop {', '.join(given)}"
+            )
+        if self.method != "GET":
+            raise ValueError("a WebSocket opens with a GET (RFC 6455 4.1); drop method")
+        reserved = {"upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}
+        for name in self.headers:
+            if name.lower() in reserved:
+                raise ValueError(f"headers.{name}: the client writes the WebSocket handshake")
         return self
 
     @property

@@ -21,7 +21,7 @@ from .apps import (
     KubernetesStatefulSet,
 )
 from .base import KeyPath
-from .kubernetes import KubernetesNamespace
+from .kubernetes import KubernetesConfigMap, KubernetesNamespace
 
 __all__ = [
     "ResourceType",
@@ -70,6 +70,7 @@ def _build() -> dict[tuple[str, str], ResourceType]:
         api_version = f"{gatewayapi.GATEWAY_GROUP}/{version}"
         table[(api_version, kind)] = ResourceType("gateway-api", api_version, kind, gw_model)
     table[("v1", "Namespace")] = ResourceType("kubernetes", "v1", "Namespace", KubernetesNamespace)
+    table[("v1", "ConfigMap")] = ResourceType("kubernetes", "v1", "ConfigMap", KubernetesConfigMap)
     # An application's own manifests: the echo answers in its place (_cases/appworkloads.py).
     table[("v1", "Service")] = ResourceType("kubernetes", "v1", "Service", KubernetesService)
     table[("v1", "ServiceAccount")] = ResourceType(

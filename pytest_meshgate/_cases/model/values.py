@@ -208,7 +208,14 @@ def check_url(url: str) -> str:
     if "*" in host:
         raise ValueError(f"host {_shown(host)}: a URL names one host, not a wildcard")
     if _UUID_PLACEHOLDER in host:
-        dns_name(_filled(host))  # checked as sent; an ASCII host is sent as written
+        # Checked as sent. Its A-label would change with each uuid, so only an ASCII
+        # host (sent as written) may hold the placeholder.
+        filled_host = _filled(host)
+        if dns_name(filled_host) != filled_host:
+            raise ValueError(
+                f"host {_shown(host)}: a host with {_UUID_PLACEHOLDER} must be ASCII "
+                "(write an internationalised name as its A-label, xn--...)"
+            )
         return url
     normal_host = dns_name(host)
     if normal_host == host:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -21,6 +21,8 @@ from .values import (
 
 __all__ = [
     "DEFAULT_GATEWAYS",
+    "H2C_APP_PROTOCOL",
+    "HARNESS_LOOPBACK_RANGES",
     "Client",
     "GatewayPort",
     "GatewayWorkload",
@@ -33,6 +35,19 @@ __all__ = [
     "port_protocol",
     "sidecar_injected",
 ]
+
+
+# Loopback ranges the local target gives its own sockets: 127.0.0.1 is the harness's
+# client and 127.0.<lane>.x its proxies' source addresses (local/target.py), 127.96/16
+# ClusterIPs and 127.97/16 headless pods' IPs (local/backends.py), 127.240/16
+# ServiceEntry addresses (local/addressing.py). A client's podIP stays out of them.
+HARNESS_LOOPBACK_RANGES = (
+    ipaddress.IPv4Network("127.0.0.0/16"),
+    ipaddress.IPv4Network("127.96.0.0/15"),
+    ipaddress.IPv4Network("127.240.0.0/16"),
+)
+_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+_BROADCAST = ipaddress.IPv4Address("127.255.255.255")
 
 
 class ServicePortTLS(CaseModel):
@@ -102,8 +117,9 @@ _PROTOCOLS = {
     "mysql": "MYSQL",
 }
 # The Kubernetes appProtocol names Istio knows (kubernetes.io/h2c is HTTP/2 with prior knowledge).
+H2C_APP_PROTOCOL = "kubernetes.io/h2c"
 _K8S_APP_PROTOCOLS = {
-    "kubernetes.io/h2c": "HTTP2",
+    H2C_APP_PROTOCOL: "HTTP2",
     "kubernetes.io/ws": "HTTP",
     "kubernetes.io/wss": "HTTPS",
 }
@@ -393,6 +409,40 @@ class Client(CaseModel):
         "namespace says (istio-injection: disabled: none), else injected. Without one it "
         "sends plaintext straight to a pod of the destination Service.",
     )
+    pod_ip: str | None = Field(
+        default=None,
+        alias="podIP",
+        description="The pod's IP address (Kubernetes' status.podIP), which its connections "
+        "come from: what ipBlocks and source.ip of a policy name. Local target only: a "
+        "loopback address in 127.0.0.0/8 outside the ranges the harness uses itself "
+        f"({', '.join(str(n) for n in HARNESS_LOOPBACK_RANGES)}); default: an address the "
+        "harness picks. The kind and cluster targets skip a case that sets it.",
+    )
+
+    @field_validator("pod_ip")
+    @classmethod
+    def _loopback_pod_ip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"podIP {value!r} is not an IP address") from None
+        if not isinstance(address, ipaddress.IPv4Address) or address not in _LOOPBACK:
+            raise ValueError(
+                f"podIP {value} is not a loopback address in 127.0.0.0/8: the local target "
+                "gives the pod this address, and a cluster assigns pod IPs itself"
+            )
+        if address == _BROADCAST:
+            raise ValueError(f"podIP {value} is the broadcast address of 127.0.0.0/8")
+        for reserved in HARNESS_LOOPBACK_RANGES:
+            if address in reserved:
+                raise ValueError(
+                    f"podIP {value} is in {reserved}, which the harness uses itself "
+                    "(the harness's client and proxies 127.0.0.0/16, ClusterIPs and "
+                    "headless pods 127.96.0.0/15, ServiceEntry addresses 127.240.0.0/16)"
+                )
+        return str(address)
 
     @property
     def account(self) -> str:
@@ -473,19 +523,45 @@ class Secret(CaseModel):
         max_length=64,
         description="Names the certificate holds; the first is its common name (64 at most).",
     )
+    uris: list[
+        Annotated[
+            str, Field(pattern=r"^[a-zA-Z][-a-zA-Z0-9+.]*://[^/?#\s]+[^\s]*$", max_length=2048)
+        ]
+    ] = Field(
+        default_factory=list,
+        max_length=16,
+        description="URI subjectAltNames the certificate holds besides its hosts "
+        "(e.g. spiffe://example.com/identity).",
+    )
     issuer: str = Field(default="default", description="The CA that signs it.")
     format: Literal["tls", "generic"] = Field(
         default="tls",
         description="Key names: tls.crt/tls.key/ca.crt, or generic cert/key/cacert.",
     )
     expired: bool = Field(default=False, description="Issue a certificate that has expired.")
+    kind: Literal["Secret", "ConfigMap"] = Field(
+        default="Secret",
+        description="Published as a Secret, or (a ca or trust secret) as a ConfigMap holding "
+        "ca.crt, as BackendTLSPolicy caCertificateRefs read it.",
+    )
 
     @model_validator(mode="after")
     def _hosts_where_needed(self) -> Secret:
+        if self.kind == "ConfigMap":
+            if self.type not in ("ca", "trust"):
+                raise ValueError(
+                    f"kind: ConfigMap publishes a CA certificate: type ca or trust, not {self.type}"
+                )
+            if self.namespace is None:
+                raise ValueError("kind: ConfigMap needs the namespace it is published in")
+            if self.format != "tls":
+                raise ValueError("a ConfigMap holds ca.crt: format generic is for Secrets")
         if self.type in ("server", "mutual", "client") and not self.hosts:
             raise ValueError(f"a {self.type} secret needs hosts")
         if self.type == "ca" and self.hosts:
             raise ValueError("a ca secret has no hosts")
+        if self.uris and self.type not in ("server", "mutual", "client"):
+            raise ValueError(f"a {self.type} secret issues no certificate to hold uris")
         if self.hosts and len(self.hosts[0]) > 64:
             # RFC 5280 ub-common-name: the certificate could not be issued.
             raise ValueError(

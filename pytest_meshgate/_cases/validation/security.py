@@ -10,6 +10,7 @@ is about rather than in one multierror.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -135,6 +136,8 @@ def _custom_limits(policy: AuthorizationPolicy, s: Report) -> None:
         ("not_namespaces", "From.NotNamespaces"),
         ("service_accounts", "From.ServiceAccounts"),
         ("not_service_accounts", "From.NotServiceAccounts"),
+        ("trust_domains", "From.TrustDomains"),
+        ("not_trust_domains", "From.NotTrustDomains"),
         ("principals", "From.Principals"),
         ("not_principals", "From.NotPrincipals"),
         ("request_principals", "From.RequestPrincipals"),
@@ -185,6 +188,8 @@ def _validate_source(src: Source, i: int, r: Report) -> bool:
         alias = Source.model_fields[field].alias or field
         if "service_accounts" in field:
             r.error(_service_account_problem(_title(alias), values), alias)
+        elif "trust_domains" in field:
+            r.error(_trust_domain_problem(_title(alias), values), alias)
         elif "" in values:
             r.error(f"empty value not allowed, found in {_title(alias)}", alias)
     return bool(
@@ -242,6 +247,24 @@ def _port_problems(values: Sequence[str]) -> list[str]:
     return [
         f"bad port ({v})" for v in values if not (v.isdigit() and len(v) <= 10 and int(v) <= 65535)
     ]
+
+
+def _trust_domain_problem(key: str, values: Sequence[str]) -> str | None:
+    """``CheckTrustDomainValues``: ``CheckWildcardValues``, and no ``/``."""
+    for value in values:
+        if not value:
+            return f"empty value not allowed, found in {key}"
+        stars = value.count("*")
+        if stars > 1:
+            return f"at most one wildcard is allowed, found in {key}: {json.dumps(value)}"
+        if stars == 1 and value != "*" and not value.startswith("*") and not value.endswith("*"):
+            return (
+                f"wildcard is only allowed at the start or end, found in {key}: {json.dumps(value)}"
+            )
+    for value in values:
+        if "/" in value:
+            return f"trust domain must not contain '/', found in {key}: {json.dumps(value)}"
+    return None
 
 
 def _service_account_problem(key: str, values: Sequence[str]) -> str | None:

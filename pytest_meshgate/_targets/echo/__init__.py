@@ -20,12 +20,12 @@ The package, from the wire up: ``protocol`` (HTTP/1.1 requests and answers),
 ``tls`` (TLS told from plaintext on one port, SNI and TLS facts), ``handler``
 (the echo-basic body, its knobs and ``EchoFault`` misbehaviours),
 ``grpcecho`` (the conformance gRPC echo, ``GrpcEcho``), ``http2`` (HTTP/2 with
-prior knowledge or ALPN h2, plain requests and gRPC calls) and ``server``
-(``EchoServer``: the sockets, the loop thread, the request log). It needs
-nothing but the standard library (and ``pytest_meshgate._durations`` and
-``_grpcwire``), so that it can run as it is inside a stock Python image; only
-HTTP/2 needs the pure-Python ``h2`` package, imported when a connection
-speaks it.
+prior knowledge or ALPN h2, plain requests and gRPC calls), ``websocket``
+(echo-basic's ``/ws``) and ``server`` (``EchoServer``: the sockets, the loop
+thread, the request log). It needs nothing but the standard library (and
+``pytest_meshgate._durations``, ``_grpcwire`` and ``_wswire``), so that it
+can run as it is inside a stock Python image; only HTTP/2 needs the
+pure-Python ``h2`` package, imported when a connection speaks it.
 """
 
 from __future__ import annotations

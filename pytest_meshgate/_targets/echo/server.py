@@ -8,7 +8,8 @@ Malformed requests get 400 and a closed connection; an exception in a handler
 is logged and answered 500. Every answered request and call (resets included,
 with ``status=None``) is recorded in a bounded log, see ``EchoServer.requests()``.
 A socket told to refuse or drop connections (``EchoFault.refuse``,
-``blackhole``) is staged in the kernel and answers nothing.
+``blackhole``) is staged in the kernel and answers nothing. ``/ws`` is a
+WebSocket echo (``websocket``), as echo-basic's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .protocol import (
     MAX_HEAD_BYTES,
     PRIOR_KNOWLEDGE_HEAD,
     BadRequest,
+    HTTPRequest,
     PriorKnowledge,
     encode_response,
     read_request,
@@ -38,6 +40,7 @@ from .protocol import (
     text_response,
 )
 from .tls import UnreadProtocol, record_sni, start_tls
+from .websocket import handshake_refusal, is_websocket_request, serve_session
 
 __all__ = [
     "DEFAULT_LOG_SIZE",
@@ -109,10 +112,17 @@ class EchoListener:
 class _Socket:
     """Loop-side state of one listening socket."""
 
-    def __init__(self, identity: EchoIdentity, tls: bool, fault: EchoFault | None = None) -> None:
+    def __init__(
+        self,
+        identity: EchoIdentity,
+        tls: bool,
+        fault: EchoFault | None = None,
+        h2c_only: bool = False,
+    ) -> None:
         self.identity = identity
         self.tls = tls
         self.fault = fault
+        self.h2c_only = h2c_only
         self.server: asyncio.AbstractServer | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         # A listener that takes no connection (refuse, blackhole): its sockets.
@@ -204,9 +214,14 @@ class EchoServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         misbehaviour: EchoFault | None = None,
+        h2c_only: bool = False,
     ) -> EchoListener:
         """Listen on ``host:port`` (0: any free port) as ``identity``; TLS if ``ssl_context``;
         answering every request as ``misbehaviour`` says if given.
+
+        ``h2c_only``: serve as echo-basic's h2c server does (its ``H2C_PORT``, the port
+        behind an ``appProtocol: kubernetes.io/h2c`` Service port): an HTTP/1 request
+        without ``Upgrade: h2c`` gets 400 ``Expected h2c request``, HTTP/2 is echoed.
 
         To see client certificates in ``tls.peerCertificates`` the context must ask
         for them (``verify_mode`` CERT_OPTIONAL or CERT_REQUIRED, with a CA loaded).
@@ -215,7 +230,7 @@ class EchoServer:
         if ssl_context is not None:
             record_sni(ssl_context)
         bound_host, bound_port = self._call(
-            self._listen(identity, host, port, ssl_context, misbehaviour)
+            self._listen(identity, host, port, ssl_context, misbehaviour, h2c_only)
         )
         return EchoListener(self, identity, bound_host, bound_port)
 
@@ -235,8 +250,9 @@ class EchoServer:
         port: int,
         ssl_context: ssl.SSLContext | None,
         fault: EchoFault | None = None,
+        h2c_only: bool = False,
     ) -> tuple[str, int]:
-        state = _Socket(identity, tls=ssl_context is not None, fault=fault)
+        state = _Socket(identity, tls=ssl_context is not None, fault=fault, h2c_only=h2c_only)
         if fault is not None and fault.takes_no_connection:
             state.dead, address = _dead_sockets(host, port, blackhole=fault.blackhole)
             self._sockets[address] = state
@@ -360,10 +376,25 @@ class EchoServer:
                 if request is None:
                     break
                 first = False
+                h2c_refused = state.h2c_only and not _asks_h2c(request)
+                websocket = (
+                    not h2c_refused and state.fault is None and is_websocket_request(request)
+                )
+                if websocket and handshake_refusal(request) is None:
+                    # The connection is the WebSocket's from here on (echo-basic's /ws).
+                    self._record(_record_of(state, request, 101, peer, local_port))
+                    await serve_session(request, reader, writer)
+                    return
                 try:
-                    response = await self._handler.answer(
-                        state.identity, state.fault, request, writer, peer, local_port
-                    )
+                    if h2c_refused:
+                        # echo-basic runH2CServer: HTTP/1 only with an h2c upgrade.
+                        response = text_response(400, "Expected h2c request")
+                    elif websocket:
+                        response = handshake_refusal(request) or text_response(500, "")
+                    else:
+                        response = await self._handler.answer(
+                            state.identity, state.fault, request, writer, peer, local_port
+                        )
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -372,19 +403,12 @@ class EchoServer:
                     response.close = True
                 keep = request.keep_alive() and not response.close
                 self._record(
-                    EchoRequest(
-                        identity=state.identity,
-                        method=request.method,
-                        path=request.target,
-                        host=(request.get("host") or [""])[0],
-                        headers=tuple(request.headers),
-                        body_size=len(request.body),
-                        status=None if response.reset else response.status,
-                        peer=peer,
-                        local_port=local_port,
-                        tls=state.tls,
-                        time=time.monotonic(),
-                        wall_time=time.time(),
+                    _record_of(
+                        state,
+                        request,
+                        None if response.reset else response.status,
+                        peer,
+                        local_port,
                     )
                 )
                 if response.reset:
@@ -498,6 +522,29 @@ def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str,
         log.debug("echo: %s", context.get("message"), exc_info=exc)
         return
     log.warning("echo loop: %s", context.get("message"), exc_info=exc)
+
+
+def _record_of(
+    state: _Socket, request: HTTPRequest, status: int | None, peer: str, local_port: int
+) -> EchoRequest:
+    return EchoRequest(
+        identity=state.identity,
+        method=request.method,
+        path=request.target,
+        host=(request.get("host") or [""])[0],
+        headers=tuple(request.headers),
+        body_size=len(request.body),
+        status=status,
+        peer=peer,
+        local_port=local_port,
+        tls=state.tls,
+        time=time.monotonic(),
+        wall_time=time.time(),
+    )
+
+
+def _asks_h2c(request: HTTPRequest) -> bool:
+    return any(v.strip().lower() == "h2c" for v in request.get("upgrade"))
 
 
 def _format_address(address: Any) -> str:

@@ -51,7 +51,8 @@ GROUP = "gateway.networking.k8s.io"
 # conformance suite's --gateway-class). Istio's is called so.
 CASE_GATEWAY_CLASS = "istio"
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
-_STATUS_KINDS = ("GatewayClass", "Gateway", *ROUTE_KINDS)
+# BackendTLSPolicy's status (ancestors) is not read back yet.
+_STATUS_KINDS = ("GatewayClass", "Gateway", "ListenerSet", *ROUTE_KINDS)
 _NAME_LABEL = "kubernetes.io/metadata.name"
 _POLL = 1.0
 
@@ -202,7 +203,7 @@ def object_status(
         return [ObjectStatus(f"GatewayClass/{shown}", conditions)] if conditions else []
     namespace = plan.unmap(str(metadata.get("namespace")))
     resource = f"{kind}/{namespace}/{name}"
-    if kind == "Gateway":
+    if kind in ("Gateway", "ListenerSet"):  # a ListenerSet's status has a Gateway's shape
         out: list[ObjectStatus] = []
         conditions = _conditions(status.get("conditions"))
         if conditions:

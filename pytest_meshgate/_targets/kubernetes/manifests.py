@@ -152,6 +152,9 @@ def render_case(
         # Certificates name in-cluster hosts as clients will dial them.
         hosts = [rewrite_host(h, plan, services) for h in secret.hosts]
         data = material.secret_data(secret.model_copy(update={"hosts": hosts}))
+        if secret.kind == "ConfigMap":  # a CA for BackendTLSPolicy caCertificateRefs
+            objects.append(_config_map(secret.name, plan.map(secret.namespace), data, labels))
+            continue
         objects.append(_secret(secret.name, plan.map(secret.namespace), data, labels))
     pod_namespaces = {service_namespace(s, plan) for s in spec.services}
     pod_namespaces |= {plan.map(c.namespace) for c in spec.clients}
@@ -347,6 +350,17 @@ def _secret(
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "type": kind,
         "stringData": dict(data),
+    }
+
+
+def _config_map(
+    name: str, namespace: str, data: Mapping[str, str], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "data": dict(data),
     }
 
 

@@ -48,6 +48,14 @@ _NAME_KEYS = frozenset({"host", "hosts"})
 # AuthorizationPolicy sources naming a SPIFFE identity <trust domain>/ns/<namespace>/sa/<account>.
 _PRINCIPAL_KEYS = frozenset({"principals", "notPrincipals"})
 _PRINCIPAL_NAMESPACE = re.compile(r"(?<=/ns/)([^/]+)(?=/sa/)")
+# serviceAccounts: <namespace>/<account> (or an account of the policy's namespace).
+_ACCOUNT_KEYS = frozenset({"serviceAccounts", "notServiceAccounts"})
+# when conditions whose values name the same things as those sources.
+_CONDITION_KEYS = {
+    "source.namespace": "namespaces",
+    "source.principal": "principals",
+    "source.serviceAccount": "serviceAccounts",
+}
 
 
 def k8s_name(name: str) -> str:
@@ -160,6 +168,11 @@ def rewrite_resource(
     """
     names = tuple(services)
 
+    def condition(node: dict[str, Any]) -> dict[str, Any]:
+        """A ``when`` condition on a source attribute, its values mapped as the source's."""
+        as_key = _CONDITION_KEYS[node["key"]]
+        return {k: walk(v, as_key if k in ("values", "notValues") else k) for k, v in node.items()}
+
     def walk(node: Any, key: str | None) -> Any:
         if isinstance(node, datetime.datetime):
             # An unquoted YAML timestamp: the API server wants RFC 3339 text.
@@ -167,6 +180,8 @@ def rewrite_resource(
                 node = node.replace(tzinfo=datetime.timezone.utc)
             return node.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if isinstance(node, dict):
+            if key == "when" and node.get("key") in _CONDITION_KEYS:
+                return condition(node)
             return {k: walk(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, key) for v in node]
@@ -179,6 +194,9 @@ def rewrite_resource(
                 return plan.map(node)
             if key in _PRINCIPAL_KEYS:
                 return _PRINCIPAL_NAMESPACE.sub(lambda m: plan.map(m.group(1)), node, count=1)
+            if key in _ACCOUNT_KEYS and "/" in node:
+                namespace, _, account = node.partition("/")
+                return f"{plan.map(namespace)}/{account}"
         return node
 
     copy: dict[str, Any] = walk(dict(resource), None)

@@ -274,6 +274,14 @@ class KubernetesTarget(Target):
             # istiod would have to fetch the case's key sets from a jwksUri it can reach,
             # and an inline ${jwks:...} would have to be filled in before applying.
             pytest.skip(f"target '{self.name}' lacks capability jwt-keys (spec.jwtKeys)")
+        pinned = [f"{c.name} ({c.pod_ip})" for c in spec.clients if c.pod_ip is not None]
+        if pinned:
+            # The cluster's network assigns pod IPs; a policy naming the declared one
+            # would name no pod there, so its allowed client would be denied.
+            pytest.skip(
+                f"target '{self.name}' lacks capability client-pod-ip (spec.clients podIP: "
+                f"{', '.join(pinned)}): a cluster assigns pod IPs itself"
+            )
         if any(getattr(r, "kind", None) == "Telemetry" for r in loaded.resources):
             # A Telemetry in the root namespace acts on the whole cluster, beyond the
             # case's own namespaces; not applied on clusters yet.

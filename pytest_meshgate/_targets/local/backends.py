@@ -25,7 +25,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..._cases.model.workloads import Service, ServicePort, headless_pod_name, port_protocol
+from ..._cases.model.kubernetes import KubernetesConfigMap
+from ..._cases.model.workloads import (
+    H2C_APP_PROTOCOL,
+    Service,
+    ServicePort,
+    headless_pod_name,
+    port_protocol,
+)
 from ..._exchange.tlskeys import load_key_pair
 from ..secrets import CaseSecrets, SecretStore, common_name_for
 from .mesh_identity import gateway_service_account, spiffe_id
@@ -183,7 +190,13 @@ class CaseBackends:
                 )
                 context = backend_tls(service, port, secrets, store)
                 handle = echo().listen(
-                    identity, host=ip, ssl_context=context, misbehaviour=misbehaviour
+                    identity,
+                    host=ip,
+                    ssl_context=context,
+                    misbehaviour=misbehaviour,
+                    # The Gateway API's base manifests put echo-basic's h2c server (which
+                    # refuses HTTP/1) behind an appProtocol kubernetes.io/h2c port.
+                    h2c_only=context is None and port.app_protocol == H2C_APP_PROTOCOL,
                 )
                 self.listeners.append(handle)
                 addresses[port.port] = handle.address
@@ -356,6 +369,7 @@ class CaseBackends:
             resources=resources,
             services=tuple(self.services),
             secrets=secrets.kubernetes_secrets(),
+            config_maps=case_config_maps(resources, secrets),
             network={key: tuple(value) for key, value in self.network.items()},
             system_ca_file=system_ca_file,
             jwks=dict(jwks or {}),
@@ -365,6 +379,17 @@ class CaseBackends:
         for handle in self.listeners:
             handle.close()
         self.listeners.clear()
+
+
+def case_config_maps(
+    resources: tuple[Any, ...], secrets: CaseSecrets
+) -> dict[tuple[str, str], dict[str, str]]:
+    """The case's ConfigMaps by (namespace, name): its manifests', then the generated CAs."""
+    out = {
+        (r.namespace, r.name): dict(r.data) for r in resources if isinstance(r, KubernetesConfigMap)
+    }
+    out.update(secrets.kubernetes_config_maps())
+    return out
 
 
 def backend_tls(

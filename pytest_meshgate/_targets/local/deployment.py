@@ -14,6 +14,7 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.expect import BackendRef
+from ..._cases.model.istio import RequestAuthentication
 from ..._cases.model.meshconfig import parse_proxy_config
 from ..._cases.model.request import Request
 from ..._cases.model.workloads import (
@@ -24,16 +25,18 @@ from ..._cases.model.workloads import (
     port_protocol,
     sidecar_injected,
 )
+from ..._durations import parse_duration
 from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
-from .backends import CaseBackends
+from .backends import CaseBackends, case_config_maps
 from .explain import explain_exchange, istio_access_log_line
 from .gatewayapi import Conversion, ConversionInputs, ObjectStatus
 from .gatewayapi import convert as convert_gateway_api
 from .gatewayapi.deployment import gateway_workload
+from .jwks import IstiodJwksFetcher, JwksServer
 from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
@@ -60,6 +63,9 @@ class LocalSession(Transport, Protocol):
     @property
     def public_roots_file(self) -> str: ...
 
+    @property
+    def jwks_server(self) -> JwksServer: ...  # started on first use
+
     def apply_config(self, proxy: LocalProxy, config: Any) -> None: ...
 
 
@@ -83,6 +89,7 @@ class LocalDeployment(Deployment):
         self._warnings: list[str] = []
         # The ports each client's sidecar captures besides the registry's (serves).
         self._captured: dict[str, tuple[int, ...]] = {}
+        self._jwks: dict[str, str] | None = None  # istiod's key sets (_istiod_jwks)
 
     # ---------------------------------------------------------------- backends
 
@@ -157,6 +164,7 @@ class LocalDeployment(Deployment):
                     resources=self.loaded.resources,
                     services=tuple(self.backends.services),
                     secrets=self.secrets.kubernetes_secrets(),
+                    config_maps=case_config_maps(self.loaded.resources, self.secrets),
                     extra_namespaces=namespaces,
                 )
             )
@@ -175,8 +183,43 @@ class LocalDeployment(Deployment):
             self.secrets,
             self.target.public_roots_file,
             self.loaded.case.spec.mesh_config,
-            jwks=self.jwt_keys.published(),
+            jwks=self._istiod_jwks(),
         )
+
+    def _istiod_jwks(self) -> dict[str, str]:
+        """The key sets istiod inlines into the proxies, once per deployment (its push):
+        ``key:<name>`` for an inline ``${jwks:<name>}``, and each RequestAuthentication
+        ``jwksUri`` that istiod's fetch from the JWKS server answered with a JWKS
+        (``jwks.py``). A failed fetch leaves its URI out, so the translation inlines
+        the fail-closed key set, and is noted as istiod logs it."""
+        if self._jwks is not None:
+            return self._jwks
+        jwks = self.jwt_keys.inline()
+        wanted: dict[str, tuple[str, float]] = {}
+        for resource in self.loaded.resources:
+            if isinstance(resource, RequestAuthentication):
+                for rule in resource.spec.jwt_rules:
+                    if rule.jwks_uri and not rule.jwks and rule.jwks_uri not in wanted:
+                        timeout = parse_duration(rule.timeout) if rule.timeout else 5.0
+                        wanted[rule.jwks_uri] = (rule.issuer, timeout)
+        notes: list[str] = []
+        if wanted:
+            server = self.target.jwks_server
+            with server.serving(self.jwt_keys.served()) as served:
+                fetcher = IstiodJwksFetcher(server, served)
+                for uri, (issuer, timeout) in wanted.items():
+                    result = fetcher.fetch(uri, timeout)
+                    if result.jwks is not None:
+                        jwks[uri] = result.jwks
+                    else:
+                        notes.append(
+                            f"JWKS fetch failed for issuer {issuer} ({uri}): {result.error}; "
+                            "using public-only JWKS with discarded private key - JWT "
+                            "requests will be rejected"
+                        )
+        self._note("istiod", notes)
+        self._jwks = jwks
+        return jwks
 
     def status(self) -> list[ObjectStatus]:
         """The status conditions Istio's controller would write for the case's resources."""

@@ -28,6 +28,7 @@ from ..._exchange.records import (
     ResponseRecord,
     SentRequest,
 )
+from ..._exchange.websocket import WebSocketClient
 from ..secrets import CaseSecrets
 from .addressing import Router
 from .proxy import LOOPBACK
@@ -93,11 +94,15 @@ class Sender:
         tls: ClientTLS | None,
         original_destination: tuple[str, int] | None = None,
     ) -> Exchange:
-        """One attempt: a gRPC call through the gRPC client, anything else through HTTP's."""
+        """One attempt: a gRPC call through the gRPC client, a WebSocket through the
+        WebSocket client, anything else through HTTP's."""
         if request.grpc is not None:
             return self._grpc_client().call(
                 request, address, entry, request.timeout, tls, original_destination
             )
+        if request.websocket is not None:
+            client = WebSocketClient(self._transport.client.timeout)
+            return client.open(request, address, entry, request.timeout, tls, original_destination)
         return self._transport.client.send(
             request, address, entry, request.timeout, tls, original_destination
         )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ..._cases.loader import LoadedCase
+from ..._cases.model.istio import Gateway as IstioGateway
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, Client, GatewayWorkload
 from ..._errors import ConfigRejected, TargetError
 from ..._exchange.client import HTTPClient
@@ -25,6 +26,7 @@ from ..rundirs import make_run_directory
 from ..secrets import SecretStore
 from .deployment import LocalDeployment
 from .features import CAPABILITIES, SUPPORTED_FEATURES
+from .jwks import JwksServer
 from .mesh_identity import MeshCA
 from .meshtls import INBOUND_SIDECARS, mesh_tls_modelled
 from .proxy import LocalProxy
@@ -87,6 +89,7 @@ class LocalTarget(Target):
         self._lifecycle = threading.RLock()
         self._source_of: dict[str, str] = {}  # proxy key -> its upstream source address
         self._echo: Any = None
+        self._jwks_server: JwksServer | None = None
         self._secrets: SecretStore | None = None
         self._mesh_ca: MeshCA | None = None
         self._public_roots: str | None = None
@@ -146,6 +149,15 @@ class LocalTarget(Target):
                 self._echo = EchoServer()
                 self._echo.start()
             return self._echo
+
+    @property
+    def jwks_server(self) -> JwksServer:
+        """The server of the cases' ``jwksUri`` key sets (``jwks.py``), started on first use."""
+        with self._lifecycle:
+            if self._jwks_server is None:
+                self._refuse_if_closed()
+                self._jwks_server = JwksServer()
+            return self._jwks_server
 
     def _refuse_if_closed(self) -> None:
         if self._closed:
@@ -210,6 +222,8 @@ class LocalTarget(Target):
                     raise TargetError("more than 253 proxies in one session")
                 source = self._source_of[key] = f"127.0.{self.lane}.{self._sources}"
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
+        # A client's declared podIP holds for its case only (_deploy sets it again).
+        proxy.source_address = self._source_of[key]
         return proxy
 
     def workload_at(self, address: str) -> str | None:
@@ -230,6 +244,8 @@ class LocalTarget(Target):
             self._proxies.clear()
             if self._echo is not None:
                 self._echo.close()
+            if self._jwks_server is not None:
+                self._jwks_server.close()
             self.client.close()
             if self._bulk is not None:
                 self._bulk.close()
@@ -302,6 +318,12 @@ class LocalTarget(Target):
                 client = clients[name]
                 sidecar = self.proxy(_client_workload(client), sidecar=True)
                 sidecar.short_name = name
+                if client.pod_ip is not None:
+                    # The pod's own address: its sidecar's (or, without one, its own)
+                    # upstream connections come from it, which ipBlocks and source.ip
+                    # name. Out of the harness's ranges (model/workloads.py), so no
+                    # other proxy of this target has it.
+                    sidecar.source_address = client.pod_ip
                 ports = sorted({r.port for r in mesh_checks if r.from_ == name})
                 deployment.configure_sidecar(client, sidecar, world, tuple(ports))
                 senders.append(sidecar)
@@ -332,6 +354,8 @@ class LocalTarget(Target):
             self._idle.pop(key, None)
         for key in [k for k in self._proxies if k not in in_use]:
             proxy = self._proxies[key]
+            # An idle proxy keeps no case's podIP: `via` names a case's own proxies.
+            proxy.source_address = self._source_of[key]
             if proxy.config is not None:
                 self.apply_config(proxy, None)
             if key not in defaults:
@@ -383,8 +407,8 @@ def _selected_gateways(loaded: LoadedCase, gateways: dict[str, GatewayWorkload])
     """Short names of the gateway workloads some Gateway resource of the case selects."""
     selected: set[str] = set()
     for resource in loaded.resources:
-        if getattr(resource, "kind", "") != "Gateway":
-            continue
+        if not isinstance(resource, IstioGateway):
+            continue  # a Gateway API Gateway selects no workload: it gets its own
         selector = resource.spec.selector or {}
         for short, workload in gateways.items():
             if all(workload.labels.get(k) == v for k, v in selector.items()):

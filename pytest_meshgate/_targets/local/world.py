@@ -191,6 +191,9 @@ class World:
     # ``credentialName`` and DestinationRule ``credentialName`` resolve here, in the
     # gateway proxy's namespace. Never logged: messages name secrets, not contents.
     secrets: Mapping[tuple[str, str], Mapping[str, bytes]] = field(default_factory=dict, repr=False)
+    # Kubernetes ConfigMap data by (namespace, name): a ``configmap://<ns>/<name>``
+    # credentialName (a BackendTLSPolicy's CA, ``ca.crt``) resolves here.
+    config_maps: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
     # The OS trust store Envoy uses where Istio means "system" roots (a DestinationRule
     # SIMPLE/MUTUAL without caCertificates or credentialName). None: no such file, so
     # those clusters cannot verify anything and are left out (503, as a bad CA is).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pytest_meshgate._cases.model.case import CaseSpec
+from pytest_meshgate._cases.model.case import CaseSpec, Check
 
 
 def test_mesh_keys_are_validated() -> None:
@@ -88,3 +88,28 @@ def test_lists_of_workloads_and_checks_are_bounded() -> None:
     clients = [{"name": f"c{i}"} for i in range(33)]
     with pytest.raises(ValidationError, match="at most 32 items"):
         CaseSpec.model_validate({"clients": clients, "checks": checks[:1]})
+
+
+def test_websocket_expectations_need_a_websocket_and_one_reply_per_message() -> None:
+    sent = {"url": "http://a/ws", "websocket": {"messages": [{"text": "a"}, {"text": "b"}]}}
+    Check.model_validate(
+        {
+            "name": "c",
+            "request": sent,
+            "expect": {"websocket": {"messages": [{"text": "a"}, {"text": "b"}]}},
+        }
+    )
+    with pytest.raises(ValidationError, match="one reply per message sent"):
+        Check.model_validate(
+            {"name": "c", "request": sent, "expect": {"websocket": {"messages": [{"text": "a"}]}}}
+        )
+    with pytest.raises(ValidationError, match=r"expect\.websocket needs request\.websocket"):
+        Check.model_validate(
+            {"name": "c", "request": {"url": "http://a/"}, "expect": {"websocket": {}}}
+        )
+    with pytest.raises(ValidationError, match=r"no echo report: drop expect\.via"):
+        Check.model_validate({"name": "c", "request": sent, "expect": {"via": "ingress"}})
+    with pytest.raises(ValidationError, match=r"cannot have expect\.redirect"):
+        Check.model_validate(
+            {"name": "c", "request": sent, "expect": {"redirect": {"scheme": "https"}}}
+        )

@@ -45,6 +45,18 @@ def test_resource_names_a_gateway_api_kind() -> None:
         ),
         ({"resource": "HTTPRoute/ns/r"}, "give type"),
         (
+            {"resource": "ListenerSet/ns/s", "attachedListenerSets": 1},
+            "attachedListenerSets is a Gateway's count",
+        ),
+        (
+            {"resource": "Gateway/ns/gw", "listener": "http", "attachedListenerSets": 1},
+            "attachedListenerSets is a Gateway's count",
+        ),
+        (
+            {"resource": "ListenerSet/ns/s", "parent": "ns/gw", "type": "Accepted"},
+            "parent is for routes",
+        ),
+        (
             {"resource": "Gateway/ns/gw", "listener": "l", "attachedRoutes": 0, "status": "True"},
             "need type",
         ),

@@ -27,3 +27,16 @@ def test_an_empty_list_is_not_the_default(key: str) -> None:
     empty: object = {} if key == "counts" else []
     with pytest.raises(ValidationError, match="at least 1 item"):
         Expect.model_validate({key: empty})
+
+
+def test_a_response_header_is_expected_one_way() -> None:
+    with pytest.raises(ValidationError, match="in both headers and headersOneOf"):
+        Expect.model_validate(
+            {"response": {"headers": {"X-A": "1"}, "headersOneOf": {"x-a": ["1", "2"]}}}
+        )
+    with pytest.raises(ValidationError, match="expected and in absentHeaders"):
+        Expect.model_validate(
+            {"response": {"headersOneOf": {"x-a": ["1"]}, "absentHeaders": ["X-A"]}}
+        )
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        Expect.model_validate({"response": {"headersOneOf": {"x-a": []}}})

@@ -67,3 +67,24 @@ def test_framing_headers_the_clients_can_send() -> None:
     with pytest.raises(ValidationError, match="over HTTP/2 only 'trailers'"):
         Request.model_validate({"url": url, "http2": True, "headers": {"te": "gzip"}})
     assert Request.model_validate({"url": url, "http2": True, "headers": {"te": "trailers"}})
+
+
+def test_a_websocket_request_is_one_get_upgrade_and_its_messages() -> None:
+    ok = Request.model_validate(
+        {"url": "http://a/ws", "websocket": {"messages": [{"text": "hi"}, {"binary": "AQI="}]}}
+    )
+    assert ok.websocket is not None
+    assert [m.payload for m in ok.websocket.messages] == [b"hi", b"\x01\x02"]
+    for extra, error in [
+        ({"http2": True}, "drop http2"),
+        ({"body": "x"}, "drop body"),
+        ({"count": 2}, "drop count"),
+        ({"method": "POST"}, "opens with a GET"),
+        ({"headers": {"Sec-WebSocket-Key": "x"}}, "writes the WebSocket handshake"),
+        ({"websocket": {"messages": [{"text": "a", "binary": "AQI="}]}}, "exactly one"),
+        ({"websocket": {"messages": [{}]}}, "exactly one"),
+        ({"websocket": {"messages": [{"binary": "not base64!"}]}}, "base64"),
+    ]:
+        data = {"url": "http://a/ws", "websocket": {"messages": []}, **extra}
+        with pytest.raises(ValidationError, match=error):
+            Request.model_validate(data)

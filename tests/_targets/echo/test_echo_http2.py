@@ -121,3 +121,17 @@ def test_the_preface_only_counts_at_the_start_of_a_connection(plain: EchoListene
     # One HTTP/1.1 answer and nothing after it (no HTTP/2 SETTINGS frame), then the close.
     ((status, _, _),) = split_responses(data)
     assert status == 200
+
+
+def test_an_h2c_only_listener_refuses_http1_as_echo_basics_h2c_server(
+    echo: EchoServer, h2c: httpx.Client, client: httpx.Client
+) -> None:
+    # echo-basic runH2CServer (its H2C_PORT, behind appProtocol kubernetes.io/h2c ports):
+    # 400 "Expected h2c request" unless HTTP/2 or an Upgrade: h2c request.
+    listener = echo.listen(REVIEWS, h2c_only=True)
+    refused = client.get(url(listener, "/"))
+    assert (refused.status_code, refused.text) == (400, "Expected h2c request")
+    assert h2c.get(url(listener, "/")).json()["proto"] == "HTTP/2.0"
+    upgrade = client.get(url(listener, "/"), headers={"Upgrade": "h2c", "Connection": "Upgrade"})
+    assert upgrade.status_code == 200 and upgrade.json()["proto"] == "HTTP/1.1"
+    assert client.get(url(echo.listen(REVIEWS), "/")).status_code == 200

@@ -86,6 +86,8 @@ GATEWAY_API_KINDS = {
     "referencegrants": ("ReferenceGrant", True, ["v1", "v1beta1"]),
     "tlsroutes": ("TLSRoute", True, ["v1", "v1alpha2", "v1alpha3"]),
     "tcproutes": ("TCPRoute", True, ["v1", "v1alpha2"]),
+    "listenersets": ("ListenerSet", True, ["v1"]),
+    "backendtlspolicies": ("BackendTLSPolicy", True, ["v1"]),
 }
 ISTIO_CONTROLLER = "istio.io/gateway-controller"
 

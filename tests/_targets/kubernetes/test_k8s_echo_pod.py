@@ -16,6 +16,7 @@ pinned image has the Python it needs, or anything about a sidecar in front.
 
 from __future__ import annotations
 
+import ast
 import json
 import socket
 import ssl
@@ -28,7 +29,7 @@ import pytest
 from k8s_pods import exec_in, free_ports, run_container
 
 from pytest_meshgate._cases.loader import LoadedCase, load_case_file
-from pytest_meshgate._targets.kubernetes.echo_pod import SENDER_MODULE
+from pytest_meshgate._targets.kubernetes.echo_pod import SENDER_MODULE, echo_source_files
 from pytest_meshgate._targets.kubernetes.manifests import RenderSettings, render_case
 from pytest_meshgate._targets.kubernetes.material import TrustmeMaterial
 from pytest_meshgate._targets.kubernetes.namespaces import NamespacePlan
@@ -390,3 +391,25 @@ def test_an_echo_nothing_speaks_http2_to_gets_no_h2(tmp_path: Path) -> None:
     assert not [o for o in rendered.objects if o["metadata"]["name"] == "meshgate-http2-src"]
     env = rendered.deployment("reviews-v2-r0")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "PYTHONPATH", "value": "src"} in env
+
+
+def test_the_shipped_sources_import_nothing_of_the_package_they_leave_out() -> None:
+    # In a stock Python image the ConfigMap's files are all of pytest_meshgate there is: a
+    # module they import at load time but leave out would crash the echo (the pods of these
+    # tests could still find it through the editable install of the checkout).
+    shipped = echo_source_files()
+    modules = {
+        path.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for path in shipped
+    }
+    for path, text in shipped.items():
+        package = path.removesuffix(".py").replace("/", ".").rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.ImportFrom) or node.col_offset != 0:
+                continue  # imports inside functions are the optional ones (h2)
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            if name.startswith("pytest_meshgate"):
+                assert name in modules, f"{path} imports {name}, which the ConfigMap leaves out"

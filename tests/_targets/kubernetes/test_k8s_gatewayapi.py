@@ -224,3 +224,50 @@ def test_rendered_gateways_carry_the_class_and_a_revisioned_istiods_label() -> N
     ]
     assert names and all(n.endswith("-gateway-conformance-infra") for n in names)
     assert all(n.startswith("mg-") for n in names)
+
+
+def test_status_read_back_maps_names_and_drops_the_crds_defaults() -> None:
+    from pytest_meshgate._targets.kubernetes.gatewayapi import GatewayClassInfo, object_status
+    from pytest_meshgate._targets.kubernetes.namespaces import NamespacePlan
+
+    plan = NamespacePlan("mg-1", {"team": "mg-1-team", "infra": "mg-1-infra"})
+    eg = GatewayClassInfo("meshgate-eg", "gateway.envoyproxy.io/gatewayclass-controller")
+    listener_set = {
+        "kind": "ListenerSet",
+        "metadata": {"name": "team-listeners", "namespace": "mg-1-team"},
+        "status": {
+            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                            "message": "ok"}],
+            "listeners": [{"name": "alt", "attachedRoutes": 1, "conditions": [],
+                           "supportedKinds": [{"kind": "HTTPRoute"}]}],
+        },
+    }  # fmt: skip
+    [whole, alt] = object_status(listener_set, plan, eg)
+    assert whole.resource == alt.resource == "ListenerSet/team/team-listeners"
+    assert (alt.listener, alt.details["attachedRoutes"]) == ("alt", 1)
+    assert alt.details["supportedKinds"] == ["gateway.networking.k8s.io/HTTPRoute"]
+    pending = {
+        "kind": "Gateway",
+        "metadata": {"name": "other", "namespace": "mg-1-infra"},
+        "status": {"conditions": [{"type": "Accepted", "status": "Unknown", "reason": "Pending",
+                                   "message": "Waiting for controller"}]},
+    }  # fmt: skip
+    assert object_status(pending, plan, eg) == []  # no controller wrote: absent
+    route = {
+        "kind": "HTTPRoute",
+        "metadata": {"name": "app", "namespace": "mg-1-team"},
+        "status": {"parents": [
+            {"parentRef": {"name": "shared", "namespace": "mg-1-infra", "sectionName": "http"},
+             "controllerName": eg.controller_name,
+             "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                             "message": ""}]},
+            {"parentRef": {"name": "shared", "namespace": "mg-1-infra"},
+             "controllerName": "example.com/other", "conditions": []},
+        ]},
+    }  # fmt: skip
+    [parent] = object_status(route, plan, eg)  # the other controller's view is not ours
+    assert parent.parent == "infra/shared/http"
+    assert object_status({"kind": "GatewayClass", "metadata": {"name": "meshgate-eg"},
+                          "status": listener_set["status"]}, plan, eg)[0].resource == (
+        "GatewayClass/istio"
+    )  # fmt: skip

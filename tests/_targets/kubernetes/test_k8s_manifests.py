@@ -202,6 +202,34 @@ def test_authorization_sources_name_the_mapped_namespaces() -> None:
     assert (source["namespaces"], source["notNamespaces"]) == (["mg-1-ns1"], ["mg-1-ns2"])
 
 
+def test_service_accounts_and_source_conditions_name_the_mapped_namespaces() -> None:
+    plan = NamespacePlan("mg-1", {"ns1": "mg-1-ns1", "ns2": "mg-1-ns2"})
+    policy = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+              "metadata": {"name": "p", "namespace": "ns1"},
+              "spec": {"rules": [{
+                  "from": [{"source": {"serviceAccounts": ["ns1/a", "b"],
+                                       "notServiceAccounts": ["ns2/a"]}}],
+                  "when": [{"key": "source.namespace", "values": ["ns1"], "notValues": ["ns2"]},
+                           {"key": "source.principal", "values": ["cluster.local/ns/ns2/sa/a"]},
+                           {"key": "source.serviceAccount", "notValues": ["ns2/a"]},
+                           {"key": "request.headers[ns1]", "values": ["ns1"]}]}]}}  # fmt: skip
+    (rule,) = rewrite_resource(policy, plan)["spec"]["rules"]
+    source = rule["from"][0]["source"]
+    # An account without a namespace is the policy's own namespace's: unchanged.
+    assert source["serviceAccounts"] == ["mg-1-ns1/a", "b"]
+    assert source["notServiceAccounts"] == ["mg-1-ns2/a"]
+    namespace, principal, account, header = rule["when"]
+    assert namespace == {
+        "key": "source.namespace",
+        "values": ["mg-1-ns1"],
+        "notValues": ["mg-1-ns2"],
+    }
+    assert principal["values"] == ["cluster.local/ns/mg-1-ns2/sa/a"]
+    assert account["notValues"] == ["mg-1-ns2/a"]
+    # Other conditions are not namespaces, whatever their values say.
+    assert header == {"key": "request.headers[ns1]", "values": ["ns1"]}
+
+
 def test_external_names_become_service_names() -> None:
     assert k8s_name("api.example.com") == "api-example-com"
     assert len(k8s_name("x" * 80)) <= 50

@@ -193,3 +193,17 @@ def test_a_mesh_wide_peer_authentication_is_a_skip_on_clusters(
     loaded = next(c for c in cases if c.name.endswith("workload-beats-namespace-beats-mesh"))
     with pytest.raises(pytest.skip.Exception, match="mesh-wide-peer-authentication"):
         kubernetes_target.activate(loaded)
+
+
+def test_a_declared_client_pod_ip_is_a_skip_on_clusters(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns],
+) -> None:
+    kubernetes_target, _, _ = target
+    cases = load_case_file(HERE.parents[2] / "cases" / "sidecar-authorization.yaml").cases
+    loaded = next(c for c in cases if c.name == "sidecar-authz-source-ip")
+    with pytest.raises(
+        pytest.skip.Exception,
+        match=r"lacks capability client-pod-ip \(spec.clients podIP: a-ns1 \(127.10.1.1\), "
+        r"a-ns2 \(127.10.2.1\)\): a cluster assigns pod IPs itself",
+    ):
+        kubernetes_target.activate(loaded)

@@ -184,3 +184,29 @@ def test_beyond_the_idle_limit_the_longest_idle_sidecar_stops(
     assert idle == [f"sidecar:default/{name}" for name in names[1:]]
     with pytest.raises(ProcessLookupError):
         os.kill(pids[names[0]], 0)
+
+
+def test_a_declared_pod_ip_is_the_clients_source_for_its_case_only(
+    target: LocalTarget, tmp_path: Path
+) -> None:
+    path = tmp_path / "pinned.yaml"
+    path.write_text(
+        CASE.replace("NAME", "pinned")
+        .replace("POLICY", "ALLOW_ANY")
+        .replace("clients: [{name: sleep}]", "clients: [{name: sleep, podIP: 127.30.0.9}]")
+    )
+    deployment = target.activate(load_case_file(path).cases[0])
+    sidecar = target._proxies["sidecar:default/sleep"]
+    assert sidecar.source_address == "127.30.0.9"
+    # A passthrough reaches the echo straight from the sidecar: its peer is the pod IP.
+    exchange = send(deployment, "http://a.example.com/")
+    assert exchange.extra["peer"].startswith("127.30.0.9:")  # type: ignore[attr-defined]
+    assert exchange.extra["via"] == "sleep"  # type: ignore[attr-defined]
+    other = tmp_path / "ingress-only.yaml"
+    other.write_text(INGRESS_ONLY)
+    target.activate(load_case_file(other).cases[0])
+    # Idle, it keeps no case's address; a later case without podIP gets the harness's.
+    assert sidecar.source_address.startswith("127.0.0.")
+    assert target.workload_at("127.30.0.9") is None
+    target.activate(make_case(tmp_path, "unpinned"))
+    assert target._proxies["sidecar:default/sleep"].source_address.startswith("127.0.0.")

@@ -2,7 +2,8 @@
 
 One module per resource as ``apis/v1/*_types.go`` (kubernetes-sigs/gateway-api
 v1.6) lays them out: ``gatewayclass``, ``gateway``, ``httproute``,
-``grpcroute``, ``l4routes`` (TLSRoute, TCPRoute), ``referencegrant``;
+``grpcroute``, ``l4routes`` (TLSRoute, TCPRoute), ``referencegrant``,
+``backendtlspolicy``, ``listenerset``;
 ``shared`` holds the types they share and ``resource`` the object around
 each. The classes whose Gateway API name is also an Istio model's
 (Gateway, HTTPRoute, TLSRoute, TCPRoute) are prefixed ``Kubernetes``, as
@@ -12,6 +13,13 @@ schema definition; the others follow for symmetry.
 
 from __future__ import annotations
 
+from .backendtlspolicy import (
+    BackendTLSPolicySpec,
+    BackendTLSPolicyValidation,
+    KubernetesBackendTLSPolicy,
+    PolicyTargetReference,
+    SubjectAltName,
+)
 from .gateway import (
     AllowedRoutes,
     KubernetesGateway,
@@ -58,6 +66,12 @@ from .l4routes import (
     KubernetesTLSRouteV1Alpha2,
     L4RouteRule,
 )
+from .listenerset import (
+    KubernetesListenerSet,
+    ListenerEntry,
+    ListenerSetSpec,
+    ParentGatewayReference,
+)
 from .referencegrant import (
     KubernetesReferenceGrant,
     ReferenceGrantFrom,
@@ -90,6 +104,8 @@ __all__ = [
     "SERVED_VERSIONS",
     "AllowedRoutes",
     "BackendObjectReference",
+    "BackendTLSPolicySpec",
+    "BackendTLSPolicyValidation",
     "ClusterGatewayAPIResource",
     "GRPCBackendRef",
     "GRPCHeaderMatch",
@@ -117,11 +133,13 @@ __all__ = [
     "HTTPRouteSpec",
     "HTTPRouteTimeouts",
     "HTTPURLRewriteFilter",
+    "KubernetesBackendTLSPolicy",
     "KubernetesGRPCRoute",
     "KubernetesGateway",
     "KubernetesGatewayClass",
     "KubernetesGatewaySpec",
     "KubernetesHTTPRoute",
+    "KubernetesListenerSet",
     "KubernetesReferenceGrant",
     "KubernetesTCPRoute",
     "KubernetesTCPRouteV1Alpha2",
@@ -129,9 +147,13 @@ __all__ = [
     "KubernetesTLSRouteV1Alpha2",
     "L4RouteRule",
     "Listener",
+    "ListenerEntry",
+    "ListenerSetSpec",
     "ListenerTLSConfig",
     "MirrorFraction",
+    "ParentGatewayReference",
     "ParentReference",
+    "PolicyTargetReference",
     "ReferenceGrantFrom",
     "ReferenceGrantSpec",
     "ReferenceGrantTo",
@@ -139,6 +161,7 @@ __all__ = [
     "RouteGroupKind",
     "RouteNamespaces",
     "SecretObjectReference",
+    "SubjectAltName",
     "duration_seconds",
 ]
 
@@ -154,4 +177,9 @@ MODELS: dict[tuple[str, str], type[GatewayAPIResource] | type[ClusterGatewayAPIR
     ("TLSRoute", "v1alpha2"): KubernetesTLSRouteV1Alpha2,
     ("TCPRoute", "v1"): KubernetesTCPRoute,
     ("TCPRoute", "v1alpha2"): KubernetesTCPRouteV1Alpha2,
+    **{
+        ("BackendTLSPolicy", v): KubernetesBackendTLSPolicy
+        for v in SERVED_VERSIONS["BackendTLSPolicy"]
+    },
+    ("ListenerSet", "v1"): KubernetesListenerSet,
 }

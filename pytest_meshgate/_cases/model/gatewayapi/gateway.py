@@ -19,6 +19,7 @@ from .shared import (
     Group,
     Hostname,
     Kind,
+    NamespaceName,
     ObjectName,
     PortNumber,
     SecretObjectReference,
@@ -34,6 +35,7 @@ __all__ = [
     "KubernetesGatewaySpec",
     "Listener",
     "ListenerTLSConfig",
+    "ObjectReference",
     "RouteGroupKind",
     "RouteNamespaces",
 ]
@@ -101,8 +103,19 @@ class GatewayAddress(StrictModel):
     value: str | None = Field(default=None, max_length=253)
 
 
+class ObjectReference(StrictModel):
+    """``ObjectReference``: a CA's ConfigMap (Core) or Secret, in another namespace by grant."""
+
+    group: Group
+    kind: Kind
+    name: ObjectName
+    namespace: NamespaceName | None = None
+
+
 class CACertificateValidation(StrictModel):
-    ca_certificate_refs: list[dict[str, Any]] = Field(min_length=1, max_length=16)
+    """``FrontendTLSValidation``: the CAs listeners verify client certificates against."""
+
+    ca_certificate_refs: list[ObjectReference] = Field(min_length=1, max_length=16)
     mode: Literal["AllowValidOnly", "AllowInsecureFallback"] = "AllowValidOnly"
 
 

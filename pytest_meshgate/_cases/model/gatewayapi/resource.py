@@ -32,6 +32,8 @@ SERVED_VERSIONS: dict[str, tuple[str, ...]] = {
     "ReferenceGrant": ("v1", "v1beta1"),
     "TLSRoute": ("v1", "v1alpha3", "v1alpha2"),
     "TCPRoute": ("v1", "v1alpha2"),
+    "BackendTLSPolicy": ("v1", "v1alpha3"),
+    "ListenerSet": ("v1",),
 }
 
 

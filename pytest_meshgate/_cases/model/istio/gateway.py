@@ -54,6 +54,9 @@ class ServerTLSSettings(StrictModel):
     credential_name: str | None = None
     credential_names: list[str] = Field(default_factory=list, max_length=2)
     ca_cert_credential_name: str | None = None
+    # MUTUAL/OPTIONAL_MUTUAL: accept a client certificate no CA vouches for (what the
+    # Gateway API's AllowInsecureFallback converts to).
+    insecure_skip_verify: bool | None = None
     tls_certificates: list[TLSCertificate] = Field(default_factory=list, max_length=2)
     subject_alt_names: list[str] = Field(default_factory=list)
     verify_certificate_spki: list[str] = Field(default_factory=list)

@@ -51,6 +51,8 @@ class Source(StrictModel):
     not_namespaces: list[str] = Field(default_factory=list)
     service_accounts: list[str] = Field(default_factory=list)
     not_service_accounts: list[str] = Field(default_factory=list)
+    trust_domains: list[str] = Field(default_factory=list)
+    not_trust_domains: list[str] = Field(default_factory=list)
     ip_blocks: list[str] = Field(default_factory=list)
     not_ip_blocks: list[str] = Field(default_factory=list)
     remote_ip_blocks: list[str] = Field(default_factory=list)

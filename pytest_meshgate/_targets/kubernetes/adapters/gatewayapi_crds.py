@@ -61,6 +61,8 @@ CASE_CRDS = tuple(
         "referencegrants",
         "tlsroutes",
         "tcproutes",
+        "listenersets",
+        "backendtlspolicies",
     )
 )
 _POLL = 1.0

@@ -7,7 +7,8 @@ semantics, writes the resources' status, and deploys a gateway per Gateway.
 ``convert`` does the same for a case, so the Istio translation
 (``translate/``) runs unchanged on its output: ``listeners`` (Gateways),
 ``parents`` (attachment), ``http`` and ``destinations`` (rules),
-``routes`` (VirtualServices, merging, status), ``status`` (conditions).
+``routes`` (VirtualServices, merging, status), ``backendtls``
+(BackendTLSPolicies as DestinationRules), ``status`` (conditions).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 
 from ...._cases.model.gatewayapi import KubernetesGatewayClass
 from ...._cases.model.istio import HTTPRoute
+from .backendtls import convert_backend_tls_policies
 from .context import DEFAULT_CLASS, ISTIO_CONTROLLER, ConversionInputs
 from .destinations import UnsupportedBackend
 from .grpc import convert_grpc_rule
 from .http import convert_http_rule
 from .listeners import GatewayResult, ParentInfo, convert_gateways, gateway_service_name
+from .parents import LISTENER_SET_PREFIX
 from .routes import (
     ROUTE_SEMANTICS_ANNOTATION,
     RouteWithKey,
@@ -82,6 +85,14 @@ def convert(inputs: ConversionInputs) -> Conversion:
     out.gateways = gateways
     out.unsupported.extend(unsupported)
     parents: dict[str, list[ParentInfo]] = {g.gateway.key: g.parents for g in gateways}
+    # A ListenerSet's listeners are parents of the routes naming the ListenerSet.
+    parents.update(
+        {
+            f"{LISTENER_SET_PREFIX}{s.listener_set.key}": s.parents
+            for g in gateways
+            for s in g.listener_sets
+        }
+    )
     istio: list[Any] = [gw for g in gateways for gw in g.istio_gateways]
     route_status: list[ObjectStatus] = []
     attached: dict[tuple[str, str], int] = {}
@@ -165,6 +176,13 @@ def convert(inputs: ConversionInputs) -> Conversion:
             continue
         attach(conversion)
         istio.extend(vss)
+    try:
+        policies = convert_backend_tls_policies(inputs)
+    except UnsupportedBackend as exc:
+        out.unsupported.append(str(exc))
+    else:
+        istio.extend(policies.destination_rules)
+        route_status.extend(policies.status)
     out.resources = tuple(istio)
     status = _class_status(inputs)
     for g in gateways:
@@ -172,6 +190,12 @@ def convert(inputs: ConversionInputs) -> Conversion:
         for name, listener in g.listener_status.items():
             listener.details["attachedRoutes"] = attached.get((g.gateway.key, name), 0)
             status.append(listener)
+        for listener_set in g.listener_sets:
+            status.extend(listener_set.status)
+            key = f"{LISTENER_SET_PREFIX}{listener_set.listener_set.key}"
+            for name, listener in listener_set.listener_status.items():
+                listener.details["attachedRoutes"] = attached.get((key, name), 0)
+                status.append(listener)
     out.status = status + route_status
     return out
 

@@ -19,6 +19,7 @@ from ...._cases.model.gatewayapi import (
     KubernetesGatewayClass,
     KubernetesGRPCRoute,
     KubernetesHTTPRoute,
+    KubernetesListenerSet,
     KubernetesReferenceGrant,
     KubernetesTCPRoute,
     KubernetesTCPRouteV1Alpha2,
@@ -72,7 +73,8 @@ class ConversionInputs:
     """The case as the Gateway API controller sees it.
 
     ``services`` is the mesh registry (case Services, keyed by FQDN);
-    ``secrets`` the Kubernetes Secrets by (namespace, name); ``extra_namespaces``
+    ``secrets`` the Kubernetes Secrets by (namespace, name), ``config_maps``
+    the ConfigMaps (manifests' and generated CAs'); ``extra_namespaces``
     namespaces that exist without a Namespace manifest (every namespace the
     case mentions: Kubernetes would have created them).
     """
@@ -80,6 +82,7 @@ class ConversionInputs:
     resources: Sequence[Any]
     services: Sequence[MeshService] = ()
     secrets: Mapping[tuple[str, str], Mapping[str, bytes]] = field(default_factory=dict, repr=False)
+    config_maps: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
     extra_namespaces: Sequence[str] = ()
     domain_suffix: str = DOMAIN_SUFFIX
 
@@ -89,6 +92,10 @@ class ConversionInputs:
     @cached_property
     def gateways(self) -> list[KubernetesGateway]:
         return by_creation(self.of(KubernetesGateway))
+
+    @cached_property
+    def listener_sets(self) -> list[KubernetesListenerSet]:
+        return by_creation(self.of(KubernetesListenerSet))
 
     @cached_property
     def http_routes(self) -> list[KubernetesHTTPRoute]:

@@ -20,8 +20,15 @@ def gateway_workload(result: GatewayResult) -> GatewayWorkload:
     """The gateway workload of one converted Gateway: its Service ports are its listener ports."""
     gateway = result.gateway
     ports: dict[int, str] = {}
-    for listener in gateway.spec.listeners:
-        ports.setdefault(listener.port, f"{listener.protocol.lower()}-{listener.port}")
+    # The listeners of the ListenerSets the Gateway allows are its Service's ports too.
+    allowed = [s.listener_set for s in result.listener_sets if s.allowed]
+    listeners = [
+        *gateway.spec.listeners,
+        *(e.as_listener() for s in allowed for e in s.spec.listeners),
+    ]
+    for listener in listeners:
+        if listener.port:  # a ListenerSet listener without a port has none to expose
+            ports.setdefault(listener.port, f"{listener.protocol.lower()}-{listener.port}")
     # Built unchecked: a Gateway's name may be longer than a workload name (63).
     return GatewayWorkload.model_construct(
         name=result.service_name,

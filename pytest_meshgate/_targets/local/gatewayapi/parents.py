@@ -21,6 +21,7 @@ from .status import (
 )
 
 __all__ = [
+    "LISTENER_SET_PREFIX",
     "MESH",
     "RouteParent",
     "filtered_references",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 MESH = "mesh"
+# How a ListenerSet's listeners are keyed among the parents (Gateways are ``ns/name``).
+LISTENER_SET_PREFIX = "ListenerSet/"
 # The version of each route kind in Istio's gvk table (its "kind ... is not allowed" message).
 _GVK_VERSION = {"TCPRoute": "v1alpha2"}
 
@@ -142,8 +145,9 @@ def route_parents(
     out: list[tuple[str, RouteParent]] = []
     for ref in refs:
         target_ns = ref.namespace or namespace
-        if (ref.group, ref.kind) == (GATEWAY_GROUP, "Gateway"):
-            current = list(parents.get(f"{target_ns}/{ref.name}", ()))
+        if (ref.group, ref.kind) in ((GATEWAY_GROUP, "Gateway"), (GATEWAY_GROUP, "ListenerSet")):
+            prefix = LISTENER_SET_PREFIX if ref.kind == "ListenerSet" else ""
+            current = list(parents.get(f"{prefix}{target_ns}/{ref.name}", ()))
             for info in current:
                 banned = {
                     other.original_hostname
@@ -156,12 +160,12 @@ def route_parents(
                 denied = _reference_allowed(inputs, info, route_kind, ref, hostnames, namespace)
                 parent = RouteParent(
                     internal_name=info.internal_name,
-                    internal_kind="Gateway",
+                    internal_kind=ref.kind,
                     hostname=info.original_hostname,
                     denied=denied,
                     original=ref,
                     section=info.section_name,
-                    gateway_key=f"{target_ns}/{ref.name}",
+                    gateway_key=f"{prefix}{target_ns}/{ref.name}",
                     banned_hostnames=frozenset(banned),
                     parent=info,
                 )
@@ -180,7 +184,7 @@ def route_parents(
                 gateway_key=f"{target_ns}/{ref.name}",
             )
             out.append((parent_ref_string(ref, namespace), parent))
-        # Other parents (ServiceEntry, ListenerSet, other kinds): not modelled here,
+        # Other parents (ServiceEntry, other kinds): not modelled here,
         # or "maybe it is for another controller, so we just ignore it".
     out.sort(key=lambda item: item[0])
     return [parent for _, parent in out]

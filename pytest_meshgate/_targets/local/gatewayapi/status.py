@@ -35,6 +35,8 @@ INVALID_KIND = "InvalidKind"
 BACKEND_NOT_FOUND = "BackendNotFound"
 INVALID_FILTER = "InvalidFilter"
 INVALID_CERTIFICATE_REF = "InvalidCertificateRef"
+INVALID_CA_CERTIFICATE_REF = "InvalidCACertificateRef"
+INVALID_CA_CERTIFICATE_KIND = "InvalidCACertificateKind"
 INVALID_CONFIGURATION = "InvalidConfiguration"
 UNSUPPORTED_ADDRESS = "UnsupportedAddress"
 

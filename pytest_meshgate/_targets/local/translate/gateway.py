@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 # model.InternalGatewayServiceAnnotation (pilot/pkg/model/push_context.go)
 GATEWAY_SERVICE_ANNOTATION = "internal.istio.io/gateway-service"
+# constants.InternalParentNamespace: a ListenerSet's Gateways live in its own namespace
+# and bind the Service of its parent Gateway, in that Gateway's namespace.
+PARENT_NAMESPACE_ANNOTATION = "internal.istio.io/parent-namespace"
 
 # protocol.Instance.IsHTTP() (pkg/config/protocol/instance.go)
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"})
@@ -123,8 +126,12 @@ def selected_gateways(world: World, proxy: GatewayProxy) -> list[Gateway]:
         services = gw.metadata.annotations.get(GATEWAY_SERVICE_ANNOTATION)
         if services is not None:
             # A Gateway the Gateway API conversion generated applies to the pods of
-            # its Services in its own namespace only (InternalGatewayServiceAnnotation).
-            if own_service in services.split(",") and gw.metadata.namespace == proxy.namespace:
+            # its Services in its own namespace only (InternalGatewayServiceAnnotation),
+            # or in its parent Gateway's for a ListenerSet's (push_context.go).
+            namespace = gw.metadata.annotations.get(
+                PARENT_NAMESPACE_ANNOTATION, gw.metadata.namespace
+            )
+            if own_service in services.split(",") and namespace == proxy.namespace:
                 out.append(gw)
             continue
         selector = gw.spec.selector or {}

@@ -30,8 +30,10 @@ from ..world import MeshIdentity, World
 from .common import Json
 
 __all__ = [
+    "CONFIG_MAP_PREFIX",
     "DOWNSTREAM_TLS_TYPE",
     "GATEWAY_SECRET_PREFIX",
+    "INVALID_CREDENTIAL",
     "SDS_CA_SUFFIX",
     "TLS_TRANSPORT_SOCKET",
     "UPSTREAM_TLS_TYPE",
@@ -180,6 +182,11 @@ def _public_key_bytes(key: object) -> bytes:
 # credentials.KubernetesGatewaySecretType: what the Gateway API conversion names a
 # certificateRef, whose namespace it checked against ReferenceGrants.
 GATEWAY_SECRET_PREFIX = "kubernetes-gateway://"
+# credentials.KubernetesConfigMapTypeURI: a CA in a ConfigMap (a BackendTLSPolicy's
+# caCertificateRefs), and InvalidSecretTypeURI, which the Gateway API conversion names
+# for a CA reference it could not resolve, so that traffic is blocked.
+CONFIG_MAP_PREFIX = "configmap://"
+INVALID_CREDENTIAL = "invalid://"
 
 
 def credential_location(namespace: str, name: str) -> tuple[str, str]:
@@ -233,6 +240,10 @@ def resolve_ca(world: World, namespace: str, resource: str) -> CaBundle:
     without the ``-cacert`` suffix. Keys: generic ``cacert`` first, then ``ca.crt``,
     each with its CRL (``crl``/``ca.crl``).
     """
+    if resource.startswith(CONFIG_MAP_PREFIX):
+        return _config_map_ca(world, resource)
+    if resource.startswith(INVALID_CREDENTIAL):
+        raise CredentialError("an invalid CA reference (the BackendTLSPolicy's status says why)")
     namespace, resource = credential_location(namespace, resource)
     data = world.secrets.get((namespace, resource))
     name = resource
@@ -258,6 +269,25 @@ def resolve_ca(world: World, namespace: str, resource: str) -> CaBundle:
         certificates=_text(ca, where),
         crl=_text(crl, f"secret {namespace}/{name} key {crl_key!r}") if crl is not None else None,
     )
+
+
+def _config_map_ca(world: World, resource: str) -> CaBundle:
+    """``GetConfigMapCaCert``: ``configmap://ns/name`` (its ``-cacert`` suffix dropped),
+    then ``ExtractRoot`` on the ConfigMap's data (``cacert``, else ``ca.crt``)."""
+    location = resource.removeprefix(CONFIG_MAP_PREFIX).removesuffix(SDS_CA_SUFFIX)
+    namespace, _, name = location.partition("/")
+    data = world.config_maps.get((namespace, name))
+    if data is None:
+        raise CredentialError(f"configmap {namespace}/{name} not found")
+    key = next((k for k, _ in _CA_KEYS if data.get(k)), None)
+    if key is None:
+        raise CredentialError(
+            f"configmap {namespace}/{name} has no CA certificate (needs cacert or ca.crt)"
+        )
+    where = f"configmap {namespace}/{name} key {key!r}"
+    pem = data[key].encode()
+    _certificates(pem, where)
+    return CaBundle(certificates=_text(pem, where), crl=None)
 
 
 # --------------------------------------------------------------------- building blocks
@@ -381,6 +411,8 @@ def downstream_tls_context(
             validation["verify_certificate_spki"] = list(tls.verify_certificate_spki)
         if tls.verify_certificate_hash:
             validation["verify_certificate_hash"] = list(tls.verify_certificate_hash)
+        if tls.insecure_skip_verify:
+            validation["trust_chain_verification"] = "ACCEPT_UNTRUSTED"
         common["validation_context"] = validation
     # SIMPLE with subjectAltNames: Istio adds a SAN-only validation context, which
     # Envoy refuses without a trusted CA; no client certificate is asked for

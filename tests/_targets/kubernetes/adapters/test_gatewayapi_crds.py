@@ -54,6 +54,8 @@ def shaped_release(version: str, channel: str) -> str:
             "referencegrants": "ReferenceGrant",
             "tlsroutes": "TLSRoute",
             "tcproutes": "TCPRoute",
+            "listenersets": "ListenerSet",
+            "backendtlspolicies": "BackendTLSPolicy",
         }[plural]
         versions = [{"name": "v1", "served": True, "storage": True}]
         if plural in ("tlsroutes", "tcproutes"):

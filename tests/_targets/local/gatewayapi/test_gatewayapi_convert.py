@@ -513,3 +513,47 @@ def test_mesh_routes_become_mesh_virtual_services_of_the_service_host() -> None:
         "False",
         "NoMatchingParent",
     )
+
+
+def test_a_cors_filter_becomes_the_routes_cors_policy() -> None:
+    # conversion.go createCorsFilter: exact, prefix (one trailing *), anchored regex (other
+    # wildcards), "*" as any scheme://host[:port]; credentials only when true; IGNORE.
+    text = GATEWAY + route(
+        """  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {value: /cors}}]
+    filters:
+    - type: CORS
+      cors:
+        allowOrigins: ["https://www.foo.com", "https://*.bar.com", "http://*"]
+        allowMethods: [GET, OPTIONS]
+        allowHeaders: [x-header-1]
+        exposeHeaders: [x-header-3]
+        allowCredentials: true
+        maxAge: 3600
+    backendRefs: [{name: a, port: 8080}]
+  - matches: [{path: {value: /any}}]
+    filters:
+    - type: CORS
+      cors: {allowOrigins: ["*"], allowMethods: ["*"], allowCredentials: false}
+    backendRefs: [{name: a, port: 8080}]"""
+    )
+    (vs,) = virtual_services(run(text, service("a")))
+    by_path = {h.match[0].uri.prefix: h for h in vs.spec.http}
+    cors = by_path["/cors"].cors_policy
+    assert cors is not None
+    assert [(o.exact, o.prefix, o.regex) for o in cors.allow_origins] == [
+        ("https://www.foo.com", None, None),
+        (None, None, r"^https://.*\.bar\.com$"),
+        (None, "http://", None),
+    ]
+    assert (cors.allow_methods, cors.allow_headers, cors.expose_headers) == (
+        ["GET", "OPTIONS"],
+        ["x-header-1"],
+        ["x-header-3"],
+    )
+    assert cors.allow_credentials is True and cors.unmatched_preflights == "IGNORE"
+    anyone = by_path["/any"].cors_policy
+    assert anyone is not None and anyone.allow_credentials is None
+    assert [o.regex for o in anyone.allow_origins] == [r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]+$"]
+    assert anyone.allow_methods == ["*"]

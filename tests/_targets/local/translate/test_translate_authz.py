@@ -149,6 +149,25 @@ def test_principals_namespaces_and_request_principals_as_istio_writes_them() -> 
     }
 
 
+def test_trust_domains_match_the_peer_uri_after_the_service_account() -> None:
+    source = {"serviceAccounts": ["ns1/a"], "trustDomains": ["cluster.local", "td-*"],
+              "notTrustDomains": ["*"]}  # fmt: skip
+    w = world(policy("p", rules=[{"from": [{"source": source}]}]))
+    (only,) = security_filters(w, gateway()).http
+    (principal,) = only["typed_config"]["rules"]["policies"]["ns[istio-system]-policy[p]-rule[0]"][
+        "principals"
+    ]
+    account, domains, not_domains = principal["and_ids"]["ids"]
+    assert "/ns/ns1/" in json.dumps(account)
+    names = [p["authenticated"]["principal_name"] for p in domains["or_ids"]["ids"]]
+    assert names == [
+        {"prefix": "spiffe://cluster.local/"},
+        {"safe_regex": {"regex": "spiffe://td\\-[^/]*/.*"}},
+    ]
+    (anything,) = not_domains["not_id"]["or_ids"]["ids"]
+    assert anything["authenticated"]["principal_name"] == {"prefix": "spiffe://"}
+
+
 def test_paths_hosts_and_templates_become_envoy_matchers() -> None:
     w = world(
         policy(

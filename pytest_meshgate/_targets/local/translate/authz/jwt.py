@@ -40,8 +40,9 @@ def fail_closed_jwks() -> str:
 
     public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     key = json.loads(RSAAlgorithm.to_jwk(public))
-    key.update({"kid": "meshgate-fail-closed", "alg": "RS256", "use": "sig"})
-    return json.dumps({"keys": [key]}, sort_keys=True)
+    # Only kty, n and e, as PublicOnlyJwks: without a kid Envoy tries the key against
+    # any RS256 token ("Jwt verification fails"), as it does on Istio.
+    return json.dumps({"keys": [{k: key[k] for k in ("kty", "n", "e")}]}, sort_keys=True)
 
 
 def _space_delimited(claims: Sequence[str] | None) -> list[str]:

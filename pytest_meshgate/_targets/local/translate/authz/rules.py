@@ -315,6 +315,13 @@ def rule_policy(rule: AuthorizationRule, ctx: RuleContext, tcp: bool, allow: boo
                 True,
                 build=_service_account(ctx.namespace),
             ),
+            _Key(
+                "source.trustDomain",
+                src.trust_domains,
+                src.not_trust_domains,
+                True,
+                build=_trust_domain,
+            ),
             _Key("source.namespace", src.namespaces, src.not_namespaces, True, build=_namespace),
             _Key(
                 "remote.ip", src.remote_ip_blocks, src.not_remote_ip_blocks, True, build=_remote_ip

@@ -22,7 +22,13 @@ from ...world import GatewayProxy, MeshService, World
 from ..common import ROUTE_TYPE, Json
 from ..gateway import HTTP_PROTOCOLS, BoundServer
 from ..hosts import host_matches, most_specific_match
-from ..index import MESH_GATEWAY, ResolvedVS, cluster_name, service_port_protocol
+from ..index import (
+    MESH_GATEWAY,
+    ResolvedVS,
+    cluster_name,
+    service_port_protocol,
+    uses_gateway_semantics,
+)
 from ..route import DEFAULT_RETRY_POLICY, MAX_DIRECT_RESPONSE_BODY, routes_for_virtual_service
 from .scope import PASSTHROUGH_CLUSTER
 
@@ -149,6 +155,21 @@ class _VhostWrapper:
     routes: list[Json]
 
 
+def _gateway_route_allowed(
+    rvs: ResolvedVS, services: Sequence[MeshService], proxy: GatewayProxy
+) -> bool:
+    """route.go ``BuildSidecarVirtualHostWrapper``: a Gateway API route (a mesh HTTPRoute)
+    applies only to proxies of its own namespace or for a service of its namespace.
+
+    That is what keeps a consumer route (an HTTPRoute in the client's namespace whose
+    parentRef is a Service of another) from the service's other clients (MeshConsumerRoute).
+    As there, the route is dropped when none of its services is allowed (so also when it
+    names no service), and otherwise kept for all of them.
+    """
+    vs_namespace = rvs.vs.metadata.namespace
+    return any(vs_namespace in (s.namespace, proxy.namespace) for s in services)
+
+
 def http_route_config(
     world: World,
     proxy: GatewayProxy,
@@ -194,6 +215,8 @@ def http_route_config(
                 # some, is never a plain non-registry host).
                 found = [s for s in found if most_specific.get(s.hostname) is rvs]
             matching += [s for s in found if s not in matching]
+        if uses_gateway_semantics(rvs.vs) and not _gateway_route_allowed(rvs, matching, proxy):
+            continue
         http_services = [
             s for s in matching if (service_port_protocol(s, port) or "") in HTTP_PROTOCOLS
         ]
