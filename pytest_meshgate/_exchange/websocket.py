@@ -9,6 +9,12 @@ answers the key, each message is sent in turn (masked, as a client must) and
 one message read back before the next; then a close. An answer other than
 ``101`` is read to its end and judged as any HTTP answer (a 404, the
 backend's 400). Over TLS the client offers ALPN ``http/1.1`` only.
+
+The HTTP exchange is h11's and the frames after the ``101`` are wsproto's
+post-handshake ``Connection`` (wsproto's documented use when the HTTP
+handling is done apart): wsproto's own handshake would hide what the report
+and ``expect.response`` read of the answer (its reason, version, and the
+``101``'s ``Upgrade``, ``Connection`` and ``Sec-WebSocket-Accept``).
 """
 
 from __future__ import annotations
@@ -21,21 +27,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import h11
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    TextMessage,
+)
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import generate_accept_token, generate_nonce
 
 from .._cases.model.request import Request
-from .._wswire import (
-    BINARY,
-    CLOSE,
-    PING,
-    PONG,
-    TEXT,
-    MessageReader,
-    WireError,
-    accept_key,
-    close_payload,
-    encode_frame,
-    new_key,
-)
 from .client import describe_error, failure_outcome, proxy_protocol_header, request_fields
 from .records import (
     ClientTLS,
@@ -51,6 +55,9 @@ __all__ = ["WebSocketClient"]
 
 # How long the client waits for the server's close after sending its own.
 _CLOSE_WAIT_S = 1.0
+# A check's messages are small; a server that sends more is misbehaving, not echoing
+# (wsproto itself sets no bound: it hands on a message's data as it comes).
+MAX_MESSAGE_BYTES = 1 << 20
 
 
 class _NoAnswer(Exception):
@@ -90,7 +97,7 @@ class WebSocketClient:
         https = urlsplit(url).scheme == "https"
         if https and tls is None:
             raise ValueError("an https request needs its ClientTLS")
-        key = new_key()
+        key = generate_nonce().decode("ascii")
         # The handshake fields before the check's own, as x/net/websocket writes them.
         host = [h for h in headers if h[0].lower() == "host"]
         rest = [h for h in headers if h[0].lower() != "host"]
@@ -219,10 +226,59 @@ def _session(
     if head.status_code != 101:
         return record
     accept = [v for k, v in headers if k.lower() == "sec-websocket-accept"]
-    if accept != [accept_key(key)]:
+    if accept != [generate_accept_token(key.encode("ascii")).decode("ascii")]:
         return _with_session(record, (), f"Sec-WebSocket-Accept {accept} does not answer the key")
     trailing, _closed = conn.trailing_data
     return _exchange_messages(sock, bytes(trailing), request, deadline, record)
+
+
+class _ServerBrokeRFC(Exception):
+    """What wsproto found wrong in the server's frames (it closes with the code)."""
+
+
+class _Inbox:
+    """Whole messages and control frames out of wsproto's events, bounded in size."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._events: list[Event] = []
+        # The message coming in, frame by frame: text, or binary, and its size so far.
+        self._text: list[str] = []
+        self._binary = bytearray()
+        self._size = 0
+
+    def feed(self, data: bytes) -> None:
+        self._connection.receive_data(data)
+        for event in self._connection.events():
+            if isinstance(event, CloseConnection) and self._connection.state in (
+                ConnectionState.OPEN,
+                ConnectionState.LOCAL_CLOSING,
+            ):
+                # A close wsproto made up: a frame it could not take, no close received
+                # (a received one moves the state on).
+                raise _ServerBrokeRFC(event.reason or f"code {event.code}")
+            if not isinstance(event, Message):
+                self._events.append(event)
+                continue
+            if isinstance(event, TextMessage):
+                self._text.append(event.data)
+                self._size += len(event.data.encode("utf-8"))
+            else:
+                self._binary += event.data
+                self._size = len(self._binary)
+            if self._size > MAX_MESSAGE_BYTES:
+                raise _ServerBrokeRFC(f"a message over the {MAX_MESSAGE_BYTES} byte limit")
+            if event.message_finished:
+                whole: TextMessage | BytesMessage
+                if isinstance(event, TextMessage):
+                    whole = TextMessage(data="".join(self._text))
+                else:
+                    whole = BytesMessage(data=bytes(self._binary))
+                self._events.append(whole)
+                self._text, self._binary, self._size = [], bytearray(), 0
+
+    def pop(self) -> Event | None:
+        return self._events.pop(0) if self._events else None
 
 
 def _exchange_messages(
@@ -230,32 +286,43 @@ def _exchange_messages(
 ) -> ResponseRecord:
     """Send each message, reading one back after it; then close."""
     assert request.websocket is not None
-    reader = MessageReader(masked=False)
-    pending = reader.feed(trailing) if trailing else []
+    connection = Connection(ConnectionType.CLIENT)
+    inbox = _Inbox(connection)
     received: list[tuple[str, bytes]] = []
     error: str | None = None
     try:
+        if trailing:
+            inbox.feed(trailing)
         for message in request.websocket.messages:
-            opcode = TEXT if message.text is not None else BINARY
-            sock.sendall(encode_frame(opcode, message.payload, mask=True))
-            reply = None
+            out: TextMessage | BytesMessage = (
+                TextMessage(data=message.text)
+                if message.text is not None
+                else BytesMessage(data=message.payload)
+            )
+            sock.sendall(connection.send(out))  # masked, as a client's frames must be
+            reply: TextMessage | BytesMessage | None = None
             while reply is None:
-                while not pending:
+                got = inbox.pop()
+                if got is None:
                     data = _recv(sock, deadline)
                     if not data:
                         raise ConnectionError("the connection closed")
-                    pending = reader.feed(data)
-                got = pending.pop(0)
-                if got.opcode == PING:
-                    sock.sendall(encode_frame(PONG, got.payload, mask=True))
-                elif got.opcode == CLOSE:
-                    raise ConnectionError(f"the server closed ({_close_text(got.payload)})")
-                elif got.opcode != PONG:
+                    inbox.feed(data)
+                elif isinstance(got, Ping):
+                    sock.sendall(connection.send(got.response()))
+                elif isinstance(got, CloseConnection):
+                    # RFC 6455 5.5.1: a close is answered, then the connection is done.
+                    sock.sendall(connection.send(got.response()))
+                    raise ConnectionError(f"the server closed ({_close_text(got)})")
+                elif isinstance(got, (TextMessage, BytesMessage)):
                     reply = got
-            received.append((reply.kind, reply.payload))
-        sock.sendall(encode_frame(CLOSE, close_payload(1000), mask=True))
-        _await_close(sock, reader, pending, min(deadline, time.monotonic() + _CLOSE_WAIT_S))
-    except WireError as exc:
+            if isinstance(reply, TextMessage):
+                received.append(("text", reply.data.encode("utf-8")))
+            else:
+                received.append(("binary", bytes(reply.data)))
+        sock.sendall(connection.send(CloseConnection(code=CloseReason.NORMAL_CLOSURE)))
+        _await_close(sock, inbox, min(deadline, time.monotonic() + _CLOSE_WAIT_S))
+    except _ServerBrokeRFC as exc:
         error = f"the server broke RFC 6455: {exc}"
     except TimeoutError:
         error = f"no message back after {len(received)} of {len(request.websocket.messages)}"
@@ -264,24 +331,26 @@ def _exchange_messages(
     return _with_session(record, tuple(received), error)
 
 
-def _await_close(sock: Any, reader: MessageReader, pending: list[Any], deadline: float) -> None:
+def _await_close(sock: Any, inbox: _Inbox, deadline: float) -> None:
     """Read until the server's close (or the connection's end); a slow close is no failure."""
     try:
-        while not any(m.opcode == CLOSE for m in pending):
-            data = _recv(sock, deadline)
-            if not data:
+        while True:
+            got = inbox.pop()
+            if isinstance(got, CloseConnection):
                 return
-            pending = reader.feed(data)
-    except (TimeoutError, OSError, WireError):
+            if got is None:
+                data = _recv(sock, deadline)
+                if not data:
+                    return
+                inbox.feed(data)
+    except (TimeoutError, OSError, _ServerBrokeRFC):
         return
 
 
-def _close_text(payload: bytes) -> str:
-    if len(payload) < 2:
+def _close_text(close: CloseConnection) -> str:
+    if close.code == CloseReason.NO_STATUS_RCVD:
         return "no status code"
-    code = int.from_bytes(payload[:2], "big")
-    reason = payload[2:].decode("utf-8", "replace")
-    return f"code {code}" + (f": {reason}" if reason else "")
+    return f"code {int(close.code)}" + (f": {close.reason}" if close.reason else "")
 
 
 def _with_session(

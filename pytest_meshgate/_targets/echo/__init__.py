@@ -23,9 +23,10 @@ The package, from the wire up: ``protocol`` (HTTP/1.1 requests and answers),
 prior knowledge or ALPN h2, plain requests and gRPC calls), ``websocket``
 (echo-basic's ``/ws``) and ``server`` (``EchoServer``: the sockets, the loop
 thread, the request log). It needs nothing but the standard library (and
-``pytest_meshgate._durations``, ``_grpcwire`` and ``_wswire``), so that it
-can run as it is inside a stock Python image; only HTTP/2 needs the
-pure-Python ``h2`` package, imported when a connection speaks it.
+``pytest_meshgate._durations`` and ``_grpcwire``), so that it can run as it
+is inside a stock Python image; only HTTP/2 needs the pure-Python ``h2``
+package, imported when a connection speaks it, and ``/ws`` the pure-Python
+``wsproto``, imported when a WebSocket handshake is accepted.
 """
 
 from __future__ import annotations

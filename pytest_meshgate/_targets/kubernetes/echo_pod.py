@@ -76,9 +76,8 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory holding pyt
 _SOURCES = (
     "pytest_meshgate/__init__.py",
     "pytest_meshgate/_durations.py",
-    # The wire formats the echo speaks (gRPC messages, WebSocket frames).
+    # The wire format of the gRPC messages the echo speaks.
     "pytest_meshgate/_grpcwire.py",
-    "pytest_meshgate/_wswire.py",
     "pytest_meshgate/_targets/__init__.py",
     "pytest_meshgate/_version.py",  # the package's __init__ reads it
 )
