@@ -169,7 +169,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _kubernetes("kubeconfig", "cluster: the kubeconfig (default: KUBECONFIG, ~/.kube/config)."),
     _kubernetes("context", "cluster: the kubeconfig context (default: its current-context)."),
-    _kubernetes("implementation", "kind/cluster: the adapter (meshgate.implementations; istio)."),
+    _kubernetes(
+        "implementation",
+        "kind/cluster: the adapter (meshgate.implementations: istio, envoy-gateway).",
+    ),
     _kubernetes(
         "istio-profile",
         "istio: default, demo, minimal or ambient (default: default).",
@@ -192,7 +195,29 @@ OPTIONS: tuple[Option, ...] = (
         "none",
     ),
     _kubernetes("istioctl", "istio: the istioctl binary (default: istioctl on PATH)."),
-    _kubernetes("helm", "istio: the helm binary (default: helm on PATH)."),
+    _kubernetes("helm", "istio, envoy-gateway: the helm binary (default: helm on PATH)."),
+    _kubernetes(
+        "gateway-api-channel",
+        "istio: the Gateway API CRD channel installed if missing (default: experimental).",
+        "choice",
+        "experimental",
+        "standard",
+    ),
+    _kubernetes(
+        "gateway-api-manifest",
+        "istio: where to fetch the Gateway API v1.6.0 release manifest (default: GitHub's).",
+    ),
+    _kubernetes(
+        "envoy-gateway-version",
+        "envoy-gateway: the Helm chart version (default: the pinned one).",
+    ),
+    _kubernetes(
+        "envoy-gateway-install",
+        "envoy-gateway: helm (kind default) or none (cluster default).",
+        "choice",
+        "helm",
+        "none",
+    ),
     _kubernetes(
         "echo-image", "kind/cluster: the image running meshgate's echo; needs python3 >= 3.10."
     ),

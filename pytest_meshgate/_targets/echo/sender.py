@@ -166,22 +166,24 @@ def run_plan(plan: dict[str, Any]) -> list[dict[str, Any]]:
     concurrency = max(1, min(int(plan.get("concurrency", 1)), count))
     context = _context(plan["tls"]) if plan.get("tls") else None
     results: list[dict[str, Any] | None] = [None] * count
-    next_index = iter(range(count))
+    # Worker i makes attempt i first, so each of the ``concurrency`` workers
+    # opens its connection even when one thread would otherwise take every
+    # attempt before the others are scheduled (a loaded machine).
+    next_index = iter(range(concurrency, count))
     lock = threading.Lock()
 
-    def work() -> None:
+    def work(first: int) -> None:
         worker = _Worker(plan, context)
         try:
-            while True:
+            index: int | None = first
+            while index is not None:
+                results[index] = worker.attempt()
                 with lock:
                     index = next(next_index, None)
-                if index is None:
-                    return
-                results[index] = worker.attempt()
         finally:
             worker.close()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(concurrency)]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -68,11 +68,14 @@ def client_tls(request: Request, secrets: CaseSecrets, store: SecretStore, key: 
         server_name=server_name,
         ca_pem=secrets.ca_pem(wanted.ca),
         client_cert=client_cert,
-        alpn=tuple(wanted.alpn) if wanted.alpn is not None else None,
+        # A gRPC client offers h2 alone (grpc-go requires it to be chosen).
+        alpn=tuple(wanted.alpn)
+        if wanted.alpn is not None
+        else (("h2",) if request.grpc is not None else None),
         min_version=wanted.min_version,
         max_version=wanted.max_version,
         ciphers=tuple(wanted.ciphers) if wanted.ciphers is not None else None,
-        http2=request.http2,
+        http2=request.http2 or request.grpc is not None,
     )
 
 

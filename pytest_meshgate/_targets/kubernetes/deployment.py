@@ -40,6 +40,7 @@ from ..._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
 from ..._exchange.records import ClientTLS, Credential, Exchange, MetricSnapshot
+from ..._exchange.status import ObjectStatus
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
@@ -81,6 +82,9 @@ class ClusterSession(Protocol):
 
     @property
     def bulk(self) -> Any: ...
+
+    @property
+    def grpc(self) -> Any: ...
 
     @property
     def secret_store(self) -> SecretStore: ...
@@ -127,6 +131,7 @@ class KubernetesDeployment(Deployment):
         self._lease_cm: Any = None
         self._torn_down = False
         self._services = {s.name: s for s in loaded.case.spec.services}
+        self._gateway_workloads: dict[str, GatewayWorkload] = {}  # Gateway API, by ns/name
         self.transport = ClusterTransport(self)
         # The keys whose public sets the objects carry (material.py): tokens are minted
         # with them per attempt, as on the local target, and never stored.
@@ -162,6 +167,7 @@ class KubernetesDeployment(Deployment):
                 self._apply(obj)
         if not workloads_done:
             self._wait_workloads()
+        self._wait_gateway_api()
         self._wait_synced()
 
     def _apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +237,106 @@ class KubernetesDeployment(Deployment):
         # Rolled out, not merely available: old CoreDNS pods answer without the rewrite.
         wait_deployments_available(self.kube, [("kube-system", "coredns")], READY_TIMEOUT)
 
+    def _wait_gateway_api(self) -> None:
+        """Gateway API objects reconciled, the Gateways checks enter ready and reachable.
+
+        What is not reached in time is a note for failure messages
+        (``gatewayapi.wait_reconciled``); a Gateway whose Service never
+        appears fails the checks sent through it, naming it.
+        """
+        from .gatewayapi import checked_gateways, is_gateway_api, wait_reconciled
+
+        gateway_class = self.target.adapter.gateway_class()
+        if gateway_class is None or not any(is_gateway_api(o) for o in self._applied):
+            return
+        entered = [
+            (self.plan.map(ref.split("/", 1)[0]), ref.split("/", 1)[1])
+            for ref in checked_gateways(self.loaded.case)
+            if ref not in self.target.missing_gateways(self.loaded)
+        ]
+        notes = [
+            wait_reconciled(self.kube, self._applied, gateway_class, entered, READY_TIMEOUT,
+                            self.sleep)
+        ]  # fmt: skip
+        for namespace, name in entered:
+            notes.append(self._gateway_pods_ready(f"{self.plan.unmap(namespace)}/{name}"))
+        self.sync_note = "\n".join(n for n in notes if n)
+        cluster = self.target.cluster
+        if cluster is not None and cluster.host_ports:
+            self._expose_gateway_api_ports()
+
+    def _gateway_pods_ready(self, ref: str) -> str:
+        """Wait for the Service of Gateway ``ref`` and its ready pods; a note if not in time."""
+        from .kube import POLL_INTERVAL, pods_ready
+
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            workload = self._gateway_api_workload(ref, required=False)
+            if workload is not None:
+                selector = ",".join(f"{k}={v}" for k, v in sorted(workload.labels.items()))
+                listed = self.kube.list("v1", "Pod", workload.namespace, selector)
+                # Each read on its own, as wait_ready reads the case's pods.
+                pods = [
+                    self.kube.get("v1", "Pod", p["metadata"]["name"], workload.namespace) or {}
+                    for p in listed
+                ]
+                service = self.kube.get("v1", "Service", workload.name, workload.namespace)
+                if service is not None and pods and pods_ready(pods):
+                    return ""
+            if time.monotonic() >= deadline:
+                return f"Gateway {ref}: no Service with ready pods after {READY_TIMEOUT:.0f}s"
+            self.sleep(POLL_INTERVAL)
+
+    def _expose_gateway_api_ports(self) -> None:
+        """kind: the listener ports checks enter by, NodePorts of the pool mapped to the host."""
+        from .providers import CUSTOM_NODE_PORTS
+
+        wanted: dict[str, set[int]] = {}
+        for check in self.loaded.case.spec.checks:
+            request = check.request
+            if request is None or not request.gateway or "/" not in request.gateway:
+                continue
+            if request.gateway in self.target.missing_gateways(self.loaded):
+                continue
+            wanted.setdefault(request.gateway, set()).add(gateway_port(request))
+        for ref, ports in sorted(wanted.items()):
+            workload = self._gateway_api_workload(ref, required=False)
+            if workload is None or not self.kube.get(
+                "v1", "Service", workload.name, workload.namespace
+            ):
+                continue  # noted by the readiness wait; sending says so again
+            taken = set(self.node_ports.values())
+            pool = [p for p in CUSTOM_NODE_PORTS if p not in taken]
+            assigned = self.kube.expose_node_ports(
+                workload.namespace, workload.name, {p: pool for p in sorted(ports)}, keep_type=True
+            )
+            for port, node_port in assigned.items():
+                self.node_ports[(ref, port)] = node_port
+
+    def _gateway_api_workload(self, ref: str, required: bool = True) -> GatewayWorkload | None:
+        """The Service and pod labels of Gateway ``ref`` (``namespace/name``, case namespace)."""
+        namespace, _, name = ref.partition("/")
+        cached = self._gateway_workloads.get(ref)
+        if cached is None:
+            cached = self.target.adapter.gateway_api_workload(self.plan.map(namespace), name)
+            if cached is not None:
+                self._gateway_workloads[ref] = cached
+        if cached is None and required:
+            raise TargetError(
+                f"meshgate: {self.target.adapter.describe()} runs no Service for Gateway {ref} "
+                f"(cluster namespace {self.plan.map(namespace)})"
+            )
+        return cached
+
+    def status(self) -> list[ObjectStatus]:
+        """The Gateway API status the implementation wrote, read back from the API server."""
+        from .gatewayapi import read_status
+
+        gateway_class = self.target.adapter.gateway_class()
+        if gateway_class is None:
+            return []
+        return read_status(self.kube, self._applied, self.plan, gateway_class)
+
     def _wait_synced(self) -> None:
         cluster = self.target.cluster
         assert cluster is not None
@@ -245,6 +351,8 @@ class KubernetesDeployment(Deployment):
         used = {r.gateway or "ingress" for r in requests if r.from_ is None}
         proxies: dict[str, tuple[str, dict[str, str]]] = {}
         for short in sorted(used - self.target.missing_gateways(self.loaded)):
+            if "/" in short:
+                continue  # a Gateway API Gateway: waited for by its status (_wait_gateway_api)
             workload = self.workload(short)
             proxies[short] = (f"{workload.namespace}:deploy/{workload.name}", workload.labels)
         for client in spec.clients:
@@ -256,6 +364,10 @@ class KubernetesDeployment(Deployment):
     # ------------------------------------------------------------ requests
 
     def workload(self, short: str) -> GatewayWorkload:
+        if "/" in short:
+            found = self._gateway_api_workload(short)
+            assert found is not None
+            return found
         for workload in self.loaded.case.spec.gateways:
             if workload.name == short:
                 return workload.model_copy(update={"namespace": self.plan.map(workload.namespace)})
@@ -269,11 +381,6 @@ class KubernetesDeployment(Deployment):
             if client.name == proxy:
                 namespace = self.plan.map(client.namespace)
                 return proxy_metrics(self.kube, proxy, namespace, pod_name=client.name)
-        if "/" in proxy:
-            # Istio's deployment controller labels a Gateway's pods with its name.
-            namespace, name = proxy.split("/", 1)
-            labels = {"gateway.networking.k8s.io/gateway-name": name}
-            return proxy_metrics(self.kube, proxy, self.plan.map(namespace), labels=labels)
         workload = self.workload(proxy)
         return proxy_metrics(self.kube, proxy, workload.namespace, labels=workload.labels)
 
@@ -337,6 +444,10 @@ class KubernetesDeployment(Deployment):
         if response is None or echo is None:
             return exchange
         echo["host"] = _unmap_host(str(echo.get("host", "")), self.plan)
+        if response.grpc is not None:
+            return (
+                exchange  # the echo's facts are the reply's (changed above); the body is protobuf
+            )
         body = json.dumps(echo).encode()
         exchange.extra["echo_annotated"] = "host unmapped to the case's namespaces"
         return dataclasses.replace(exchange, response=dataclasses.replace(response, body=body))

@@ -18,6 +18,14 @@ Each version of a service is a Deployment ``<service>-<version>``; with
 so that replica ``i`` can be told to misbehave, as on the local target.
 Client pods run the same image; ``from:`` requests are the in-pod sender
 (``_targets/echo/sender.py``) run through the exec API.
+
+HTTP/2 and gRPC: the echo speaks them through the pure-Python ``h2`` library
+(``_targets/echo/http2.py``), which the stock image lacks. So the echo pods of
+a case that may speak HTTP/2 to them (``http2``/``grpc`` ports, gRPC or
+HTTP/2 checks, GRPCRoutes) also mount a second ConfigMap,
+``meshgate-http2-src``, with the source files of ``h2``, ``hpack`` and
+``hyperframe`` as this installation has them, at ``deps/`` on the
+``PYTHONPATH``: the same gRPC echo (``grpcecho.py``) answers on every target.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ __all__ = [
     "ECHO_IMAGE",
     "ECHO_MODULE",
     "ECHO_WORKDIR",
+    "HTTP2_CONFIGMAP",
+    "HTTP2_PACKAGES",
     "SENDER_MODULE",
     "SOURCE_CONFIGMAP",
     "client_pod",
@@ -42,6 +52,7 @@ __all__ = [
     "echo_deployments",
     "echo_source_files",
     "echo_tls_secret_data",
+    "http2_source_files",
     "source_configmap",
     "terminates_tls",
 ]
@@ -53,6 +64,9 @@ ECHO_IMAGE = "python:3.12-slim-bookworm"
 CLIENT_IMAGE = ECHO_IMAGE
 ECHO_WORKDIR = "/srv/meshgate"
 SOURCE_CONFIGMAP = "meshgate-echo-src"
+HTTP2_CONFIGMAP = "meshgate-http2-src"
+# What ``import h2`` needs beyond the standard library (h2's own requirements).
+HTTP2_PACKAGES = ("h2", "hpack", "hyperframe")
 ECHO_MODULE = "pytest_meshgate._targets.echo"
 SENDER_MODULE = "pytest_meshgate._targets.echo.sender"
 # The readiness probe's own listener, moved up past any port the service uses.
@@ -77,35 +91,74 @@ def echo_source_files() -> dict[str, str]:
     return {path: (_PACKAGE_ROOT / path).read_text(encoding="utf-8") for path in paths}
 
 
+def http2_source_files() -> dict[str, str]:
+    """The ``h2`` library's files and its requirements', by path under ``deps/`` (their text).
+
+    Taken from this installation (the project requires ``h2`` through
+    ``httpx[http2]``), so the echo in a pod runs the HTTP/2 code the echo here runs.
+    """
+    import importlib
+
+    files: dict[str, str] = {}
+    for name in HTTP2_PACKAGES:
+        package = Path(str(importlib.import_module(name).__file__)).parent
+        for path in sorted(package.rglob("*.py")):
+            relative = path.relative_to(package.parent).as_posix()
+            files[relative] = path.read_text(encoding="utf-8")
+    return files
+
+
 def _key(path: str) -> str:
     # ConfigMap keys may not hold "/" (they are file names); items map them back.
     return path.replace("/", ".")
 
 
 def source_configmap(
-    namespace: str, sources: Mapping[str, str], labels: Mapping[str, str]
+    namespace: str,
+    sources: Mapping[str, str],
+    labels: Mapping[str, str],
+    name: str = SOURCE_CONFIGMAP,
 ) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": SOURCE_CONFIGMAP, "namespace": namespace, "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "data": {_key(path): text for path, text in sorted(sources.items())},
     }
 
 
-def _source_volume(sources: Mapping[str, str]) -> dict[str, Any]:
+def _source_volume(
+    sources: Mapping[str, str], name: str = "src", configmap: str = SOURCE_CONFIGMAP
+) -> dict[str, Any]:
     return {
-        "name": "src",
+        "name": name,
         "configMap": {
-            "name": SOURCE_CONFIGMAP,
+            "name": configmap,
             "items": [{"key": _key(path), "path": path} for path in sorted(sources)],
         },
     }
 
 
-def _python_env() -> list[dict[str, Any]]:
+def _source_mounts(http2: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    mounts = [{"name": "src", "mountPath": f"{ECHO_WORKDIR}/src", "readOnly": True}]
+    if http2:
+        mounts.append({"name": "deps", "mountPath": f"{ECHO_WORKDIR}/deps", "readOnly": True})
+    return mounts
+
+
+def _source_volumes(
+    sources: Mapping[str, str], http2: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    volumes = [_source_volume(sources)]
+    if http2:
+        volumes.append(_source_volume(http2, "deps", HTTP2_CONFIGMAP))
+    return volumes
+
+
+def _python_env(http2: bool = False) -> list[dict[str, Any]]:
     return [
-        {"name": "PYTHONPATH", "value": "src"},  # relative to workingDir
+        # Relative to workingDir; deps/ holds h2 where the pod may speak HTTP/2.
+        {"name": "PYTHONPATH", "value": "src:deps" if http2 else "src"},
         {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},  # src/ is read-only
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
@@ -166,8 +219,13 @@ def echo_deployments(
     labels: Mapping[str, str],
     tls_secret: str | None,
     mutual_ports: set[int],
+    http2: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One Deployment per version (per replica, with ``replicas > 1``) of ``service``."""
+    """One Deployment per version (per replica, with ``replicas > 1``) of ``service``.
+
+    ``http2``: the ``h2`` files (``http2_source_files``) when the echo may be
+    spoken to in HTTP/2; they are mounted at ``deps/`` from ``HTTP2_CONFIGMAP``.
+    """
     namespace = service_namespace(service, plan)
     base = k8s_name(service.name)
     listen, ports = _listen_args(service, mutual_ports)
@@ -206,16 +264,14 @@ def echo_deployments(
                 "workingDir": ECHO_WORKDIR,
                 "env": [
                     {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                    *_python_env(),
+                    *_python_env(bool(http2)),
                 ],
                 "ports": [{"containerPort": number, "protocol": "TCP"} for number in ports],
                 "readinessProbe": {"httpGet": {"path": "/health", "port": ports[-1]}},
                 "resources": {"requests": {"cpu": "10m"}},
-                "volumeMounts": [
-                    {"name": "src", "mountPath": f"{ECHO_WORKDIR}/src", "readOnly": True}
-                ],
+                "volumeMounts": _source_mounts(http2),
             }
-            volumes = [_source_volume(sources)]
+            volumes = _source_volumes(sources, http2)
             if tls_secret is not None:
                 container["volumeMounts"].append(
                     {"name": "tls", "mountPath": f"{ECHO_WORKDIR}/tls", "readOnly": True}

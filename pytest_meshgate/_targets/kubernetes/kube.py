@@ -28,6 +28,7 @@ __all__ = [
     "FieldsRejected",
     "Kube",
     "k8s",
+    "pods_ready",
     "rollout_status",
     "wait_daemonsets_ready",
     "wait_deployments_available",
@@ -148,6 +149,29 @@ class Kube:
             raise _refusal(obj, exc) from None
         return dict(replaced.to_dict())
 
+    def server_side_apply(self, obj: Mapping[str, Any], field_manager: str) -> dict[str, Any]:
+        """Server-side apply ``obj`` as ``field_manager``, taking over conflicting fields.
+
+        What ``kubectl apply --server-side --force-conflicts`` sends: a PATCH
+        of type ``application/apply-patch+yaml`` that creates the object if
+        it does not exist.
+        """
+        errors = k8s("kubernetes.dynamic.exceptions")
+
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        namespace = obj["metadata"].get("namespace") if resource.namespaced else None
+        try:
+            applied = resource.server_side_apply(
+                body=dict(obj),
+                name=obj["metadata"]["name"],
+                namespace=namespace,
+                field_manager=field_manager,
+                force_conflicts=True,
+            )
+        except errors.DynamicApiError as exc:
+            raise _refusal(obj, exc) from None
+        return dict(applied.to_dict())
+
     def cluster_uid(self) -> str:
         """The uid of ``kube-system``: it changes when the cluster is created anew."""
         live = self.get("v1", "Namespace", "kube-system", None) or {}
@@ -217,13 +241,20 @@ class Kube:
     # ------------------------------------------------------------ gateways
 
     def expose_node_ports(
-        self, namespace: str, name: str, wanted: Mapping[int, Sequence[int]]
+        self,
+        namespace: str,
+        name: str,
+        wanted: Mapping[int, Sequence[int]],
+        keep_type: bool = False,
     ) -> dict[int, int]:
         """Make Service ``name`` a NodePort Service; ``wanted``: port -> candidate nodePorts.
 
         Candidates are tried in order; the API server refuses a nodePort that
         is taken (422), which is what makes this safe between xdist workers
-        without a lock. Returns port -> nodePort assigned.
+        without a lock. Returns port -> nodePort assigned. ``keep_type``: a
+        LoadBalancer stays one (it has node ports too), so a controller that
+        owns the Service's type (a Gateway's, applied server-side) is not
+        contradicted; only the node port numbers change.
         """
         errors = k8s("kubernetes.dynamic.exceptions")
 
@@ -237,14 +268,17 @@ class Kube:
             candidates = list(wanted.get(int(port["port"]), ()))
             if not candidates:
                 continue
-            if port.get("nodePort") in candidates and live["spec"].get("type") == "NodePort":
+            kind = live["spec"].get("type") or "ClusterIP"
+            keep = keep_type and kind in ("NodePort", "LoadBalancer")
+            wanted_type = kind if keep else "NodePort"
+            if port.get("nodePort") in candidates and kind == wanted_type:
                 assigned[int(port["port"])] = int(port["nodePort"])
                 continue
             for candidate in candidates:
                 if candidate in assigned.values():
                     continue  # one nodePort per Service port
                 port["nodePort"] = candidate
-                body = {"spec": {"type": "NodePort", "ports": ports}}
+                body = {"spec": {"type": wanted_type, "ports": ports}}
                 try:
                     resource.patch(
                         body=body,
@@ -456,6 +490,11 @@ def wait_daemonsets_ready(kube: Any, daemonsets: Sequence[tuple[str, str]], time
             detail = "; ".join(f"{ns}/{name}: {last[(ns, name)]}" for ns, name in waiting)
             raise TargetError(f"meshgate: daemonsets not ready after {timeout:.0f}s: {detail}")
         kube.sleep(POLL_INTERVAL)
+
+
+def pods_ready(pods: Sequence[Mapping[str, Any]]) -> bool:
+    """Every pod Ready (and at least one)."""
+    return bool(pods) and all(_pod_ready(p) for p in pods)
 
 
 def _pod_ready(pod: Mapping[str, Any] | None) -> bool:

@@ -20,6 +20,7 @@ are applied in separate phases, a second apart, and those of one timestamp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +32,13 @@ from ..._cases.model.workloads import GatewayWorkload, Secret, Service
 from .echo_pod import (
     CLIENT_IMAGE,
     ECHO_IMAGE,
+    HTTP2_CONFIGMAP,
     client_pod,
     container_port,
     echo_deployments,
     echo_source_files,
     echo_tls_secret_data,
+    http2_source_files,
     source_configmap,
     terminates_tls,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "ports_service",
     "ports_service_name",
     "render_case",
+    "speaks_http2",
 ]
 
 _ORDER = {
@@ -131,6 +135,12 @@ class RenderSettings:
     gateways: Mapping[str, GatewayWorkload] = field(default_factory=dict)
     # The echo's source files by path; None: this installation's own (golden files pass text).
     echo_sources: Mapping[str, str] | None = None
+    # The h2 library's files for echoes that may speak HTTP/2; None: this installation's.
+    http2_sources: Mapping[str, str] | None = None
+    # The implementation's GatewayClass, which cases call ``istio``; None: left as written.
+    gateway_class: str | None = None
+    # Labels the implementation wants on Gateways of its class (istio.io/rev).
+    gateway_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def render_case(
@@ -160,9 +170,18 @@ def render_case(
     pod_namespaces |= {plan.map(c.namespace) for c in spec.clients}
     for namespace in sorted(pod_namespaces):
         objects.append(source_configmap(namespace, sources, labels))
+    http2_services = [s for s in spec.services if s.runs_pods and speaks_http2(case, s)]
+    http2: dict[str, str] | None = None
+    if http2_services:
+        http2 = dict(settings.http2_sources or http2_source_files())
+        for namespace in sorted({service_namespace(s, plan) for s in http2_services}):
+            objects.append(source_configmap(namespace, http2, labels, HTTP2_CONFIGMAP))
     secrets = {s.name: s for s in spec.secrets}
     for service in spec.services:
-        objects += _service_objects(service, plan, settings, material, labels, secrets, sources)
+        deps = http2 if service in http2_services else None
+        objects += _service_objects(
+            service, plan, settings, material, labels, secrets, sources, deps
+        )
     for client in spec.clients:
         account = {"name": client.service_account, "namespace": plan.map(client.namespace)}
         known = {
@@ -202,7 +221,33 @@ def render_case(
         rewritten = rewrite_resource(resource, plan, services)
         rewritten["metadata"]["labels"].update(settings.case_labels)
         objects.append(rewritten)
+    from .gatewayapi import prepare
+
+    objects = prepare(objects, case, plan, settings.gateway_class, settings.gateway_labels)
     return [obj for phase in apply_phases(objects) for obj in phase]
+
+
+def speaks_http2(case: Case, service: Service) -> bool:
+    """Whether a proxy may speak HTTP/2 to ``service``'s echo, so it needs ``h2``.
+
+    An ``http2``/``grpc`` port gets an HTTP/2 upstream; gRPC and HTTP/2 checks,
+    GRPCRoutes and DestinationRules (``h2UpgradePolicy``, ``useClientProtocol``)
+    may bring HTTP/2 to any port of any service of the case.
+    """
+    if any(p.protocol in ("HTTP2", "GRPC") for p in service.ports):
+        return True
+    spec = case.spec
+    if any(c.request is not None and (c.request.grpc or c.request.http2) for c in spec.checks):
+        return True
+    for resource in spec.resources:
+        if resource.get("kind") == "GRPCRoute":
+            return True
+        if resource.get("kind") == "DestinationRule" and any(
+            word in json.dumps(resource.get("spec"), default=str)
+            for word in ('"h2UpgradePolicy"', '"useClientProtocol"')
+        ):
+            return True
+    return False
 
 
 def _stood_in_for(resource: Mapping[str, Any]) -> bool:
@@ -383,6 +428,7 @@ def _service_objects(
     labels: Mapping[str, str],
     secrets: Mapping[str, Secret],
     sources: Mapping[str, str],
+    http2: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     namespace = service_namespace(service, plan)
     base = k8s_name(service.name)
@@ -426,6 +472,6 @@ def _service_objects(
         metadata = {"name": service.service_account, "namespace": namespace, "labels": labels}
         objects.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata})
     objects += echo_deployments(
-        service, plan, settings.echo_image, sources, labels, tls_secret, mutual
+        service, plan, settings.echo_image, sources, labels, tls_secret, mutual, http2
     )
     return objects

@@ -77,14 +77,19 @@ class KubernetesTarget(Target):
         self.settings = settings
         self.consistency = consistency
         self.request_timeout = request_timeout
-        # tls and http2: from this machine to a gateway, the shared HTTP client's;
-        # from a client pod, TLS through the in-pod sender (HTTP/1.1 only).
-        self.capabilities = frozenset({"http", "statistics", "tls", "http2"})
+        # tls, http2 and grpc: from this machine to a gateway, the shared HTTP and
+        # gRPC clients'; from a client pod, TLS through the in-pod sender (HTTP/1.1
+        # only). The echo pods speak HTTP/2 and gRPC with h2 from a ConfigMap.
+        self.capabilities = frozenset({"http", "statistics", "tls", "http2", "grpc"})
         self.capabilities |= adapter.capabilities()
+        if adapter.gateway_class() is not None:
+            # Gateway API status, read back from the API server (gatewayapi.read_status).
+            self.capabilities |= {"status"}
         self.client = HTTPClient(timeout=request_timeout)
         self.cluster: ClusterHandle | None = None
         self.kube: Any = None
         self._bulk: Any = None
+        self._grpc: Any = None
         self._secret_store: SecretStore | None = None
         self._counter = itertools.count(1)
         self._broken: str | None = None
@@ -97,6 +102,15 @@ class KubernetesTarget(Target):
 
             self._bulk = BulkSender(timeout=self.request_timeout)
         return self._bulk
+
+    @property
+    def grpc(self) -> Any:
+        """The gRPC client of gRPC checks to gateways, made on first use."""
+        if self._grpc is None:
+            from ..._exchange.grpc import GrpcClient
+
+            self._grpc = GrpcClient(timeout=self.request_timeout)
+        return self._grpc
 
     @property
     def secret_store(self) -> SecretStore:
@@ -190,8 +204,10 @@ class KubernetesTarget(Target):
     def deploy(self, loaded: LoadedCase) -> Deployment:
         self._skip_unsupported(loaded)
         self.ensure_cluster()
-        # Once the cluster runs, its Istio version (istiod's image) decides the features.
+        # Once the cluster runs, its Istio version (istiod's image) decides the features,
+        # and whether the Gateway API CRDs are served.
         self._skip_unsupported_features(loaded)
+        self._skip_without_gateway_api(loaded)
         assert self.cluster is not None
         case = loaded.case
         plan = NamespacePlan.for_case(
@@ -224,6 +240,13 @@ class KubernetesTarget(Target):
     def _skip_unsupported(self, loaded: LoadedCase) -> None:
         """Skip (never fail) what this implementation or target cannot do."""
         spec = loaded.case.spec
+        kinds = {
+            (str(r.get("apiVersion") or "").rpartition("/")[0], str(r.get("kind")))
+            for r in spec.resources
+        }
+        why = self.adapter.unsupported_resources(kinds)
+        if why is not None:
+            pytest.skip(f"not supported by {self.adapter.describe()}: {why}")
         missing = self.missing_gateways(loaded)
         gateway_checks = [c.request for c in spec.checks if c.request and c.request.from_ is None]
         if (
@@ -235,16 +258,10 @@ class KubernetesTarget(Target):
             # skipped one by one in send().
             pytest.skip(self.gateway_skip_reason(missing))
         self._skip_unsupported_features(loaded)
-        h2c = [
-            f"{s.name}:{p.port}"
-            for s in spec.services
-            for p in s.ports
-            if p.protocol in ("HTTP2", "GRPC") and p.tls is None
-        ]
-        if h2c:
-            # The sidecar in front of an echo speaks h2c to http2/grpc ports;
-            # the echo speaks HTTP/1.1 only.
-            pytest.skip(f"target '{self.name}' lacks capability h2c-backends ({', '.join(h2c)})")
+        if self.adapter.gateway_class() is None and any(
+            g == "gateway.networking.k8s.io" for g, _ in kinds
+        ):
+            pytest.skip(f"not supported by {self.adapter.describe()}: no Gateway API")
         if any(s.external for s in spec.services) and not self.settings.coredns:
             pytest.skip(
                 f"target '{self.name}' lacks capability external-services "
@@ -280,6 +297,15 @@ class KubernetesTarget(Target):
                 "(a PeerAuthentication in the root namespace istio-system)"
             )
 
+    def _skip_without_gateway_api(self, loaded: LoadedCase) -> None:
+        from .gatewayapi import is_gateway_api
+
+        if not any(is_gateway_api(r) for r in loaded.case.spec.resources):
+            return
+        why = self.adapter.gateway_api_unavailable()
+        if why is not None:
+            pytest.skip(f"not supported by {self.adapter.describe()}: {why}")
+
     def _skip_unsupported_features(self, loaded: LoadedCase) -> None:
         features = self.adapter.supported_features()
         if features is not None:
@@ -290,6 +316,17 @@ class KubernetesTarget(Target):
     def missing_gateways(self, loaded: LoadedCase) -> set[str]:
         spec = loaded.case.spec
         available = set(self.adapter.gateways()) | {g.name for g in spec.gateways}
+        if self.adapter.gateway_class() is not None:
+            # Gateway API Gateways of the case's class (``istio``: the implementation's).
+            from .adapters.base import CASE_GATEWAY_CLASS
+
+            available |= {
+                f"{r.get('metadata', {}).get('namespace') or 'default'}/{r['metadata']['name']}"
+                for r in spec.resources
+                if r.get("kind") == "Gateway"
+                and str(r.get("apiVersion", "")).startswith("gateway.networking.k8s.io/")
+                and (r.get("spec") or {}).get("gatewayClassName") == CASE_GATEWAY_CLASS
+            }
         used = {
             c.request.gateway or "ingress"
             for c in spec.checks
@@ -299,10 +336,16 @@ class KubernetesTarget(Target):
 
     def gateway_skip_reason(self, missing: set[str]) -> str:
         profile = getattr(self.adapter, "profile", "")
+        api = sorted(m for m in missing if "/" in m)
+        own = sorted(m for m in missing if "/" not in m)
+        parts = [f"no {', '.join(own)} gateway"] if own else []
+        if api:
+            # As the local target: a Gateway of another class (or none) gets no workload.
+            parts.append(f"no Gateway {', '.join(api)} of class istio")
         return (
             f"not supported by {self.adapter.name}"
             + (f" profile {profile}" if profile else "")
-            + f": no {', '.join(sorted(missing))} gateway"
+            + f": {'; '.join(parts)}"
         )
 
     def gateway_address(self, workload: GatewayWorkload, service_port: int, node_port: int | None
@@ -348,6 +391,7 @@ def render_settings(
     adapter: Implementation, settings: ClusterSettings, case_name: str, run: str
 ) -> RenderSettings:
     """What decides a case's objects on this target (also what ``render`` uses)."""
+    gateway_class = adapter.gateway_class()
     return RenderSettings(
         echo_image=settings.echo_image,
         client_image=settings.client_image,
@@ -356,4 +400,6 @@ def render_settings(
         case_labels={"meshgate.dev/case": case_name, "meshgate.dev/run": run[:63]},
         gateway_manifests=adapter.gateway_manifests,
         gateways=adapter.gateways(),
+        gateway_class=gateway_class.name if gateway_class is not None else None,
+        gateway_labels=adapter.gateway_api_labels(),
     )

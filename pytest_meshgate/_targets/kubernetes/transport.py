@@ -3,8 +3,11 @@
 To a gateway: ``HTTPClient`` for one attempt (plain or TLS, the case's
 certificates), the bulk sender for many (``concurrency`` keep-alive
 connections, so a circuit breaker sees them), to where this machine reaches
-the gateway's Service port. From a client: the in-pod sender through the
-exec API, all attempts in one call (``clients.py``).
+the gateway's Service port; a gRPC call through the gRPC client
+(``_exchange/grpc.py``, HTTP/2 with prior knowledge or TLS with ALPN ``h2``),
+as the local target sends it. From a client: the in-pod sender through the
+exec API, all attempts in one call (``clients.py``); it speaks HTTP/1.1, so
+gRPC and HTTP/2 from a client are skipped as not supported.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ class ClusterTransport:
         address = self.gateway_address(port, short)
         entry = f"gateway {workload.name} port {port}"
         tls = d.client_tls(request)
-        if count == 1:
+        if request.grpc is not None:
+            grpc = d.target.grpc
+            if count == 1:
+                exchanges = [grpc.call(request, address, entry, request.timeout, tls)]
+            else:
+                exchanges = grpc.call_many(
+                    request, address, entry, count, concurrency, request.timeout, tls
+                )
+        elif count == 1:
             exchanges = [
                 d.target.client.send(request, address, entry, timeout=request.timeout, tls=tls)
             ]
@@ -65,9 +76,10 @@ class ClusterTransport:
         from .clients import exchanges_from_results, sender_plan
 
         d = self.deployment
-        if request.http2:
+        if request.http2 or request.grpc is not None:
+            what = "grpc" if request.grpc is not None else "http2"
             pytest.skip(
-                f"target '{d.target.name}' lacks capability http2 from clients "
+                f"target '{d.target.name}' lacks capability {what} from clients "
                 "(the in-pod sender speaks HTTP/1.1)"
             )
         client = next(c for c in d.loaded.case.spec.clients if c.name == request.from_)

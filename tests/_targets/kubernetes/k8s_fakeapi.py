@@ -20,6 +20,15 @@ our code depends on how a real API server behaves, it behaves so:
   become available, as ``kubectl rollout status`` watches it; DaemonSets
   likewise. Pods become Ready on their second read.
 - a Service's nodePort can be declared taken ("already allocated", 422).
+- server-side apply (PATCH ``application/apply-patch+yaml``) creates or
+  merges, and is refused without a ``fieldManager`` (400, as the API server
+  refuses it);
+- a CustomResourceDefinition serves its group's ``served: true`` versions in
+  discovery once stored (so CRDs applied mid-session become usable), and is
+  ``Established`` from its second read;
+- ``controllers``: callables run after each write (``(api, path, obj)``), for
+  tests that stand in for an implementation's controllers (status, the
+  objects a Gateway gets);
 - the pod proxy subresource (``GET .../pods/<pod>:<port>/proxy/<path>``) answers
   with the text a test put into ``FakeAPI.pod_proxy`` (a string, or a callable
   giving the next one), as ``text/plain``; 503 when there is none, as the API
@@ -57,6 +66,11 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("nodes", "Node", False),
     ],
     "apps/v1": [("deployments", "Deployment", True), ("daemonsets", "DaemonSet", True)],
+    "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False)],
+    "admissionregistration.k8s.io/v1": [
+        ("validatingadmissionpolicies", "ValidatingAdmissionPolicy", False),
+        ("validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", False),
+    ],
     "networking.istio.io/v1": [
         ("gateways", "Gateway", True),
         ("virtualservices", "VirtualService", True),
@@ -96,13 +110,21 @@ class FakeAPI:
         self._reads: dict[str, int] = {}  # item path -> reads since its last change
         # (namespace, pod, port, path) -> the text the pod serves there.
         self.pod_proxy: dict[tuple[str, str, int, str], Any] = {}
+        # group/version -> resources served; CRDs add theirs (see the module docstring).
+        self.resources: dict[str, list[tuple[str, str, bool]]] = {
+            k: list(v) for k, v in RESOURCES.items()
+        }
+        self.controllers: list[Any] = []  # called as (api, item path, object) after writes
+        self.content_types: list[str] = []  # Content-Type of each PATCH, in order
 
     def writes(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] != "GET"]
 
     # -------------------------------------------------------------- handling
 
-    def handle(self, method: str, raw_path: str, body: Any) -> tuple[int, Any]:
+    def handle(
+        self, method: str, raw_path: str, body: Any, content_type: str = ""
+    ) -> tuple[int, Any]:
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/")
         query = parse_qs(parts.query)
@@ -122,7 +144,30 @@ class FakeAPI:
             return 200, PlainText(served() if callable(served) else served)
         with self.lock:
             self.requests.append((method, path))
-            return self._store(method, path, body, query)
+            if method == "PATCH":
+                self.content_types.append(content_type)
+            if method == "PATCH" and content_type.startswith("application/apply-patch"):
+                result = self._apply(path, body, query)
+            else:
+                result = self._store(method, path, body, query)
+            if method != "GET" and result[0] < 300 and isinstance(result[1], dict):
+                for controller in self.controllers:
+                    controller(self, path, result[1])
+            return result
+
+    def _apply(self, path: str, body: Any, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """Server-side apply: create, or merge into the live object (ownership not tracked)."""
+        if not (query.get("fieldManager") or [""])[0]:
+            return 400, _status(400, "BadRequest", "PATCH /apply requires fieldManager")
+        collection = path.rsplit("/", 1)[0]
+        kind = self._kind_of(collection)
+        if kind is None:
+            return 404, _status(404, "NotFound", path)
+        if path not in self.objects:
+            return 201, self._save(path, body, kind)
+        live = self.objects[path]
+        merged = _merge(json.loads(json.dumps(live)), body)
+        return 200, self._save(path, merged, kind, live)
 
     def _discovery(self, path: str) -> Any:
         if path == "/version":
@@ -130,15 +175,20 @@ class FakeAPI:
         if path == "/api":
             return {"kind": "APIVersions", "versions": ["v1"]}
         if path == "/apis":
-            groups = []
-            for group_version in RESOURCES:
-                if "/" not in group_version:
+            by_group: dict[str, list[dict[str, str]]] = {}
+            for group_version, served in self.resources.items():
+                if "/" not in group_version or not served:
                     continue
                 group, version = group_version.split("/")
-                entry = {"groupVersion": group_version, "version": version}
-                groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+                by_group.setdefault(group, []).append(
+                    {"groupVersion": group_version, "version": version}
+                )
+            groups = [
+                {"name": group, "versions": versions, "preferredVersion": versions[0]}
+                for group, versions in by_group.items()
+            ]
             return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
-        for group_version, resources in RESOURCES.items():
+        for group_version, resources in self.resources.items():
             prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
             if path == prefix:
                 return {
@@ -159,7 +209,7 @@ class FakeAPI:
 
     def _kind_of(self, path: str) -> tuple[str, str] | None:
         """(apiVersion, kind) of the collection ``path`` names."""
-        for group_version, resources in RESOURCES.items():
+        for group_version, resources in self.resources.items():
             prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
             if not path.startswith(prefix + "/"):
                 continue
@@ -279,16 +329,35 @@ class FakeAPI:
                 "phase": "Pending",
                 "conditions": [{"type": "Ready", "status": "False"}],
             }
+        if obj["kind"] == "CustomResourceDefinition":
+            self._serve(obj)
+            if live is None:
+                obj["status"] = {"conditions": [{"type": "Established", "status": "False"}]}
         if obj["kind"] == "Service" and obj.get("spec", {}).get("type") == "LoadBalancer":
             obj["status"] = {"loadBalancer": {}}  # pending: nobody assigns an address
         self.objects[item] = obj
         self._reads[item] = 0
         return obj
 
+    def _serve(self, crd: dict[str, Any]) -> None:
+        """Make a CRD's served versions discoverable, as the API server does once it is stored."""
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        entry = (names.get("plural"), names.get("kind"), spec.get("scope") == "Namespaced")
+        for version in spec.get("versions") or []:
+            group_version = f"{spec.get('group')}/{version.get('name')}"
+            served = self.resources.setdefault(group_version, [])
+            if version.get("served") and entry not in served:
+                served.append(entry)
+            elif not version.get("served") and entry in served:
+                served.remove(entry)
+
     def _progress(self, item: str, obj: dict[str, Any]) -> None:
         """One step of the controllers' work per read (see the module docstring)."""
         self._reads[item] = self._reads.get(item, 0) + 1
         status = obj.setdefault("status", {})
+        if obj["kind"] == "CustomResourceDefinition" and self._reads[item] >= 2:
+            status["conditions"] = [{"type": "Established", "status": "True"}]
         if obj["kind"] == "Pod" and self._reads[item] >= 2:
             status.update(phase="Running", conditions=[{"type": "Ready", "status": "True"}])
         if obj["kind"] == "DaemonSet":
@@ -403,7 +472,8 @@ def serve() -> Iterator[FakeAPI]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
-            code, payload = api.handle(self.command, self.path, body)
+            content_type = self.headers.get("Content-Type") or ""
+            code, payload = api.handle(self.command, self.path, body, content_type)
             text = isinstance(payload, PlainText)
             data = payload.encode() if text else json.dumps(payload).encode()
             self.send_response(code)

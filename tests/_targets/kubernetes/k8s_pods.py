@@ -8,7 +8,9 @@ the downward API's ``metadata.name``), expands ``$(VAR)`` in the arguments
 as the kubelet does, and starts the container's command in that directory.
 The one difference from the pod: ``python3`` is this interpreter, and the
 process shares this machine's network (so two pods of one case cannot both
-run at once on the same ports).
+run at once on the same ports). ``stock=True`` runs it with ``-S``: no
+site-packages, so only the standard library and what the pod's volumes hold
+can be imported, as in the stock image.
 """
 
 from __future__ import annotations
@@ -119,13 +121,16 @@ def exec_in(
     stdin: str,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """What the exec API runs in the pod's container: ``argv`` in its working directory."""
+    """What the exec API runs in the pod's container: ``argv`` in its working directory.
+
+    Without site-packages (``-S``), as in the stock image.
+    """
     container = pod_spec(obj)["containers"][0]
     workdir = lay_out(obj, objects, root)
     env = _environment(container, obj["metadata"]["name"])
     assert argv[0] == "python3", argv
     return subprocess.run(
-        [sys.executable, *argv[1:]], input=stdin, cwd=workdir, env=env,
+        [sys.executable, "-S", *argv[1:]], input=stdin, cwd=workdir, env=env,
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -137,6 +142,7 @@ def run_container(
     root: Path,
     pod_name: str,
     ready_port: int | None = None,
+    stock: bool = False,
 ) -> Iterator[RunningContainer]:
     """Start the first container of ``obj``; wait for ``ready_port``; stop it with SIGTERM."""
     container = pod_spec(obj)["containers"][0]
@@ -144,7 +150,8 @@ def run_container(
     env = _environment(container, pod_name)
     command = [_expand(c, env) for c in container["command"]]
     assert command[0] == "python3", command
-    argv = [sys.executable, *command[1:], *(_expand(a, env) for a in container.get("args", []))]
+    python = [sys.executable, "-S"] if stock else [sys.executable]
+    argv = [*python, *command[1:], *(_expand(a, env) for a in container.get("args", []))]
     process = subprocess.Popen(
         argv, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -162,7 +169,7 @@ def run_container(
                 process.kill()
                 process.wait()
         if process.stdout is not None:
-            running.log = process.stdout.read()
+            running.log += process.stdout.read()
             process.stdout.close()
 
 
@@ -171,8 +178,6 @@ def _wait_health(process: subprocess.Popen[str], port: int) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             out = process.stdout.read() if process.stdout else ""
-            if process.stdout is not None:
-                process.stdout.close()
             raise AssertionError(f"the echo exited {process.returncode}:\n{out}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:

@@ -95,7 +95,12 @@ class Rendered:
 
     def run(self, name: str, pod: str) -> Any:
         return run_container(
-            self.deployment(name), self.objects, self.root / name, pod, self.health_port(name)
+            self.deployment(name),
+            self.objects,
+            self.root / name,
+            pod,
+            self.health_port(name),
+            stock=True,
         )
 
     def ca_pem(self) -> str:
@@ -313,6 +318,79 @@ def test_the_in_pod_sender_does_mutual_tls_and_classifies_failures(rendered: Ren
     assert ok.response.echo["tls"]["peerCertificates"]  # type: ignore[index]
     assert refused_cert.response is None and refused_cert.connection in ("tlsError", "reset")
     assert refused.connection == "refused"  # nothing listens any more
+
+
+GRPC_CASE = """\
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {{name: grpc-echo-pod}}
+spec:
+  services:
+  - name: grpc-echo
+    ports:
+    - {{name: grpc, port: {grpc}}}
+    - {{name: http, port: {http}}}
+  - name: plain
+    namespace: other
+    ports: [{{name: http, port: 8080}}]
+  checks:
+  - name: called
+    request:
+      url: "http://grpc.example.com"
+      grpc: {{method: EchoTwo}}
+"""
+
+
+def test_an_echo_with_a_grpc_port_answers_grpc_with_h2_from_its_configmap_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gRPC echo of a cluster pod: the project's own, h2 mounted from ``meshgate-http2-src``.
+
+    Run without site-packages (``-S``), as in the stock image: had the
+    ConfigMap lacked a file of h2, hpack or hyperframe, the echo could not
+    import it and the call would get no answer.
+    """
+    from pytest_meshgate._cases.model.request import Request
+    from pytest_meshgate._exchange.grpc import GrpcClient
+
+    grpc_port, http_port, health = free_ports(3)
+    monkeypatch.setattr("pytest_meshgate._targets.kubernetes.echo_pod.HEALTH_PORT", health)
+    path = tmp_path / "case.yaml"
+    path.write_text(GRPC_CASE.format(grpc=grpc_port, http=http_port))
+    loaded = load_case_file(path).cases[0]
+    plan = NamespacePlan.for_case(loaded.case, "grpc-echo-pod-test")
+    objects = render_case(loaded.case, plan, RenderSettings(), TrustmeMaterial(loaded.case))
+    configmaps = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] == "ConfigMap"
+    }
+    # A gRPC check may reach any service of the case: both namespaces get h2.
+    assert (plan.map("default"), "meshgate-http2-src") in configmaps
+    assert (plan.map("other"), "meshgate-http2-src") in configmaps
+    deployment = next(o for o in objects if o["metadata"]["name"] == "grpc-echo-v1")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "PYTHONPATH", "value": "src:deps"} in container["env"]
+    request = Request.model_validate(
+        {"url": f"http://127.0.0.1:{grpc_port}", "grpc": {"method": "EchoTwo",
+                                                        "metadata": {"x-case": "one"}}}
+    )  # fmt: skip
+    with run_container(deployment, objects, tmp_path / "pod", "grpc-echo-v1-a", health, True):
+        exchange = GrpcClient(timeout=10).call(request, ("127.0.0.1", grpc_port), "direct")
+        h1 = httpx.get(f"http://127.0.0.1:{http_port}/").json()
+    assert exchange.response is not None and exchange.response.grpc is not None, exchange.error
+    reply = exchange.response.grpc
+    assert reply.status == 0 and reply.echo is not None
+    assert reply.echo["path"] == "/gateway_api_conformance.echo_basic.grpcecho.GrpcEcho/EchoTwo"
+    assert reply.echo["headers"]["x-case"] == ["one"]
+    assert reply.echo["service"] == "grpc-echo" and h1["service"] == "grpc-echo"
+
+
+def test_an_echo_nothing_speaks_http2_to_gets_no_h2(tmp_path: Path) -> None:
+    rendered = Rendered(tmp_path)
+    assert not [o for o in rendered.objects if o["metadata"]["name"] == "meshgate-http2-src"]
+    env = rendered.deployment("reviews-v2-r0")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "PYTHONPATH", "value": "src"} in env
 
 
 def test_the_shipped_sources_import_nothing_of_the_package_they_leave_out() -> None:

@@ -148,6 +148,23 @@ def test_kind_without_istioctl(
     assert standins.calls() == []  # no cluster created before finding istioctl missing
 
 
+def test_kind_with_envoy_gateway_without_helm(
+    suite: pytest.Pytester, tmp_path: Path, docker_ping: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--meshgate-implementation=envoy-gateway`` picks that adapter: its preflight speaks."""
+    standins = StandIns(tmp_path / "standins", tools=("kind", "kubectl"))
+    monkeypatch.setenv("PATH", str(standins.bin))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{docker_ping}")
+    result = run(suite, "--meshgate-target=kind", "--meshgate-implementation=envoy-gateway")
+    assert_one_line(
+        result,
+        "ERROR: meshgate: installing Envoy Gateway needs helm: none on PATH "
+        "(https://helm.sh/docs/intro/install/, or --meshgate-helm=PATH, "
+        "or --meshgate-envoy-gateway-install=none)",
+    )
+    assert standins.calls() == []
+
+
 def test_cluster_without_kubeconfig(suite: pytest.Pytester, tmp_path: Path) -> None:
     result = run(suite, "--meshgate-target=cluster")
     assert_one_line(

@@ -4,6 +4,13 @@ An adapter knows one gateway implementation on a cluster: how to install it,
 when it is ready, which gateway workloads it runs and how clients reach them,
 how pods join its mesh, and which features and capabilities it supports.
 Vendors subclass ``Implementation`` and register it (``registry``).
+
+Two kinds of gateways: the implementation's own workloads (``gateways``:
+Istio's ingress and egress gateways, addressed by short names), and those
+it deploys for Kubernetes Gateway API ``Gateway`` objects of its
+GatewayClass (``gateway_class``, ``gateway_api_workload``), addressed as
+``<namespace>/<name>``. An implementation may have either or both: Istio
+has both, Envoy Gateway only the second.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...._cases.model.workloads import GatewayWorkload
+from ..gatewayapi import CASE_GATEWAY_CLASS, GatewayClassInfo
 
 if TYPE_CHECKING:
     from ..providers import ClusterHandle
 
-__all__ = ["AdapterOptions", "Implementation"]
+__all__ = ["CASE_GATEWAY_CLASS", "AdapterOptions", "GatewayClassInfo", "Implementation"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,10 @@ class Implementation(abc.ABC):
         """Feature names from conformance/features.yaml it supports; None: all."""
         return None
 
+    def unsupported_resources(self, kinds: set[tuple[str, str]]) -> str | None:
+        """Why a case with these (apiVersion group, kind) resources cannot run here, or None."""
+        return None
+
     def capabilities(self) -> frozenset[str]:
         """Target capabilities beyond the cluster target's own (see ``required_capabilities``)."""
         return frozenset()
@@ -86,6 +98,31 @@ class Implementation(abc.ABC):
     def gateway_manifests(self, workload: GatewayWorkload, namespace: str) -> list[dict[str, Any]]:
         """Objects that run a gateway a case declares in ``spec.gateways``."""
         return []
+
+    # ------------------------------------------------------------ Gateway API
+
+    def gateway_class(self) -> GatewayClassInfo | None:
+        """Its GatewayClass; None: it does not implement the Gateway API."""
+        return None
+
+    def gateway_api_labels(self) -> dict[str, str]:
+        """Labels a Gateway of its class needs to be reconciled (a control-plane revision)."""
+        return {}
+
+    def gateway_api_unavailable(self) -> str | None:
+        """Why Gateway API cases cannot run on this cluster now (CRDs missing), or None.
+
+        Asked after ``wait_ready``.
+        """
+        return None if self.gateway_class() is not None else f"{self.name} has no Gateway API"
+
+    def gateway_api_workload(self, namespace: str, name: str) -> GatewayWorkload | None:
+        """The Service (``name``, ``namespace``) and pod ``labels`` of Gateway ``namespace/name``.
+
+        ``namespace`` is the cluster namespace. None while it does not exist
+        yet (the controller makes it); ``self.kube`` may be read to find it.
+        """
+        return None
 
     def fingerprint(self) -> str:
         """What an install depends on; an unchanged one lets a reused cluster skip install."""

@@ -11,6 +11,16 @@ Install modes (``--meshgate-istio-install``): ``istioctl`` (default on kind),
 ``none`` (default on ``cluster``: use what is installed, change nothing).
 Nothing is ever uninstalled: on kind the cluster goes away, and on an
 existing cluster removing a mesh is not a test harness's call.
+
+Gateway API: before Istio, the Gateway API CRDs of the pinned release
+(``gatewayapi_crds.py``, v1.6.0 as Istio pins it) are server-side applied
+when the cluster lacks them or has an older bundle, except with
+``--meshgate-istio-install=none``, which changes nothing: there a cluster
+without them skips Gateway API cases. Gateways of class ``istio``
+(controller ``istio.io/gateway-controller``) get, from Istio's deployment
+controller, a Deployment and a Service ``<name>-istio`` in their namespace
+whose pods are labelled ``gateway.networking.k8s.io/gateway-name: <name>``
+(``pilot/pkg/config/kube/gateway/deploymentcontroller.go``).
 """
 
 from __future__ import annotations
@@ -21,7 +31,8 @@ from typing import Any
 from ...._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ...._errors import TargetError, TargetUnavailable
 from ..providers import ClusterHandle, resolve_binary, run_tool
-from .base import AdapterOptions, Implementation
+from .base import AdapterOptions, GatewayClassInfo, Implementation
+from .gatewayapi_crds import CHANNELS, GATEWAY_API_VERSION, crds_to_install, release_url
 from .istio_install import HELM_REPO, ISTIO_VERSION, PROFILES, SYSTEM_NAMESPACE
 
 __all__ = [
@@ -71,6 +82,17 @@ class IstioAdapter(Implementation):
             )
         self.istioctl = resolve_binary("istioctl", options.get("istioctl"))
         self.helm = resolve_binary("helm", options.get("helm"))
+        self.gateway_api_channel = options.get("gateway-api-channel", "experimental") or ""
+        if self.gateway_api_channel not in CHANNELS:
+            raise TargetUnavailable(
+                f"meshgate: --meshgate-gateway-api-channel={self.gateway_api_channel}: not one "
+                f"of {', '.join(CHANNELS)}"
+            )
+        self.gateway_api_manifest = options.get("gateway-api-manifest") or release_url(
+            GATEWAY_API_VERSION, self.gateway_api_channel
+        )
+        self.gateway_api_note = ""  # what the CRD install did, or why Gateway API cases skip
+        self._gateway_api_missing: str | None = None
 
     # ------------------------------------------------------------ declarations
 
@@ -133,7 +155,32 @@ class IstioAdapter(Implementation):
         return frozenset({"mesh-clients", "metrics"})
 
     def fingerprint(self) -> str:
-        return f"istio/{self.mode}/{self.profile}/{self.version or '-'}/{self.revision or '-'}"
+        return (
+            f"istio/{self.mode}/{self.profile}/{self.version or '-'}/{self.revision or '-'}"
+            f"/gateway-api={GATEWAY_API_VERSION}-{self.gateway_api_channel}"
+        )
+
+    # ------------------------------------------------------------ Gateway API
+
+    def gateway_class(self) -> GatewayClassInfo | None:
+        # istiod creates it once the CRDs are served (pilot/pkg/config/kube/gatewaycommon).
+        return GatewayClassInfo("istio", "istio.io/gateway-controller")
+
+    def gateway_api_unavailable(self) -> str | None:
+        return self._gateway_api_missing
+
+    def gateway_api_labels(self) -> dict[str, str]:
+        # A revisioned istiod reconciles only Gateways labelled with its revision.
+        return {"istio.io/rev": self.revision} if self.revision else {}
+
+    def gateway_api_workload(self, namespace: str, name: str) -> GatewayWorkload | None:
+        """``<name>-istio`` in the Gateway's namespace (deploymentcontroller.go's naming)."""
+        return GatewayWorkload(
+            name=f"{name}-istio"[:63].rstrip("-"),
+            namespace=namespace,
+            labels={"gateway.networking.k8s.io/gateway-name": name},
+            ports=[],
+        )
 
     def gateway_manifests(self, workload: GatewayWorkload, namespace: str) -> list[dict[str, Any]]:
         """A gateway by injection, Istio's documented way: image ``auto``, template gateway."""
@@ -209,8 +256,20 @@ class IstioAdapter(Implementation):
 
         if self.mode == "istioctl" and self.version:
             check_istioctl_version(self)
+        if self.mode != "none":
+            # First, as Istio's docs order it: istiod then finds them at start.
+            self.install_gateway_api_crds()
         for command in self.install_commands(cluster):
             run_tool(command, timeout=900)
+
+    def install_gateway_api_crds(self) -> None:
+        """Apply the pinned Gateway API release unless the cluster has it (or a newer one)."""
+        from .gatewayapi_crds import ensure_gateway_api_crds
+
+        assert self.kube is not None, "attach() first"
+        self.gateway_api_note = ensure_gateway_api_crds(
+            self.kube, GATEWAY_API_VERSION, self.gateway_api_channel, self.gateway_api_manifest
+        )
 
     def wait_ready(self, cluster: ClusterHandle, api: Any, timeout: float) -> None:
         from ..kube import wait_daemonsets_ready, wait_deployments_available
@@ -233,6 +292,16 @@ class IstioAdapter(Implementation):
             ) from None
         live = api.get("apps/v1", "Deployment", istiod, SYSTEM_NAMESPACE) or {}
         self.live_version = istiod_version(live) or self.live_version
+        missing = [
+            r for r in crds_to_install(api, GATEWAY_API_VERSION, self.gateway_api_channel)
+            if r.endswith(": missing")
+        ]  # fmt: skip
+        self._gateway_api_missing = (
+            f"the cluster lacks the Gateway API CRDs ({', '.join(missing)}; install "
+            f"them: kubectl apply --server-side -f {self.gateway_api_manifest})"
+            if missing
+            else None
+        )
 
     # ------------------------------------------------------------ diagnostics
 

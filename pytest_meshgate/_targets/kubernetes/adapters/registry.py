@@ -12,30 +12,37 @@ picks it by entry-point name.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import Any
 
 from ...._errors import TargetUnavailable
 from .base import AdapterOptions, Implementation
 
-__all__ = ["ENTRY_POINT_GROUP", "load_implementation"]
+__all__ = ["BUILT_IN", "ENTRY_POINT_GROUP", "load_implementation"]
 
 ENTRY_POINT_GROUP = "meshgate.implementations"
+BUILT_IN = ("istio", "envoy-gateway")
 
 
 def load_implementation(name: str, options: AdapterOptions) -> Implementation:
     """The adapter registered as ``name`` in ``meshgate.implementations``.
 
-    The built-in ``istio`` is found even when the package metadata is stale
-    (an editable install that predates the entry point).
+    The built-in ``istio`` and ``envoy-gateway`` are found even when the
+    package metadata is stale (an editable install that predates the entry point).
     """
     candidates = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    factory: Any
     if candidates:
         factory = candidates[0].load()
     elif name == "istio":
         from .istio import IstioAdapter
 
         factory = IstioAdapter
+    elif name == "envoy-gateway":
+        from .envoygateway import EnvoyGatewayAdapter
+
+        factory = EnvoyGatewayAdapter
     else:
-        known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | {"istio"})
+        known = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(BUILT_IN))
         raise TargetUnavailable(
             f"meshgate: no implementation {name!r} (installed: {', '.join(known)}); "
             f"vendors register one in the entry-point group {ENTRY_POINT_GROUP!r}"

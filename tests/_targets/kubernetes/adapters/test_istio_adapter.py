@@ -11,12 +11,14 @@ arguments, which only a run on a real cluster shows
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from k8s_standins import StandIns
 
 from pytest_meshgate._errors import TargetUnavailable
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
+from pytest_meshgate._targets.kubernetes.adapters.gatewayapi_crds import GATEWAY_API_VERSION
 from pytest_meshgate._targets.kubernetes.adapters.istio import HELM_REPO, IstioAdapter
 from pytest_meshgate._targets.kubernetes.adapters.registry import load_implementation
 from pytest_meshgate._targets.kubernetes.providers.base import ClusterHandle
@@ -33,10 +35,22 @@ def kind_handle() -> ClusterHandle:
     )
 
 
+class CRDsInstalled:
+    """An API that has the pinned Gateway API CRDs already: installing Istio applies nothing."""
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> Any:
+        assert kind == "CustomResourceDefinition", kind
+        annotations = {"gateway.networking.k8s.io/bundle-version": GATEWAY_API_VERSION,
+                       "gateway.networking.k8s.io/channel": "experimental"}  # fmt: skip
+        return {"metadata": {"name": name, "annotations": annotations},
+                "status": {"conditions": [{"type": "Established", "status": "True"}]}}  # fmt: skip
+
+
 def istio(standins: StandIns, **values: str) -> IstioAdapter:
     options = {"istioctl": standins.path_of("istioctl"), "helm": standins.path_of("helm"), **values}
     adapter = load_implementation("istio", AdapterOptions(options, "kind"))
     assert isinstance(adapter, IstioAdapter)
+    adapter.attach(CRDsInstalled())
     return adapter
 
 
@@ -238,3 +252,25 @@ def test_wait_routes_polls_until_the_proxy_carries_the_case_routes(
     )
     assert "still lacked routes" in note and "virtual-service/late" in note
     assert "virtual-service/app" not in note.split("lacks", 1)[1]
+
+
+class NoCRDs:
+    """An API without the Gateway API CRDs."""
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> Any:
+        return None
+
+
+def test_the_gateway_api_crds_come_before_istio_and_none_installs_nothing(
+    standins: StandIns,
+) -> None:
+    adapter = istio(standins, **{"gateway-api-manifest": "http://127.0.0.1:1/v1.6.0/x.yaml"})
+    adapter.attach(NoCRDs())
+    with pytest.raises(TargetUnavailable, match="cannot fetch the Gateway API CRDs"):
+        adapter.install(handle())
+    assert standins.calls() == []  # istioctl never ran: istiod finds the CRDs at start
+    untouched = istio(standins, **{"istio-install": "none"})
+    untouched.attach(NoCRDs())
+    untouched.install(handle())  # neither fetched nor applied
+    assert standins.calls() == []
+    assert "gateway-api=v1.6.0-experimental" in untouched.fingerprint()
