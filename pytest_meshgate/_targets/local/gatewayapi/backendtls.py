@@ -34,6 +34,7 @@ from ...._cases.model.istio import (
     TrafficPolicy,
 )
 from ...._cases.model.istio.resource import Metadata
+from ..translate.tls import extract_root
 from .context import ConversionInputs, by_creation
 from .destinations import UnsupportedBackend
 from .listeners import INTERNAL_GATEWAY_NAME, PARENTS_ANNOTATION
@@ -113,7 +114,7 @@ def _credential_name(
     error = _ref_error(inputs, ref.group, ref.kind, ref.name, namespace)
     if error is None:
         if (ref.group, ref.kind) == ("", "ConfigMap"):
-            problem = _extract_root(inputs.config_maps[(namespace, ref.name)])
+            problem = extract_root(inputs.config_maps[(namespace, ref.name)])
             if problem is None:
                 return f"{CONFIG_MAP_URI}{namespace}/{ref.name}"
             error = problem
@@ -137,18 +138,6 @@ def _credential_name(
         "NoValidCACertificate", f"Certificate reference invalid: {error}"
     )
     return INVALID_URI  # "Generate an invalid reference. This ensures traffic is blocked."
-
-
-def _extract_root(data: dict[str, str] | Any) -> str | None:
-    """``kubesecrets.ExtractRoot``: a non-empty ``cacert`` or ``ca.crt``, else why not."""
-    for key in ("cacert", "ca.crt"):
-        if data.get(key):
-            return None
-    for key in ("cacert", "ca.crt"):
-        if key in data:
-            return f'found key "{key}", but it was empty'
-    found = ", ".join(sorted(data)) or "[]"
-    return f"found secret, but didn't have expected keys cacert or ca.crt; found: {found}"
 
 
 def _target_error(

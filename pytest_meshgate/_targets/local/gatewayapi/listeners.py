@@ -26,6 +26,7 @@ from ..translate.tls import (
     GATEWAY_SECRET_PREFIX,
     SDS_CA_SUFFIX,
     CredentialError,
+    extract_root,
     resolve_ca,
     resolve_key_pair,
 )
@@ -328,7 +329,7 @@ def _ca_certificate_reference(
     else:
         message = f"invalid CA certificate reference {where}, only secret and configmap are allowed"
         return "", ConfigError(INVALID_CA_CERTIFICATE_KIND, message)
-    if not any(data.get(k) for k in ("cacert", "ca.crt")):  # kubesecrets.ExtractRoot
+    if extract_root(data) is not None:
         message = f"invalid CA certificate reference {where}, no ca.crt or cacert"
         return "", ConfigError(INVALID_CA_CERTIFICATE_REF, message)
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +45,7 @@ __all__ = [
     "UpstreamTls",
     "credential_location",
     "downstream_tls_context",
+    "extract_root",
     "filter_cipher_suites",
     "resolve_ca",
     "resolve_key_pair",
@@ -231,6 +233,19 @@ def resolve_key_pair(world: World, namespace: str, name: str) -> KeyPair:
             f"secret {namespace}/{name}: the private key does not match the certificate"
         )
     return KeyPair(cert_chain=_text(cert, where), private_key=_text(key, where))
+
+
+def extract_root(data: Mapping[str, Any]) -> str | None:
+    """``kubesecrets.ExtractRoot``: None when ``data`` holds a non-empty ``cacert`` or
+    ``ca.crt``, else why not (as istiod words it)."""
+    names = [key for key, _ in _CA_KEYS]
+    if any(data.get(key) for key in names):
+        return None
+    for key in names:
+        if key in data:
+            return f'found key "{key}", but it was empty'
+    found = ", ".join(sorted(data)) or "[]"
+    return f"found secret, but didn't have expected keys cacert or ca.crt; found: {found}"
 
 
 def resolve_ca(world: World, namespace: str, resource: str) -> CaBundle:
