@@ -19,8 +19,6 @@ deadline) is a connection outcome, as for HTTP checks.
 
 from __future__ import annotations
 
-import socket
-import ssl
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +43,8 @@ from .._grpcwire import (
     status_from_http,
     unframe,
 )
-from .client import describe_error, failure_outcome, proxy_protocol_header, substitute
+from .client import describe_error, failure_outcome, substitute
+from .connection import NoAnswer, open_connection
 from .records import (
     MESHGATE_ID_HEADER,
     ClientTLS,
@@ -54,7 +53,6 @@ from .records import (
     ResponseRecord,
     SentRequest,
     TLSInfo,
-    tls_info,
 )
 
 __all__ = ["DEADLINE_GRACE_S", "USER_AGENT", "GrpcClient", "echo_of"]
@@ -73,14 +71,6 @@ _RESET_STATUS = {
     0xB: "RESOURCE_EXHAUSTED",  # ENHANCE_YOUR_CALM
     0xC: "PERMISSION_DENIED",  # INADEQUATE_SECURITY
 }
-
-
-class _NoAnswer(Exception):
-    """The call got no HTTP/2 response: ``outcome`` is the connection outcome."""
-
-    def __init__(self, outcome: str, detail: str) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
 
 
 class GrpcClient:
@@ -145,11 +135,11 @@ class GrpcClient:
             sock, negotiated = self._connect(
                 address, tls if https else None, original_destination, limit
             )
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             return Exchange(sent, None, exc.outcome, str(exc), _since(start))
         try:
             record = _exchange_call(sock, headers, deadline)
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             return Exchange(sent, None, exc.outcome, str(exc), _since(start), tls=negotiated)
         finally:
             sock.close()
@@ -181,36 +171,14 @@ class GrpcClient:
         original_destination: tuple[str, int] | None,
         limit: float,
     ) -> tuple[Any, TLSInfo | None]:
-        try:
-            sock = socket.create_connection(address, timeout=limit)
-        except TimeoutError as exc:
-            raise _NoAnswer("timeout", describe_error(exc)) from None
-        except OSError as exc:
-            raise _NoAnswer(failure_outcome(exc, connected=False), describe_error(exc)) from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            if original_destination is not None:
-                source = sock.getsockname()[:2]
-                sock.sendall(proxy_protocol_header(source, original_destination))
-            if tls is None:
-                return sock, None
-            context = tls.context()
-            if tls.alpn is None:
-                context.set_alpn_protocols(["h2"])  # a gRPC client offers nothing else
-            wrapped = context.wrap_socket(sock, server_hostname=tls.server_name)
-        except TimeoutError as exc:
+        # A gRPC client offers nothing but h2, and needs it.
+        sock, negotiated = open_connection(address, tls, original_destination, limit, "h2")
+        if negotiated is not None and negotiated.alpn != "h2":
             sock.close()
-            raise _NoAnswer("timeout", describe_error(exc)) from None
-        except (OSError, ssl.SSLError) as exc:
-            sock.close()
-            raise _NoAnswer(failure_outcome(exc, connected=False), describe_error(exc)) from None
-        negotiated = tls_info(wrapped)
-        if negotiated.alpn != "h2":
-            wrapped.close()
-            raise _NoAnswer(
+            raise NoAnswer(
                 "error", f"the server did not negotiate ALPN h2 (got {negotiated.alpn or 'none'})"
             )
-        return wrapped, negotiated
+        return sock, negotiated
 
 
 def _exchange_call(sock: Any, headers: list[tuple[str, str]], deadline: float) -> ResponseRecord:
@@ -259,14 +227,14 @@ def _exchange_call(sock: Any, headers: list[tuple[str, str]], deadline: float) -
             if pending:
                 sock.sendall(pending)
     except TimeoutError as exc:
-        raise _NoAnswer("timeout", describe_error(exc)) from None
+        raise NoAnswer("timeout", describe_error(exc)) from None
     except h2.exceptions.ProtocolError as exc:
-        raise _NoAnswer("error", f"HTTP/2 protocol error: {exc}") from None
+        raise NoAnswer("error", f"HTTP/2 protocol error: {exc}") from None
     except OSError as exc:
-        raise _NoAnswer(failure_outcome(exc, connected=True), describe_error(exc)) from None
+        raise NoAnswer(failure_outcome(exc, connected=True), describe_error(exc)) from None
     if response is None:
         why = f"stream reset (error code {reset})" if reset is not None else "connection closed"
-        raise _NoAnswer("reset", f"no response headers: {why}")
+        raise NoAnswer("reset", f"no response headers: {why}")
     if trailers_only:
         trailers = [(k, v) for k, v in response if not k.startswith(":")]
     return _record(response, trailers, bytes(body), ended, reset)

@@ -19,8 +19,6 @@ and ``expect.response`` read of the answer (its reason, version, and the
 
 from __future__ import annotations
 
-import socket
-import ssl
 import time
 import uuid
 from typing import Any
@@ -40,15 +38,14 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import generate_accept_token, generate_nonce
 
 from .._cases.model.request import Request
-from .client import describe_error, failure_outcome, proxy_protocol_header, request_fields
+from .client import describe_error, failure_outcome, request_fields
+from .connection import NoAnswer, open_connection
 from .records import (
     ClientTLS,
     Exchange,
     ResponseRecord,
     SentRequest,
-    TLSInfo,
     WebSocketSession,
-    tls_info,
 )
 
 __all__ = ["WebSocketClient"]
@@ -58,14 +55,6 @@ _CLOSE_WAIT_S = 1.0
 # A check's messages are small; a server that sends more is misbehaving, not echoing
 # (wsproto itself sets no bound: it hands on a message's data as it comes).
 MAX_MESSAGE_BYTES = 1 << 20
-
-
-class _NoAnswer(Exception):
-    """No HTTP answer to the upgrade: ``outcome`` is the connection outcome."""
-
-    def __init__(self, outcome: str, detail: str) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
 
 
 class WebSocketClient:
@@ -124,49 +113,19 @@ class WebSocketClient:
         start = time.perf_counter()
         deadline = time.monotonic() + limit
         try:
-            sock, negotiated = _connect(
-                address, tls if https else None, original_destination, limit
+            # An upgrade is HTTP/1.1's.
+            sock, negotiated = open_connection(
+                address, tls if https else None, original_destination, limit, "http/1.1"
             )
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             return Exchange(sent, None, exc.outcome, str(exc), _since(start))
         try:
             record = _session(sock, target, handshake, key, request, deadline)
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             return Exchange(sent, None, exc.outcome, str(exc), _since(start), tls=negotiated)
         finally:
             sock.close()
         return Exchange(sent, record, elapsed=_since(start), tls=negotiated)
-
-
-def _connect(
-    address: tuple[str, int],
-    tls: ClientTLS | None,
-    original_destination: tuple[str, int] | None,
-    limit: float,
-) -> tuple[Any, TLSInfo | None]:
-    try:
-        sock = socket.create_connection(address, timeout=limit)
-    except TimeoutError as exc:
-        raise _NoAnswer("timeout", describe_error(exc)) from None
-    except OSError as exc:
-        raise _NoAnswer(failure_outcome(exc, connected=False), describe_error(exc)) from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        if original_destination is not None:
-            sock.sendall(proxy_protocol_header(sock.getsockname()[:2], original_destination))
-        if tls is None:
-            return sock, None
-        context = tls.context()
-        if tls.alpn is None:
-            context.set_alpn_protocols(["http/1.1"])  # an upgrade is HTTP/1.1's
-        wrapped = context.wrap_socket(sock, server_hostname=tls.server_name)
-    except TimeoutError as exc:
-        sock.close()
-        raise _NoAnswer("timeout", describe_error(exc)) from None
-    except (OSError, ssl.SSLError) as exc:
-        sock.close()
-        raise _NoAnswer(failure_outcome(exc, connected=False), describe_error(exc)) from None
-    return wrapped, tls_info(wrapped)
 
 
 def _recv(sock: Any, deadline: float) -> bytes:
@@ -208,13 +167,13 @@ def _session(
             elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                 break
     except TimeoutError as exc:
-        raise _NoAnswer("timeout", describe_error(exc)) from None
+        raise NoAnswer("timeout", describe_error(exc)) from None
     except h11.RemoteProtocolError as exc:
-        raise _NoAnswer("error", f"HTTP/1.1 protocol error: {exc}") from None
+        raise NoAnswer("error", f"HTTP/1.1 protocol error: {exc}") from None
     except OSError as exc:
-        raise _NoAnswer(failure_outcome(exc, connected=True), describe_error(exc)) from None
+        raise NoAnswer(failure_outcome(exc, connected=True), describe_error(exc)) from None
     if head is None:
-        raise _NoAnswer("reset", "the connection closed before an answer to the upgrade")
+        raise NoAnswer("reset", "the connection closed before an answer to the upgrade")
     headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
     record = ResponseRecord(
         status=head.status_code,
