@@ -27,6 +27,7 @@ from ..._errors import TargetError
 __all__ = [
     "FieldsRejected",
     "Kube",
+    "condition_true",
     "k8s",
     "pods_ready",
     "rollout_status",
@@ -498,10 +499,16 @@ def pods_ready(pods: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _pod_ready(pod: Mapping[str, Any] | None) -> bool:
-    if pod is None:
+    return condition_true(pod, "Ready")
+
+
+def condition_true(obj: Mapping[str, Any] | None, condition_type: str) -> bool:
+    """Whether ``obj``'s ``status.conditions`` has its ``condition_type`` condition True
+    (a pod Ready, a CRD Established, a GatewayClass Accepted)."""
+    if obj is None:
         return False
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == condition_type:
             return bool(condition.get("status") == "True")
     return False
 

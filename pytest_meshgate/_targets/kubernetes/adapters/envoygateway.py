@@ -33,6 +33,7 @@ from typing import Any
 from ...._cases.model.workloads import GatewayWorkload
 from ...._errors import TargetError, TargetUnavailable
 from ..gatewayapi import GatewayClassInfo
+from ..kube import condition_true
 from ..providers import ClusterHandle, resolve_binary, run_tool
 from .base import AdapterOptions, Implementation
 
@@ -219,8 +220,7 @@ def _class_problem(api: Any, timeout: float) -> str | None:
             return f"no GatewayClass {GATEWAY_CLASS} (controller {CONTROLLER_NAME})"
         if (live.get("spec") or {}).get("controllerName") != CONTROLLER_NAME:
             return f"GatewayClass {GATEWAY_CLASS} belongs to another controller"
-        conditions = (live.get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Accepted" and c.get("status") == "True" for c in conditions):
+        if condition_true(live, "Accepted"):
             return None
         if time.monotonic() >= deadline:
             return f"GatewayClass {GATEWAY_CLASS} not Accepted by Envoy Gateway"

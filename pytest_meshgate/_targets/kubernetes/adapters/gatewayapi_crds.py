@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ...._errors import TargetError, TargetUnavailable
+from ..kube import condition_true
 
 __all__ = [
     "BUNDLE_ANNOTATION",
@@ -168,8 +169,5 @@ def _wait_established(
 
 
 def _established(kube: Any, name: str) -> bool:
-    live = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name, None) or {}
-    for condition in (live.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Established":
-            return bool(condition.get("status") == "True")
-    return False
+    live = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name, None)
+    return condition_true(live, "Established")
