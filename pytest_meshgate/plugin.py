@@ -132,9 +132,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    from ._suite.nodes import freeze_collected_objects
-
-    freeze_collected_objects(session)
+    # Only where a case file was collected: other sessions never import the case model.
+    nodes = sys.modules.get("pytest_meshgate._suite.nodes")
+    if nodes is not None:
+        nodes.freeze_collected_objects(session)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -397,3 +397,19 @@ def test_includes_stay_inside_rootdir_by_default(pytester: pytest.Pytester) -> N
     refused.stdout.fnmatch_lines(
         ["*include '../shared/gw.yaml' resolves outside the include root*"]
     )
+
+
+def test_a_session_without_case_files_imports_no_case_machinery(pytester: pytest.Pytester) -> None:
+    # The pytest11 module is loaded in every session of a project that installs the plugin.
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_nothing_heavy_was_imported():
+            heavy = [m for m in ("pytest_meshgate._suite.nodes", "pytest_meshgate._cases.model")
+                     if m in sys.modules]
+            assert heavy == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
