@@ -19,6 +19,7 @@ and ``expect.response`` read of the answer (its reason, version, and the
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -315,14 +316,7 @@ def _close_text(close: CloseConnection) -> str:
 def _with_session(
     record: ResponseRecord, messages: tuple[tuple[str, bytes], ...], error: str | None
 ) -> ResponseRecord:
-    return ResponseRecord(
-        status=record.status,
-        reason=record.reason,
-        http_version=record.http_version,
-        headers=record.headers,
-        body=record.body,
-        websocket=WebSocketSession(messages, error),
-    )
+    return dataclasses.replace(record, websocket=WebSocketSession(messages, error))
 
 
 def _since(start: float) -> float:

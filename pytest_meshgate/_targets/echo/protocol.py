@@ -85,8 +85,12 @@ class HTTPRequest:
         wanted = name.lower()
         return [value for key, value in self.headers if key.lower() == wanted]
 
+    def tokens(self, name: str) -> set[str]:
+        """The comma-separated tokens of every ``name`` header, lowercased."""
+        return {t.strip().lower() for v in self.get(name) for t in v.split(",")}
+
     def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for v in self.get("connection") for t in v.split(",")}
+        tokens = self.tokens("connection")
         if self.proto == "HTTP/1.0":
             return "keep-alive" in tokens
         return "close" not in tokens

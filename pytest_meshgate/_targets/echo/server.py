@@ -380,7 +380,8 @@ class EchoServer:
                 websocket = (
                     not h2c_refused and state.fault is None and is_websocket_request(request)
                 )
-                if websocket and handshake_refusal(request) is None:
+                ws_refusal = handshake_refusal(request) if websocket else None
+                if websocket and ws_refusal is None:
                     # The connection is the WebSocket's from here on (echo-basic's /ws).
                     self._record(_record_of(state, request, 101, peer, local_port))
                     await serve_session(request, reader, writer)
@@ -389,8 +390,8 @@ class EchoServer:
                     if h2c_refused:
                         # echo-basic runH2CServer: HTTP/1 only with an h2c upgrade.
                         response = text_response(400, "Expected h2c request")
-                    elif websocket:
-                        response = handshake_refusal(request) or text_response(500, "")
+                    elif ws_refusal is not None:
+                        response = ws_refusal
                     else:
                         response = await self._handler.answer(
                             state.identity, state.fault, request, writer, peer, local_port

@@ -46,17 +46,13 @@ def is_websocket_request(request: HTTPRequest) -> bool:
     return request.target.partition("?")[0] == WEBSOCKET_PATH
 
 
-def _tokens(request: HTTPRequest, name: str) -> set[str]:
-    return {t.strip().lower() for v in request.get(name) for t in v.split(",")}
-
-
 def handshake_refusal(request: HTTPRequest) -> HTTPResponse | None:
     """What x/net/websocket answers a handshake it refuses; None when it accepts it."""
     if request.method != "GET":
         return text_response(405, "")
     if (
-        "websocket" not in _tokens(request, "upgrade")
-        or "upgrade" not in _tokens(request, "connection")
+        "websocket" not in request.tokens("upgrade")
+        or "upgrade" not in request.tokens("connection")
         or not request.get("sec-websocket-key")
     ):
         return text_response(400, "")
