@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import CaseModel, Slug
-from .expect import Expect
+from .expect import Expect, attribute_name
 from .jwt import JwtKey
 from .meshconfig import MeshConfig
 from .request import Request
@@ -139,7 +139,7 @@ class Check(CaseModel):
                 raise ValueError("expect.websocket needs request.websocket")
             return self
         for key in ("redirect", "split", "mirroredTo", "counts", "pods"):
-            if getattr(expect, _attr(key)) is not None:
+            if getattr(expect, attribute_name(key)) is not None:
                 raise ValueError(f"a WebSocket check cannot have expect.{key}")
         for key in ("backend", "request", "via"):
             # The echo's JSON report is the answer to a plain request; a 101 has none.
@@ -293,7 +293,3 @@ class CaseWithoutChecks(Case):
     """
 
     spec: _SpecWithoutChecks
-
-
-def _attr(key: str) -> str:
-    return {"mirroredTo": "mirrored_to"}.get(key, key)

@@ -32,6 +32,7 @@ __all__ = [
     "ResponseExpectation",
     "TLSExpectation",
     "answer_labels",
+    "attribute_name",
 ]
 
 
@@ -387,7 +388,7 @@ class Expect(CaseModel):
                 "accessLog",
                 "metrics",
             )
-            given = [k for k in per_answer if getattr(self, _attr(k)) is not None]
+            given = [k for k in per_answer if getattr(self, attribute_name(k)) is not None]
             if given:
                 raise ValueError(
                     f"split judges the answers' shares alone; drop {', '.join(given)} or use counts"
@@ -411,7 +412,7 @@ class Expect(CaseModel):
                 "grpc",
                 "websocket",
             )
-            given = [k for k in http if getattr(self, _attr(k)) is not None]
+            given = [k for k in http if getattr(self, attribute_name(k)) is not None]
             if given:
                 raise ValueError(
                     f"connection expects no HTTP answer; drop {', '.join(given)} or connection"
@@ -464,5 +465,6 @@ class Expect(CaseModel):
         return next((m for m in self.mirrors if m.share not in (None, 0.0, 100.0)), None)
 
 
-def _attr(key: str) -> str:
+def attribute_name(key: str) -> str:
+    """The model attribute of an ``expect`` key as case files spell it."""
     return {"mirroredTo": "mirrored_to", "accessLog": "access_log"}.get(key, key)

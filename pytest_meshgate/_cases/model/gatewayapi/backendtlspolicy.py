@@ -14,7 +14,15 @@ from pydantic import AfterValidator, Field, model_validator
 
 from ..base import StrictModel
 from .resource import GatewayAPIResource
-from .shared import Group, Kind, LocalObjectReference, ObjectName, PreciseHostname, SectionName
+from .shared import (
+    Group,
+    Hostname,
+    Kind,
+    LocalObjectReference,
+    ObjectName,
+    PreciseHostname,
+    SectionName,
+)
 
 __all__ = [
     "BackendTLSPolicySpec",
@@ -24,11 +32,8 @@ __all__ = [
     "SubjectAltName",
 ]
 
-# SubjectAltName.hostname: a Hostname (a leading "*." allowed); .uri: RFC 3986 with a scheme
-# and an authority (the CRD's pattern).
-_SAN_HOSTNAME = re.compile(
-    r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
+# SubjectAltName.hostname is a Hostname (shared.Hostname); .uri: RFC 3986 with a scheme and an
+# authority (the CRD's pattern).
 _URI = re.compile(r"^(([^:/?#]+):)(//([^/?#]*))([^?#]*)(\?([^#]*))?(#(.*))?")
 # wellKnownCACertificates: "System" or an implementation's prefixed name.
 _WELL_KNOWN = re.compile(
@@ -59,7 +64,7 @@ class SubjectAltName(StrictModel):
     """One name the backend's certificate must carry (Hostname or URI)."""
 
     type: Literal["Hostname", "URI"]
-    hostname: Annotated[str, _pattern(_SAN_HOSTNAME, "hostname")] | None = None
+    hostname: Hostname | None = None
     uri: Annotated[str, _pattern(_URI, "uri")] | None = None
 
     @model_validator(mode="after")
