@@ -54,7 +54,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -n 2
 
 ## Figures: reload latency, the speed-up over 681cb13's code, suite time/memory, cores, the
-## split judge (simulated), bulk throughput against wrk, a fresh clone's set-up
+## split judge (simulated), bulk throughput against wrk (or autocannon from npm), a fresh
+## clone's set-up
 ## (MESHGATE_BENCH_SKIP_SETUP=1 skips that one).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -17,7 +17,8 @@ between two lines giving the machine's load average:
 - split: the sequential ``split`` judge simulated against samplers with known
   shares (``benchmarks/split.py``; its per-scenario table goes to stderr).
 - throughput: the bulk sampling path through the local target's Envoy, against
-  wrk where it is installed, and the per-check httpx client (``throughput.py``).
+  a load generator (wrk where it is installed, else autocannon from the npm
+  registry) and the per-check httpx client (``throughput.py``).
 - set-up: a fresh clone's ``make setup`` (``freshclone.py``;
   ``MESHGATE_BENCH_SKIP_SETUP=1`` skips it).
 """

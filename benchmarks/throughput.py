@@ -1,4 +1,4 @@
-"""Throughput of the bulk sampling path through the local target's Envoy, against wrk and httpx.
+"""Throughput of the bulk path through the local target's Envoy, against a load generator and httpx.
 
 One case (a Gateway and a VirtualService routing to one echo backend) is
 activated on the local target, so the Envoy serves the configuration the plugin
@@ -8,11 +8,16 @@ test run. Then, through that same Envoy listener:
 - the bulk path (``BulkSender``): ``COUNT`` requests at ``CONCURRENCY``, the
   median of ``RUNS`` runs after a warm-up;
 - ``HTTPClient`` (httpx, a new connection per request, sequential), for comparison;
-- ``wrk -t1 -c<CONCURRENCY>`` for ``WRK_SECONDS``, when wrk is installed.
+- a load generator at ``CONCURRENCY`` for ``LOAD_SECONDS``: ``wrk -t1`` where it
+  is installed (Debian's ``wrk`` package); otherwise autocannon, a Node.js load
+  generator installed from the npm registry into the user's cache on first use
+  (``AUTOCANNON``); without wrk and npm there is no ratio, and the line says so.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import statistics
@@ -25,8 +30,9 @@ COUNT = 3000
 CONCURRENCY = 16
 RUNS = 3
 HTTPX_COUNT = 600
-WRK_SECONDS = 3
+LOAD_SECONDS = 3
 HOST = "bench.example.com"
+AUTOCANNON = "autocannon@8.0.0"
 
 CASE = f"""
 apiVersion: meshgate.dev/v1alpha1
@@ -100,46 +106,113 @@ def main() -> str:
                 if client.send(request, address, "bench").response is None:
                     raise SystemExit("bench: HTTPClient request failed")
             httpx_rate = HTTPX_COUNT / (time.perf_counter() - start)
-            wrk = _wrk_rate(address)
+            reference = _reference_rate(address)
         finally:
             client.close()
             bulk.close()
             target.close()
     line = f"throughput: harness {harness:.0f} req/s"
-    if wrk is not None:
-        line += f"; wrk {wrk:.0f} req/s through the same Envoy, ratio {harness / wrk:.2f}"
+    if reference is not None:
+        name, rate = reference
+        line += f"; {name} {rate:.0f} req/s through the same Envoy, ratio {harness / rate:.2f}"
     else:
-        line += "; wrk is not installed (e.g. apt-get install wrk), so no ratio against it"
+        line += (
+            "; neither wrk (apt-get install wrk) nor npm (for autocannon) is installed, "
+            "so no ratio against a load generator"
+        )
     return (
         f"{line}\n"
         f"throughput detail: bulk path {COUNT} requests at concurrency {CONCURRENCY} "
         f"(median of {RUNS} runs); HTTPClient (httpx, sequential) {httpx_rate:.0f} req/s, "
         f"bulk path {harness / httpx_rate:.1f}x that"
-        + (f"; wrk -t1 -c{CONCURRENCY} for {WRK_SECONDS} s" if wrk is not None else "")
+        + (
+            f"; {_reference_command(reference[0])} for {LOAD_SECONDS} s"
+            if reference is not None
+            else ""
+        )
     )
 
 
-def _wrk_rate(address: tuple[str, int]) -> float | None:
-    """wrk's requests/s to ``address`` with the case's Host, or None without wrk."""
+def _reference_command(name: str) -> str:
+    """How the load generator ``name`` was run, for the detail line."""
+    if name == "wrk":
+        return f"wrk -t1 -c{CONCURRENCY}"
+    return f"{AUTOCANNON} -c{CONCURRENCY} (from the npm registry)"
+
+
+def _reference_rate(address: tuple[str, int]) -> tuple[str, float] | None:
+    """(load generator, its requests/s to ``address``): wrk, else autocannon, else None."""
+    url = f"http://{address[0]}:{address[1]}/bench/load"
     wrk = shutil.which("wrk")
-    if wrk is None:
-        return None
-    command = [
-        wrk,
-        "-t1",
-        f"-c{CONCURRENCY}",
-        f"-d{WRK_SECONDS}s",
-        "-H",
-        f"Host: {HOST}",
-        f"http://{address[0]}:{address[1]}/bench/wrk",
-    ]
+    if wrk is not None:
+        return "wrk", _wrk_rate(wrk, url)
+    autocannon = _autocannon()
+    if autocannon is not None:
+        return "autocannon", _autocannon_rate(autocannon, url)
+    return None
+
+
+def _wrk_rate(wrk: str, url: str) -> float:
+    """wrk's requests/s to ``url`` with the case's Host."""
+    command = [wrk, "-t1", f"-c{CONCURRENCY}", f"-d{LOAD_SECONDS}s", "-H", f"Host: {HOST}", url]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=WRK_SECONDS + 30, check=False
+        command, capture_output=True, text=True, timeout=LOAD_SECONDS + 30, check=False
     )
-    rate = re.search(r"Requests/sec:\s*([\d.]+)", result.stdout)
-    if result.returncode != 0 or rate is None or "Non-2xx" in result.stdout:
-        raise SystemExit(f"bench: wrk failed: {result.stdout}{result.stderr}")
+    return parse_wrk(result.returncode, result.stdout, result.stderr)
+
+
+def parse_wrk(returncode: int, stdout: str, stderr: str) -> float:
+    """Requests/s from wrk's report; a failed run or any error or non-2xx answer stops the bench."""
+    rate = re.search(r"Requests/sec:\s*([\d.]+)", stdout)
+    failed = "Non-2xx" in stdout or "Socket errors" in stdout
+    if returncode != 0 or rate is None or failed:
+        raise SystemExit(f"bench: wrk failed: {stdout}{stderr}")
     return float(rate.group(1))
+
+
+def _autocannon() -> Path | None:
+    """autocannon's executable, installed from the npm registry on first use; None without npm."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    prefix = cache / "pytest-meshgate" / AUTOCANNON.replace("@", "-")
+    executable = prefix / "node_modules" / ".bin" / "autocannon"
+    if not executable.exists():
+        install = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix)]
+        result = subprocess.run(
+            [*install, AUTOCANNON], capture_output=True, text=True, timeout=300, check=False
+        )
+        if result.returncode != 0 or not executable.exists():
+            raise SystemExit(f"bench: npm could not install {AUTOCANNON}: {result.stderr}")
+    return executable
+
+
+def _autocannon_rate(executable: Path, url: str) -> float:
+    """autocannon's requests/s to ``url`` with the case's Host."""
+    command = [str(executable), f"-c{CONCURRENCY}", f"-d{LOAD_SECONDS}"]
+    command += ["-H", f"Host={HOST}", "--json", url]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=LOAD_SECONDS + 60, check=False
+    )
+    return parse_autocannon(result.returncode, result.stdout, result.stderr)
+
+
+def parse_autocannon(returncode: int, stdout: str, stderr: str) -> float:
+    """Requests/s from autocannon's ``--json`` report: 2xx answers over the run's duration.
+
+    Any error, timeout or non-2xx answer stops the bench, as with wrk: a rate of
+    refused or failed requests is no reference.
+    """
+    try:
+        report = json.loads(stdout)
+        answered, duration = int(report["2xx"]), float(report["duration"])
+        failed = int(report["non2xx"]) + int(report["errors"]) + int(report["timeouts"])
+    except (ValueError, KeyError, TypeError):
+        raise SystemExit(f"bench: autocannon failed: {stdout}{stderr}") from None
+    if returncode != 0 or failed or answered == 0 or duration <= 0:
+        raise SystemExit(f"bench: autocannon failed: {stdout}{stderr}")
+    return answered / duration
 
 
 if __name__ == "__main__":
