@@ -55,8 +55,7 @@ test: $(STAMP)
 
 ## Figures: reload latency, the speed-up over 681cb13's code, suite time/memory, cores, the
 ## split judge (simulated), bulk throughput against wrk (or autocannon from npm), a fresh
-## clone's set-up
-## (MESHGATE_BENCH_SKIP_SETUP=1 skips that one).
+## clone's set-up (MESHGATE_BENCH_SKIP_SETUP=1 skips that one).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
