@@ -250,22 +250,43 @@ class CaseSpec(CaseModel):
                 )
         return self
 
+    def metrics_service(self, proxy: str) -> Service | None:
+        """The service whose pods' sidecars ``expect.metrics.proxy`` names, if it names
+        one: ``name.namespace`` (Istio's short host), or a bare ``spec.services`` name
+        that no gateway or client has and one namespace holds."""
+        if proxy in {"ingress", "egress"} | {g.name for g in self.gateways}:
+            return None
+        if proxy in {c.name for c in self.clients}:
+            return None
+        own = [s for s in self.services if not s.external and s.runs_pods]
+        exact = [s for s in own if f"{s.name}.{s.namespace}" == proxy]
+        if exact:
+            return exact[0]
+        bare = [s for s in own if s.name == proxy]
+        return bare[0] if len(bare) == 1 else None
+
     @model_validator(mode="after")
     def _access_log_proxies_exist(self) -> CaseSpec:
         proxies = {"ingress", "egress"} | {g.name for g in self.gateways}
         proxies |= {c.name for c in self.clients}
         for check in self.checks:
             named = [("accessLog", e.proxy) for e in check.expect.access_logs]
-            named += [("metrics", m.proxy) for m in check.expect.metrics or ()]
-            for key, proxy in named:
+            metrics = [("metrics", m.proxy) for m in check.expect.metrics or ()]
+            for key, proxy in named + metrics:
                 # namespace/name: a Gateway API Gateway (its deployment's proxy).
-                if proxy not in proxies and "/" not in proxy:
-                    known = ", ".join(sorted(proxies))
-                    raise ValueError(
-                        f"check {check.name!r}: {key} proxy {proxy!r} is none of "
-                        f"the case's proxies ({known}, or namespace/name of a Gateway API "
-                        "Gateway)"
-                    )
+                if proxy in proxies or "/" in proxy:
+                    continue
+                if key == "metrics" and self.metrics_service(proxy) is not None:
+                    continue
+                known = ", ".join(sorted(proxies))
+                services = ""
+                if key == "metrics":
+                    services = ", a spec.services name (name.namespace when two namespaces have it)"
+                raise ValueError(
+                    f"check {check.name!r}: {key} proxy {proxy!r} is none of "
+                    f"the case's proxies ({known}{services}, or namespace/name of a Gateway "
+                    "API Gateway)"
+                )
         return self
 
 

@@ -220,7 +220,13 @@ class CaseBackends:
             if identity_of_pods is not None:
                 self.inbound.append(
                     InboundWorkload(
-                        pod, service.namespace, labels, identity_of_pods, tuple(inbound)
+                        pod,
+                        service.namespace,
+                        labels,
+                        identity_of_pods,
+                        tuple(inbound),
+                        workload=f"{service.name}-{version}",
+                        service=service.name,
                     )
                 )
             if service.external:

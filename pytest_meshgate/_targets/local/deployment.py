@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import json
+import time
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -26,7 +29,14 @@ from ..._cases.model.workloads import (
     sidecar_injected,
 )
 from ..._durations import parse_duration
-from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
+from ..._exchange.records import (
+    AccessLogLine,
+    ClientTLS,
+    Credential,
+    Exchange,
+    MetricSnapshot,
+    SeriesKey,
+)
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
@@ -42,7 +52,8 @@ from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
 from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
 from .translate.accesslog import istio_log_files
-from .translate.stats import istio_metrics_config
+from .translate.sidecar.inbound import inbound_stats_log_path
+from .translate.stats import MetricsConfig, istio_metrics_config
 from .world import GatewayProxy, MeshIdentity, ServicePortInfo, World
 
 __all__ = ["LocalDeployment", "LocalSession"]
@@ -69,6 +80,43 @@ class LocalSession(Transport, Protocol):
     def apply_config(self, proxy: LocalProxy, config: Any) -> None: ...
 
 
+def _downstream_of(path: Path, upstream_local: str, wait: float = 1.5) -> str | None:
+    """The downstream address of the inbound sidecars' connection that reached the app
+    from ``upstream_local`` (their stats log has both; a TCP line comes at close)."""
+    deadline = time.monotonic() + wait
+    needle = f'"upstream_local_address":"{upstream_local}"'
+    while True:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            if needle not in line.replace(" ", ""):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            remote = record.get("downstream_remote_address")
+            if isinstance(remote, str) and remote and remote != "-":
+                return remote
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def _of_pod(pod: str) -> Callable[[Mapping[str, Any]], bool]:
+    def select(record: Mapping[str, Any]) -> bool:
+        return record.get("pod") == pod
+
+    return select
+
+
+def inbound_stats_log(proxy: LocalProxy) -> Path:
+    """The inbound sidecars' stats log (``translate.sidecar.inbound``)."""
+    return Path(inbound_stats_log_path(str(proxy.access_log_path)))
+
+
 class LocalDeployment(Deployment):
     """One case on the local target: its echo listeners and the gateways it configured."""
 
@@ -85,6 +133,10 @@ class LocalDeployment(Deployment):
         self._ca_subjects: dict[str, str] | None = None
         self._gateway_api: Conversion | None = None
         self._torn_down = False
+        self.inbound_sidecars = False  # whether injected pods run behind inbound sidecars
+        self._inbound_proxy: LocalProxy | None = None
+        # Per injected pod: its server-side MetricsConfig and what its lines counted to.
+        self._pod_metrics: dict[str, tuple[MetricsConfig, SampleCache]] = {}
         # What the translation of each proxy warned about (deployment_warnings).
         self._warnings: list[str] = []
         # The ports each client's sidecar captures besides the registry's (serves).
@@ -97,6 +149,7 @@ class LocalDeployment(Deployment):
         """The case's echo pods; with the ``inbound`` sidecars' Envoy, injected ones behind it."""
         self.secrets = self.target.secrets.for_case(self.loaded.case)
         resources = self.loaded.resources
+        self.inbound_sidecars = inbound is not None
 
         if inbound is not None:
             for service in self.loaded.case.spec.services:
@@ -145,6 +198,13 @@ class LocalDeployment(Deployment):
             pytest.skip(f"target 'local' lacks capability: {exc}")
         self._note("inbound sidecars", warnings)
         self.target.apply_config(proxy, config)
+        self._inbound_proxy = proxy
+        for workload in self.backends.inbound:
+            # Each pod's server-side stats config (its own Telemetry selection).
+            pod = GatewayProxy(workload.pod, workload.namespace, workload.labels, (), proxy.bind)
+            config_of_pod = istio_metrics_config(world, pod, mode="SERVER")
+            self._skip_unsupported(config_of_pod.expressions())
+            self._pod_metrics[workload.pod] = (config_of_pod, SampleCache())
 
     def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
         """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
@@ -246,6 +306,7 @@ class LocalDeployment(Deployment):
                 workload.namespace, gateway_service_account(workload.name)
             ),
             num_trusted_proxies=self._trusted_proxies(workload),
+            peer_exchange=self.inbound_sidecars,
         )
 
     def _trusted_proxies(self, workload: GatewayWorkload) -> int:
@@ -303,6 +364,7 @@ class LocalDeployment(Deployment):
             mesh_identity=self.target.mesh_ca.identity(client.namespace, client.account)
             if injected
             else None,
+            peer_exchange=self.inbound_sidecars and injected,
         )
         (proxy.log_dir / "files").mkdir(parents=True, exist_ok=True)
         try:
@@ -398,6 +460,10 @@ class LocalDeployment(Deployment):
             return AccessLogLine(proxy, None, note="that proxy does not run in this case")
         echo = exchange.response.echo if exchange.response is not None else None
         peer = echo.get("peer") if isinstance(echo, dict) else None
+        if peer and self._inbound_proxy is not None:
+            # Behind an inbound sidecar the echo saw the sidecar's connection: the
+            # proxy's own is the one that sidecar accepted for it.
+            peer = _downstream_of(inbound_stats_log(self._inbound_proxy), str(peer)) or peer
         return istio_access_log_line(
             proxy, local, exchange.request.meshgate_id, expect_line, str(peer) if peer else None
         )
@@ -406,18 +472,49 @@ class LocalDeployment(Deployment):
         """What ``metrics`` counts this proxy's stats log with; a skip for a tag
         expression the local proxies cannot evaluate."""
         config = istio_metrics_config(world, gateway)
-        for expression in config.expressions():
-            problem = unsupported_expression(expression)
-            if problem is not None:
-                pytest.skip(f"target 'local' lacks capability: {problem}")
+        self._skip_unsupported(config.expressions())
         proxy.metrics_config = config
         proxy.stats_identity = ProxyIdentity(
             gateway.name, gateway.namespace, dict(gateway.labels), gateway=not gateway.sidecar
         )
 
+    @staticmethod
+    def _skip_unsupported(expressions: list[str]) -> None:
+        for expression in expressions:
+            problem = unsupported_expression(expression)
+            if problem is not None:
+                pytest.skip(f"target 'local' lacks capability: {problem}")
+
+    def _service_metrics(self, proxy: str, service: Service) -> MetricSnapshot:
+        """The samples of the sidecars of ``service``'s pods (their destination reporter),
+        summed, from the inbound sidecars' stats log (its lines name their pod)."""
+        pods = [
+            w
+            for w in self.backends.inbound
+            if w.service == service.name and w.namespace == service.namespace
+        ]
+        if self._inbound_proxy is None or not pods:
+            return MetricSnapshot.unavailable(
+                proxy, f"the pods of {service.name} have no sidecar in this case"
+            )
+        path = inbound_stats_log(self._inbound_proxy)
+        total: dict[SeriesKey, float] = {}
+        for workload in pods:
+            config, cache = self._pod_metrics[workload.pod]
+            if not config.enabled:
+                continue
+            identity = ProxyIdentity(workload.workload, workload.namespace, workload.labels, False)
+            samples = read_samples(path, identity, config, cache, select=_of_pod(workload.pod))
+            for key, value in samples.items():
+                total[key] = total.get(key, 0.0) + value
+        return MetricSnapshot(proxy, total)
+
     def metrics(self, proxy: str) -> MetricSnapshot:
         """The samples Istio's stats filter would hold at ``proxy``, counted from its
-        stats log (``local.stats``)."""
+        stats log (``local.stats``); a service's from its pods' inbound sidecars."""
+        service = self.loaded.case.spec.metrics_service(proxy)
+        if service is not None:
+            return self._service_metrics(proxy, service)
         local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
         if local is None or local.stats_identity is None:
             return MetricSnapshot.unavailable(proxy, "that proxy does not run in this case")

@@ -89,6 +89,8 @@ SUPPORTED_FEATURES = frozenset(
         "TCPMetrics",
         "TelemetryMetrics",
         "TelemetryMetricsTagOverrides",
+        "DestinationReporterMetrics",
+        "MetricsPeerMetadataExchange",
         "AuthorizationPolicy",
         "AuthorizationPolicyDeny",
         "AuthorizationPolicyAllowNothing",

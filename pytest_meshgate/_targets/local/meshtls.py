@@ -7,8 +7,11 @@ holds a PeerAuthentication, a DestinationRule with ISTIO_MUTUAL towards one
 of its services, says which workloads are in the mesh (a Namespace labelled
 ``istio-injection``, a service or client with ``sidecar``), an
 AuthorizationPolicy or RequestAuthentication selects one of its services (its
-inbound sidecar enforces it), or a check looks at the
-``X-Forwarded-Client-Cert`` header the inbound sidecar adds. Elsewhere
+inbound sidecar enforces it), a check looks at the
+``X-Forwarded-Client-Cert`` header the inbound sidecar adds, or a check has
+``expect.metrics`` (the principals and ``connection_security_policy`` Istio
+reports, the destination reporter at an injected pod and the peer metadata
+its sidecar exchanges all come from that sidecar). Elsewhere
 traffic from the mesh reaches the echo directly in plaintext, which is what
 auto mTLS looks like to the app except for that header.
 """
@@ -118,4 +121,4 @@ def mesh_tls_modelled(loaded: LoadedCase) -> bool:
         return True
     if any(c.sidecar is not None for c in spec.clients):
         return True
-    return any(_looks_at_xfcc(check) for check in spec.checks)
+    return any(_looks_at_xfcc(check) or check.expect.metrics is not None for check in spec.checks)

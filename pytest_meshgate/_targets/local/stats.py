@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 from ..._cases.model.metrics import HISTOGRAM_METRICS, ISTIO_LABELS
 from ..._exchange.records import SeriesKey
 from ..metrics import DEFAULT_BUCKETS, format_bound, series_key
+from .translate.peer import PeerIdentity, decode_peer
 from .translate.stats import CLUSTER_ID, MetricsConfig
 
 __all__ = [
@@ -129,8 +130,70 @@ def _destination_service(record: Mapping[str, Any], identity: ProxyIdentity) -> 
     return host, name
 
 
+def _server_labels(record: Mapping[str, Any]) -> dict[str, str]:
+    """The tags of a server-side reporter (an inbound sidecar: ``reporter="destination"``).
+
+    destination_* are the pod's own node metadata and its inbound cluster's
+    ``istio.services`` (the Service of the port, ``buildClusterMetadata``);
+    source_* the peer metadata the caller exchanged, else ``unknown`` (the
+    revision ``latest``) with the namespace of the peer certificate
+    (istio/proxy testdata ``tcp_server_connection_open_without_mx``).
+    """
+    labels = record.get("pod_labels")
+    own = PeerIdentity(
+        _value(record, "pod"),
+        _value(record, "pod_namespace"),
+        _value(record, "pod_workload"),
+        {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+    )
+    peer = decode_peer(_value(record, "peer_metadata"))
+    peer_san = _value(record, "downstream_peer_san")
+    local_san = _value(record, "downstream_local_san")
+    service = _value(record, "pod_service")
+    mutual = bool(_value(record, "downstream_tls")) and bool(peer_san)
+    tags = {
+        "reporter": "destination",
+        "source_workload": _UNKNOWN,
+        "source_canonical_service": _UNKNOWN,
+        "source_canonical_revision": "latest",
+        "source_workload_namespace": _spiffe_namespace(peer_san) or _UNKNOWN,
+        "source_principal": peer_san or _UNKNOWN,
+        "source_app": _UNKNOWN,
+        "source_version": _UNKNOWN,
+        "source_cluster": _UNKNOWN,
+        "destination_workload": own.workload or _UNKNOWN,
+        "destination_workload_namespace": own.namespace or _UNKNOWN,
+        "destination_principal": local_san or _UNKNOWN,
+        "destination_app": own.labels.get("app") or _UNKNOWN,
+        "destination_version": own.labels.get("version") or _UNKNOWN,
+        "destination_service": f"{service}.{own.namespace}.svc.cluster.local",
+        "destination_canonical_service": own.canonical_name,
+        "destination_canonical_revision": own.canonical_revision,
+        "destination_service_name": service or _UNKNOWN,
+        "destination_service_namespace": own.namespace or _UNKNOWN,
+        "destination_cluster": CLUSTER_ID,
+        "connection_security_policy": "mutual_tls" if mutual else "none",
+    }
+    if peer is not None:
+        tags.update(
+            {
+                "source_workload": peer.workload or _UNKNOWN,
+                "source_canonical_service": peer.canonical_name,
+                "source_canonical_revision": peer.canonical_revision,
+                "source_workload_namespace": peer.namespace or _UNKNOWN,
+                "source_app": peer.labels.get("app") or _UNKNOWN,
+                "source_version": peer.labels.get("version") or _UNKNOWN,
+                "source_cluster": peer.cluster or _UNKNOWN,
+            }
+        )
+    return tags
+
+
 def _labels(record: Mapping[str, Any], identity: ProxyIdentity) -> dict[str, str]:
-    """The tags of a client-side reporter (``populatePeerInfo``, ClientSidecar)."""
+    """The tags of a client-side reporter (``populatePeerInfo``, ClientSidecar); those
+    of a server-side one for an inbound sidecar's line (it names its ``pod``)."""
+    if "pod" in record:
+        return _server_labels(record)
     peer = _value(record, "endpoint_workload").split(";")
     peer += [""] * (5 - len(peer))
     peer_workload, peer_ns, peer_canonical, peer_revision, peer_cluster = peer[:5]
@@ -138,7 +201,7 @@ def _labels(record: Mapping[str, Any], identity: ProxyIdentity) -> dict[str, str
     local_san = _value(record, "upstream_local_san")
     peer_namespace = _spiffe_namespace(peer_san) or peer_ns
     host, name = _destination_service(record, identity)
-    return {
+    tags = {
         "reporter": "source",
         "source_workload": identity.workload,
         "source_canonical_service": identity.canonical_name,
@@ -159,7 +222,23 @@ def _labels(record: Mapping[str, Any], identity: ProxyIdentity) -> dict[str, str
         "destination_service_name": name or _UNKNOWN,
         "destination_service_namespace": peer_namespace or _UNKNOWN,
         "destination_cluster": peer_cluster or _UNKNOWN,
+        "connection_security_policy": _UNKNOWN,  # a client reporter always says so
     }
+    exchanged = decode_peer(_value(record, "upstream_peer_metadata"))
+    if exchanged is not None:
+        # The backend's sidecar answered with its pod's metadata (translate.peer).
+        tags.update(
+            {
+                "destination_workload": exchanged.workload or _UNKNOWN,
+                "destination_workload_namespace": peer_namespace or exchanged.namespace,
+                "destination_app": exchanged.labels.get("app") or _UNKNOWN,
+                "destination_version": exchanged.labels.get("version") or _UNKNOWN,
+                "destination_canonical_service": exchanged.canonical_name,
+                "destination_canonical_revision": exchanged.canonical_revision,
+                "destination_cluster": exchanged.cluster or _UNKNOWN,
+            }
+        )
+    return tags
 
 
 # The Envoy attributes (envoy docs "Attributes") a tag expression may read here.
@@ -338,7 +417,6 @@ def count_samples(
         if record.get("kind") == "tcp":
             tags["request_protocol"] = "tcp"
             tags["response_flags"] = flags
-            tags["connection_security_policy"] = _UNKNOWN
             # Without metadata exchange the filter reports a connection once, at its close.
             record_metric("tcp_connections_opened_total", tags, 1, record)
             record_metric("tcp_sent_bytes_total", tags, sent, record)
@@ -351,7 +429,6 @@ def count_samples(
         status = _number(record, "grpc_status")
         tags["grpc_response_status"] = str(status) if grpc and status is not None else ""
         tags["response_flags"] = flags
-        tags["connection_security_policy"] = _UNKNOWN
         record_metric("requests_total", tags, 1, record)
         duration = _number(record, "duration")
         if duration is not None:
@@ -372,9 +449,14 @@ class SampleCache:
 
 
 def read_samples(
-    path: Path, identity: ProxyIdentity, config: MetricsConfig, cache: SampleCache
+    path: Path,
+    identity: ProxyIdentity,
+    config: MetricsConfig,
+    cache: SampleCache,
+    select: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> dict[SeriesKey, float]:
-    """The samples of everything the proxy logged to its stats log so far."""
+    """The samples of everything the proxy logged to its stats log so far (of the
+    lines ``select`` keeps: the inbound sidecars' log is shared by every pod)."""
     if cache.config != config or cache.identity != identity:
         cache.config, cache.identity, cache.offset, cache.samples = config, identity, 0, {}
     try:
@@ -390,7 +472,7 @@ def read_samples(
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict):
+        if isinstance(record, dict) and (select is None or select(record)):
             records.append(record)
     cache.offset += end
     for key, value in count_samples(records, identity, config).items():

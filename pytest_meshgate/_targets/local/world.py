@@ -128,6 +128,9 @@ class InboundWorkload:
     labels: Mapping[str, str]
     identity: MeshIdentity
     ports: tuple[InboundPort, ...]
+    # Its Deployment (``<service>-<version>``) and Service, as the stats filter names them.
+    workload: str = ""
+    service: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class GatewayProxy:
     # proxy.istio.io/config gatewayTopology.numTrustedProxies (the pod annotation
     # over meshConfig.defaultConfig): the HCM's xff_num_trusted_hops.
     num_trusted_proxies: int = 0
+    # Metadata exchange with the inbound sidecars (translate.peer): on where they run.
+    peer_exchange: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ...._cases.model.istio import ClientTLSSettings
 from ..world import Endpoint, GatewayProxy, MeshService, World
 from .authn import DISABLE, peer_authentication
 from .common import _API, Json
+from .stats import endpoint_metadata
 from .tls import upstream_tls
 
 __all__ = ["TLS_MATCH_KEY", "auto_mtls"]
@@ -74,8 +75,13 @@ def auto_mtls(
             continue
         socket = {"address": address[0], "port_value": address[1]}
         entry: Json = {"endpoint": {"address": {"socket_address": socket}}}
+        # The stats filter's istio.workload metadata stays beside the TLS match.
+        metadata = endpoint_metadata(ep, ep.namespace or service.namespace)
+        filters: Json = dict(metadata["filter_metadata"]) if metadata is not None else {}
         if id(ep) in mutual:
-            entry["metadata"] = {"filter_metadata": {TLS_MATCH_KEY: {"tlsMode": "istio"}}}
+            filters[TLS_MATCH_KEY] = {"tlsMode": "istio"}
+        if filters:
+            entry["metadata"] = {"filter_metadata": filters}
         lb_endpoints.append(entry)
     cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": lb_endpoints}]
     cluster["transport_socket_matches"] = [

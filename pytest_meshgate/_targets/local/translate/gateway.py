@@ -12,6 +12,7 @@ from ...._cases.model.istio import Gateway, Server
 from ..world import GatewayProxy, World
 from .common import _API, HCM_TYPE, Json, UnsupportedFeature, resources_of
 from .hosts import sanitize_server_hosts
+from .peer import PeerIdentity, outbound_peer_filters
 
 __all__ = [
     "GATEWAY_SERVICE_ANNOTATION",
@@ -304,6 +305,19 @@ def _http_filters(servers: list[BoundServer]) -> list[Json]:
     return filters
 
 
+def _peer_filters(proxy: GatewayProxy) -> list[Json]:
+    """Metadata exchange (``appendMxFilter``: after authn and authz), where it is modelled."""
+    if not proxy.peer_exchange:
+        return []
+    identity = PeerIdentity(
+        pod=f"{proxy.name}-0",
+        namespace=proxy.namespace,
+        workload=proxy.name,
+        labels=dict(proxy.labels),
+    )
+    return outbound_peer_filters(identity, proxy.source_address or "127.0.0.1", proxy.sidecar)
+
+
 def _security_http_filters(proxy: GatewayProxy) -> list[Json]:
     security = proxy.security
     return [dict(f) for f in security.http] if security is not None else []
@@ -333,7 +347,11 @@ def http_connection_manager(
         # route file, or ADS) fills it in, so translation stays transport-free.
         "rds": {"route_config_name": route_name},
         # Authentication and authorization first (listener_builder.go), then the rest.
-        "http_filters": [*_security_http_filters(proxy), *_http_filters(servers)],
+        "http_filters": [
+            *_security_http_filters(proxy),
+            *_peer_filters(proxy),
+            *_http_filters(servers),
+        ],
         "access_log": [*access_log(proxy), *(dict(x) for x in proxy.access_logs)],
         "use_remote_address": True,
         "forward_client_cert_details": "SANITIZE_SET",

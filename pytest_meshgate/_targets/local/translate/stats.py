@@ -14,7 +14,7 @@ The metrics config follows ``pilot/pkg/model/telemetry.go`` (``mergeMetrics``,
 ``generateStatsConfig``): Telemetry ``metrics`` of the root namespace, the
 proxy's namespace and its workload, in that order; provider ``prometheus``
 (the mesh's default metrics provider); overrides for CLIENT mode (gateways and
-outbound sidecars report as clients).
+outbound sidecars report as clients) or SERVER mode (inbound sidecars).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ...._cases.model.istio import Telemetry
 from ..world import Endpoint, GatewayProxy, MeshService, World
 from .accesslog import applicable_telemetries
 from .common import _API, Json
+from .peer import PEER_NAMESPACE
 
 __all__ = [
     "CLUSTER_ID",
@@ -85,8 +86,9 @@ def _provider_names(entry: object) -> list[str]:
     return [p.name for p in getattr(entry, "providers", [])]
 
 
-def istio_metrics_config(world: World, proxy: GatewayProxy) -> MetricsConfig:
-    """``mergeMetrics`` for the CLIENT mode of ``proxy``, with prometheus the default provider."""
+def istio_metrics_config(world: World, proxy: GatewayProxy, mode: str = "CLIENT") -> MetricsConfig:
+    """``mergeMetrics`` for ``mode`` of ``proxy`` (``CLIENT``: a gateway or outbound
+    sidecar; ``SERVER``: an inbound sidecar), with prometheus the default provider."""
     entries = [m for t in applicable_telemetries(world, proxy) for m in _metrics_of(t)]
     in_scope = [_PROMETHEUS]
     for entry in entries:
@@ -108,8 +110,8 @@ def istio_metrics_config(world: World, proxy: GatewayProxy) -> MetricsConfig:
             if override is None:
                 continue  # refused by validation
             match = override.match
-            mode = match.mode if match is not None else "CLIENT_AND_SERVER"
-            if mode == "SERVER":
+            matched_mode = match.mode if match is not None else "CLIENT_AND_SERVER"
+            if matched_mode not in ("CLIENT_AND_SERVER", mode):
                 continue
             metric = match.metric if match is not None else None
             custom = match.custom_metric if match is not None else None
@@ -211,6 +213,8 @@ _HTTP_FIELDS: Mapping[str, str] = {
     "endpoint_workload": "%UPSTREAM_METADATA(istio:workload)%",
     "upstream_peer_san": "%UPSTREAM_PEER_URI_SAN%",
     "upstream_local_san": "%UPSTREAM_LOCAL_URI_SAN%",
+    # The backend sidecar's exchanged metadata (translate.peer), when it answered with it.
+    "upstream_peer_metadata": f"%DYNAMIC_METADATA({PEER_NAMESPACE}:metadata)%",
     "upstream_host": "%UPSTREAM_HOST%",
     "requested_server_name": "%REQUESTED_SERVER_NAME%",
     "duration": "%DURATION%",
@@ -218,7 +222,7 @@ _HTTP_FIELDS: Mapping[str, str] = {
     "wire_bytes_sent": "%DOWNSTREAM_WIRE_BYTES_SENT%",
 }
 _TCP_FIELDS: Mapping[str, str] = {
-    **{k: v for k, v in _HTTP_FIELDS.items() if not v.startswith("%REQ(")},
+    **{k: v for k, v in _HTTP_FIELDS.items() if not v.startswith(("%REQ(", "%DYNAMIC_METADATA("))},
     "kind": "tcp",
     "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
 }

@@ -27,6 +27,7 @@ TCP = InboundPort(
     ServicePortInfo("tcp", 9000, 9090, "TCP"), ("127.0.0.1", 30003), ("127.0.0.1", 30004)
 )
 ROUTER = "envoy.filters.http.router"
+MX = "envoy.filters.http.header_to_metadata"  # the peer metadata exchange (translate.peer)
 
 
 def resource(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> Any:
@@ -74,6 +75,7 @@ def test_every_http_chain_carries_authn_then_rbac_before_the_router() -> None:
             "envoy.filters.http.jwt_authn",
             "envoy.filters.http.rbac",  # DENY, the root namespace's
             "envoy.filters.http.rbac",  # ALLOW, the workload's
+            MX,
             ROUTER,
         ]
         (hcm,) = chain["filters"]
@@ -119,7 +121,7 @@ def test_policies_of_other_workloads_leave_the_chains_alone() -> None:
         }),
     )  # fmt: skip
     for chain in found[80]["filter_chains"]:
-        assert http_filters(chain) == [ROUTER]
+        assert http_filters(chain) == [MX, ROUTER]
     for chain in found[9090]["filter_chains"]:
         assert network_filters(chain) == ["envoy.filters.network.tcp_proxy"]
 

@@ -36,6 +36,8 @@ by principal or namespace denies it.
 
 from __future__ import annotations
 
+import os
+
 from ....._cases.model.istio import AuthorizationPolicy
 from ...world import InboundPort, InboundWorkload, World
 from ..authn import DISABLE, PERMISSIVE, STRICT, peer_authentication
@@ -43,6 +45,15 @@ from ..authz import SecurityFilters, applicable_policies, security_filters
 from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json, UnsupportedFeature
 from ..gateway import HTTP_PROTOCOLS
 from ..listeners import HCM_FILTER, TLS_INSPECTOR
+from ..peer import (
+    PEER_ID_HEADER,
+    PEER_METADATA_HEADER,
+    PEER_NAMESPACE,
+    PeerIdentity,
+    inbound_peer_filter,
+    peer_headers,
+)
+from ..stats import STATS_LOG
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
 from .filterchains import tcp_proxy_to
 
@@ -51,6 +62,7 @@ __all__ = [
     "inbound_cluster_name",
     "inbound_http_filters",
     "inbound_network_filters",
+    "inbound_stats_log_path",
     "translate_inbound",
 ]
 
@@ -62,6 +74,41 @@ _ROUTER: Json = {
     "typed_config": {"@type": f"{_API}.filters.http.router.v3.Router"},
 }
 _H2_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+# What the stats filter reads of a request at the server side (istio_stats.cc: the
+# downstream connection's certificates and the exchanged peer metadata).
+_SERVER_HTTP_FIELDS: Json = {
+    "kind": "http",
+    "response_code": "%RESPONSE_CODE%",
+    "response_flags": "%RESPONSE_FLAGS%",
+    "grpc_status": "%GRPC_STATUS_NUMBER%",
+    "content_type": "%REQ(CONTENT-TYPE)%",
+    "authority": "%REQ(:AUTHORITY)%",
+    "path": "%REQ(:PATH)%",
+    "method": "%REQ(:METHOD)%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "route_name": "%ROUTE_NAME%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER_RAW%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "requested_server_name": "%REQUESTED_SERVER_NAME%",
+    "downstream_peer_san": "%DOWNSTREAM_PEER_URI_SAN%",
+    "downstream_local_san": "%DOWNSTREAM_LOCAL_URI_SAN%",
+    "downstream_tls": "%DOWNSTREAM_TLS_VERSION%",
+    "downstream_remote_address": "%DOWNSTREAM_REMOTE_ADDRESS%",
+    "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
+    "peer_id": f"%DYNAMIC_METADATA({PEER_NAMESPACE}:id)%",
+    "peer_metadata": f"%DYNAMIC_METADATA({PEER_NAMESPACE}:metadata)%",
+    "duration": "%DURATION%",
+    "wire_bytes_received": "%DOWNSTREAM_WIRE_BYTES_RECEIVED%",
+    "wire_bytes_sent": "%DOWNSTREAM_WIRE_BYTES_SENT%",
+}
+_SERVER_TCP_FIELDS: Json = {
+    **{
+        k: v
+        for k, v in _SERVER_HTTP_FIELDS.items()
+        if not v.startswith(("%REQ(", "%DYNAMIC_METADATA(")) and k != "route_name"
+    },
+    "kind": "tcp",
+}
 _H2_PROTOCOLS = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 
 
@@ -129,9 +176,69 @@ def _mtls_context(workload: InboundWorkload, http: bool) -> Json:
     return transport_socket(context)
 
 
+def _pod_fields(workload: InboundWorkload, port: InboundPort) -> Json:
+    """The pod's own identity and service, literal in its lines of the stats log (the
+    node metadata and inbound cluster metadata the stats filter reads)."""
+
+    def literal(value: str) -> str:
+        return value.replace("%", "%%")
+
+    return {
+        "pod": literal(workload.pod),
+        "pod_namespace": literal(workload.namespace),
+        "pod_workload": literal(workload.workload),
+        "pod_service": literal(workload.service),
+        "pod_port": str(port.port.target_port),
+        "pod_labels": {literal(k): literal(v) for k, v in workload.labels.items()},
+    }
+
+
+def _stats_logger(path: str, fields: Json) -> Json:
+    return {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": f"{_API}.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"json_format": fields, "json_format_options": {}},
+        },
+    }
+
+
+def inbound_stats_log_path(access_log_path: str) -> str:
+    """The inbound sidecars' stats log, beside their harness log."""
+    return os.path.join(os.path.dirname(access_log_path), STATS_LOG)
+
+
+def _route(cluster: str, match: Json, extra: Json) -> Json:
+    route: Json = {"name": "default", "match": {"prefix": "/", **match}}
+    route["route"] = {"cluster": cluster, "timeout": "0s"}
+    return {**route, **extra}
+
+
+def _routes(workload: InboundWorkload, cluster: str) -> list[Json]:
+    """Route everything to the app, without the peer's exchange headers; a request
+    that carried a peer id gets the pod's own pair back (``translate.peer``)."""
+    strip = {"request_headers_to_remove": [PEER_ID_HEADER, PEER_METADATA_HEADER]}
+    identity = PeerIdentity(workload.pod, workload.namespace, workload.workload, workload.labels)
+    node_id, metadata = peer_headers(identity, workload.ports[0].listen[0], sidecar=True)
+    answer = [
+        {
+            "header": {"key": key, "value": value.replace("%", "%%")},
+            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        }
+        for key, value in ((PEER_ID_HEADER, node_id), (PEER_METADATA_HEADER, metadata))
+    ]
+    exchanged = {"headers": [{"name": PEER_ID_HEADER, "present_match": True}]}
+    return [
+        _route(cluster, exchanged, {"response_headers_to_add": answer, **strip}),
+        _route(cluster, {}, strip),
+    ]
+
+
 def _hcm(
     world: World, workload: InboundWorkload, port: InboundPort, cluster: str, log: str
 ) -> Json:
+    stats = {**_SERVER_HTTP_FIELDS, **_pod_fields(workload, port)}
     hcm: Json = {
         "@type": _HCM_TYPE,
         "stat_prefix": f"inbound_0.0.0.0_{port.port.target_port}",
@@ -142,18 +249,17 @@ def _hcm(
                 {
                     "name": f"inbound|http|{port.port.port}",
                     "domains": ["*"],
-                    "routes": [
-                        {
-                            "name": "default",
-                            "match": {"prefix": "/"},
-                            "route": {"cluster": cluster, "timeout": "0s"},
-                        }
-                    ],
+                    "routes": _routes(workload, cluster),
                 }
             ],
             "validate_clusters": False,
         },
-        "http_filters": [*inbound_http_filters(world, workload, port), _ROUTER],
+        # SidecarInboundMetadataFilter comes after authn and authz (appendMxFilter).
+        "http_filters": [
+            *inbound_http_filters(world, workload, port),
+            inbound_peer_filter(),
+            _ROUTER,
+        ],
         "use_remote_address": False,
         "forward_client_cert_details": "APPEND_FORWARD",
         "set_current_client_cert_details": {"subject": True, "uri": True, "dns": True},
@@ -161,7 +267,7 @@ def _hcm(
         "normalize_path": True,
         "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
         "stream_idle_timeout": "0s",
-        "access_log": [_access_log(log)],
+        "access_log": [_access_log(log), _stats_logger(inbound_stats_log_path(log), stats)],
     }
     if port.port.protocol in _H2_PROTOCOLS:
         hcm["http2_protocol_options"] = {}
@@ -195,7 +301,12 @@ def _chains(
     if http:
         filters = [{"name": HCM_FILTER, "typed_config": _hcm(world, workload, port, cluster, log)}]
     else:
-        filters = [*inbound_network_filters(world, workload, port), *tcp_proxy_to(cluster)]
+        proxy = tcp_proxy_to(cluster)
+        fields = {**_SERVER_TCP_FIELDS, **_pod_fields(workload, port)}
+        proxy[0]["typed_config"]["access_log"] = [
+            _stats_logger(inbound_stats_log_path(log), fields)
+        ]
+        filters = [*inbound_network_filters(world, workload, port), *proxy]
     mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(
         port.port.target_port
     )
