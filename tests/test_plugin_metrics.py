@@ -111,3 +111,27 @@ def test_a_tag_expression_over_unlogged_attributes_skips_the_case(
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*reads destination.port, which the local proxies do not log*"])
+
+
+def test_a_service_names_its_pods_sidecars_as_the_destination_reporter(
+    pytester: pytest.Pytester,
+) -> None:
+    """``proxy: web`` (or ``web.default``) reads the web pods' inbound sidecars; a service
+    the case does not have is a located error, like any unknown proxy."""
+    pytester.makefile(
+        ".yaml",
+        ok=case(
+            name="ok",
+            metrics="{proxy: web, name: istio_requests_total, labels: {reporter: destination, "
+            "source_workload: istio-ingressgateway, destination_workload: web-v1, "
+            "connection_security_policy: mutual_tls}, delta: 1}, "
+            "{proxy: web.default, name: istio_requests_total, labels: {reporter: source}, "
+            "delta: 0}",
+        ),
+        bad=case(name="bad", metrics="{proxy: web.other, name: istio_requests_total}"),
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*bad.yaml:*metrics proxy 'web.other' is none of the case's proxies*spec.services name*"]
+    )

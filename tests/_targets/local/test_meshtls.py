@@ -55,3 +55,36 @@ def test_a_policy_selecting_a_service_needs_its_inbound_sidecar(
     result = load_case_file(path)
     assert not result.invalid, result.invalid[0].error.render()
     assert mesh_tls_modelled(result.cases[0]) is modelled
+
+
+PLAIN = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: metrics}
+spec:
+  services:
+  - {name: reviews, ports: [{name: http, port: 9080}]}
+  checks:
+  - name: a
+    request: {url: "http://reviews.example.com/"}
+    expect: %s
+"""
+
+
+@pytest.mark.parametrize(
+    ("expect", "modelled"),
+    [
+        ("{metrics: [{proxy: ingress, name: istio_requests_total}]}", True),
+        ("{status: 200}", False),
+    ],
+)
+def test_a_check_with_metrics_needs_the_inbound_sidecars(
+    tmp_path: Path, expect: str, modelled: bool
+) -> None:
+    """Principals, connection_security_policy, the destination reporter and peer
+    metadata all come from the pod's sidecar."""
+    path = tmp_path / "case.yaml"
+    path.write_text(PLAIN % expect)
+    result = load_case_file(path)
+    assert not result.invalid, result.invalid[0].error.render()
+    assert mesh_tls_modelled(result.cases[0]) is modelled

@@ -184,3 +184,94 @@ def test_the_log_is_read_incrementally_and_a_half_written_line_waits(tmp_path: P
     # Another config counts the whole log again, under its own rules.
     dropped = MetricsConfig(dropped=frozenset({"requests_total"}))
     assert _series(read_samples(log, GATEWAY, dropped, cache), "istio_requests_total") == []
+
+
+# An inbound sidecar's line (translate.sidecar.inbound): its pod named, the downstream
+# connection's certificates, and the caller's exchanged metadata.
+def _served(peer_metadata: str | None, mtls: bool = True, kind: str = "http") -> dict:
+    from pytest_meshgate._targets.local.translate.peer import PeerIdentity, peer_headers
+
+    record: dict = {
+        "kind": kind,
+        "response_code": 200,
+        "response_flags": "-",
+        "duration": 3,
+        "wire_bytes_received": 80,
+        "wire_bytes_sent": 300,
+        "pod": "reviews-v3-abc",
+        "pod_namespace": "default",
+        "pod_workload": "reviews-v3",
+        "pod_service": "reviews",
+        "pod_labels": {"app": "reviews", "version": "v3"},
+        "downstream_peer_san": (
+            "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+            if mtls
+            else None
+        ),
+        "downstream_local_san": "spiffe://cluster.local/ns/default/sa/reviews" if mtls else None,
+        "downstream_tls": "TLSv1.3" if mtls else None,
+        "peer_metadata": None,
+    }
+    if peer_metadata == "gateway":
+        gateway = PeerIdentity(
+            "istio-ingressgateway-0",
+            "istio-system",
+            "istio-ingressgateway",
+            {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+        )
+        record["peer_metadata"] = peer_headers(gateway, "127.0.0.3", sidecar=False)[1]
+    return record
+
+
+def test_an_inbound_sidecar_reports_as_the_destination_with_the_exchanged_caller() -> None:
+    samples = count_samples([_served("gateway")], SIDECAR, MetricsConfig())
+    ((labels, value),) = _series(samples, "istio_requests_total")
+    assert value == 1
+    assert labels["reporter"] == "destination"
+    assert labels["destination_workload"] == "reviews-v3"
+    assert labels["destination_app"] == "reviews"
+    assert labels["destination_version"] == "v3"
+    assert labels["destination_canonical_revision"] == "v3"
+    assert labels["destination_service"] == "reviews.default.svc.cluster.local"
+    assert labels["destination_service_name"] == "reviews"
+    assert labels["destination_principal"] == "spiffe://cluster.local/ns/default/sa/reviews"
+    assert labels["source_workload"] == "istio-ingressgateway"
+    assert labels["source_workload_namespace"] == "istio-system"
+    assert labels["source_app"] == "istio-ingressgateway"
+    assert labels["source_principal"].endswith("/sa/istio-ingressgateway-service-account")
+    assert labels["connection_security_policy"] == "mutual_tls"
+
+
+def test_without_exchange_the_caller_is_unknown_but_its_certificate_names_its_namespace() -> None:
+    """istio/proxy testdata/metric/tcp_server_connection_open_without_mx.yaml.tmpl."""
+    samples = count_samples([_served(None, kind="tcp")], SIDECAR, MetricsConfig())
+    ((labels, _),) = _series(samples, "istio_tcp_connections_opened_total")
+    assert labels["reporter"] == "destination"
+    assert labels["source_workload"] == "unknown"
+    assert labels["source_canonical_service"] == "unknown"
+    assert labels["source_canonical_revision"] == "latest"
+    assert labels["source_workload_namespace"] == "istio-system"
+    assert labels["source_app"] == "unknown"
+    assert labels["request_protocol"] == "tcp"
+    assert labels["connection_security_policy"] == "mutual_tls"
+
+
+def test_plaintext_at_the_inbound_sidecar_is_policy_none_without_principals() -> None:
+    samples = count_samples([_served("gateway", mtls=False)], SIDECAR, MetricsConfig())
+    ((labels, _),) = _series(samples, "istio_requests_total")
+    assert labels["connection_security_policy"] == "none"
+    assert labels["source_principal"] == "unknown"
+    assert labels["destination_principal"] == "unknown"
+    assert labels["source_workload"] == "istio-ingressgateway"  # the headers still carry it
+
+
+def test_the_source_reporter_takes_the_exchanged_destination_over_the_endpoint() -> None:
+    answered = dict(ROUTED, upstream_peer_metadata=_served("gateway")["peer_metadata"])
+    samples = count_samples([answered], GATEWAY, MetricsConfig())
+    ((labels, _),) = _series(samples, "istio_requests_total")
+    assert labels["destination_workload"] == "istio-ingressgateway"
+    assert labels["destination_app"] == "istio-ingressgateway"
+    plain = count_samples([ROUTED], GATEWAY, MetricsConfig())
+    ((labels, _),) = _series(plain, "istio_requests_total")
+    assert (labels["destination_app"], labels["destination_version"]) == ("unknown", "unknown")
+    assert labels["destination_workload"] == "reviews-v1"

@@ -195,8 +195,10 @@ def decode_peer(value: str) -> PeerIdentity | None:
     if not value or value == "-":
         return None
     try:
-        fields = decode_struct(base64.b64decode(value + "=" * (-len(value) % 4)))
+        fields = decode_struct(base64.b64decode(value + "=" * (-len(value) % 4), validate=True))
     except (ValueError, TypeError):
+        return None
+    if not fields.get("NAME") and not fields.get("WORKLOAD_NAME"):
         return None
     labels = fields.get("LABELS")
     name = str(fields.get("NAME", ""))

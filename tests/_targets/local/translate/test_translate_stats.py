@@ -87,6 +87,10 @@ def test_levels_merge_root_then_namespace_then_workload() -> None:
     }
     assert config.tags["tcp_sent_bytes_total"] == {"request_protocol": None}
     assert header_attributes(config.expressions()) == ("x-user",)
+    # The same Telemetry at an inbound sidecar (SERVER mode, mergeMetrics's other mode).
+    server = istio_metrics_config(world(root, namespace), proxy(), mode="SERVER")
+    assert server.dropped == frozenset({"tcp_sent_bytes_total"})
+    assert server.tags["requests_total"]["user"] == "request.headers['X-User']"
 
 
 def test_all_metrics_disabled_or_another_provider_means_no_stats_filter() -> None:
