@@ -374,8 +374,19 @@ class KubernetesDeployment(Deployment):
         return self.target.adapter.gateways().get(short) or DEFAULT_GATEWAYS[short]
 
     def metrics(self, proxy: str) -> MetricSnapshot:
-        """The proxy's ``istio_*`` samples from its pods' :15090 (``scrape``)."""
+        """The proxy's ``istio_*`` samples from its pods' :15090 (``scrape``); a service's
+        are its echo pods' sidecars' (the ``istio-proxy`` container serves 15090)."""
         from .scrape import proxy_metrics
+
+        service = self.loaded.case.spec.metrics_service(proxy)
+        if service is not None:
+            namespace = service_namespace(service, self.plan)
+            return proxy_metrics(
+                kube=self.kube,
+                proxy=proxy,
+                namespace=namespace,
+                labels={"app": k8s_name(service.name)},
+            )
 
         for client in self.loaded.case.spec.clients:
             if client.name == proxy:

@@ -160,10 +160,33 @@ def test_a_deployment_reads_its_gateways_and_clients_pods(
         }
         api.pod_proxy[(client_ns, "web-istio-abc", 15090, "stats/prometheus")] = _exposition(2)
         gateway_api = deployment.metrics("default/web")
+        # A service names its pods' sidecars (the destination reporter), by its app label.
+        ratings_ns = plan.map("backend")
+        for pod in ("ratings-v1-abc", "ratings-v1-def"):
+            api.objects[f"/api/v1/namespaces/{ratings_ns}/pods/{pod}"] = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": pod,
+                    "namespace": ratings_ns,
+                    "labels": {"app": "ratings", "version": "v1"},
+                },
+                "status": {"phase": "Running"},
+            }
+            api.pod_proxy[(ratings_ns, pod, 15090, "stats/prometheus")] = _exposition(1)
+        ratings = deployment.metrics("ratings")
+        by_namespace = deployment.metrics("ratings.backend")
     finally:
         kubernetes_target.deactivate()
     assert ingress.available and sleep.available, (ingress.note, sleep.note)
     assert gateway_api.available, gateway_api.note
+    assert ratings.available, ratings.note
+    assert ratings.samples == by_namespace.samples
+    ratings_count = [v for (n, _), v in ratings.samples.items() if n == "istio_requests_total"]
+    assert sorted(ratings_count) == [2.0, 6.0]  # both replicas' sidecars, summed
+    assert f"/api/v1/namespaces/{ratings_ns}/pods/ratings-v1-def:15090/proxy/stats/prometheus" in {
+        path for method, path in api.requests if "/proxy/" in path
+    }
     count = [v for (n, _), v in sleep.samples.items() if n == "istio_requests_total"]
     assert sorted(count) == [1.0, 3.0]
     asked = {path for method, path in api.requests if "/proxy/" in path}
