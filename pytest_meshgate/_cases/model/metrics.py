@@ -114,7 +114,8 @@ class MetricExpectation(CaseModel):
         min_length=1,
         max_length=253,
         description="ingress, egress, a spec.gateways name, a spec.clients name (its "
-        "sidecar) or namespace/name of a Gateway API Gateway.",
+        "sidecar) or namespace/name of a Gateway API Gateway (source reporters); or a "
+        "spec.services name or name.namespace: its pods' sidecars (destination reporter).",
     )
     name: MetricName = Field(description="A standard Istio metric, as Prometheus names it.")
     labels: dict[str, str | int | LabelMatch] = Field(
