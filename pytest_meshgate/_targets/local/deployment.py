@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,29 +80,24 @@ class LocalSession(Transport, Protocol):
     def apply_config(self, proxy: LocalProxy, config: Any) -> None: ...
 
 
-def _downstream_of(path: Path, upstream_local: str, wait: float = 1.5) -> str | None:
+def _downstream_of(path: Path, upstream_local: str) -> str | None:
     """The downstream address of the inbound sidecars' connection that reached the app
     from ``upstream_local`` (their stats log has both; a TCP line comes at close)."""
-    deadline = time.monotonic() + wait
-    needle = f'"upstream_local_address":"{upstream_local}"'
-    while True:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if upstream_local not in line:
+            continue
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            lines = []
-        for line in lines:
-            if needle not in line.replace(" ", ""):
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            remote = record.get("downstream_remote_address")
-            if isinstance(remote, str) and remote and remote != "-":
-                return remote
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
+            record = json.loads(line)
+        except ValueError:
+            continue
+        remote = record.get("downstream_remote_address")
+        if record.get("upstream_local_address") == upstream_local and isinstance(remote, str):
+            return remote if remote and remote != "-" else None
+    return None
 
 
 def _of_pod(pod: str) -> Callable[[Mapping[str, Any]], bool]:
@@ -460,12 +455,14 @@ class LocalDeployment(Deployment):
             return AccessLogLine(proxy, None, note="that proxy does not run in this case")
         echo = exchange.response.echo if exchange.response is not None else None
         peer = echo.get("peer") if isinstance(echo, dict) else None
-        if peer and self._inbound_proxy is not None:
-            # Behind an inbound sidecar the echo saw the sidecar's connection: the
-            # proxy's own is the one that sidecar accepted for it.
-            peer = _downstream_of(inbound_stats_log(self._inbound_proxy), str(peer)) or peer
+        inbound = self._inbound_proxy
         return istio_access_log_line(
-            proxy, local, exchange.request.meshgate_id, expect_line, str(peer) if peer else None
+            proxy,
+            local,
+            exchange.request.meshgate_id,
+            expect_line,
+            str(peer) if peer else None,
+            partial(_downstream_of, inbound_stats_log(inbound)) if inbound is not None else None,
         )
 
     def _prepare_metrics(self, proxy: LocalProxy, world: World, gateway: GatewayProxy) -> None:

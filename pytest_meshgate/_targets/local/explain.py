@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,14 +101,20 @@ ISTIO_LINE_SETTLE = 0.4
 
 
 def istio_access_log_line(
-    name: str, proxy: LocalProxy, meshgate_id: str, expect_line: bool, peer: str | None = None
+    name: str,
+    proxy: LocalProxy,
+    meshgate_id: str,
+    expect_line: bool,
+    peer: str | None = None,
+    proxy_side: Callable[[str], str | None] | None = None,
 ) -> AccessLogLine:
     """The line Istio's access log of ``proxy`` wrote for the request, parsed.
 
     The harness's own log (every HTTP connection manager has it) tells whether
     the request reached the proxy and the ``x-request-id`` it logged there;
     Istio's formats find the line by that id. The logs are written after the
-    response, so both are polled briefly.
+    response, so both are polled briefly. A TCP connection's line is found by
+    ``peer``, the address the backend saw it come from.
     """
     deadline = time.monotonic() + 1.5
     while True:
@@ -119,9 +125,13 @@ def istio_access_log_line(
             # No HTTP listener logged it (yet): a TCP proxy's connection has a line
             # without request id, found by the address the backend saw it come
             # from (%UPSTREAM_LOCAL_ADDRESS%).
-            tcp = _tcp_line(name, proxy, peer)
-            if tcp is not None:
-                return tcp
+            # Behind an inbound sidecar the backend saw that sidecar's connection:
+            # ``proxy_side`` names the proxy's own, which the sidecar accepted.
+            own = proxy_side(peer) if proxy_side is not None else None
+            for address in (peer, own) if own else (peer,):
+                tcp = _tcp_line(name, proxy, address)
+                if tcp is not None:
+                    return tcp
         time.sleep(0.05)
     if record is None:
         return AccessLogLine(name, None, note="the request never reached an HTTP listener of it")
