@@ -289,9 +289,10 @@ class LocalTarget(Target):
         lacking = _case_capabilities(loaded) - self.capabilities
         if lacking:
             pytest.skip(f"target 'local' lacks capability {', '.join(sorted(lacking))}")
-        from .translate.accesslog import telemetry_problems
+        from .translate.accesslog import provider_problems, telemetry_problems
 
         unhonoured = telemetry_problems(loaded.resources)
+        unhonoured += provider_problems(spec.mesh_config, loaded.resources)
         if unhonoured:
             pytest.skip(f"target 'local' lacks capability: {'; '.join(unhonoured)}")
         deployment = LocalDeployment(self, loaded)
