@@ -117,6 +117,15 @@ def parse_proxy_config(text: str) -> ProxyConfig:
     return ProxyConfig.model_validate(data)
 
 
+def _log_path(path: str, key: str, when_empty: str) -> str:
+    """An access log's path: absolute, or empty (``when_empty`` says what that means)."""
+    if path and not path.startswith("/"):
+        raise ValueError(f"{key} is an absolute path (or empty: {when_empty})")
+    if any(not c.isprintable() for c in path):
+        raise ValueError(f"{key} holds no control characters")
+    return path
+
+
 class FileAccessLogFormat(CaseModel):
     """``EnvoyFileAccessLogProvider.LogFormat``: a TEXT format string or JSON ``labels``."""
 
@@ -149,11 +158,7 @@ class EnvoyFileAccessLogProvider(CaseModel):
     @field_validator("path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        if path and not path.startswith("/"):
-            raise ValueError("path is an absolute path (or empty: /dev/stdout)")
-        if any(not c.isprintable() for c in path):
-            raise ValueError("path holds no control characters")
-        return path
+        return _log_path(path, "path", "/dev/stdout")
 
 
 class ExtensionProvider(CaseModel):
@@ -252,11 +257,7 @@ class MeshConfig(CaseModel):
     @field_validator("access_log_file")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        if path and not path.startswith("/"):
-            raise ValueError("accessLogFile is an absolute path (or empty: no access log)")
-        if any(not c.isprintable() for c in path):
-            raise ValueError("accessLogFile holds no control characters")
-        return path
+        return _log_path(path, "accessLogFile", "no access log")
 
     @field_validator("extension_providers")
     @classmethod
