@@ -11,7 +11,7 @@ __all__ = ["judge_conditions", "matching_status"]
 
 
 # Kinds whose status is per parent: routes (parentRefs) and policies (ancestors).
-_ROUTE_KINDS = ("HTTPRoute/", "GRPCRoute/", "TLSRoute/", "TCPRoute/", "BackendTLSPolicy/")
+_PER_PARENT_KINDS = ("HTTPRoute/", "GRPCRoute/", "TLSRoute/", "TCPRoute/", "BackendTLSPolicy/")
 
 
 def matching_status(want: ConditionExpectation, status: ObjectStatus) -> bool:
@@ -28,7 +28,7 @@ def matching_status(want: ConditionExpectation, status: ObjectStatus) -> bool:
     if status.listener is not None:
         return False
     if want.parent is None:
-        return status.parent is None or want.resource.startswith(_ROUTE_KINDS)
+        return status.parent is None or want.resource.startswith(_PER_PARENT_KINDS)
     if status.parent is None:
         return False
     if status.parent == want.parent:
@@ -78,7 +78,7 @@ def _judge_one(want: ConditionExpectation, reports: Sequence[ObjectStatus]) -> s
     if not found:
         return f"{want.describe()} expected, but the target reports no such status"
     verdicts = [_verdict(want, s) for s in found]
-    every_parent = want.parent is None and want.resource.startswith(_ROUTE_KINDS)
+    every_parent = want.parent is None and want.resource.startswith(_PER_PARENT_KINDS)
     problems = [v for v in verdicts if v is not None]
     if (every_parent and not problems) or (not every_parent and len(problems) < len(verdicts)):
         return None

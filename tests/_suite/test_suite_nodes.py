@@ -154,6 +154,16 @@ def test_refused_findings_make_the_case_an_error(pytester: pytest.Pytester) -> N
     ) in result.stdout.str()
 
 
+NOT_FOUND = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: not-found}
+spec:
+  checks:
+  # No Gateway binds port 80, so the ingress gateway has no listener there.
+  - {name: no listener, request: {url: "http://nowhere.example.com/"}, expect: {connection: refused}}
+"""
+
 FREEZE_REPORTER = """
 import gc
 
@@ -166,13 +176,16 @@ def pytest_collection_finish(session):
 """
 
 
-def test_collected_objects_are_frozen_only_in_a_session_with_case_checks(
+def test_collected_objects_are_frozen_only_in_a_session_that_runs_case_checks(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(FREEZE_REPORTER)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     plain = pytester.runpytest_subprocess("--collect-only", "-s", "test_plain.py")
     plain.stdout.fnmatch_lines(["frozen after collection: False"])
-    pytester.makefile(".yaml", cases=REPEATED)
-    cases = pytester.runpytest_subprocess("--collect-only", "-s", "cases.yaml")
-    cases.stdout.fnmatch_lines(["frozen after collection: True"])
+    pytester.makefile(".yaml", cases=NOT_FOUND)
+    listed = pytester.runpytest_subprocess("--collect-only", "-s", "cases.yaml")
+    listed.stdout.fnmatch_lines(["frozen after collection: False"])  # nothing will run
+    run = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", "cases.yaml")
+    run.stdout.fnmatch_lines(["frozen after collection: True"])
+    run.assert_outcomes(passed=1)

@@ -11,11 +11,42 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .base import CaseModel
 
-__all__ = ["GatewayTopology", "MeshConfig", "ProxyConfig", "parse_proxy_config"]
+__all__ = [
+    "DefaultProviders",
+    "EnvoyFileAccessLogProvider",
+    "ExtensionProvider",
+    "FileAccessLogFormat",
+    "GatewayTopology",
+    "MeshConfig",
+    "ProxyConfig",
+    "parse_proxy_config",
+]
+
+# The provider kinds of MeshConfig.ExtensionProvider (istio/api mesh/v1alpha1/config.proto,
+# its ``provider`` oneof). Only envoyFileAccessLog and prometheus run locally; the others
+# are accepted as written, and a case whose Telemetry or default providers select one
+# for access logs is skipped with the reason (translate/accesslog.py).
+EXTENSION_PROVIDER_KINDS = (
+    "envoyExtAuthzHttp",
+    "envoyExtAuthzGrpc",
+    "zipkin",
+    "lightstep",
+    "datadog",
+    "stackdriver",
+    "opencensus",
+    "skywalking",
+    "opentelemetry",
+    "prometheus",
+    "envoyFileAccessLog",
+    "envoyHttpAls",
+    "envoyTcpAls",
+    "envoyOtelAls",
+    "sds",
+)
 
 # MeshConfig keys (istio/api mesh/v1alpha1/config.proto) the harness does not honour yet.
 _KNOWN_UNSUPPORTED = frozenset(
@@ -23,8 +54,6 @@ _KNOWN_UNSUPPORTED = frozenset(
         "accessLogFormatters",
         "enableEnvoyAccessLogService",
         "disableEnvoyListenerLog",
-        "extensionProviders",
-        "defaultProviders",
         "enableTracing",
         "outboundTrafficPolicy",
         "rootNamespace",
@@ -88,8 +117,103 @@ def parse_proxy_config(text: str) -> ProxyConfig:
     return ProxyConfig.model_validate(data)
 
 
+def _log_path(path: str, key: str, when_empty: str) -> str:
+    """An access log's path: absolute, or empty (``when_empty`` says what that means)."""
+    if path and not path.startswith("/"):
+        raise ValueError(f"{key} is an absolute path (or empty: {when_empty})")
+    if any(not c.isprintable() for c in path):
+        raise ValueError(f"{key} holds no control characters")
+    return path
+
+
+class FileAccessLogFormat(CaseModel):
+    """``EnvoyFileAccessLogProvider.LogFormat``: a TEXT format string or JSON ``labels``."""
+
+    text: str | None = Field(
+        default=None, description="An Envoy format string; Istio appends the newline."
+    )
+    labels: dict[str, str] | None = Field(
+        default=None,
+        description="JSON keys to Envoy commands; empty: Istio's default JSON format.",
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> FileAccessLogFormat:
+        if self.text is not None and self.labels is not None:
+            raise ValueError("logFormat is text or labels, not both")
+        return self
+
+
+class EnvoyFileAccessLogProvider(CaseModel):
+    """``EnvoyFileAccessLogProvider``: Envoy's file access log, as Istio builds it."""
+
+    path: str = Field(default="", description="Where to write; empty: /dev/stdout.")
+    log_format: FileAccessLogFormat | None = Field(
+        default=None,
+        description="Unset: Istio's TEXT format (the built-in envoy provider: the mesh's "
+        "accessLogEncoding and accessLogFormat).",
+    )
+    omit_empty_values: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        return _log_path(path, "path", "/dev/stdout")
+
+
+class ExtensionProvider(CaseModel):
+    """``MeshConfig.ExtensionProvider``: a named provider of exactly one kind.
+
+    ``envoyFileAccessLog`` is modelled; every other kind is kept as written.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=253)
+    envoy_file_access_log: EnvoyFileAccessLogProvider | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k != "name" and k not in EXTENSION_PROVIDER_KINDS]
+            if unknown:
+                raise ValueError(
+                    f"unknown extension provider key {unknown[0]!r} (one of "
+                    f"{', '.join(EXTENSION_PROVIDER_KINDS)})"
+                )
+            kinds = [k for k in data if k in EXTENSION_PROVIDER_KINDS]
+            if len(kinds) != 1:
+                # Istio's validateExtensionProvider: "one of ... must be specified".
+                raise ValueError("an extension provider has exactly one provider kind")
+        return data
+
+    @property
+    def kind(self) -> str:
+        """The provider's kind, as its key is written (``envoyFileAccessLog``)."""
+        if self.envoy_file_access_log is not None:
+            return "envoyFileAccessLog"
+        return next(iter(self.model_extra or {}))
+
+
+class DefaultProviders(CaseModel):
+    """``MeshConfig.DefaultProviders``: the providers used where no Telemetry names one."""
+
+    tracing: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(
+        default_factory=lambda: ["prometheus"],
+        description="Istio's installation sets [prometheus] (telemetry v2); the local "
+        "proxies' metrics provider.",
+    )
+    access_logging: list[str] = Field(
+        default_factory=list,
+        description="Access-log providers every proxy gets without a Telemetry (e.g. [envoy]).",
+    )
+
+
 class MeshConfig(CaseModel):
-    """The access-log settings of Istio's MeshConfig (the rest is not supported yet)."""
+    """The access-log and telemetry-provider settings of Istio's MeshConfig (the rest is
+    not supported yet)."""
 
     access_log_file: str = Field(
         default="",
@@ -109,6 +233,13 @@ class MeshConfig(CaseModel):
         default_factory=ProxyConfig,
         description="Every proxy's ProxyConfig: gatewayTopology.numTrustedProxies only.",
     )
+    extension_providers: list[ExtensionProvider] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Providers merged by name into Istio's defaults (prometheus, "
+        "stackdriver, envoy: a file access log to /dev/stdout).",
+    )
+    default_providers: DefaultProviders = Field(default_factory=DefaultProviders)
 
     @model_validator(mode="before")
     @classmethod
@@ -119,18 +250,39 @@ class MeshConfig(CaseModel):
                     raise ValueError(
                         f"meshConfig.{key} is not supported by the harness yet (supported: "
                         "accessLogFile, accessLogEncoding, accessLogFormat, "
-                        "defaultConfig.gatewayTopology)"
+                        "defaultConfig.gatewayTopology, extensionProviders, defaultProviders)"
                     )
         return data
 
     @field_validator("access_log_file")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        if path and not path.startswith("/"):
-            raise ValueError("accessLogFile is an absolute path (or empty: no access log)")
-        if any(not c.isprintable() for c in path):
-            raise ValueError("accessLogFile holds no control characters")
-        return path
+        return _log_path(path, "accessLogFile", "no access log")
+
+    @field_validator("extension_providers")
+    @classmethod
+    def _distinct_names(cls, providers: list[ExtensionProvider]) -> list[ExtensionProvider]:
+        seen: set[str] = set()
+        for provider in providers:
+            if provider.name in seen:
+                # validateExtensionProvider: "duplicate extension provider name".
+                raise ValueError(f"duplicate extension provider name {provider.name!r}")
+            seen.add(provider.name)
+        return providers
+
+    def providers(self) -> dict[str, ExtensionProvider]:
+        """The mesh's providers by name: Istio's defaults with this mesh's merged in by
+        name (``ApplyProxyConfig`` in ``pkg/config/mesh/mesh.go``)."""
+        merged = {p.name: p for p in _DEFAULT_PROVIDERS}
+        merged.update({p.name: p for p in self.extension_providers})
+        return merged
+
+    def provider(self, name: str) -> ExtensionProvider | None:
+        """``fetchProvider``: the provider whose name equals ``name`` ignoring case."""
+        for provider_name, provider in self.providers().items():
+            if provider_name.lower() == name.lower():
+                return provider
+        return None
 
     @model_validator(mode="after")
     def _json_format_is_an_object(self) -> MeshConfig:
@@ -144,3 +296,13 @@ class MeshConfig(CaseModel):
             if not isinstance(parsed, dict):
                 raise ValueError("accessLogFormat for JSON encoding is a JSON object")
         return self
+
+
+# DefaultMeshConfig's extensionProviders (pkg/config/mesh/mesh.go).
+_DEFAULT_PROVIDERS = (
+    ExtensionProvider.model_validate({"name": "prometheus", "prometheus": {}}),
+    ExtensionProvider.model_validate({"name": "stackdriver", "stackdriver": {}}),
+    ExtensionProvider.model_validate(
+        {"name": "envoy", "envoyFileAccessLog": {"path": "/dev/stdout"}}
+    ),
+)

@@ -11,15 +11,17 @@ from .base import CaseModel
 
 __all__ = ["WebSocketExpectation", "WebSocketMessage", "WebSocketRequest"]
 
-# A check's messages are what a conformance test sends: a sentence, a few bytes.
-MAX_MESSAGE_BYTES = 65536
+# A check's messages are what a conformance test sends: a sentence, a few bytes. (The
+# client and the echo accept up to 1 MiB on the wire, _exchange/websocket.py: a peer that
+# echoes a case's message may add to it, a case file has no reason to be big.)
+MAX_CASE_MESSAGE_BYTES = 65536
 MAX_MESSAGES = 16
 
 
 class WebSocketMessage(CaseModel):
     """One message: ``text`` (UTF-8) or ``binary`` (its bytes in base64), not both."""
 
-    text: str | None = Field(default=None, max_length=MAX_MESSAGE_BYTES)
+    text: str | None = Field(default=None, max_length=MAX_CASE_MESSAGE_BYTES)
     binary: str | None = Field(
         default=None, description="The message's bytes, base64 (RFC 4648, with padding)."
     )
@@ -35,8 +37,8 @@ class WebSocketMessage(CaseModel):
             raise ValueError(
                 "binary is the message's bytes in base64 (A-Z a-z 0-9 + /, =)"
             ) from None
-        if len(decoded) > MAX_MESSAGE_BYTES:
-            raise ValueError(f"a binary message is at most {MAX_MESSAGE_BYTES} bytes")
+        if len(decoded) > MAX_CASE_MESSAGE_BYTES:
+            raise ValueError(f"a binary message is at most {MAX_CASE_MESSAGE_BYTES} bytes")
         return value
 
     @model_validator(mode="after")

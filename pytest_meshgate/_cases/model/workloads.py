@@ -20,9 +20,13 @@ from .values import (
 )
 
 __all__ = [
+    "CLUSTER_IP_RANGE",
     "DEFAULT_GATEWAYS",
     "H2C_APP_PROTOCOL",
     "HARNESS_LOOPBACK_RANGES",
+    "HEADLESS_POD_IP_RANGE",
+    "SERVICE_ENTRY_ADDRESS_RANGE",
+    "SOURCE_ADDRESS_RANGE",
     "Client",
     "GatewayPort",
     "GatewayWorkload",
@@ -32,6 +36,7 @@ __all__ = [
     "ServicePort",
     "ServicePortTLS",
     "headless_pod_name",
+    "nth_address",
     "port_protocol",
     "sidecar_injected",
 ]
@@ -41,11 +46,24 @@ __all__ = [
 # client and 127.0.<lane>.x its proxies' source addresses (local/target.py), 127.96/16
 # ClusterIPs and 127.97/16 headless pods' IPs (local/backends.py), 127.240/16
 # ServiceEntry addresses (local/addressing.py). A client's podIP stays out of them.
+SOURCE_ADDRESS_RANGE = ipaddress.IPv4Network("127.0.0.0/16")
+CLUSTER_IP_RANGE = ipaddress.IPv4Network("127.96.0.0/16")
+HEADLESS_POD_IP_RANGE = ipaddress.IPv4Network("127.97.0.0/16")
+SERVICE_ENTRY_ADDRESS_RANGE = ipaddress.IPv4Network("127.240.0.0/16")
 HARNESS_LOOPBACK_RANGES = (
-    ipaddress.IPv4Network("127.0.0.0/16"),
-    ipaddress.IPv4Network("127.96.0.0/15"),
-    ipaddress.IPv4Network("127.240.0.0/16"),
+    SOURCE_ADDRESS_RANGE,
+    CLUSTER_IP_RANGE,
+    HEADLESS_POD_IP_RANGE,
+    SERVICE_ENTRY_ADDRESS_RANGE,
 )
+
+
+def nth_address(network: ipaddress.IPv4Network, index: int, first: int = 1) -> str:
+    """The ``index``-th address the harness hands out in ``network``: 250 to a /24,
+    from host ``first`` on (so no address ends in .0 or .255 unless ``first`` is 0)."""
+    return str(network[(index // 250) * 256 + index % 250 + first])
+
+
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 _BROADCAST = ipaddress.IPv4Address("127.255.255.255")
 

@@ -34,7 +34,9 @@ __all__ = ["WEBSOCKET_PATH", "handshake_refusal", "is_websocket_request", "serve
 
 WEBSOCKET_PATH = "/ws"
 # A check's messages are small; a client that sends more is misbehaving, not checking
-# (wsproto itself sets no bound: it hands on a message's data as it comes).
+# (wsproto itself sets no bound: it hands on a message's data as it comes). The same
+# bound as the client's (_exchange/websocket.py), kept here because the echo runs
+# standalone in echo pods, where the harness's client package is not shipped.
 MAX_MESSAGE_BYTES = 1 << 20
 # How long the echo reads on after closing for a message over the limit (see _linger).
 _LINGER_S = 1.0

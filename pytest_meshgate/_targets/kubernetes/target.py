@@ -50,6 +50,13 @@ __all__ = ["ClusterSettings", "KubernetesTarget", "render_settings"]
 MARKER_MAX_AGE = 86400.0  # seconds an install marker of another run is kept
 
 
+# Kinds whose root-namespace objects act mesh-wide, and the capability that would take.
+_MESH_WIDE_KINDS = {
+    "Telemetry": "mesh-wide-telemetry",
+    "PeerAuthentication": "mesh-wide-peer-authentication",
+}
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     echo_image: str = ECHO_IMAGE
@@ -282,20 +289,19 @@ class KubernetesTarget(Target):
                 f"target '{self.name}' lacks capability client-pod-ip (spec.clients podIP: "
                 f"{', '.join(pinned)}): a cluster assigns pod IPs itself"
             )
-        if any(getattr(r, "kind", None) == "Telemetry" for r in loaded.resources):
-            # A Telemetry in the root namespace acts on the whole cluster, beyond the
-            # case's own namespaces; not applied on clusters yet.
-            pytest.skip(f"target '{self.name}' lacks capability telemetry (Telemetry resources)")
-        if any(
-            getattr(r, "kind", None) == "PeerAuthentication" and r.namespace == "istio-system"
-            for r in loaded.resources
-        ):
-            # A PeerAuthentication in the root namespace sets mutual TLS for the whole
-            # cluster, beyond the case's own namespaces (other cases run beside it).
-            pytest.skip(
-                f"target '{self.name}' lacks capability mesh-wide-peer-authentication "
-                "(a PeerAuthentication in the root namespace istio-system)"
-            )
+        # A Telemetry or PeerAuthentication in the root namespace acts on every proxy
+        # of the cluster (metrics and logs, mutual TLS), beyond the case's own
+        # namespaces, where other cases run beside it. One in a case's namespace is
+        # applied as written and acts there only.
+        for kind, capability in _MESH_WIDE_KINDS.items():
+            if any(
+                getattr(r, "kind", None) == kind and r.namespace == "istio-system"
+                for r in loaded.resources
+            ):
+                pytest.skip(
+                    f"target '{self.name}' lacks capability {capability} "
+                    f"(a {kind} in the root namespace istio-system)"
+                )
 
     def _skip_without_gateway_api(self, loaded: LoadedCase) -> None:
         from .gatewayapi import is_gateway_api

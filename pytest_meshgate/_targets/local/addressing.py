@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..._cases.model.request import Request
-from ..._cases.model.workloads import Client
+from ..._cases.model.workloads import SERVICE_ENTRY_ADDRESS_RANGE, Client, nth_address
 from .backends import CaseBackends
 from .proxy import LocalProxy
 from .world import DOMAIN_SUFFIX, World
@@ -117,7 +117,7 @@ class PodDNS:
             world = self._world()
             visible = {s.hostname for s in visible_services(world, namespace)}
             self._service_entry_addresses[namespace] = {
-                s.hostname: s.address or f"127.240.{index // 250}.{index % 250 + 1}"
+                s.hostname: s.address or nth_address(SERVICE_ENTRY_ADDRESS_RANGE, index)
                 for index, s in enumerate(service_entry_services(world))
                 if s.hostname in visible
             }

@@ -27,10 +27,13 @@ from typing import Any
 
 from ..._cases.model.kubernetes import KubernetesConfigMap
 from ..._cases.model.workloads import (
+    CLUSTER_IP_RANGE,
     H2C_APP_PROTOCOL,
+    HEADLESS_POD_IP_RANGE,
     Service,
     ServicePort,
     headless_pod_name,
+    nth_address,
     port_protocol,
 )
 from ..._exchange.tlskeys import load_key_pair
@@ -319,7 +322,7 @@ class CaseBackends:
         # Pod IPs of headless services: loopback 127.97.0.0/16, one per pod of the case
         # (listening on free ports there, so cases never collide).
         index = len(self._pod_ips) + 1
-        ip = f"127.97.{index // 250}.{index % 250 + 1}"
+        ip = nth_address(HEADLESS_POD_IP_RANGE, index)
         self._pod_ips.add(ip)
         return ip
 
@@ -329,7 +332,7 @@ class CaseBackends:
         # They are loopback addresses (127.96.0.0/16), so a passthrough to one
         # is refused on this machine instead of leaving it.
         index = len(self.services) + 10
-        return f"127.96.{index // 250}.{index % 250}"
+        return nth_address(CLUSTER_IP_RANGE, index, first=0)
 
     def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
         """Each gateway's Kubernetes Service, its endpoints the Envoy's listener addresses.

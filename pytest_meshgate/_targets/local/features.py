@@ -83,6 +83,7 @@ SUPPORTED_FEATURES = frozenset(
         "AccessLogResponseFlags",
         "TelemetryAccessLogging",
         "TelemetryAccessLogFilter",
+        "AccessLogProviders",
         "TCPAccessLogging",
         "StandardMetrics",
         "MetricsResponseFlags",

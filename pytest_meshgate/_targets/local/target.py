@@ -17,7 +17,12 @@ import pytest
 
 from ..._cases.loader import LoadedCase
 from ..._cases.model.istio import Gateway as IstioGateway
-from ..._cases.model.workloads import DEFAULT_GATEWAYS, Client, GatewayWorkload
+from ..._cases.model.workloads import (
+    DEFAULT_GATEWAYS,
+    SOURCE_ADDRESS_RANGE,
+    Client,
+    GatewayWorkload,
+)
 from ..._errors import ConfigRejected, TargetError
 from ..._exchange.client import HTTPClient
 from ..._judge.verdicts import Consistency
@@ -228,7 +233,9 @@ class LocalTarget(Target):
                 self._sources += 1
                 if self._sources > 254:
                     raise TargetError("more than 253 proxies in one session")
-                source = self._source_of[key] = f"127.0.{self.lane}.{self._sources}"
+                source = self._source_of[key] = str(
+                    SOURCE_ADDRESS_RANGE[self.lane * 256 + self._sources]
+                )
             proxy = self._proxies[key] = LocalProxy(workload, envoy, source, sidecar)
         # A client's declared podIP holds for its case only (_deploy sets it again).
         proxy.source_address = self._source_of[key]
@@ -289,9 +296,10 @@ class LocalTarget(Target):
         lacking = _case_capabilities(loaded) - self.capabilities
         if lacking:
             pytest.skip(f"target 'local' lacks capability {', '.join(sorted(lacking))}")
-        from .translate.accesslog import telemetry_problems
+        from .translate.accesslog import provider_problems, telemetry_problems
 
         unhonoured = telemetry_problems(loaded.resources)
+        unhonoured += provider_problems(spec.mesh_config, loaded.resources)
         if unhonoured:
             pytest.skip(f"target 'local' lacks capability: {'; '.join(unhonoured)}")
         deployment = LocalDeployment(self, loaded)

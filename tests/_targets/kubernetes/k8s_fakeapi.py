@@ -83,6 +83,7 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("authorizationpolicies", "AuthorizationPolicy", True),
         ("peerauthentications", "PeerAuthentication", True),
     ],
+    "telemetry.istio.io/v1": [("telemetries", "Telemetry", True)],
 }
 
 

@@ -274,3 +274,48 @@ def test_tls_checks_from_outside_use_the_cases_certificates(
         {"url": "https://app.example.com/", "tls": {"ca": "partner-ca"}}
     )
     assert deployment.send(untrusted).connection == "tlsError"
+
+
+NAMESPACED_TELEMETRY = """
+apiVersion: meshgate.dev/v1alpha1
+kind: Case
+metadata: {name: quiet-metrics}
+spec:
+  services:
+  - name: reviews
+    ports: [{name: http, port: 9080}]
+  clients: [{name: sleep, namespace: quiet}]
+  resources:
+  - apiVersion: telemetry.istio.io/v1
+    kind: Telemetry
+    metadata: {name: no-metrics, namespace: quiet}
+    spec:
+      metrics:
+      - overrides:
+        - match: {metric: ALL_METRICS}
+          disabled: true
+  checks:
+  - name: not counted at the sidecar
+    request: {from: sleep, url: "http://reviews.default:9080/"}
+    expect:
+      metrics:
+      - {proxy: sleep, name: istio_requests_total, delta: 0}
+"""
+
+
+def test_a_telemetry_in_a_case_namespace_is_applied_there(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns], api: FakeAPI, tmp_path: Path
+) -> None:
+    # Only a Telemetry of the root namespace acts beyond the case (a skip, tested in
+    # test_k8s_target.py); one in a case namespace is applied, mapped with its namespace.
+    kubernetes_target, _, _ = target
+    path = tmp_path / "telemetry.yaml"
+    path.write_text(NAMESPACED_TELEMETRY, encoding="utf-8")
+    (loaded,) = load_case_file(path).cases
+    deployment = kubernetes_target.activate(loaded)
+    plan = deployment.plan  # type: ignore[attr-defined]
+    applied = api.objects[
+        f"/apis/telemetry.istio.io/v1/namespaces/{plan.map('quiet')}/telemetries/no-metrics"
+    ]
+    assert applied["spec"]["metrics"][0]["overrides"][0]["disabled"] is True
+    kubernetes_target.deactivate()

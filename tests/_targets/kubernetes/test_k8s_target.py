@@ -155,7 +155,7 @@ def test_the_istio_version_is_read_from_the_running_istiod(
     ("case", "reason"),
     [
         ("access-log-json-encoding", "lacks capability mesh-config"),
-        ("access-log-telemetry-filter", "lacks capability telemetry"),
+        ("access-log-telemetry-filter", "lacks capability mesh-wide-telemetry"),
     ],
 )
 def test_mesh_config_and_telemetry_are_skips_on_clusters_not_ignored(

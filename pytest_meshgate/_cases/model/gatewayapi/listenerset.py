@@ -14,36 +14,31 @@ from pydantic import Field, field_validator
 from ..base import StrictModel
 from .gateway import Listener
 from .resource import GatewayAPIResource
-from .shared import GATEWAY_GROUP, Group, Kind, NamespaceName, ObjectName, PortNumber
+from .shared import GATEWAY_GROUP, Group, Kind, NamespaceName, ObjectName
 
 __all__ = [
     "KubernetesListenerSet",
     "ListenerEntry",
     "ListenerSetSpec",
     "ParentGatewayReference",
-    "entry_port",
 ]
-
-# ListenerEntryPortNumber: a listener without a port takes its protocol's.
-_DEFAULT_PORTS = {"HTTP": 80, "HTTPS": 443}
-
-
-def entry_port(entry: ListenerEntry) -> int | None:
-    """The port a ListenerSet listener serves on: its own, else 80 (HTTP) or 443 (HTTPS)."""
-    return entry.port if entry.port is not None else _DEFAULT_PORTS.get(entry.protocol)
 
 
 class ListenerEntry(Listener):
-    """A Gateway listener whose port may be left to its protocol's default."""
+    """A ListenerSet listener: a Gateway listener's fields, its port required as well.
 
-    port: PortNumber | None = None  # type: ignore[assignment]
+    The v1 CRD marks ``port`` ``+required`` (Minimum 1), so an API server refuses an
+    entry without one. Istio's ``ListenerEntryPortNumber`` still defaults a port of 0
+    to 80 or 443 (``pilot/pkg/config/kube/gatewaycommon/gateway_utils.go``), a path
+    that only objects the API server never admits can take.
+    """
 
     def as_listener(self) -> Listener:
-        """``ConvertListenerSetToListener`` with the port resolved (0 when it cannot be)."""
+        """``ConvertListenerSetToListener``: the same fields as a Gateway listener."""
         return Listener.model_construct(
             name=self.name,
             hostname=self.hostname,
-            port=entry_port(self) or 0,
+            port=self.port,
             protocol=self.protocol,
             tls=self.tls,
             allowed_routes=self.allowed_routes,
@@ -67,7 +62,7 @@ class ListenerSetSpec(StrictModel):
         names = [x.name for x in listeners]
         if len(set(names)) != len(names):
             raise ValueError("Listener name must be unique within the Gateway")
-        combos = [(x.port, x.protocol, x.hostname) for x in listeners if x.port is not None]
+        combos = [(x.port, x.protocol, x.hostname) for x in listeners]
         if len(set(combos)) != len(combos):
             raise ValueError(
                 "Combination of port, protocol and hostname must be unique for each listener"

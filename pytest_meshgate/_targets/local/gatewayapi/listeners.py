@@ -355,13 +355,8 @@ def _listener(
     owner: Owner,
     parent: KubernetesGateway,
     listener: Listener,
-    port_error: str | None = None,
 ) -> tuple[Server | None, ObjectStatus, bool]:
-    """``buildListener``: the Istio server of a listener and its four conditions.
-
-    ``port_error``: a ListenerSet listener without port whose protocol has no
-    default one (``ListenerEntryPortNumber``).
-    """
+    """``buildListener``: the Istio server of a listener and its four conditions."""
     conditions = {
         "Accepted": Pending("Accepted", "No errors found"),
         "Programmed": Pending("Programmed", "No errors found"),
@@ -381,9 +376,6 @@ def _listener(
             conditions["Accepted"].error = ConfigError("NoValidCACertificate", tls_error.message)
         ok = False
     hosts = _hostname_match(inputs, owner, listener)
-    if port_error is not None:
-        conditions["Accepted"].error = ConfigError("UnsupportedProtocol", port_error)
-        ok = False
     protocol, protocol_error = _protocol(listener.protocol)
     if protocol_error is not None:
         conditions["Accepted"].error = ConfigError("UnsupportedProtocol", protocol_error)
@@ -400,8 +392,6 @@ def _listener(
         conditions=set_conditions(conditions),
         details={"supportedKinds": [f"{g}/{k}" for g, k in supported]},
     )
-    if port_error is not None:
-        return None, status, ok  # no port to serve on
     # Istio names every server's port "default": one server per generated Gateway.
     server = Server(
         port=Port(number=listener.port, protocol=protocol or listener.protocol, name="default"),
@@ -544,7 +534,6 @@ def _convert_listeners(
     listeners: Sequence[Listener],
     conflicts: dict[str, str],
     service_host: str,
-    port_errors: dict[str, str] | None = None,
 ) -> _Listeners:
     """``buildListener`` for each listener of ``owner`` (conflicted ones report only that)."""
     out = _Listeners()
@@ -553,8 +542,7 @@ def _convert_listeners(
             reason = conflicts[listener.name]
             out.listener_status[listener.name] = _conflict_status(owner, listener, reason)
             continue
-        port_error = (port_errors or {}).get(listener.name)
-        server, status, ok = _listener(inputs, owner, parent, listener, port_error)
+        server, status, ok = _listener(inputs, owner, parent, listener)
         out.listener_status[listener.name] = status
         out.valid += ok
         if server is None:
@@ -684,11 +672,6 @@ def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> Ga
             )
             continue
         entries = [e.as_listener() for e in listener_set.spec.listeners]
-        port_errors = {
-            listener.name: f"protocol {listener.protocol} requires a port to be set"
-            for listener in entries
-            if listener.port == 0
-        }
         converted = _convert_listeners(
             inputs,
             listener_set,
@@ -696,7 +679,6 @@ def _convert_gateway(inputs: ConversionInputs, gateway: KubernetesGateway) -> Ga
             entries,
             conflicts.get(("ListenerSet", listener_set.key), {}),
             service_host,
-            port_errors,
         )
         valid = converted.valid > 0
         attached_sets += valid

@@ -5,9 +5,13 @@ As ``pilot/pkg/networking/core/accesslog.go`` (``setHTTPAccessLog``) and
 ``mergeLogs``) decide it: Telemetry resources at the root namespace (mesh-wide),
 the proxy's namespace and its workload (``selector``, or ``targetRefs`` to a
 Gateway API Gateway) override one another in that order; where none applies,
-``meshConfig.accessLogFile`` decides (empty: no log). The built-in ``envoy``
-provider writes to ``/dev/stdout`` in the mesh's encoding and format; a filter
-expression becomes Envoy's CEL access-log filter, as Istio builds it.
+``meshConfig.accessLogFile`` decides (empty: no log). ``defaultProviders.accessLogging``
+names the providers a proxy gets without Telemetry, and the start of the merge.
+Providers are the mesh's ``extensionProviders`` merged by name into Istio's
+defaults; the built-in ``envoy`` provider writes to ``/dev/stdout`` in the mesh's
+encoding and format, another ``envoyFileAccessLog`` in its own (``telemetryAccessLog``
+in ``telemetry_logging.go``); a filter expression becomes Envoy's CEL access-log
+filter, as Istio builds it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...._cases.model.istio import AccessLogging, AccessLoggingFilter, Telemetry
-from ...._cases.model.meshconfig import MeshConfig
+from ...._cases.model.meshconfig import ExtensionProvider, MeshConfig
 from ...accesslog import LogFormat
 from ..world import GatewayProxy, World
 from .common import _API, Json, labels_match
@@ -29,6 +33,7 @@ __all__ = [
     "applicable_telemetries",
     "istio_access_logs",
     "istio_log_files",
+    "provider_problems",
     "telemetry_problems",
     "with_access_logs",
 ]
@@ -100,34 +105,84 @@ def _mesh_log(mesh: MeshConfig, path: str) -> IstioAccessLog:
     )
 
 
+def _provider_log(mesh: MeshConfig, provider: ExtensionProvider) -> IstioAccessLog | None:
+    """``telemetryAccessLog`` for a file provider; None for a kind that writes no access
+    log (prometheus, tracers: Istio skips it). The kinds that log elsewhere (gRPC and
+    OpenTelemetry sinks) never reach here: ``provider_problems`` skips their cases."""
+    file_log = provider.envoy_file_access_log
+    if file_log is None:
+        return None
+    path = file_log.path or _STDOUT
+    if provider.name == _BUILTIN_PROVIDER and file_log.log_format is None:
+        # The built-in provider without a format follows the mesh's formatting options.
+        return _mesh_log(mesh, path)
+    log_format = file_log.log_format
+    if log_format is not None and log_format.labels is not None:
+        return IstioAccessLog(path, LogFormat("JSON", json_format=dict(log_format.labels)))
+    text = log_format.text if log_format is not None else None
+    return IstioAccessLog(path, LogFormat.from_mesh("TEXT", text or ""))
+
+
 def istio_access_logs(world: World, proxy: GatewayProxy) -> tuple[IstioAccessLog, ...]:
     """The HTTP access logs Istio configures on ``proxy``'s connection managers."""
     mesh = world.mesh_config if isinstance(world.mesh_config, MeshConfig) else MeshConfig()
     levels = _applicable(world, proxy)
-    if not levels:
-        # No Telemetry API configured: the legacy mesh config setting.
-        return (_mesh_log(mesh, mesh.access_log_file),) if mesh.access_log_file else ()
+    defaults = mesh.default_providers.access_logging
     logs: list[IstioAccessLog] = []
-    known = 0
-    for name, (expression, disabled) in sorted(_merge(levels).items()):
-        if name.lower() != _BUILTIN_PROVIDER:
-            # fetchProvider finds nothing: Istio skips the provider (istioctl analyze
-            # reports it); meshConfig.extensionProviders is not supported here.
-            log.warning(
-                "Telemetry names access-log provider %r, which the mesh config does not "
-                "define (only the built-in 'envoy'): Istio ignores it",
-                name,
-            )
-            continue
-        known += 1
-        if not disabled:
-            base = _mesh_log(mesh, _STDOUT)
-            logs.append(IstioAccessLog(base.path, base.log_format, expression))
-    if known == 0:
-        # Every named provider unknown: AccessLogging returns nothing, and the mesh
-        # config's setting applies again.
+    configured = 0
+    if levels or defaults:
+        for name, (expression, disabled) in sorted(_merge(levels, defaults).items()):
+            provider = mesh.provider(name)
+            if provider is None:
+                # fetchProvider finds nothing: Istio skips the provider (istioctl analyze
+                # reports it).
+                log.warning(
+                    "access-log provider %r is not defined in the mesh config: Istio ignores it",
+                    name,
+                )
+                continue
+            access_log = _provider_log(mesh, provider)
+            if access_log is None:
+                continue
+            configured += 1
+            if not disabled:
+                logs.append(dataclasses.replace(access_log, expression=expression))
+    if configured == 0:
+        # No Telemetry API configuration (or none that names a logging provider):
+        # the legacy mesh config setting.
         return (_mesh_log(mesh, mesh.access_log_file),) if mesh.access_log_file else ()
     return tuple(logs)
+
+
+_ELSEWHERE = ("envoyHttpAls", "envoyTcpAls", "envoyOtelAls")
+
+
+def provider_problems(mesh: MeshConfig, resources: Sequence[object]) -> list[str]:
+    """What the local target cannot honour of the access-log and tracing providers the
+    case's mesh config and Telemetry resources select (a reason to skip the case)."""
+    problems: list[str] = []
+    if mesh.default_providers.tracing:
+        problems.append(
+            "meshConfig.defaultProviders.tracing is not honoured (no tracing provider runs locally)"
+        )
+    names = list(mesh.default_providers.access_logging)
+    for telemetry in (r for r in resources if isinstance(r, Telemetry)):
+        names += [p.name for entry in telemetry.spec.access_logging for p in entry.providers]
+    for name in dict.fromkeys(names):
+        provider = mesh.provider(name)
+        if provider is None:
+            continue
+        if provider.kind in _ELSEWHERE:
+            problems.append(
+                f"access-log provider {name!r} ({provider.kind}) sends logs to a collector, "
+                "which the local target does not run (file access logs are honoured)"
+            )
+        elif provider.envoy_file_access_log and provider.envoy_file_access_log.omit_empty_values:
+            problems.append(
+                f"access-log provider {name!r}: omitEmptyValues is not honoured (the "
+                "harness reads lines in Istio's formats with their '-' placeholders)"
+            )
+    return problems
 
 
 def _namespace_wide(telemetries: Sequence[Telemetry], namespace: str) -> Telemetry | None:
@@ -200,9 +255,14 @@ def _applies_to_client(entry: AccessLogging) -> bool:
     return entry.match is None or entry.match.mode in ("CLIENT", "CLIENT_AND_SERVER")
 
 
-def _merge(levels: list[list[AccessLogging]]) -> dict[str, tuple[str | None, bool]]:
-    """``mergeLogs`` (no default providers): provider -> (filter expression, disabled)."""
-    provider_names: list[str] = []
+def _merge(
+    levels: list[list[AccessLogging]], defaults: Sequence[str]
+) -> dict[str, tuple[str | None, bool]]:
+    """``mergeLogs``: provider -> (filter expression, disabled), starting from the mesh's
+    default access-log providers."""
+    if not levels:
+        return {name: (None, False) for name in defaults}
+    provider_names: list[str] = list(defaults)
     filters: dict[str, AccessLoggingFilter | None] = {}
     for level in levels:
         names: set[str] = set()
@@ -216,7 +276,7 @@ def _merge(levels: list[list[AccessLogging]]) -> dict[str, tuple[str | None, boo
             provider_names = sorted(names)
     in_scope = set(provider_names)
     merged: dict[str, tuple[str | None, bool]] = {}
-    parent: list[str] = []
+    parent: list[str] = list(defaults)
     for level in levels:
         for entry in level:
             names_here = [p.name for p in entry.providers] or parent

@@ -13,8 +13,10 @@ turns those lines into the samples the filter would have counted.
 The metrics config follows ``pilot/pkg/model/telemetry.go`` (``mergeMetrics``,
 ``generateStatsConfig``): Telemetry ``metrics`` of the root namespace, the
 proxy's namespace and its workload, in that order; provider ``prometheus``
-(the mesh's default metrics provider); overrides for CLIENT mode (gateways and
-outbound sidecars report as clients) or SERVER mode (inbound sidecars).
+(the mesh's default metrics provider, as Istio's installation sets
+``defaultProviders.metrics``; a case's ``spec.meshConfig`` may name others);
+overrides for CLIENT mode (gateways and outbound sidecars report as clients) or
+SERVER mode (inbound sidecars).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ...._cases.model.istio import Telemetry
+from ...._cases.model.meshconfig import MeshConfig
 from ..world import Endpoint, GatewayProxy, MeshService, World
 from .accesslog import applicable_telemetries
 from .common import _API, Json
@@ -90,7 +93,9 @@ def istio_metrics_config(world: World, proxy: GatewayProxy, mode: str = "CLIENT"
     """``mergeMetrics`` for ``mode`` of ``proxy`` (``CLIENT``: a gateway or outbound
     sidecar; ``SERVER``: an inbound sidecar), with prometheus the default provider."""
     entries = [m for t in applicable_telemetries(world, proxy) for m in _metrics_of(t)]
-    in_scope = [_PROMETHEUS]
+    mesh = world.mesh_config if isinstance(world.mesh_config, MeshConfig) else MeshConfig()
+    defaults = list(mesh.default_providers.metrics)  # Istio's install: [prometheus]
+    in_scope = defaults
     for entry in entries:
         names = _provider_names(entry)
         if names:
@@ -98,7 +103,7 @@ def istio_metrics_config(world: World, proxy: GatewayProxy, mode: str = "CLIENT"
     if not any(name.lower() == _PROMETHEUS for name in in_scope):
         # Only prometheus is a metrics provider here (and by default in Istio).
         return MetricsConfig(enabled=False)
-    parent = [_PROMETHEUS]
+    parent = defaults
     all_disabled = False
     per_metric: dict[str, tuple[bool | None, dict[str, str | None]]] = {}
     for entry in entries:

@@ -10,7 +10,6 @@ import yaml
 
 from pytest_meshgate._cases.loader import load_case_file
 from pytest_meshgate._cases.model.gatewayapi import KubernetesListenerSet
-from pytest_meshgate._cases.model.gatewayapi.listenerset import entry_port
 from pytest_meshgate._cases.model.resources import parse_resource
 
 Write = Callable[[str, str], Path]
@@ -38,22 +37,23 @@ def headlines(path: Path) -> list[str]:
     return [p.headline() for d in load_case_file(path).invalid for p in d.error.problems]
 
 
-def test_a_listener_without_port_takes_its_protocols() -> None:
+def test_listener_entries_keep_their_ports() -> None:
     text = CASE.replace(
         "LISTENERS",
-        "[{name: a, protocol: HTTP}, {name: b, protocol: HTTPS, tls: {certificateRefs: "
-        "[{name: c}]}}, {name: c, protocol: TCP, port: 9000}]",
+        "[{name: a, port: 80, protocol: HTTP}, {name: b, port: 8443, protocol: HTTPS, tls: "
+        "{certificateRefs: [{name: c}]}}, {name: c, protocol: TCP, port: 9000}]",
     )
     (resource,) = [parse_resource(d) for d in yaml.safe_load(text)["spec"]["resources"]]
     assert isinstance(resource, KubernetesListenerSet)
     assert resource.parent_key() == "infra/edge"
-    assert [entry_port(e) for e in resource.spec.listeners] == [80, 443, 9000]
+    assert [e.as_listener().port for e in resource.spec.listeners] == [80, 8443, 9000]
 
 
 @pytest.mark.parametrize(
     ("listeners", "message"),
     [
         ("[]", "at least 1 item"),
+        ("[{name: a, protocol: HTTP}]", "missing required key 'port'"),
         (
             "[{name: a, port: 80, protocol: HTTP}, {name: a, port: 81, protocol: HTTP}]",
             "Listener name must be unique within the Gateway",

@@ -128,18 +128,3 @@ def test_a_parent_ref_of_another_kind_is_ignored() -> None:
     assert not [s for s in conversion.status if s.resource.startswith("ListenerSet/")]
     (result,) = conversion.gateways
     assert [p.port for p in gateway_workload(result).ports] == [80]
-
-
-def test_a_listener_without_a_port_its_protocol_lacks_is_not_accepted() -> None:
-    listeners = "[{name: raw, protocol: TCP}, {name: web, protocol: HTTP}]"
-    conversion = run(GATEWAY + listener_set("s", "teams", listeners))
-    (status,) = [s for s in conversion.status if s.listener == "raw"]
-    accepted = {c.type: c for c in status.conditions}["Accepted"]
-    assert (accepted.status, accepted.reason, accepted.message) == (
-        "False",
-        "UnsupportedProtocol",
-        "protocol TCP requires a port to be set",
-    )
-    assert conditions(conversion, "ListenerSet/teams/s", "web")["Accepted"] == "True Accepted"
-    (result,) = conversion.gateways
-    assert [p.port for p in gateway_workload(result).ports] == [80]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pytest_meshgate._cases.model.meshconfig import MeshConfig
 from pytest_meshgate._cases.model.resources import parse_resource
+from pytest_meshgate._targets.accesslog import ISTIO_TEXT_FORMAT
 from pytest_meshgate._targets.local.translate.accesslog import (
     istio_access_logs,
+    provider_problems,
     telemetry_problems,
     with_access_logs,
 )
@@ -152,3 +155,99 @@ def test_tracing_and_a_reporting_interval_are_reasons_to_skip() -> None:
     assert (
         telemetry_problems([telemetry("x", "default", accessLogging=[{"providers": ENVOY}])]) == []
     )
+
+
+def mesh(**config: Any) -> MeshConfig:
+    return MeshConfig.model_validate(config)
+
+
+JSON_PROVIDER = {
+    "name": "json-log",
+    "envoyFileAccessLog": {
+        "path": "/var/log/json.log",
+        "logFormat": {"labels": {"path": "%REQ(:PATH)%", "code": "%RESPONSE_CODE%"}},
+    },
+}
+
+
+def test_default_providers_log_without_any_telemetry() -> None:
+    # TestAccessLogsDefaultProvider: defaultProviders.accessLogging [envoy] alone logs.
+    config = World(
+        resources=(),
+        services=(),
+        mesh_config=mesh(defaultProviders={"accessLogging": ["envoy"]}, accessLogEncoding="JSON"),
+    )
+    (log,) = istio_access_logs(config, proxy())
+    assert (log.path, log.log_format.encoding) == ("/dev/stdout", "JSON")  # the mesh's format
+    # A namespace Telemetry disabling the default provider silences it.
+    off = telemetry("quiet", "default", accessLogging=[{"disabled": True}])
+    assert istio_access_logs(dataclasses.replace(config, resources=(off,)), proxy()) == ()
+    assert len(istio_access_logs(dataclasses.replace(config, resources=(off,)), proxy("x"))) == 1
+    # Disabled, the provider still counts as configured: the mesh's file log does not return.
+    with_file = mesh(defaultProviders={"accessLogging": ["envoy"]}, accessLogFile="/dev/stdout")
+    quiet = World(resources=(off,), services=(), mesh_config=with_file)
+    assert istio_access_logs(quiet, proxy()) == ()
+
+
+def test_an_extension_provider_writes_in_its_own_format() -> None:
+    config = mesh(extensionProviders=[JSON_PROVIDER], accessLogEncoding="JSON")
+    named = telemetry("mesh", "istio-system", accessLogging=[{"providers": [{"name": "JSON-LOG"}]}])
+    (log,) = istio_access_logs(World(resources=(named,), services=(), mesh_config=config), proxy())
+    assert log.path == "/var/log/json.log"
+    assert log.log_format.encoding == "JSON"
+    assert dict(log.log_format.json_format) == {"path": "%REQ(:PATH)%", "code": "%RESPONSE_CODE%"}
+    text = mesh(
+        extensionProviders=[
+            {"name": "txt", "envoyFileAccessLog": {"logFormat": {"text": "%REQ(:PATH)%"}}},
+            {"name": "plain", "envoyFileAccessLog": {}},
+        ],
+        defaultProviders={"accessLogging": ["txt", "plain"]},
+        accessLogEncoding="JSON",
+    )
+    plain, txt = istio_access_logs(World(resources=(), services=(), mesh_config=text), proxy())
+    assert (txt.path, txt.log_format.encoding, txt.log_format.text) == (
+        "/dev/stdout",
+        "TEXT",
+        "%REQ(:PATH)%\n",
+    )
+    # Not the built-in provider: Istio's TEXT default, whatever the mesh's encoding.
+    assert (plain.log_format.encoding, plain.log_format.text) == ("TEXT", ISTIO_TEXT_FORMAT)
+
+
+def test_an_extension_provider_replaces_a_default_of_its_name() -> None:
+    config = mesh(
+        extensionProviders=[
+            {"name": "envoy", "envoyFileAccessLog": {"path": "/dev/stderr"}},
+            {"name": "prometheus", "prometheus": {}},
+        ],
+        defaultProviders={"accessLogging": ["envoy", "prometheus"]},
+    )
+    (log,) = istio_access_logs(World(resources=(), services=(), mesh_config=config), proxy())
+    assert log.path == "/dev/stderr"  # prometheus writes no access log
+
+
+def test_collector_providers_omit_empty_values_and_tracing_are_reasons_to_skip() -> None:
+    config = mesh(
+        extensionProviders=[
+            {
+                "name": "otel",
+                "envoyOtelAls": {"service": "otel.obs.svc.cluster.local", "port": 4317},
+            },
+            {"name": "sparse", "envoyFileAccessLog": {"omitEmptyValues": True}},
+            JSON_PROVIDER,
+        ],
+        defaultProviders={"accessLogging": ["sparse"], "tracing": ["zipkin"]},
+    )
+    uses = telemetry(
+        "mesh",
+        "istio-system",
+        accessLogging=[{"providers": [{"name": "otel"}, {"name": "json-log"}]}],
+    )
+    assert provider_problems(config, [uses]) == [
+        "meshConfig.defaultProviders.tracing is not honoured (no tracing provider runs locally)",
+        "access-log provider 'sparse': omitEmptyValues is not honoured (the harness reads "
+        "lines in Istio's formats with their '-' placeholders)",
+        "access-log provider 'otel' (envoyOtelAls) sends logs to a collector, which the "
+        "local target does not run (file access logs are honoured)",
+    ]
+    assert provider_problems(mesh(extensionProviders=[JSON_PROVIDER]), [uses]) == []

@@ -142,3 +142,18 @@ def test_the_stats_log_goes_on_http_managers_and_tcp_proxies_beside_istios_logs(
     assert tcp_logs[0] == istio_log
     assert tcp_logs[1]["typed_config"]["log_format"]["json_format"]["kind"] == "tcp"
     assert "access_log" not in listeners[0]["default_filter_chain"]["filters"][0]["typed_config"]
+
+
+def test_the_mesh_default_metrics_providers_decide_without_telemetry() -> None:
+    # Istio's installation sets defaultProviders.metrics [prometheus]; a mesh naming
+    # none (or another provider) leaves the proxies without the stats filter.
+    for providers, enabled in (([], False), (["stackdriver"], False), (["prometheus"], True)):
+        config = MeshConfig.model_validate({"defaultProviders": {"metrics": providers}})
+        mesh_world = dataclasses.replace(world(), mesh_config=config)
+        assert istio_metrics_config(mesh_world, proxy()).enabled is enabled, providers
+    # A Telemetry naming prometheus turns it on again where the default is off.
+    named = telemetry("on", "default", metrics=[{"providers": [{"name": "prometheus"}]}])
+    config = MeshConfig.model_validate({"defaultProviders": {"metrics": []}})
+    assert istio_metrics_config(
+        dataclasses.replace(world(named), mesh_config=config), proxy()
+    ).enabled
