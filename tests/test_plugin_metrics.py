@@ -135,3 +135,19 @@ def test_a_service_names_its_pods_sidecars_as_the_destination_reporter(
     result.stdout.fnmatch_lines(
         ["*bad.yaml:*metrics proxy 'web.other' is none of the case's proxies*spec.services name*"]
     )
+
+
+def test_a_service_without_sidecars_has_no_destination_reporter_to_read(
+    pytester: pytest.Pytester,
+) -> None:
+    """Not injected: no sidecar serves its pods' metrics, so the check says so and fails
+    (a delta of 0 there would pass for a proxy that does not exist)."""
+    pytester.makefile(
+        ".yaml",
+        plain=case(
+            name="plain", metrics="{proxy: web, name: istio_requests_total, delta: 0}"
+        ).replace("  - name: web\n", "  - name: web\n    sidecar: false\n", 1),
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the pods of web have no sidecar in this case*"])
