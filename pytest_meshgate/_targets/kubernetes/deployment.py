@@ -39,7 +39,7 @@ from ..._cases.model.request import Request
 from ..._cases.model.workloads import DEFAULT_GATEWAYS, GatewayWorkload
 from ..._errors import TargetError
 from ..._exchange.client import HTTPClient
-from ..._exchange.records import ClientTLS, Credential, Exchange, MetricSnapshot
+from ..._exchange.records import AccessLogLine, ClientTLS, Credential, Exchange, MetricSnapshot
 from ..._exchange.status import ObjectStatus
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
@@ -373,27 +373,47 @@ class KubernetesDeployment(Deployment):
                 return workload.model_copy(update={"namespace": self.plan.map(workload.namespace)})
         return self.target.adapter.gateways().get(short) or DEFAULT_GATEWAYS[short]
 
+    def _proxy_pods(self, proxy: str) -> tuple[str, dict[str, str] | None, str | None]:
+        """Where a proxy's pods are: (namespace, their labels, or the one pod's name). A
+        service's are its echo pods (their ``istio-proxy`` sidecars)."""
+        service = self.loaded.case.spec.metrics_service(proxy)
+        if service is not None:
+            return service_namespace(service, self.plan), {"app": k8s_name(service.name)}, None
+        for client in self.loaded.case.spec.clients:
+            if client.name == proxy:
+                return self.plan.map(client.namespace), None, client.name
+        workload = self.workload(proxy)
+        return workload.namespace, dict(workload.labels), None
+
     def metrics(self, proxy: str) -> MetricSnapshot:
         """The proxy's ``istio_*`` samples from its pods' :15090 (``scrape``); a service's
         are its echo pods' sidecars' (the ``istio-proxy`` container serves 15090)."""
         from .scrape import proxy_metrics
 
-        service = self.loaded.case.spec.metrics_service(proxy)
-        if service is not None:
-            namespace = service_namespace(service, self.plan)
-            return proxy_metrics(
-                kube=self.kube,
-                proxy=proxy,
-                namespace=namespace,
-                labels={"app": k8s_name(service.name)},
-            )
+        namespace, labels, pod_name = self._proxy_pods(proxy)
+        return proxy_metrics(self.kube, proxy, namespace, labels=labels, pod_name=pod_name)
 
-        for client in self.loaded.case.spec.clients:
-            if client.name == proxy:
-                namespace = self.plan.map(client.namespace)
-                return proxy_metrics(self.kube, proxy, namespace, pod_name=client.name)
-        workload = self.workload(proxy)
-        return proxy_metrics(self.kube, proxy, workload.namespace, labels=workload.labels)
+    def access_log(self, proxy: str, exchange: Exchange, expect_line: bool) -> AccessLogLine:
+        """The request's line in the ``istio-proxy`` container log of the proxy's pods
+        (``podlogs``); a skip where the installed mesh would not log as the case means."""
+        from ..._cases.model.meshconfig import MeshConfig
+        from ..accesslog import LogFormat
+        from .podlogs import access_log_difference, proxy_access_log
+
+        installed = self.target.adapter.installed_mesh_config()
+        if not isinstance(installed, MeshConfig):
+            pytest.skip(f"target '{self.target.name}' lacks capability access-log")
+        difference = access_log_difference(self.loaded.case.spec.mesh_config, installed)
+        if difference is not None:
+            pytest.skip(
+                f"target '{self.target.name}' lacks capability access-log for this case: "
+                f"the installed mesh logs otherwise ({difference})"
+            )
+        log_format = LogFormat.from_mesh(installed.access_log_encoding, installed.access_log_format)
+        namespace, labels, pod_name = self._proxy_pods(proxy)
+        return proxy_access_log(
+            self.kube, proxy, namespace, labels, pod_name, exchange, expect_line, log_format
+        )
 
     def send(self, request: Request) -> Exchange:
         return self.send_many(request, 1)[0]

@@ -107,6 +107,14 @@ class Kube:
         body = core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:{port}", namespace, path)
         return body if isinstance(body, str) else str(body)
 
+    def pod_log(self, namespace: str, pod: str, container: str, since_seconds: int) -> str:
+        """The log of a pod's container over the last ``since_seconds``."""
+        core = k8s("kubernetes.client").CoreV1Api(self.api_client)
+        body = core.read_namespaced_pod_log(
+            pod, namespace, container=container, since_seconds=since_seconds
+        )
+        return body if isinstance(body, str) else str(body)
+
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create ``obj``, or replace the live one (idempotent; tolerates leftovers).
 

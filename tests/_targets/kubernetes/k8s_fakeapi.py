@@ -88,6 +88,7 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
 
 
 _POD_PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/:]+):(\d+)/proxy/(.*)$")
+_POD_LOG = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$")
 
 
 class PlainText(str):
@@ -111,6 +112,9 @@ class FakeAPI:
         self._reads: dict[str, int] = {}  # item path -> reads since its last change
         # (namespace, pod, port, path) -> the text the pod serves there.
         self.pod_proxy: dict[tuple[str, str, int, str], Any] = {}
+        # (namespace, pod, container) -> the container's log (a str or a callable).
+        self.pod_logs: dict[tuple[str, str, str], Any] = {}
+        self.log_queries: list[dict[str, list[str]]] = []  # the query of each log read
         # group/version -> resources served; CRDs add theirs (see the module docstring).
         self.resources: dict[str, list[tuple[str, str, bool]]] = {
             k: list(v) for k, v in RESOURCES.items()
@@ -142,6 +146,21 @@ class FakeAPI:
                 served = self.pod_proxy.get((ns, pod, int(port), rest))
             if served is None:
                 return 503, {"kind": "Status", "status": "Failure", "code": 503}
+            return 200, PlainText(served() if callable(served) else served)
+        logged = _POD_LOG.match(path_unquoted)
+        if logged is not None and method == "GET":
+            with self.lock:
+                self.requests.append((method, path_unquoted))
+                self.log_queries.append(query)
+                ns, pod = logged.groups()
+                if f"/api/v1/namespaces/{ns}/pods/{pod}" not in self.objects:
+                    return 404, _status(404, "NotFound", f'pods "{pod}" not found')
+                container = (query.get("container") or [""])[0]
+                served = self.pod_logs.get((ns, pod, container))
+            if served is None:
+                # The API server's answer for a container the pod does not have.
+                message = f"container {container} is not valid for pod {pod}"
+                return 400, _status(400, "BadRequest", message)
             return 200, PlainText(served() if callable(served) else served)
         with self.lock:
             self.requests.append((method, path))

@@ -95,6 +95,11 @@ class Implementation(abc.ABC):
         """Target capabilities beyond the cluster target's own (see ``required_capabilities``)."""
         return frozenset()
 
+    def installed_mesh_config(self) -> Any:
+        """The access-log settings of the MeshConfig it installs (a ``MeshConfig``), or
+        None when its proxies' access logs cannot be read (not Istio's sidecars)."""
+        return None
+
     def gateway_manifests(self, workload: GatewayWorkload, namespace: str) -> list[dict[str, Any]]:
         """Objects that run a gateway a case declares in ``spec.gateways``."""
         return []

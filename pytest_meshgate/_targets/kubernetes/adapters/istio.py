@@ -151,8 +151,31 @@ class IstioAdapter(Implementation):
     def capabilities(self) -> frozenset[str]:
         if self.profile == "ambient":
             return frozenset()
-        # metrics: every sidecar and gateway serves its istio_* samples on :15090.
-        return frozenset({"mesh-clients", "metrics"})
+        # metrics: every sidecar and gateway serves its istio_* samples on :15090;
+        # access-log: each writes its log to its istio-proxy container's log.
+        return frozenset({"mesh-clients", "metrics", "access-log"})
+
+    def installed_mesh_config(self) -> Any:
+        """The profile's meshConfig (manifests/helm-profiles/<profile>.yaml): demo logs
+        to /dev/stdout and defines four collector providers; the others set nothing."""
+        from ...._cases.model.meshconfig import MeshConfig
+
+        if self.profile == "ambient":
+            return None
+        if self.profile != "demo":
+            return MeshConfig()
+        return MeshConfig.model_validate({"accessLogFile": "/dev/stdout", "extensionProviders": [
+            {"name": "otel", "envoyOtelAls": {
+                "service": "opentelemetry-collector.observability.svc.cluster.local",
+                "port": 4317}},
+            {"name": "skywalking", "skywalking": {
+                "service": "tracing.istio-system.svc.cluster.local", "port": 11800}},
+            {"name": "otel-tracing", "opentelemetry": {
+                "port": 4317,
+                "service": "opentelemetry-collector.observability.svc.cluster.local"}},
+            {"name": "jaeger", "opentelemetry": {
+                "port": 4317, "service": "jaeger-collector.istio-system.svc.cluster.local"}},
+        ]})  # fmt: skip
 
     def fingerprint(self) -> str:
         return (
