@@ -378,7 +378,7 @@ class KubernetesDeployment(Deployment):
         are its echo pods' sidecars' (the ``istio-proxy`` container serves 15090)."""
         from .scrape import proxy_metrics
 
-        service = self.loaded.case.spec.metrics_service(proxy)
+        service = self.loaded.case.spec.service_proxy(proxy)
         if service is not None:
             namespace = service_namespace(service, self.plan)
             return proxy_metrics(

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..._exchange.records import AccessLogLine, Exchange
-from ..accesslog import find_line
+from ..accesslog import LogFormat, find_line
 from .proxy import LocalProxy
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "format_access_record",
     "host_of",
     "istio_access_log_line",
+    "istio_server_log_line",
     "route_table",
 ]
 
@@ -145,7 +146,38 @@ def istio_access_log_line(
     request_id = str(record.get("request_id") or "")
     if not request_id or request_id == "None":
         return AccessLogLine(name, None, note="the request carried no x-request-id")
-    return _poll_istio_logs(name, proxy, request_id, "requestId", expect_line)
+    return _poll_istio_logs(name, proxy.istio_logs, request_id, "requestId", expect_line)
+
+
+def istio_server_log_line(
+    name: str,
+    entry: LocalProxy | None,
+    meshgate_id: str,
+    logs: tuple[tuple[str, LogFormat], ...],
+    expect_line: bool,
+) -> AccessLogLine:
+    """The line the inbound sidecars of a service's pods wrote for the request (``logs``:
+    each pod's files, any pod's line counts), found by the ``x-request-id`` the proxy the
+    request entered by (``entry``) logged in the harness's own log: Envoy passes it on,
+    so the inbound sidecar logs the same id."""
+    if entry is None:
+        return AccessLogLine(name, None, note="the request entered by no proxy of this case")
+    record = access_log_record(entry.access_log_path, meshgate_id)
+    if record is None:
+        return AccessLogLine(
+            name, None, note="the request never reached an HTTP listener of the proxy it entered by"
+        )
+    if not logs:
+        return AccessLogLine(
+            name,
+            None,
+            note="Istio configures no access log on these sidecars' inbound listeners: "
+            "meshConfig.accessLogFile is empty and no Telemetry enables one in SERVER mode",
+        )
+    request_id = str(record.get("request_id") or "")
+    if not request_id or request_id == "None":
+        return AccessLogLine(name, None, note="the request carried no x-request-id")
+    return _poll_istio_logs(name, logs, request_id, "requestId", expect_line)
 
 
 def _tcp_line(name: str, proxy: LocalProxy, peer: str) -> AccessLogLine | None:
@@ -161,11 +193,15 @@ def _tcp_line(name: str, proxy: LocalProxy, peer: str) -> AccessLogLine | None:
 
 
 def _poll_istio_logs(
-    name: str, proxy: LocalProxy, value: str, field_name: str, expect_line: bool
+    name: str,
+    logs: tuple[tuple[str, LogFormat], ...],
+    value: str,
+    field_name: str,
+    expect_line: bool,
 ) -> AccessLogLine:
     deadline = time.monotonic() + (ISTIO_LINE_WAIT if expect_line else ISTIO_LINE_SETTLE)
     while True:
-        for path, log_format in proxy.istio_logs:
+        for path, log_format in logs:
             try:
                 text = Path(path).read_text(encoding="utf-8", errors="replace")
             except OSError:
@@ -174,7 +210,7 @@ def _poll_istio_logs(
             if found is not None:
                 return AccessLogLine(name, found[0], found[1])
         if time.monotonic() >= deadline:
-            files = ", ".join(str(path) for path, _ in proxy.istio_logs)
+            files = ", ".join(str(path) for path, _ in logs)
             what = "x-request-id" if field_name == "requestId" else field_name
             return AccessLogLine(name, None, note=f"no line with {what} {value} in {files}")
         time.sleep(0.05)

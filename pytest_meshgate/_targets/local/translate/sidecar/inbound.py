@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 
 from ....._cases.model.istio import AuthorizationPolicy
-from ...world import InboundPort, InboundWorkload, World
+from ...world import GatewayProxy, InboundPort, InboundWorkload, World
 from ..authn import DISABLE, PERMISSIVE, STRICT, peer_authentication
 from ..authz import SecurityFilters, applicable_policies, security_filters
 from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json, UnsupportedFeature
@@ -53,6 +53,7 @@ from ..peer import (
     inbound_peer_filter,
     peer_headers,
 )
+from ..accesslog import istio_access_logs
 from ..stats import STATS_LOG
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
 from .filterchains import tcp_proxy_to
@@ -63,6 +64,7 @@ __all__ = [
     "inbound_http_filters",
     "inbound_network_filters",
     "inbound_stats_log_path",
+    "pod_proxy",
     "translate_inbound",
 ]
 
@@ -204,6 +206,31 @@ def _stats_logger(path: str, fields: Json) -> Json:
     }
 
 
+def pod_proxy(workload: InboundWorkload, access_log_path: str) -> GatewayProxy:
+    """What Telemetry and access logs read of a pod's sidecar: its namespace and labels,
+    and its own log directory (its container log) beside the shared Envoy's harness log."""
+    log_dir = os.path.join(
+        os.path.dirname(access_log_path), "pods", f"{workload.pod}.{workload.namespace}"
+    )
+    return GatewayProxy(
+        workload.pod,
+        workload.namespace,
+        workload.labels,
+        (),
+        lambda port: ("", port),
+        access_log_path=access_log_path,
+        log_dir=log_dir,
+        sidecar=True,
+    )
+
+
+def _server_logs(world: World, workload: InboundWorkload, access_log_path: str) -> list[Json]:
+    """The access loggers Istio gives the pod's inbound listeners (``setHTTPAccessLog``
+    and ``setTCPAccessLog`` for the SidecarInbound class: SERVER mode)."""
+    proxy = pod_proxy(workload, access_log_path)
+    return [entry.envoy(proxy) for entry in istio_access_logs(world, proxy, "SERVER")]
+
+
 def inbound_stats_log_path(access_log_path: str) -> str:
     """The inbound sidecars' stats log, beside their harness log."""
     return os.path.join(os.path.dirname(access_log_path), STATS_LOG)
@@ -267,7 +294,11 @@ def _hcm(
         "normalize_path": True,
         "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
         "stream_idle_timeout": "0s",
-        "access_log": [_access_log(log), _stats_logger(inbound_stats_log_path(log), stats)],
+        "access_log": [
+            _access_log(log),
+            _stats_logger(inbound_stats_log_path(log), stats),
+            *_server_logs(world, workload, log),
+        ],
     }
     if port.port.protocol in _H2_PROTOCOLS:
         hcm["http2_protocol_options"] = {}
@@ -304,7 +335,8 @@ def _chains(
         proxy = tcp_proxy_to(cluster)
         fields = {**_SERVER_TCP_FIELDS, **_pod_fields(workload, port)}
         proxy[0]["typed_config"]["access_log"] = [
-            _stats_logger(inbound_stats_log_path(log), fields)
+            _stats_logger(inbound_stats_log_path(log), fields),
+            *_server_logs(world, workload, log),
         ]
         filters = [*inbound_network_filters(world, workload, port), *proxy]
     mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(
