@@ -252,8 +252,9 @@ class CaseSpec(CaseModel):
 
     def service_proxy(self, proxy: str) -> Service | None:
         """The service whose pods' sidecars ``expect.metrics.proxy`` or
-        ``expect.accessLog.proxy`` names, if it names one: ``name.namespace`` (Istio's short host), or a bare ``spec.services`` name
-        that no gateway or client has and one namespace holds."""
+        ``expect.accessLog.proxy`` names, if it names one: ``name.namespace`` (Istio's
+        short host), or a bare ``spec.services`` name that no gateway or client has and
+        one namespace holds."""
         if proxy in {"ingress", "egress"} | {g.name for g in self.gateways}:
             return None
         if proxy in {c.name for c in self.clients}:

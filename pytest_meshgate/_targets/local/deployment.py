@@ -37,6 +37,7 @@ from ..._exchange.records import (
     MetricSnapshot,
     SeriesKey,
 )
+from ..accesslog import LogFormat
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
@@ -51,9 +52,8 @@ from .mesh_identity import MeshCA, gateway_service_account
 from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
 from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
-from ..accesslog import LogFormat
 from .translate.accesslog import istio_log_files
-from .translate.sidecar.inbound import inbound_stats_log_path, pod_proxy
+from .translate.sidecar.inbound import inbound_stats_log_path, pod_proxy, server_access_logs
 from .translate.stats import MetricsConfig, istio_metrics_config
 from .world import GatewayProxy, MeshIdentity, ServicePortInfo, World
 
@@ -208,7 +208,9 @@ class LocalDeployment(Deployment):
             config_of_pod = istio_metrics_config(world, pod, mode="SERVER")
             self._skip_unsupported(config_of_pod.expressions())
             self._pod_metrics[workload.pod] = (config_of_pod, SampleCache())
-            self._pod_logs[workload.pod] = istio_log_files(world, pod, "SERVER")
+            # The same logs the translation gave the pod's inbound listeners.
+            pod, logs = server_access_logs(world, workload, str(proxy.access_log_path))
+            self._pod_logs[workload.pod] = tuple((e.file_on_disk(pod), e.log_format) for e in logs)
 
     def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
         """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
@@ -491,8 +493,8 @@ class LocalDeployment(Deployment):
     ) -> AccessLogLine:
         pods = self._service_pods(service)
         if self._inbound_proxy is None or not pods:
-            return AccessLogLine(
-                proxy, None, note=f"the pods of {service.name} have no sidecar in this case"
+            return AccessLogLine.unavailable(
+                proxy, f"the pods of {service.name} have no sidecar in this case"
             )
         client = exchange.extra.get("client")
         if client is not None:
@@ -500,9 +502,7 @@ class LocalDeployment(Deployment):
         else:
             entry = self.router.gateways.get(str(exchange.extra.get("gateway", "")))
         logs = tuple(f for pod in pods for f in self._pod_logs.get(pod, ()))
-        return istio_server_log_line(
-            proxy, entry, exchange.request.meshgate_id, logs, expect_line
-        )
+        return istio_server_log_line(proxy, entry, exchange.request.meshgate_id, logs, expect_line)
 
     def _prepare_metrics(self, proxy: LocalProxy, world: World, gateway: GatewayProxy) -> None:
         """What ``metrics`` counts this proxy's stats log with; a skip for a tag

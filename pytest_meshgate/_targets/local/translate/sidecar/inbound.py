@@ -40,6 +40,7 @@ import os
 
 from ....._cases.model.istio import AuthorizationPolicy
 from ...world import GatewayProxy, InboundPort, InboundWorkload, World
+from ..accesslog import IstioAccessLog, istio_access_logs
 from ..authn import DISABLE, PERMISSIVE, STRICT, peer_authentication
 from ..authz import SecurityFilters, applicable_policies, security_filters
 from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json, UnsupportedFeature
@@ -53,7 +54,6 @@ from ..peer import (
     inbound_peer_filter,
     peer_headers,
 )
-from ..accesslog import istio_access_logs
 from ..stats import STATS_LOG
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
 from .filterchains import tcp_proxy_to
@@ -65,6 +65,7 @@ __all__ = [
     "inbound_network_filters",
     "inbound_stats_log_path",
     "pod_proxy",
+    "server_access_logs",
     "translate_inbound",
 ]
 
@@ -224,11 +225,19 @@ def pod_proxy(workload: InboundWorkload, access_log_path: str) -> GatewayProxy:
     )
 
 
-def _server_logs(world: World, workload: InboundWorkload, access_log_path: str) -> list[Json]:
-    """The access loggers Istio gives the pod's inbound listeners (``setHTTPAccessLog``
-    and ``setTCPAccessLog`` for the SidecarInbound class: SERVER mode)."""
+def server_access_logs(
+    world: World, workload: InboundWorkload, access_log_path: str
+) -> tuple[GatewayProxy, tuple[IstioAccessLog, ...]]:
+    """The pod's sidecar and the access logs Istio gives its inbound listeners
+    (``setHTTPAccessLog`` and ``setTCPAccessLog`` for the SidecarInbound class: SERVER
+    mode); the deployment reads the pod's lines where these write."""
     proxy = pod_proxy(workload, access_log_path)
-    return [entry.envoy(proxy) for entry in istio_access_logs(world, proxy, "SERVER")]
+    return proxy, istio_access_logs(world, proxy, "SERVER")
+
+
+def _server_logs(world: World, workload: InboundWorkload, access_log_path: str) -> list[Json]:
+    proxy, logs = server_access_logs(world, workload, access_log_path)
+    return [entry.envoy(proxy) for entry in logs]
 
 
 def inbound_stats_log_path(access_log_path: str) -> str:
