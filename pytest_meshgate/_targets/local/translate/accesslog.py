@@ -7,6 +7,9 @@ the proxy's namespace and its workload (``selector``, or ``targetRefs`` to a
 Gateway API Gateway) override one another in that order; where none applies,
 ``meshConfig.accessLogFile`` decides (empty: no log). ``defaultProviders.accessLogging``
 names the providers a proxy gets without Telemetry, and the start of the merge.
+An entry's ``match.mode`` picks the listener class it applies to
+(``matchWorkloadMode``): CLIENT for gateways and outbound sidecars, SERVER for a
+sidecar's inbound listeners (``translate.sidecar.inbound``).
 Providers are the mesh's ``extensionProviders`` merged by name into Istio's
 defaults; the built-in ``envoy`` provider writes to ``/dev/stdout`` in the mesh's
 encoding and format, another ``envoyFileAccessLog`` in its own (``telemetryAccessLog``

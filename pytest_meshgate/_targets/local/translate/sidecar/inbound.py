@@ -20,6 +20,11 @@ to the app as Istio's inbound does (``buildSidecarInboundHTTPOpts``:
 and DNS), then routes everything to ``inbound|<port>||``; other ports a TCP
 proxy to it. Here the app is the pod's echo listener.
 
+Each HTTP connection manager and TCP proxy also gets the access logs Istio gives
+the pod's inbound listeners (``accesslog.go`` for the SidecarInbound class: the
+pod's Telemetry in SERVER mode, or ``meshConfig.accessLogFile``), writing to the
+pod's own container log (``pod_proxy``), beside the harness's log and the stats log.
+
 One Envoy of the local target serves the inbound listeners of every pod of a
 case (one listener per pod and port, each with its pod's certificate): the
 behaviour per pod is that of its own sidecar, and starting one Envoy per
