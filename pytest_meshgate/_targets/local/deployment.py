@@ -502,7 +502,16 @@ class LocalDeployment(Deployment):
         else:
             entry = self.router.gateways.get(str(exchange.extra.get("gateway", "")))
         logs = tuple(f for pod in pods for f in self._pod_logs.get(pod, ()))
-        return istio_server_log_line(proxy, entry, exchange.request.meshgate_id, logs, expect_line)
+        echo = exchange.response.echo if exchange.response is not None else None
+        peer = echo.get("peer") if isinstance(echo, dict) else None
+        return istio_server_log_line(
+            proxy,
+            entry,
+            exchange.request.meshgate_id,
+            logs,
+            expect_line,
+            str(peer) if peer else None,
+        )
 
     def _prepare_metrics(self, proxy: LocalProxy, world: World, gateway: GatewayProxy) -> None:
         """What ``metrics`` counts this proxy's stats log with; a skip for a tag

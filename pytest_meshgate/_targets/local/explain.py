@@ -130,7 +130,7 @@ def istio_access_log_line(
             # ``proxy_side`` names the proxy's own, which the sidecar accepted.
             own = proxy_side(peer) if proxy_side is not None else None
             for address in (peer, own) if own else (peer,):
-                tcp = _tcp_line(name, proxy, address)
+                tcp = _tcp_line(name, proxy.istio_logs, address)
                 if tcp is not None:
                     return tcp
         time.sleep(0.05)
@@ -155,14 +155,29 @@ def istio_server_log_line(
     meshgate_id: str,
     logs: tuple[tuple[str, LogFormat], ...],
     expect_line: bool,
+    peer: str | None = None,
 ) -> AccessLogLine:
     """The line the inbound sidecars of a service's pods wrote for the request (``logs``:
     each pod's files, any pod's line counts), found by the ``x-request-id`` the proxy the
     request entered by (``entry``) logged in the harness's own log: Envoy passes it on,
-    so the inbound sidecar logs the same id."""
+    so the inbound sidecar logs the same id. A TCP connection's line is found by
+    ``peer``, the address the backend saw: the sidecar's own connection to it."""
     if entry is None:
         return AccessLogLine(name, None, note="the request entered by no proxy of this case")
-    record = access_log_record(entry.access_log_path, meshgate_id)
+    deadline = time.monotonic() + 1.5
+    while True:
+        record = access_log_record(entry.access_log_path, meshgate_id, wait=0)
+        if record is not None or time.monotonic() >= deadline or peer is None:
+            break
+        tcp = _tcp_line(name, logs, peer)
+        if tcp is not None:
+            return tcp
+        time.sleep(0.05)
+    if record is None and peer is not None:
+        files = ", ".join(str(path) for path, _ in logs) or "no access log"
+        return AccessLogLine(
+            name, None, note=f"no line for the connection the backend saw from {peer} in {files}"
+        )
     if record is None:
         return AccessLogLine(
             name, None, note="the request never reached an HTTP listener of the proxy it entered by"
@@ -180,8 +195,10 @@ def istio_server_log_line(
     return _poll_istio_logs(name, logs, request_id, "requestId", expect_line)
 
 
-def _tcp_line(name: str, proxy: LocalProxy, peer: str) -> AccessLogLine | None:
-    for path, log_format in proxy.istio_logs:
+def _tcp_line(
+    name: str, logs: tuple[tuple[str, LogFormat], ...], peer: str
+) -> AccessLogLine | None:
+    for path, log_format in logs:
         try:
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError:
