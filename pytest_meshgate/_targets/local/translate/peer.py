@@ -21,9 +21,9 @@ filters: ``header_mutation`` adds the request pair at outbound proxies,
 (``meshgate.peer``) and removes it there; an inbound sidecar's route copies the
 request pair the same way, forwards the request without it
 (``request_headers_to_remove``) and adds its pod's pair to the answer when the
-request carried an id (a route matching that header). The Struct is encoded
-as protobuf's wire format writes it (``encode_struct``), so a real Istio proxy
-could read it; the stats logs log the base64 value and ``local.stats``
+request carried an id (a route matching that header). The Struct is
+serialized by protobuf itself (``encode_struct``), so a real Istio proxy could
+read it; the stats logs log the base64 value and ``local.stats``
 decodes it (``decode_peer``).
 """
 
@@ -87,90 +87,29 @@ class PeerIdentity:
         )
 
 
-# protobuf wire format: Struct{map<string, Value> fields = 1}, a map entry
-# {string key = 1; Value value = 2}, Value{string string_value = 3; Struct struct_value = 5}.
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def encode_struct(fields: Mapping[str, str | Mapping[str, str]]) -> bytes:
-    """A ``google.protobuf.Struct`` of strings and string-valued structs, serialized."""
-    out = b""
-    for key in sorted(fields):
-        value = fields[key]
-        if isinstance(value, str):
-            encoded = _field(3, value.encode())
-        else:
-            encoded = _field(5, encode_struct(dict(value)))
-        out += _field(1, _field(1, key.encode()) + _field(2, encoded))
-    return out
+    """A ``google.protobuf.Struct`` of strings and string-valued structs, serialized as
+    Istio's proxies serialize node metadata (deterministic: map entries by key)."""
+    from google.protobuf.struct_pb2 import Struct
 
-
-def _fields(data: bytes) -> list[tuple[int, bytes]]:
-    """The length-delimited fields of a message (others are skipped)."""
-    out: list[tuple[int, bytes]] = []
-    i = 0
-    while i < len(data):
-        tag, i = _read_varint(data, i)
-        number, wire = tag >> 3, tag & 7
-        if wire == 2:
-            length, i = _read_varint(data, i)
-            out.append((number, data[i : i + length]))
-            i += length
-        elif wire == 0:
-            _, i = _read_varint(data, i)
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        else:
-            raise ValueError(f"wire type {wire}")
-    return out
-
-
-def _read_varint(data: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        if i >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i
-        shift += 7
+    struct = Struct()
+    struct.update({k: v if isinstance(v, str) else dict(v) for k, v in fields.items()})
+    data: bytes = struct.SerializeToString(deterministic=True)
+    return data
 
 
 def decode_struct(data: bytes) -> dict[str, object]:
-    """A serialized Struct's string and struct values (others are left out)."""
-    out: dict[str, object] = {}
-    for number, entry in _fields(data):
-        if number != 1:
-            continue
-        key, value = "", b""
-        for n, payload in _fields(entry):
-            if n == 1:
-                key = payload.decode(errors="replace")
-            elif n == 2:
-                value = payload
-        for n, payload in _fields(value):
-            if n == 3:
-                out[key] = payload.decode(errors="replace")
-            elif n == 5:
-                out[key] = decode_struct(payload)
-    return out
+    """A serialized Struct as a dict; ``ValueError`` when ``data`` is not one."""
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.message import DecodeError
+    from google.protobuf.struct_pb2 import Struct
+
+    try:
+        struct = Struct.FromString(data)
+    except DecodeError as exc:
+        raise ValueError(f"not a protobuf Struct: {exc}") from None
+    decoded: dict[str, object] = MessageToDict(struct)
+    return decoded
 
 
 def peer_headers(identity: PeerIdentity, ip: str, sidecar: bool) -> tuple[str, str]:
