@@ -106,3 +106,38 @@ def test_telemetry_tracing_skips_the_case_with_the_reason(pytester: pytest.Pytes
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*Telemetry istio-system/m: spec.tracing is not honoured*"])
+
+
+def test_a_service_names_its_pods_sidecars_inbound_log(pytester: pytest.Pytester) -> None:
+    """``proxy: web`` reads the line web's pod's sidecar wrote at its inbound listener for
+    the request (the x-request-id the gateway logged); a wrong value fails with that line,
+    and a service the case does not have is a located error naming the services."""
+    pytester.makefile(
+        ".yaml",
+        ok=case(
+            name="ok", access_log="{proxy: web.default, fields: {path: /x, responseCode: 200}}"
+        ),
+        wrong=case(name="wrong", access_log="{proxy: web, fields: {authority: other}}"),
+        bad=case(name="bad", access_log="{proxy: web.other}"),
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*accessLog.web.fields.authority: expected 'other', logged 'web.example.com' "
+            '(line: *] "GET /x HTTP/1.1" 200 - via_upstream*inbound|8080||*',
+            "*bad.yaml:*accessLog proxy 'web.other' is none of the case's proxies*spec.services name*",
+        ]
+    )
+
+
+def test_a_service_without_sidecars_has_no_server_log_to_read(pytester: pytest.Pytester) -> None:
+    """Not injected: no sidecar logs at its pods, so a check on that log fails with the
+    reason, ``logged: false`` included (it would pass for a proxy that does not exist)."""
+    plain = case(name="plain", access_log="{proxy: web, logged: false}")
+    pytester.makefile(
+        ".yaml", plain=plain.replace("  - name: web\n", "  - name: web\n    sidecar: false\n", 1)
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*accessLog.web: *the pods of web have no sidecar in this case*"])

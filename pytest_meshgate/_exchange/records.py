@@ -308,13 +308,20 @@ class AccessLogLine:
     """What one proxy's access log holds for one request: its line, parsed, or none.
 
     ``note`` says why there is none, or what the target could not tell (a
-    proxy that logs nothing, a request that never reached it).
+    proxy that logs nothing, a request that never reached it). Not ``available``:
+    there is no such log to read at all (a service whose pods have no sidecar), which
+    fails a check whether or not it wants a line.
     """
 
     proxy: str
     line: str | None
     fields: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    available: bool = True
+
+    @classmethod
+    def unavailable(cls, proxy: str, note: str) -> AccessLogLine:
+        return cls(proxy, None, note=note, available=False)
 
     def describe(self) -> str:
         if self.line is None:

@@ -48,6 +48,9 @@ def judge_access_logs(expect: Expect, exchange: Exchange) -> list[str]:
         if got is None:
             failures.append(f"accessLog.{want.proxy}: the target read no access log")
             continue
+        if not got.available:
+            failures.append(f"accessLog.{want.proxy}: no access log ({got.note})")
+            continue
         if not want.logged:
             if got.line is not None:
                 failures.append(

@@ -250,10 +250,11 @@ class CaseSpec(CaseModel):
                 )
         return self
 
-    def metrics_service(self, proxy: str) -> Service | None:
-        """The service whose pods' sidecars ``expect.metrics.proxy`` names, if it names
-        one: ``name.namespace`` (Istio's short host), or a bare ``spec.services`` name
-        that no gateway or client has and one namespace holds."""
+    def service_proxy(self, proxy: str) -> Service | None:
+        """The service whose pods' sidecars ``expect.metrics.proxy`` or
+        ``expect.accessLog.proxy`` names, if it names one: ``name.namespace`` (Istio's
+        short host), or a bare ``spec.services`` name that no gateway or client has and
+        one namespace holds."""
         if proxy in {"ingress", "egress"} | {g.name for g in self.gateways}:
             return None
         if proxy in {c.name for c in self.clients}:
@@ -276,12 +277,10 @@ class CaseSpec(CaseModel):
                 # namespace/name: a Gateway API Gateway (its deployment's proxy).
                 if proxy in proxies or "/" in proxy:
                     continue
-                if key == "metrics" and self.metrics_service(proxy) is not None:
+                if self.service_proxy(proxy) is not None:
                     continue
                 known = ", ".join(sorted(proxies))
-                services = ""
-                if key == "metrics":
-                    services = ", a spec.services name (name.namespace when two namespaces have it)"
+                services = ", a spec.services name (name.namespace when two namespaces have it)"
                 raise ValueError(
                     f"check {check.name!r}: {key} proxy {proxy!r} is none of "
                     f"the case's proxies ({known}{services}, or namespace/name of a Gateway "

@@ -279,7 +279,9 @@ class AccessLogExpectation(CaseModel):
         min_length=1,
         max_length=253,
         description="ingress, egress, a spec.gateways name, a spec.clients name (its "
-        "sidecar) or namespace/name of a Gateway API Gateway.",
+        "sidecar), namespace/name of a Gateway API Gateway, or a spec.services name "
+        "(name.namespace when two namespaces have it): its pods' sidecars, at their "
+        "inbound listeners (any pod's line counts).",
     )
     logged: bool = Field(default=True, description="false: the proxy logged no line for it.")
     fields: dict[AccessLogField, str | int] = Field(

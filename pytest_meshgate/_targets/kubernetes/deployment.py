@@ -376,7 +376,7 @@ class KubernetesDeployment(Deployment):
     def _proxy_pods(self, proxy: str) -> tuple[str, dict[str, str] | None, str | None]:
         """Where a proxy's pods are: (namespace, their labels, or the one pod's name). A
         service's are its echo pods (their ``istio-proxy`` sidecars)."""
-        service = self.loaded.case.spec.metrics_service(proxy)
+        service = self.loaded.case.spec.service_proxy(proxy)
         if service is not None:
             return service_namespace(service, self.plan), {"app": k8s_name(service.name)}, None
         for client in self.loaded.case.spec.clients:

@@ -37,12 +37,13 @@ from ..._exchange.records import (
     MetricSnapshot,
     SeriesKey,
 )
+from ..accesslog import LogFormat
 from ..base import Deployment
 from ..jwtkeys import CaseJwtKeys
 from ..secrets import CaseSecrets, SecretStore
 from .addressing import PodDNS, Router
 from .backends import CaseBackends, case_config_maps
-from .explain import explain_exchange, istio_access_log_line
+from .explain import explain_exchange, istio_access_log_line, istio_server_log_line
 from .gatewayapi import Conversion, ConversionInputs, ObjectStatus
 from .gatewayapi import convert as convert_gateway_api
 from .gatewayapi.deployment import gateway_workload
@@ -52,7 +53,7 @@ from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
 from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
 from .translate.accesslog import istio_log_files
-from .translate.sidecar.inbound import inbound_stats_log_path
+from .translate.sidecar.inbound import inbound_stats_log_path, pod_proxy, server_access_logs
 from .translate.stats import MetricsConfig, istio_metrics_config
 from .world import GatewayProxy, MeshIdentity, ServicePortInfo, World
 
@@ -132,6 +133,8 @@ class LocalDeployment(Deployment):
         self._inbound_proxy: LocalProxy | None = None
         # Per injected pod: its server-side MetricsConfig and what its lines counted to.
         self._pod_metrics: dict[str, tuple[MetricsConfig, SampleCache]] = {}
+        # Per injected pod: the files of the access logs of its inbound listeners.
+        self._pod_logs: dict[str, tuple[tuple[str, LogFormat], ...]] = {}
         # What the translation of each proxy warned about (deployment_warnings).
         self._warnings: list[str] = []
         # The ports each client's sidecar captures besides the registry's (serves).
@@ -181,6 +184,11 @@ class LocalDeployment(Deployment):
         from .translate import UnsupportedFeature, recorded_warnings
         from .translate.sidecar.inbound import translate_inbound
 
+        for workload in self.backends.inbound:
+            # Each pod's container log (Envoy creates files, not directories).
+            pod = pod_proxy(workload, str(proxy.access_log_path))
+            assert pod.log_dir is not None
+            Path(pod.log_dir, "files").mkdir(parents=True, exist_ok=True)
         try:
             with recorded_warnings() as warnings:
                 config = translate_inbound(
@@ -196,10 +204,13 @@ class LocalDeployment(Deployment):
         self._inbound_proxy = proxy
         for workload in self.backends.inbound:
             # Each pod's server-side stats config (its own Telemetry selection).
-            pod = GatewayProxy(workload.pod, workload.namespace, workload.labels, (), proxy.bind)
+            pod = pod_proxy(workload, str(proxy.access_log_path))
             config_of_pod = istio_metrics_config(world, pod, mode="SERVER")
             self._skip_unsupported(config_of_pod.expressions())
             self._pod_metrics[workload.pod] = (config_of_pod, SampleCache())
+            # The same logs the translation gave the pod's inbound listeners.
+            pod, logs = server_access_logs(world, workload, str(proxy.access_log_path))
+            self._pod_logs[workload.pod] = tuple((e.file_on_disk(pod), e.log_format) for e in logs)
 
     def add_gateway_services(self, proxies: Mapping[str, LocalProxy]) -> None:
         """Each gateway's Kubernetes Service (see ``CaseBackends.add_gateway_services``)."""
@@ -449,7 +460,11 @@ class LocalDeployment(Deployment):
 
     def access_log(self, proxy: str, exchange: Exchange, expect_line: bool) -> AccessLogLine:
         """The request's line in the access log Istio configured on ``proxy`` (found by
-        the x-request-id that proxy logged in the harness's own log)."""
+        the x-request-id that proxy logged in the harness's own log); a service's in
+        the logs of its pods' inbound sidecars."""
+        service = self.loaded.case.spec.service_proxy(proxy)
+        if service is not None:
+            return self._service_access_log(proxy, service, exchange, expect_line)
         local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)
         if local is None:
             return AccessLogLine(proxy, None, note="that proxy does not run in this case")
@@ -463,6 +478,39 @@ class LocalDeployment(Deployment):
             expect_line,
             str(peer) if peer else None,
             partial(_downstream_of, inbound_stats_log(inbound)) if inbound is not None else None,
+        )
+
+    def _service_pods(self, service: Service) -> list[str]:
+        """The pods of ``service`` behind inbound sidecars in this case."""
+        return [
+            w.pod
+            for w in self.backends.inbound
+            if w.service == service.name and w.namespace == service.namespace
+        ]
+
+    def _service_access_log(
+        self, proxy: str, service: Service, exchange: Exchange, expect_line: bool
+    ) -> AccessLogLine:
+        pods = self._service_pods(service)
+        if self._inbound_proxy is None or not pods:
+            return AccessLogLine.unavailable(
+                proxy, f"the pods of {service.name} have no sidecar in this case"
+            )
+        client = exchange.extra.get("client")
+        if client is not None:
+            entry = self.router.sidecars.get(str(client))
+        else:
+            entry = self.router.gateways.get(str(exchange.extra.get("gateway", "")))
+        logs = tuple(f for pod in pods for f in self._pod_logs.get(pod, ()))
+        echo = exchange.response.echo if exchange.response is not None else None
+        peer = echo.get("peer") if isinstance(echo, dict) else None
+        return istio_server_log_line(
+            proxy,
+            entry,
+            exchange.request.meshgate_id,
+            logs,
+            expect_line,
+            str(peer) if peer else None,
         )
 
     def _prepare_metrics(self, proxy: LocalProxy, world: World, gateway: GatewayProxy) -> None:
@@ -485,18 +533,14 @@ class LocalDeployment(Deployment):
     def _service_metrics(self, proxy: str, service: Service) -> MetricSnapshot:
         """The samples of the sidecars of ``service``'s pods (their destination reporter),
         summed, from the inbound sidecars' stats log (its lines name their pod)."""
-        pods = [
-            w
-            for w in self.backends.inbound
-            if w.service == service.name and w.namespace == service.namespace
-        ]
+        pods = set(self._service_pods(service))
         if self._inbound_proxy is None or not pods:
             return MetricSnapshot.unavailable(
                 proxy, f"the pods of {service.name} have no sidecar in this case"
             )
         path = inbound_stats_log(self._inbound_proxy)
         total: dict[SeriesKey, float] = {}
-        for workload in pods:
+        for workload in (w for w in self.backends.inbound if w.pod in pods):
             config, cache = self._pod_metrics[workload.pod]
             if not config.enabled:
                 continue
@@ -509,7 +553,7 @@ class LocalDeployment(Deployment):
     def metrics(self, proxy: str) -> MetricSnapshot:
         """The samples Istio's stats filter would hold at ``proxy``, counted from its
         stats log (``local.stats``); a service's from its pods' inbound sidecars."""
-        service = self.loaded.case.spec.metrics_service(proxy)
+        service = self.loaded.case.spec.service_proxy(proxy)
         if service is not None:
             return self._service_metrics(proxy, service)
         local = self.router.gateways.get(proxy) or self.router.sidecars.get(proxy)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..._exchange.records import AccessLogLine, Exchange
-from ..accesslog import find_line
+from ..accesslog import LogFormat, find_line
 from .proxy import LocalProxy
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "format_access_record",
     "host_of",
     "istio_access_log_line",
+    "istio_server_log_line",
     "route_table",
 ]
 
@@ -129,7 +130,7 @@ def istio_access_log_line(
             # ``proxy_side`` names the proxy's own, which the sidecar accepted.
             own = proxy_side(peer) if proxy_side is not None else None
             for address in (peer, own) if own else (peer,):
-                tcp = _tcp_line(name, proxy, address)
+                tcp = _tcp_line(name, proxy.istio_logs, address)
                 if tcp is not None:
                     return tcp
         time.sleep(0.05)
@@ -145,11 +146,59 @@ def istio_access_log_line(
     request_id = str(record.get("request_id") or "")
     if not request_id or request_id == "None":
         return AccessLogLine(name, None, note="the request carried no x-request-id")
-    return _poll_istio_logs(name, proxy, request_id, "requestId", expect_line)
+    return _poll_istio_logs(name, proxy.istio_logs, request_id, "requestId", expect_line)
 
 
-def _tcp_line(name: str, proxy: LocalProxy, peer: str) -> AccessLogLine | None:
-    for path, log_format in proxy.istio_logs:
+def istio_server_log_line(
+    name: str,
+    entry: LocalProxy | None,
+    meshgate_id: str,
+    logs: tuple[tuple[str, LogFormat], ...],
+    expect_line: bool,
+    peer: str | None = None,
+) -> AccessLogLine:
+    """The line the inbound sidecars of a service's pods wrote for the request (``logs``:
+    each pod's files, any pod's line counts), found by the ``x-request-id`` the proxy the
+    request entered by (``entry``) logged in the harness's own log: Envoy passes it on,
+    so the inbound sidecar logs the same id. A TCP connection's line is found by
+    ``peer``, the address the backend saw: the sidecar's own connection to it."""
+    if entry is None:
+        return AccessLogLine(name, None, note="the request entered by no proxy of this case")
+    deadline = time.monotonic() + 1.5
+    while True:
+        record = access_log_record(entry.access_log_path, meshgate_id, wait=0)
+        if record is not None or time.monotonic() >= deadline or peer is None:
+            break
+        tcp = _tcp_line(name, logs, peer)
+        if tcp is not None:
+            return tcp
+        time.sleep(0.05)
+    if record is None and peer is not None:
+        files = ", ".join(str(path) for path, _ in logs) or "no access log"
+        return AccessLogLine(
+            name, None, note=f"no line for the connection the backend saw from {peer} in {files}"
+        )
+    if record is None:
+        return AccessLogLine(
+            name, None, note="the request never reached an HTTP listener of the proxy it entered by"
+        )
+    if not logs:
+        return AccessLogLine(
+            name,
+            None,
+            note="Istio configures no access log on these sidecars' inbound listeners: "
+            "meshConfig.accessLogFile is empty and no Telemetry enables one in SERVER mode",
+        )
+    request_id = str(record.get("request_id") or "")
+    if not request_id or request_id == "None":
+        return AccessLogLine(name, None, note="the request carried no x-request-id")
+    return _poll_istio_logs(name, logs, request_id, "requestId", expect_line)
+
+
+def _tcp_line(
+    name: str, logs: tuple[tuple[str, LogFormat], ...], peer: str
+) -> AccessLogLine | None:
+    for path, log_format in logs:
         try:
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -161,11 +210,15 @@ def _tcp_line(name: str, proxy: LocalProxy, peer: str) -> AccessLogLine | None:
 
 
 def _poll_istio_logs(
-    name: str, proxy: LocalProxy, value: str, field_name: str, expect_line: bool
+    name: str,
+    logs: tuple[tuple[str, LogFormat], ...],
+    value: str,
+    field_name: str,
+    expect_line: bool,
 ) -> AccessLogLine:
     deadline = time.monotonic() + (ISTIO_LINE_WAIT if expect_line else ISTIO_LINE_SETTLE)
     while True:
-        for path, log_format in proxy.istio_logs:
+        for path, log_format in logs:
             try:
                 text = Path(path).read_text(encoding="utf-8", errors="replace")
             except OSError:
@@ -174,7 +227,7 @@ def _poll_istio_logs(
             if found is not None:
                 return AccessLogLine(name, found[0], found[1])
         if time.monotonic() >= deadline:
-            files = ", ".join(str(path) for path, _ in proxy.istio_logs)
+            files = ", ".join(str(path) for path, _ in logs)
             what = "x-request-id" if field_name == "requestId" else field_name
             return AccessLogLine(name, None, note=f"no line with {what} {value} in {files}")
         time.sleep(0.05)

@@ -85,6 +85,7 @@ SUPPORTED_FEATURES = frozenset(
         "TelemetryAccessLogFilter",
         "AccessLogProviders",
         "TCPAccessLogging",
+        "ServerAccessLogging",
         "StandardMetrics",
         "MetricsResponseFlags",
         "TCPMetrics",

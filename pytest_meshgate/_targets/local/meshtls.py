@@ -11,7 +11,8 @@ inbound sidecar enforces it), a check looks at the
 ``X-Forwarded-Client-Cert`` header the inbound sidecar adds, or a check has
 ``expect.metrics`` (the principals and ``connection_security_policy`` Istio
 reports, the destination reporter at an injected pod and the peer metadata
-its sidecar exchanges all come from that sidecar). Elsewhere
+its sidecar exchanges all come from that sidecar), or an ``expect.accessLog`` names a
+service (its pods' sidecars log at their inbound listeners). Elsewhere
 traffic from the mesh reaches the echo directly in plaintext, which is what
 auto mTLS looks like to the app except for that header.
 """
@@ -121,4 +122,10 @@ def mesh_tls_modelled(loaded: LoadedCase) -> bool:
         return True
     if any(c.sidecar is not None for c in spec.clients):
         return True
-    return any(_looks_at_xfcc(check) or check.expect.metrics is not None for check in spec.checks)
+    for check in spec.checks:
+        if _looks_at_xfcc(check) or check.expect.metrics is not None:
+            return True
+        # A service's access log is its pods' sidecars' (their inbound listeners).
+        if any(spec.service_proxy(e.proxy) is not None for e in check.expect.access_logs):
+            return True
+    return False

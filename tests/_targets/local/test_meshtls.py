@@ -75,6 +75,10 @@ spec:
     ("expect", "modelled"),
     [
         ("{metrics: [{proxy: ingress, name: istio_requests_total}]}", True),
+        # A service's access log is its pods' inbound sidecars'; a gateway's is not.
+        ("{accessLog: {proxy: reviews, logged: false}}", True),
+        ("{accessLog: {proxy: reviews.default, logged: false}}", True),
+        ("{accessLog: {proxy: ingress, logged: false}}", False),
         ("{status: 200}", False),
     ],
 )

@@ -7,6 +7,9 @@ the proxy's namespace and its workload (``selector``, or ``targetRefs`` to a
 Gateway API Gateway) override one another in that order; where none applies,
 ``meshConfig.accessLogFile`` decides (empty: no log). ``defaultProviders.accessLogging``
 names the providers a proxy gets without Telemetry, and the start of the merge.
+An entry's ``match.mode`` picks the listener class it applies to
+(``matchWorkloadMode``): CLIENT for gateways and outbound sidecars, SERVER for a
+sidecar's inbound listeners (``translate.sidecar.inbound``).
 Providers are the mesh's ``extensionProviders`` merged by name into Istio's
 defaults; the built-in ``envoy`` provider writes to ``/dev/stdout`` in the mesh's
 encoding and format, another ``envoyFileAccessLog`` in its own (``telemetryAccessLog``
@@ -21,6 +24,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ...._cases.model.istio import AccessLogging, AccessLoggingFilter, Telemetry
 from ...._cases.model.meshconfig import ExtensionProvider, MeshConfig
@@ -30,6 +34,7 @@ from .common import _API, Json, labels_match
 
 __all__ = [
     "IstioAccessLog",
+    "WorkloadMode",
     "applicable_telemetries",
     "istio_access_logs",
     "istio_log_files",
@@ -44,6 +49,9 @@ _BUILTIN_PROVIDER = "envoy"
 _STDOUT = "/dev/stdout"
 _CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
 _GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+
+# telemetry.go workloadMode: the mode of a listener class (inbound: SERVER).
+WorkloadMode = Literal["CLIENT", "SERVER"]
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,12 @@ def with_access_logs(world: World, proxy: GatewayProxy) -> GatewayProxy:
     return dataclasses.replace(proxy, access_logs=logs)
 
 
-def istio_log_files(world: World, proxy: GatewayProxy) -> tuple[tuple[str, LogFormat], ...]:
+def istio_log_files(
+    world: World, proxy: GatewayProxy, mode: WorkloadMode = "CLIENT"
+) -> tuple[tuple[str, LogFormat], ...]:
     """Each file Istio's access logs of ``proxy`` write on disk, with its format."""
-    return tuple((e.file_on_disk(proxy), e.log_format) for e in istio_access_logs(world, proxy))
+    logs = istio_access_logs(world, proxy, mode)
+    return tuple((e.file_on_disk(proxy), e.log_format) for e in logs)
 
 
 def _mesh_log(mesh: MeshConfig, path: str) -> IstioAccessLog:
@@ -123,15 +134,21 @@ def _provider_log(mesh: MeshConfig, provider: ExtensionProvider) -> IstioAccessL
     return IstioAccessLog(path, LogFormat.from_mesh("TEXT", text or ""))
 
 
-def istio_access_logs(world: World, proxy: GatewayProxy) -> tuple[IstioAccessLog, ...]:
-    """The HTTP access logs Istio configures on ``proxy``'s connection managers."""
+def istio_access_logs(
+    world: World, proxy: GatewayProxy, mode: WorkloadMode = "CLIENT"
+) -> tuple[IstioAccessLog, ...]:
+    """The access logs Istio configures on ``proxy``'s connection managers and TCP
+    proxies of the listener class ``mode`` stands for (``workloadMode``): CLIENT for a
+    gateway's and a sidecar's outbound listeners, SERVER for a sidecar's inbound ones.
+    ``meshConfig.accessLogFile`` applies to both."""
     mesh = world.mesh_config if isinstance(world.mesh_config, MeshConfig) else MeshConfig()
     levels = _applicable(world, proxy)
     defaults = mesh.default_providers.access_logging
     logs: list[IstioAccessLog] = []
     configured = 0
     if levels or defaults:
-        for name, (expression, disabled) in sorted(_merge(levels, defaults).items()):
+        merged = _merge(levels, defaults, mode)
+        for name, (expression, disabled) in sorted(merged.items()):
             provider = mesh.provider(name)
             if provider is None:
                 # fetchProvider finds nothing: Istio skips the provider (istioctl analyze
@@ -250,13 +267,14 @@ def _attaches(telemetry: Telemetry, proxy: GatewayProxy) -> bool:
     return False
 
 
-def _applies_to_client(entry: AccessLogging) -> bool:
-    """``matchWorkloadMode`` for the CLIENT mode of gateways and outbound sidecars."""
-    return entry.match is None or entry.match.mode in ("CLIENT", "CLIENT_AND_SERVER")
+def _applies(entry: AccessLogging, mode: WorkloadMode) -> bool:
+    """``matchWorkloadMode``: an entry without match (or CLIENT_AND_SERVER) applies to
+    either mode, one with a mode only to that one."""
+    return entry.match is None or entry.match.mode in (mode, "CLIENT_AND_SERVER")
 
 
 def _merge(
-    levels: list[list[AccessLogging]], defaults: Sequence[str]
+    levels: list[list[AccessLogging]], defaults: Sequence[str], mode: WorkloadMode
 ) -> dict[str, tuple[str | None, bool]]:
     """``mergeLogs``: provider -> (filter expression, disabled), starting from the mesh's
     default access-log providers."""
@@ -267,7 +285,7 @@ def _merge(
     for level in levels:
         names: set[str] = set()
         for entry in level:
-            if not _applies_to_client(entry):
+            if not _applies(entry, mode):
                 continue
             for provider in entry.providers:
                 names.add(provider.name)
@@ -282,7 +300,7 @@ def _merge(
             names_here = [p.name for p in entry.providers] or parent
             parent = names_here
             for name in names_here:
-                if name not in in_scope or not _applies_to_client(entry):
+                if name not in in_scope or not _applies(entry, mode):
                     continue
                 if entry.disabled:
                     merged[name] = (None, True)

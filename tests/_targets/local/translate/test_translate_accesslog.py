@@ -1,9 +1,12 @@
-"""Which access logs Istio gives a proxy: mesh config, Telemetry levels and their precedence."""
+"""Which access logs Istio gives a proxy: mesh config, Telemetry levels and their precedence,
+client and server side."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+import pytest
 
 from pytest_meshgate._cases.model.meshconfig import MeshConfig
 from pytest_meshgate._cases.model.resources import parse_resource
@@ -14,7 +17,15 @@ from pytest_meshgate._targets.local.translate.accesslog import (
     telemetry_problems,
     with_access_logs,
 )
-from pytest_meshgate._targets.local.world import GatewayProxy, World
+from pytest_meshgate._targets.local.translate.sidecar.inbound import translate_inbound
+from pytest_meshgate._targets.local.world import (
+    GatewayProxy,
+    InboundPort,
+    InboundWorkload,
+    MeshIdentity,
+    ServicePortInfo,
+    World,
+)
 
 
 def proxy(namespace: str = "default", **labels: str) -> GatewayProxy:
@@ -111,6 +122,73 @@ def test_server_mode_entries_do_not_apply_to_gateways_and_outbound_sidecars() ->
         "mesh", "istio-system", accessLogging=[{"providers": ENVOY, "match": {"mode": "CLIENT"}}]
     )
     assert len(istio_access_logs(world(client), proxy())) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "client", "server"),
+    [(None, 1, 1), ("CLIENT", 1, 0), ("SERVER", 0, 1), ("CLIENT_AND_SERVER", 1, 1)],
+)
+def test_match_mode_picks_the_listener_class(mode: str | None, client: int, server: int) -> None:
+    """``matchWorkloadMode``: SERVER is the inbound listeners' mode (TestAccessLogsMode)."""
+    entry: dict[str, Any] = {"providers": ENVOY}
+    if mode is not None:
+        entry["match"] = {"mode": mode}
+    here = world(telemetry("logs", "default", accessLogging=[entry]))
+    assert len(istio_access_logs(here, proxy(), "CLIENT")) == client
+    assert len(istio_access_logs(here, proxy(), "SERVER")) == server
+
+
+def test_a_server_mode_override_leaves_the_client_side_alone() -> None:
+    """A workload's SERVER-mode disable overrides the namespace's log for that mode only."""
+    namespace = telemetry("ns", "default", accessLogging=[{"providers": ENVOY}])
+    workload = telemetry(
+        "quiet",
+        "default",
+        selector={"matchLabels": {"app": "reviews"}},
+        accessLogging=[{"providers": ENVOY, "match": {"mode": "SERVER"}, "disabled": True}],
+    )
+    here = world(namespace, workload)
+    assert istio_access_logs(here, proxy(app="reviews"), "SERVER") == ()
+    assert len(istio_access_logs(here, proxy(app="reviews"), "CLIENT")) == 1
+    assert len(istio_access_logs(here, proxy(app="ratings"), "SERVER")) == 1
+
+
+def test_the_mesh_file_logs_in_either_mode() -> None:
+    here = world(access_log_file="/dev/stdout")
+    assert istio_access_logs(here, proxy(), "SERVER") == istio_access_logs(here, proxy())
+
+
+def test_inbound_listeners_log_to_their_pods_container_log() -> None:
+    """Each pod's inbound HTTP and TCP listeners carry its SERVER-mode loggers, writing
+    to its own container log; the pod's labels pick the Telemetry."""
+    only_reviews = telemetry(
+        "logs",
+        "default",
+        selector={"matchLabels": {"app": "reviews"}},
+        accessLogging=[{"providers": ENVOY, "match": {"mode": "SERVER"}}],
+    )
+    identity = MeshIdentity("spiffe://cluster.local/ns/default/sa/x", "/c", "/k", "/r")
+    ports = (
+        InboundPort(ServicePortInfo("http", 9080, 9080, "HTTP"), ("127.0.0.1", 1), ("::1", 2)),
+        InboundPort(ServicePortInfo("tcp", 9090, 9090, "TCP"), ("127.0.0.1", 3), ("::1", 4)),
+    )
+    pods = tuple(
+        InboundWorkload(f"{app}-v1-abc", "default", {"app": app}, identity, ports)
+        for app in ("reviews", "ratings")
+    )
+    config = translate_inbound(world(only_reviews), pods, "/run/inbound/harness.log")
+
+    def paths(listener: dict[str, Any]) -> list[str]:
+        chain = listener["filter_chains"][0]
+        loggers = chain["filters"][-1]["typed_config"]["access_log"]
+        return [str(x["typed_config"]["path"]) for x in loggers]
+
+    by_name = {str(x["name"]): paths(x) for x in config.listeners}
+    own = "/run/inbound/pods/reviews-v1-abc.default/container.log"
+    assert own in by_name["reviews-v1-abc.default_9080"]
+    assert own in by_name["reviews-v1-abc.default_9090"]
+    for name in ("ratings-v1-abc.default_9080", "ratings-v1-abc.default_9090"):
+        assert not any("container.log" in p for p in by_name[name])
 
 
 def test_targetrefs_attach_only_to_their_gateway_api_gateway() -> None:

@@ -20,6 +20,11 @@ to the app as Istio's inbound does (``buildSidecarInboundHTTPOpts``:
 and DNS), then routes everything to ``inbound|<port>||``; other ports a TCP
 proxy to it. Here the app is the pod's echo listener.
 
+Each HTTP connection manager and TCP proxy also gets the access logs Istio gives
+the pod's inbound listeners (``accesslog.go`` for the SidecarInbound class: the
+pod's Telemetry in SERVER mode, or ``meshConfig.accessLogFile``), writing to the
+pod's own container log (``pod_proxy``), beside the harness's log and the stats log.
+
 One Envoy of the local target serves the inbound listeners of every pod of a
 case (one listener per pod and port, each with its pod's certificate): the
 behaviour per pod is that of its own sidecar, and starting one Envoy per
@@ -39,7 +44,8 @@ from __future__ import annotations
 import os
 
 from ....._cases.model.istio import AuthorizationPolicy
-from ...world import InboundPort, InboundWorkload, World
+from ...world import GatewayProxy, InboundPort, InboundWorkload, World
+from ..accesslog import IstioAccessLog, istio_access_logs
 from ..authn import DISABLE, PERMISSIVE, STRICT, peer_authentication
 from ..authz import SecurityFilters, applicable_policies, security_filters
 from ..common import _API, CLUSTER_TYPE, LISTENER_TYPE, EnvoyConfig, Json, UnsupportedFeature
@@ -63,6 +69,8 @@ __all__ = [
     "inbound_http_filters",
     "inbound_network_filters",
     "inbound_stats_log_path",
+    "pod_proxy",
+    "server_access_logs",
     "translate_inbound",
 ]
 
@@ -204,6 +212,39 @@ def _stats_logger(path: str, fields: Json) -> Json:
     }
 
 
+def pod_proxy(workload: InboundWorkload, access_log_path: str) -> GatewayProxy:
+    """What Telemetry and access logs read of a pod's sidecar: its namespace and labels,
+    and its own log directory (its container log) beside the shared Envoy's harness log."""
+    log_dir = os.path.join(
+        os.path.dirname(access_log_path), "pods", f"{workload.pod}.{workload.namespace}"
+    )
+    return GatewayProxy(
+        workload.pod,
+        workload.namespace,
+        workload.labels,
+        (),
+        lambda port: ("", port),
+        access_log_path=access_log_path,
+        log_dir=log_dir,
+        sidecar=True,
+    )
+
+
+def server_access_logs(
+    world: World, workload: InboundWorkload, access_log_path: str
+) -> tuple[GatewayProxy, tuple[IstioAccessLog, ...]]:
+    """The pod's sidecar and the access logs Istio gives its inbound listeners
+    (``setHTTPAccessLog`` and ``setTCPAccessLog`` for the SidecarInbound class: SERVER
+    mode); the deployment reads the pod's lines where these write."""
+    proxy = pod_proxy(workload, access_log_path)
+    return proxy, istio_access_logs(world, proxy, "SERVER")
+
+
+def _server_logs(world: World, workload: InboundWorkload, access_log_path: str) -> list[Json]:
+    proxy, logs = server_access_logs(world, workload, access_log_path)
+    return [entry.envoy(proxy) for entry in logs]
+
+
 def inbound_stats_log_path(access_log_path: str) -> str:
     """The inbound sidecars' stats log, beside their harness log."""
     return os.path.join(os.path.dirname(access_log_path), STATS_LOG)
@@ -267,7 +308,11 @@ def _hcm(
         "normalize_path": True,
         "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
         "stream_idle_timeout": "0s",
-        "access_log": [_access_log(log), _stats_logger(inbound_stats_log_path(log), stats)],
+        "access_log": [
+            _access_log(log),
+            _stats_logger(inbound_stats_log_path(log), stats),
+            *_server_logs(world, workload, log),
+        ],
     }
     if port.port.protocol in _H2_PROTOCOLS:
         hcm["http2_protocol_options"] = {}
@@ -304,7 +349,8 @@ def _chains(
         proxy = tcp_proxy_to(cluster)
         fields = {**_SERVER_TCP_FIELDS, **_pod_fields(workload, port)}
         proxy[0]["typed_config"]["access_log"] = [
-            _stats_logger(inbound_stats_log_path(log), fields)
+            _stats_logger(inbound_stats_log_path(log), fields),
+            *_server_logs(world, workload, log),
         ]
         filters = [*inbound_network_filters(world, workload, port), *proxy]
     mode = peer_authentication(world, workload.namespace, workload.labels).mode_for_port(
