@@ -205,3 +205,28 @@ def test_a_case_meaning_another_mesh_config_skips_its_access_log_checks(
             deployment.access_log("ingress", exchange(FIRST_ID), False)
     finally:
         kubernetes_target.deactivate()
+
+
+def test_a_service_names_its_echo_pods_sidecars(
+    target: tuple[KubernetesTarget, FakeProvider, StandIns], api: FakeAPI
+) -> None:
+    kubernetes_target, _, _ = target
+    loaded = case("access-log-file-at-gateway-and-server")  # accessLogFile as demo's
+    check = loaded.case.spec.checks[0]
+    assert [log.proxy for log in check.expect.access_logs] == ["ingress", "reviews"]
+    deployment = kubernetes_target.activate(loaded)
+    try:
+        namespace = deployment.plan.map("default")  # type: ignore[attr-defined]
+        for name in ("reviews-v1-abc", "reviews-v1-def"):
+            pod(api, name, namespace)
+            labels = {"app": "reviews", "version": "v1"}
+            api.objects[f"/api/v1/namespaces/{namespace}/pods/{name}"]["metadata"]["labels"] = (
+                labels
+            )
+        api.pod_logs[(namespace, "reviews-v1-abc", "istio-proxy")] = LOG.splitlines()[0]
+        api.pod_logs[(namespace, "reviews-v1-def", "istio-proxy")] = LOG
+        found = deployment.access_log("reviews", exchange(FIRST_ID), True)
+        assert found.fields["path"] == "/reviews/1"
+        assert len(api.log_queries) == 2  # each replica's sidecar
+    finally:
+        kubernetes_target.deactivate()

@@ -22,7 +22,6 @@ from k8s_fakecluster import FakeProvider, rich_case
 from k8s_standins import StandIns
 
 from pytest_meshgate._cases.loader import load_case_file
-from pytest_meshgate._targets.base import required_capabilities
 from pytest_meshgate._targets.kubernetes.adapters.base import AdapterOptions
 from pytest_meshgate._targets.kubernetes.adapters.istio import IstioAdapter
 from pytest_meshgate._targets.kubernetes.providers.base import cluster_lock_dir
@@ -167,22 +166,6 @@ def test_mesh_config_and_telemetry_are_skips_on_clusters_not_ignored(
     loaded = next(c for c in cases if c.name == case)
     with pytest.raises(pytest.skip.Exception, match=reason):
         kubernetes_target.activate(loaded)
-
-
-@pytest.mark.parametrize(
-    "case", ["access-log-mode-server", "access-log-file-at-gateway-and-server"]
-)
-def test_a_services_access_log_stays_a_skip_on_clusters(
-    target: tuple[KubernetesTarget, FakeProvider, StandIns], case: str
-) -> None:
-    """A check naming a service's sidecars as its access-log proxy needs the access-log
-    capability, which clusters lack: the suite skips it with that reason."""
-    kubernetes_target, _, _ = target
-    cases = load_case_file(HERE.parents[2] / "cases" / "access-logging.yaml").cases
-    loaded = next(c for c in cases if c.name == case)
-    for check in loaded.case.spec.checks:
-        assert loaded.case.spec.service_proxy(check.expect.access_logs[-1].proxy) is not None
-        assert "access-log" in required_capabilities(check) - kubernetes_target.capabilities
 
 
 def test_a_mesh_wide_peer_authentication_is_a_skip_on_clusters(
