@@ -101,6 +101,26 @@ class Kube:
         )
         return [item for item in found.to_dict().get("items", [])]
 
+    def running_pods(
+        self,
+        namespace: str,
+        labels: Mapping[str, str] | None = None,
+        pod_name: str | None = None,
+    ) -> Sequence[dict[str, Any]]:
+        """The running pods (not being deleted) of ``labels``, or the one ``pod_name``."""
+        if pod_name is not None:
+            found = self.get("v1", "Pod", pod_name, namespace)
+            pods = [found] if found is not None else []
+        else:
+            selector = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
+            pods = self.list("v1", "Pod", namespace, label_selector=selector)
+        return [
+            p
+            for p in pods
+            if not (p.get("metadata") or {}).get("deletionTimestamp")
+            and (p.get("status") or {}).get("phase") == "Running"
+        ]
+
     def pod_proxy_get(self, namespace: str, pod: str, port: int, path: str) -> str:
         """``GET`` ``path`` on a pod's ``port`` through the API server's pod proxy."""
         core = k8s("kubernetes.client").CoreV1Api(self.api_client)

@@ -79,24 +79,6 @@ def seen_request_id(exchange: Exchange) -> str | None:
     return None
 
 
-def _running(pod: Mapping[str, Any]) -> bool:
-    metadata = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    return not metadata.get("deletionTimestamp") and status.get("phase") == "Running"
-
-
-def _pods(
-    kube: Any, namespace: str, labels: Mapping[str, str] | None, pod_name: str | None
-) -> list[str]:
-    if pod_name is not None:
-        found = kube.get("v1", "Pod", pod_name, namespace)
-        pods = [found] if found is not None else []
-    else:
-        selector = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
-        pods = kube.list("v1", "Pod", namespace, label_selector=selector)
-    return [p["metadata"]["name"] for p in pods if _running(p)]
-
-
 def proxy_access_log(
     kube: Any,
     proxy: str,
@@ -115,7 +97,7 @@ def proxy_access_log(
             "that finds its line is unknown on a cluster (a gateway may replace a "
             "client's own)"
         )
-    pods = _pods(kube, namespace, labels, pod_name)
+    pods = [p["metadata"]["name"] for p in kube.running_pods(namespace, labels, pod_name)]
     if not pods:
         return AccessLogLine(proxy, None, note=f"no running pod of it in {namespace}")
     deadline = time.monotonic() + (LINE_WAIT_S if expect_line else ABSENT_WAIT_S)

@@ -23,12 +23,6 @@ PROMETHEUS_PORT = 15090
 PROMETHEUS_PATH = "stats/prometheus"
 
 
-def _running(pod: Mapping[str, Any]) -> bool:
-    metadata = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    return not metadata.get("deletionTimestamp") and status.get("phase") == "Running"
-
-
 def proxy_metrics(
     kube: Any,
     proxy: str,
@@ -38,13 +32,7 @@ def proxy_metrics(
 ) -> MetricSnapshot:
     """The summed ``istio_*`` samples of the proxy's running pods (by ``labels``, or the
     one pod ``pod_name``), or why there are none."""
-    if pod_name is not None:
-        found = kube.get("v1", "Pod", pod_name, namespace)
-        pods = [found] if found is not None else []
-    else:
-        selector = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
-        pods = kube.list("v1", "Pod", namespace, label_selector=selector)
-    running = [p for p in pods if _running(p)]
+    running = kube.running_pods(namespace, labels, pod_name)
     if not running:
         return MetricSnapshot.unavailable(proxy, f"no running pod of it in {namespace}")
     total: dict[SeriesKey, float] = {}

@@ -39,6 +39,7 @@ from typing import Any
 from ..._cases.model.metrics import HISTOGRAM_METRICS, ISTIO_LABELS
 from ..._exchange.records import SeriesKey
 from ..metrics import DEFAULT_BUCKETS, format_bound, series_key
+from .translate.common import canonical_name, canonical_revision
 from .translate.peer import PeerIdentity, decode_peer
 from .translate.stats import CLUSTER_ID, MetricsConfig
 
@@ -72,21 +73,11 @@ class ProxyIdentity:
 
     @property
     def canonical_name(self) -> str:
-        return (
-            self.labels.get("service.istio.io/canonical-name")
-            or self.labels.get("app.kubernetes.io/name")
-            or self.labels.get("app")
-            or self.workload
-        )
+        return canonical_name(self.labels, self.workload)
 
     @property
     def canonical_revision(self) -> str:
-        return (
-            self.labels.get("service.istio.io/canonical-revision")
-            or self.labels.get("app.kubernetes.io/version")
-            or self.labels.get("version")
-            or "latest"
-        )
+        return canonical_revision(self.labels) or "latest"
 
 
 def _value(record: Mapping[str, Any], key: str) -> str:

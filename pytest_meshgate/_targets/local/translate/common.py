@@ -17,6 +17,8 @@ __all__ = [
     "Json",
     "UnsupportedFeature",
     "by_creation",
+    "canonical_name",
+    "canonical_revision",
     "envoy_duration",
     "exported_to",
     "labels_match",
@@ -122,3 +124,26 @@ def exported_to(export_to: list[str], own_namespace: str, namespace: str) -> boo
 def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
     """Every selector label is set to the same value (``labels.Instance.SubsetOf``)."""
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def canonical_name(labels: Mapping[str, str], workload: str) -> str:
+    """``kubelabels.CanonicalService``'s name: the canonical-name label, else
+    ``app.kubernetes.io/name``, else ``app``, else the workload's name."""
+    return (
+        labels.get("service.istio.io/canonical-name")
+        or labels.get("app.kubernetes.io/name")
+        or labels.get("app")
+        or workload
+    )
+
+
+def canonical_revision(labels: Mapping[str, str]) -> str:
+    """``kubelabels.CanonicalService``'s revision: the canonical-revision label, else
+    ``app.kubernetes.io/version``, else ``version``; empty when none (Istio says
+    ``latest`` then)."""
+    return (
+        labels.get("service.istio.io/canonical-revision")
+        or labels.get("app.kubernetes.io/version")
+        or labels.get("version")
+        or ""
+    )

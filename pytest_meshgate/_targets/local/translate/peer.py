@@ -33,7 +33,7 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .common import _API, Json
+from .common import _API, Json, canonical_name, canonical_revision
 
 __all__ = [
     "PEER_ID_HEADER",
@@ -70,21 +70,11 @@ class PeerIdentity:
 
     @property
     def canonical_name(self) -> str:
-        return (
-            self.labels.get("service.istio.io/canonical-name")
-            or self.labels.get("app.kubernetes.io/name")
-            or self.labels.get("app")
-            or self.workload
-        )
+        return canonical_name(self.labels, self.workload)
 
     @property
     def canonical_revision(self) -> str:
-        return (
-            self.labels.get("service.istio.io/canonical-revision")
-            or self.labels.get("app.kubernetes.io/version")
-            or self.labels.get("version")
-            or "latest"
-        )
+        return canonical_revision(self.labels) or "latest"
 
 
 def encode_struct(fields: Mapping[str, str | Mapping[str, str]]) -> bytes:

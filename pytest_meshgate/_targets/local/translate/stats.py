@@ -31,12 +31,13 @@ from ...._cases.model.istio import Telemetry
 from ...._cases.model.meshconfig import MeshConfig
 from ..world import Endpoint, GatewayProxy, MeshService, World
 from .accesslog import applicable_telemetries
-from .common import _API, Json
+from .common import _API, Json, canonical_name, canonical_revision
 from .peer import PEER_NAMESPACE
 
 __all__ = [
     "CLUSTER_ID",
     "METRIC_ENUMS",
+    "REQUEST_FIELDS",
     "STATS_LOG",
     "MetricsConfig",
     "attach_tcp_access_logs",
@@ -184,25 +185,16 @@ def endpoint_metadata(endpoint: Endpoint, namespace: str) -> Json | None:
     (``kubelabels.CanonicalService``; the default revision ``latest`` left out)."""
     if not endpoint.workload:
         return None
-    labels = endpoint.labels
-    canonical = (
-        labels.get("service.istio.io/canonical-name")
-        or labels.get("app.kubernetes.io/name")
-        or labels.get("app")
-        or endpoint.workload
-    )
-    revision = (
-        labels.get("service.istio.io/canonical-revision")
-        or labels.get("app.kubernetes.io/version")
-        or labels.get("version")
-        or ""
-    )
+    canonical = canonical_name(endpoint.labels, endpoint.workload)
+    revision = canonical_revision(endpoint.labels)
     value = f"{endpoint.workload};{namespace};{canonical};{revision};{CLUSTER_ID}"
     return {"filter_metadata": {"istio": {"workload": value}}}
 
 
-# The stream-info values istio_stats.cc reads, as Envoy's access-log commands log them.
-_HTTP_FIELDS: Mapping[str, str] = {
+# The stream-info values istio_stats.cc reads on either side, as Envoy's access-log
+# commands log them; each side adds what it reads of its peer (below, and the inbound
+# sidecars' in translate/sidecar/inbound.py).
+REQUEST_FIELDS: Mapping[str, str] = {
     "kind": "http",
     "response_code": "%RESPONSE_CODE%",
     "response_flags": "%RESPONSE_FLAGS%",
@@ -214,17 +206,22 @@ _HTTP_FIELDS: Mapping[str, str] = {
     "request_id": "%REQ(X-REQUEST-ID)%",
     "route_name": "%ROUTE_NAME%",
     "upstream_cluster": "%UPSTREAM_CLUSTER_RAW%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "requested_server_name": "%REQUESTED_SERVER_NAME%",
+    "duration": "%DURATION%",
+    "wire_bytes_received": "%DOWNSTREAM_WIRE_BYTES_RECEIVED%",
+    "wire_bytes_sent": "%DOWNSTREAM_WIRE_BYTES_SENT%",
+}
+# A client-side reporter's: the upstream cluster's and endpoint's Istio metadata, the
+# upstream certificates and the backend sidecar's exchanged metadata.
+_HTTP_FIELDS: Mapping[str, str] = {
+    **REQUEST_FIELDS,
     "cluster_metadata": "%CLUSTER_METADATA(istio)%",
     "endpoint_workload": "%UPSTREAM_METADATA(istio:workload)%",
     "upstream_peer_san": "%UPSTREAM_PEER_URI_SAN%",
     "upstream_local_san": "%UPSTREAM_LOCAL_URI_SAN%",
     # The backend sidecar's exchanged metadata (translate.peer), when it answered with it.
     "upstream_peer_metadata": f"%DYNAMIC_METADATA({PEER_NAMESPACE}:metadata)%",
-    "upstream_host": "%UPSTREAM_HOST%",
-    "requested_server_name": "%REQUESTED_SERVER_NAME%",
-    "duration": "%DURATION%",
-    "wire_bytes_received": "%DOWNSTREAM_WIRE_BYTES_RECEIVED%",
-    "wire_bytes_sent": "%DOWNSTREAM_WIRE_BYTES_SENT%",
 }
 _TCP_FIELDS: Mapping[str, str] = {
     **{k: v for k, v in _HTTP_FIELDS.items() if not v.startswith(("%REQ(", "%DYNAMIC_METADATA("))},

@@ -59,7 +59,7 @@ from ..peer import (
     inbound_peer_filter,
     peer_headers,
 )
-from ..stats import STATS_LOG
+from ..stats import REQUEST_FIELDS, STATS_LOG
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
 from .filterchains import tcp_proxy_to
 
@@ -85,19 +85,7 @@ _H2_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 # What the stats filter reads of a request at the server side (istio_stats.cc: the
 # downstream connection's certificates and the exchanged peer metadata).
 _SERVER_HTTP_FIELDS: Json = {
-    "kind": "http",
-    "response_code": "%RESPONSE_CODE%",
-    "response_flags": "%RESPONSE_FLAGS%",
-    "grpc_status": "%GRPC_STATUS_NUMBER%",
-    "content_type": "%REQ(CONTENT-TYPE)%",
-    "authority": "%REQ(:AUTHORITY)%",
-    "path": "%REQ(:PATH)%",
-    "method": "%REQ(:METHOD)%",
-    "request_id": "%REQ(X-REQUEST-ID)%",
-    "route_name": "%ROUTE_NAME%",
-    "upstream_cluster": "%UPSTREAM_CLUSTER_RAW%",
-    "upstream_host": "%UPSTREAM_HOST%",
-    "requested_server_name": "%REQUESTED_SERVER_NAME%",
+    **REQUEST_FIELDS,
     "downstream_peer_san": "%DOWNSTREAM_PEER_URI_SAN%",
     "downstream_local_san": "%DOWNSTREAM_LOCAL_URI_SAN%",
     "downstream_tls": "%DOWNSTREAM_TLS_VERSION%",
@@ -105,9 +93,6 @@ _SERVER_HTTP_FIELDS: Json = {
     "upstream_local_address": "%UPSTREAM_LOCAL_ADDRESS%",
     "peer_id": f"%DYNAMIC_METADATA({PEER_NAMESPACE}:id)%",
     "peer_metadata": f"%DYNAMIC_METADATA({PEER_NAMESPACE}:metadata)%",
-    "duration": "%DURATION%",
-    "wire_bytes_received": "%DOWNSTREAM_WIRE_BYTES_RECEIVED%",
-    "wire_bytes_sent": "%DOWNSTREAM_WIRE_BYTES_SENT%",
 }
 _SERVER_TCP_FIELDS: Json = {
     **{
