@@ -99,14 +99,14 @@ def proxy_access_log(
         )
     pods = [p["metadata"]["name"] for p in kube.running_pods(namespace, labels, pod_name)]
     if not pods:
-        return AccessLogLine(proxy, None, note=f"no running pod of it in {namespace}")
+        return AccessLogLine.unavailable(proxy, f"no running pod of it in {namespace}")
     deadline = time.monotonic() + (LINE_WAIT_S if expect_line else ABSENT_WAIT_S)
     while True:
         for pod in pods:
             try:
                 text = kube.pod_log(namespace, pod, PROXY_CONTAINER, SINCE_SECONDS)
             except Exception as exc:  # the API server's refusal, said in the verdict
-                return AccessLogLine(proxy, None, note=f"log of {pod}/{PROXY_CONTAINER}: {exc}")
+                return AccessLogLine.unavailable(proxy, f"log of {pod}/{PROXY_CONTAINER}: {exc}")
             found = find_line(text.splitlines(), [request_id], log_format)
             if found is not None:
                 line, fields = found

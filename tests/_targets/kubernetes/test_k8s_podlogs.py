@@ -105,7 +105,7 @@ def test_a_request_the_proxy_did_not_log_has_no_line_and_says_where_it_looked(
     missing = podlogs.proxy_access_log(
         kube, "ingress", "istio-system", GATEWAY_LABELS, None, exchange("other-id"), False, TEXT
     )
-    assert missing.line is None
+    assert missing.line is None and missing.available  # a true "not logged"
     assert missing.note == "no line with x-request-id other-id in istio-ingressgateway-a"
 
 
@@ -135,8 +135,12 @@ def test_an_unreadable_log_is_said_in_the_verdict(api: FakeAPI, kube: Kube) -> N
     failed = podlogs.proxy_access_log(
         kube, "ingress", "istio-system", GATEWAY_LABELS, None, exchange(FIRST_ID), True, TEXT
     )
-    assert failed.line is None
+    assert failed.line is None and not failed.available  # fails logged: false too
     assert failed.note.startswith("log of istio-ingressgateway-a/istio-proxy: (400)")
+    gone = podlogs.proxy_access_log(
+        kube, "ingress", "default", GATEWAY_LABELS, None, exchange(FIRST_ID), False, TEXT
+    )
+    assert (gone.available, gone.note) == (False, "no running pod of it in default")
 
 
 def test_the_installed_mesh_config_by_profile_and_how_a_case_differs() -> None:
