@@ -53,7 +53,7 @@ from .proxy import LocalProxy
 from .sending import Sender, Transport, ca_subjects, client_tls, received
 from .stats import ProxyIdentity, SampleCache, read_samples, unsupported_expression
 from .translate.accesslog import istio_log_files
-from .translate.sidecar.inbound import inbound_stats_log_path, pod_proxy, server_access_logs
+from .translate.sidecar.inbound import pod_proxy, server_access_logs
 from .translate.stats import MetricsConfig, istio_metrics_config
 from .world import GatewayProxy, MeshIdentity, ServicePortInfo, World
 
@@ -106,11 +106,6 @@ def _of_pod(pod: str) -> Callable[[Mapping[str, Any]], bool]:
         return record.get("pod") == pod
 
     return select
-
-
-def inbound_stats_log(proxy: LocalProxy) -> Path:
-    """The inbound sidecars' stats log (``translate.sidecar.inbound``)."""
-    return Path(inbound_stats_log_path(str(proxy.access_log_path)))
 
 
 class LocalDeployment(Deployment):
@@ -477,7 +472,7 @@ class LocalDeployment(Deployment):
             exchange.request.meshgate_id,
             expect_line,
             str(peer) if peer else None,
-            partial(_downstream_of, inbound_stats_log(inbound)) if inbound is not None else None,
+            partial(_downstream_of, inbound.stats_log_path) if inbound is not None else None,
         )
 
     def _service_pods(self, service: Service) -> list[str]:
@@ -538,7 +533,7 @@ class LocalDeployment(Deployment):
             return MetricSnapshot.unavailable(
                 proxy, f"the pods of {service.name} have no sidecar in this case"
             )
-        path = inbound_stats_log(self._inbound_proxy)
+        path = self._inbound_proxy.stats_log_path
         total: dict[SeriesKey, float] = {}
         for workload in (w for w in self.backends.inbound if w.pod in pods):
             config, cache = self._pod_metrics[workload.pod]

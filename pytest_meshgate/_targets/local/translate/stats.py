@@ -45,6 +45,8 @@ __all__ = [
     "header_attributes",
     "istio_metrics_config",
     "service_metadata",
+    "stats_log_path",
+    "stats_logger",
     "with_stats_log",
 ]
 
@@ -230,17 +232,18 @@ _TCP_FIELDS: Mapping[str, str] = {
 }
 
 
-def stats_log_path(proxy: GatewayProxy) -> str:
-    """Beside the harness's own access log."""
-    return os.path.join(os.path.dirname(proxy.access_log_path), STATS_LOG)
+def stats_log_path(access_log_path: str) -> str:
+    """A proxy's stats log: beside the harness's own access log (``LocalProxy.stats_log_path``)."""
+    return os.path.join(os.path.dirname(access_log_path), STATS_LOG)
 
 
-def _stats_logger(proxy: GatewayProxy, fields: Mapping[str, str]) -> Json:
+def stats_logger(path: str, fields: Mapping[str, str]) -> Json:
+    """The file access logger that writes ``fields`` as one JSON line to ``path``."""
     return {
         "name": "envoy.access_loggers.file",
         "typed_config": {
             "@type": f"{_API}.access_loggers.file.v3.FileAccessLog",
-            "path": stats_log_path(proxy),
+            "path": path,
             "log_format": {"json_format": dict(fields), "json_format_options": {}},
         },
     }
@@ -254,10 +257,11 @@ def with_stats_log(world: World, proxy: GatewayProxy) -> GatewayProxy:
     http_fields = dict(_HTTP_FIELDS)
     for name in headers:
         http_fields[f"header:{name}"] = f"%REQ({name.upper()})%"
+    path = stats_log_path(proxy.access_log_path)
     return dataclasses.replace(
         proxy,
-        access_logs=(*proxy.access_logs, _stats_logger(proxy, http_fields)),
-        tcp_access_logs=(*proxy.access_logs, _stats_logger(proxy, _TCP_FIELDS)),
+        access_logs=(*proxy.access_logs, stats_logger(path, http_fields)),
+        tcp_access_logs=(*proxy.access_logs, stats_logger(path, _TCP_FIELDS)),
     )
 
 

@@ -59,7 +59,7 @@ from ..peer import (
     inbound_peer_filter,
     peer_headers,
 )
-from ..stats import REQUEST_FIELDS, STATS_LOG
+from ..stats import REQUEST_FIELDS, stats_log_path, stats_logger
 from ..tls import ALPN_DOWNSTREAM_MESH_TCP, ALPN_HTTP, DOWNSTREAM_TLS_TYPE, transport_socket
 from .filterchains import tcp_proxy_to
 
@@ -68,7 +68,6 @@ __all__ = [
     "inbound_cluster_name",
     "inbound_http_filters",
     "inbound_network_filters",
-    "inbound_stats_log_path",
     "pod_proxy",
     "server_access_logs",
     "translate_inbound",
@@ -186,17 +185,6 @@ def _pod_fields(workload: InboundWorkload, port: InboundPort) -> Json:
     }
 
 
-def _stats_logger(path: str, fields: Json) -> Json:
-    return {
-        "name": "envoy.access_loggers.file",
-        "typed_config": {
-            "@type": f"{_API}.access_loggers.file.v3.FileAccessLog",
-            "path": path,
-            "log_format": {"json_format": fields, "json_format_options": {}},
-        },
-    }
-
-
 def pod_proxy(workload: InboundWorkload, access_log_path: str) -> GatewayProxy:
     """What Telemetry and access logs read of a pod's sidecar: its namespace and labels,
     and its own log directory (its container log) beside the shared Envoy's harness log."""
@@ -228,11 +216,6 @@ def server_access_logs(
 def _server_logs(world: World, workload: InboundWorkload, access_log_path: str) -> list[Json]:
     proxy, logs = server_access_logs(world, workload, access_log_path)
     return [entry.envoy(proxy) for entry in logs]
-
-
-def inbound_stats_log_path(access_log_path: str) -> str:
-    """The inbound sidecars' stats log, beside their harness log."""
-    return os.path.join(os.path.dirname(access_log_path), STATS_LOG)
 
 
 def _route(cluster: str, match: Json, extra: Json) -> Json:
@@ -295,7 +278,7 @@ def _hcm(
         "stream_idle_timeout": "0s",
         "access_log": [
             _access_log(log),
-            _stats_logger(inbound_stats_log_path(log), stats),
+            stats_logger(stats_log_path(log), stats),
             *_server_logs(world, workload, log),
         ],
     }
@@ -334,7 +317,7 @@ def _chains(
         proxy = tcp_proxy_to(cluster)
         fields = {**_SERVER_TCP_FIELDS, **_pod_fields(workload, port)}
         proxy[0]["typed_config"]["access_log"] = [
-            _stats_logger(inbound_stats_log_path(log), fields),
+            stats_logger(stats_log_path(log), fields),
             *_server_logs(world, workload, log),
         ]
         filters = [*inbound_network_filters(world, workload, port), *proxy]
