@@ -136,17 +136,11 @@ def istio_access_log_line(
         time.sleep(0.05)
     if record is None:
         return AccessLogLine(name, None, note="the request never reached an HTTP listener of it")
-    if not proxy.istio_logs:
-        return AccessLogLine(
-            name,
-            None,
-            note="Istio configures no access log on this proxy: meshConfig.accessLogFile "
-            "is empty and no Telemetry enables one",
-        )
-    request_id = str(record.get("request_id") or "")
-    if not request_id or request_id == "None":
-        return AccessLogLine(name, None, note="the request carried no x-request-id")
-    return _poll_istio_logs(name, proxy.istio_logs, request_id, "requestId", expect_line)
+    no_log = (
+        "Istio configures no access log on this proxy: meshConfig.accessLogFile is empty "
+        "and no Telemetry enables one"
+    )
+    return _line_by_request_id(name, record, proxy.istio_logs, expect_line, no_log)
 
 
 def istio_server_log_line(
@@ -182,13 +176,24 @@ def istio_server_log_line(
         return AccessLogLine(
             name, None, note="the request never reached an HTTP listener of the proxy it entered by"
         )
+    no_log = (
+        "Istio configures no access log on these sidecars' inbound listeners: "
+        "meshConfig.accessLogFile is empty and no Telemetry enables one in SERVER mode"
+    )
+    return _line_by_request_id(name, record, logs, expect_line, no_log)
+
+
+def _line_by_request_id(
+    name: str,
+    record: Mapping[str, Any],
+    logs: tuple[tuple[str, LogFormat], ...],
+    expect_line: bool,
+    no_log: str,
+) -> AccessLogLine:
+    """The line of ``logs`` with the x-request-id the harness's own log ``record`` holds
+    (``no_log`` says why there is none when no log is configured)."""
     if not logs:
-        return AccessLogLine(
-            name,
-            None,
-            note="Istio configures no access log on these sidecars' inbound listeners: "
-            "meshConfig.accessLogFile is empty and no Telemetry enables one in SERVER mode",
-        )
+        return AccessLogLine(name, None, note=no_log)
     request_id = str(record.get("request_id") or "")
     if not request_id or request_id == "None":
         return AccessLogLine(name, None, note="the request carried no x-request-id")
