@@ -152,32 +152,30 @@ def _server_labels(record: Mapping[str, Any]) -> dict[str, str]:
         "source_app": _UNKNOWN,
         "source_version": _UNKNOWN,
         "source_cluster": _UNKNOWN,
-        "destination_workload": own.workload or _UNKNOWN,
-        "destination_workload_namespace": own.namespace or _UNKNOWN,
+        **_workload_tags("destination", own),
         "destination_principal": local_san or _UNKNOWN,
-        "destination_app": own.labels.get("app") or _UNKNOWN,
-        "destination_version": own.labels.get("version") or _UNKNOWN,
         "destination_service": f"{service}.{own.namespace}.svc.cluster.local",
-        "destination_canonical_service": own.canonical_name,
-        "destination_canonical_revision": own.canonical_revision,
         "destination_service_name": service or _UNKNOWN,
         "destination_service_namespace": own.namespace or _UNKNOWN,
-        "destination_cluster": CLUSTER_ID,
         "connection_security_policy": "mutual_tls" if mutual else "none",
     }
     if peer is not None:
-        tags.update(
-            {
-                "source_workload": peer.workload or _UNKNOWN,
-                "source_canonical_service": peer.canonical_name,
-                "source_canonical_revision": peer.canonical_revision,
-                "source_workload_namespace": peer.namespace or _UNKNOWN,
-                "source_app": peer.labels.get("app") or _UNKNOWN,
-                "source_version": peer.labels.get("version") or _UNKNOWN,
-                "source_cluster": peer.cluster or _UNKNOWN,
-            }
-        )
+        tags.update(_workload_tags("source", peer))
     return tags
+
+
+def _workload_tags(side: str, workload: PeerIdentity) -> dict[str, str]:
+    """The ``source_*`` or ``destination_*`` tags of one workload's node metadata
+    (its own, or a peer's that the metadata exchange carried)."""
+    return {
+        f"{side}_workload": workload.workload or _UNKNOWN,
+        f"{side}_workload_namespace": workload.namespace or _UNKNOWN,
+        f"{side}_app": workload.labels.get("app") or _UNKNOWN,
+        f"{side}_version": workload.labels.get("version") or _UNKNOWN,
+        f"{side}_canonical_service": workload.canonical_name,
+        f"{side}_canonical_revision": workload.canonical_revision,
+        f"{side}_cluster": workload.cluster or _UNKNOWN,
+    }
 
 
 def _labels(record: Mapping[str, Any], identity: ProxyIdentity) -> dict[str, str]:
@@ -218,17 +216,9 @@ def _labels(record: Mapping[str, Any], identity: ProxyIdentity) -> dict[str, str
     exchanged = decode_peer(_value(record, "upstream_peer_metadata"))
     if exchanged is not None:
         # The backend's sidecar answered with its pod's metadata (translate.peer).
-        tags.update(
-            {
-                "destination_workload": exchanged.workload or _UNKNOWN,
-                "destination_workload_namespace": peer_namespace or exchanged.namespace,
-                "destination_app": exchanged.labels.get("app") or _UNKNOWN,
-                "destination_version": exchanged.labels.get("version") or _UNKNOWN,
-                "destination_canonical_service": exchanged.canonical_name,
-                "destination_canonical_revision": exchanged.canonical_revision,
-                "destination_cluster": exchanged.cluster or _UNKNOWN,
-            }
-        )
+        tags.update(_workload_tags("destination", exchanged))
+        # The peer certificate's namespace still wins over the exchanged one.
+        tags["destination_workload_namespace"] = peer_namespace or exchanged.namespace
     return tags
 
 
