@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._cases.model.kubernetes import KubernetesConfigMap
+from ..._cases.model.meshconfig import MeshConfig
 from ..._cases.model.workloads import (
     CLUSTER_IP_RANGE,
     H2C_APP_PROTOCOL,
@@ -368,7 +369,7 @@ class CaseBackends:
         resources: tuple[Any, ...],
         secrets: CaseSecrets,
         system_ca_file: str,
-        mesh_config: Any = None,
+        mesh_config: MeshConfig | None = None,
         jwks: Mapping[str, str] | None = None,
     ) -> World:
         """What the translation sees: the case's resources, secrets and mesh config, and

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from ..._cases.model.meshconfig import MeshConfig
+
 __all__ = [
     "DOMAIN_SUFFIX",
     "ROOT_NAMESPACE",
@@ -207,12 +209,16 @@ class World:
     # services' echo servers). ServiceEntry endpoints (DNS names, STATIC IPs)
     # resolve here instead of the machine's DNS.
     network: Mapping[tuple[str, int], tuple[tuple[str, int], ...]] = field(default_factory=dict)
-    # The case's spec.meshConfig (a pytest_meshgate._cases.model.meshconfig.MeshConfig);
-    # None: Istio's defaults (no access log).
-    mesh_config: Any = None
+    # The case's spec.meshConfig; None: Istio's defaults (no access log).
+    mesh_config: MeshConfig | None = None
     # JWT key sets istiod would inline (public JWKS JSON): by jwksUri, and by
     # "key:<name>" for the ${jwks:<name>} placeholder of an inline jwks.
     jwks: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mesh(self) -> MeshConfig:
+        """The mesh config the proxies get: the case's, else Istio's defaults."""
+        return self.mesh_config if self.mesh_config is not None else MeshConfig()
 
 
 _SYSTEM_CA_CANDIDATES = (

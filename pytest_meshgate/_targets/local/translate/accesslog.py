@@ -141,7 +141,7 @@ def istio_access_logs(
     proxies of the listener class ``mode`` stands for (``workloadMode``): CLIENT for a
     gateway's and a sidecar's outbound listeners, SERVER for a sidecar's inbound ones.
     ``meshConfig.accessLogFile`` applies to both."""
-    mesh = world.mesh_config if isinstance(world.mesh_config, MeshConfig) else MeshConfig()
+    mesh = world.mesh
     levels = _applicable(world, proxy)
     defaults = mesh.default_providers.access_logging
     logs: list[IstioAccessLog] = []

@@ -28,9 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ...._cases.model.istio import Telemetry
-from ...._cases.model.meshconfig import MeshConfig
 from ..world import Endpoint, GatewayProxy, MeshService, World
-from .accesslog import applicable_telemetries
+from .accesslog import WorkloadMode, applicable_telemetries
 from .common import _API, Json, canonical_name, canonical_revision
 from .peer import PEER_NAMESPACE
 
@@ -92,11 +91,13 @@ def _provider_names(entry: object) -> list[str]:
     return [p.name for p in getattr(entry, "providers", [])]
 
 
-def istio_metrics_config(world: World, proxy: GatewayProxy, mode: str = "CLIENT") -> MetricsConfig:
+def istio_metrics_config(
+    world: World, proxy: GatewayProxy, mode: WorkloadMode = "CLIENT"
+) -> MetricsConfig:
     """``mergeMetrics`` for ``mode`` of ``proxy`` (``CLIENT``: a gateway or outbound
     sidecar; ``SERVER``: an inbound sidecar), with prometheus the default provider."""
     entries = [m for t in applicable_telemetries(world, proxy) for m in _metrics_of(t)]
-    mesh = world.mesh_config if isinstance(world.mesh_config, MeshConfig) else MeshConfig()
+    mesh = world.mesh
     defaults = list(mesh.default_providers.metrics)  # Istio's install: [prometheus]
     in_scope = defaults
     for entry in entries:
