@@ -398,12 +398,12 @@ class KubernetesDeployment(Deployment):
         (``podlogs``); a skip where the installed mesh would not log as the case means."""
         from ..._cases.model.meshconfig import MeshConfig
         from ..accesslog import LogFormat
-        from .podlogs import access_log_difference, proxy_access_log
+        from .podlogs import mesh_config_difference, proxy_access_log
 
         installed = self.target.adapter.installed_mesh_config()
         if not isinstance(installed, MeshConfig):
             pytest.skip(f"target '{self.target.name}' lacks capability access-log")
-        difference = access_log_difference(self.loaded.case.spec.mesh_config, installed)
+        difference = mesh_config_difference(self.loaded.case.spec.mesh_config, installed)
         if difference is not None:
             pytest.skip(
                 f"target '{self.target.name}' lacks capability access-log for this case: "

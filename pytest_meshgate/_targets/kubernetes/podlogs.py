@@ -33,7 +33,7 @@ from ..._cases.model.meshconfig import MeshConfig
 from ..._exchange.records import AccessLogLine, Exchange
 from ..accesslog import LogFormat, find_line
 
-__all__ = ["PROXY_CONTAINER", "access_log_difference", "proxy_access_log", "seen_request_id"]
+__all__ = ["PROXY_CONTAINER", "mesh_config_difference", "proxy_access_log", "seen_request_id"]
 
 PROXY_CONTAINER = "istio-proxy"
 SINCE_SECONDS = 600  # a check's attempts lie well within this
@@ -51,7 +51,7 @@ def _access_log_settings(mesh: MeshConfig) -> dict[str, Any]:
     }
 
 
-def access_log_difference(case: MeshConfig, installed: MeshConfig) -> str | None:
+def mesh_config_difference(case: MeshConfig, installed: MeshConfig) -> str | None:
     """How the case's mesh config differs from the installed mesh's in what the harness
     honours (access logs, providers, ProxyConfig), or None."""
     want, have = _access_log_settings(case), _access_log_settings(installed)

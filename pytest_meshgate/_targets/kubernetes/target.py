@@ -281,13 +281,13 @@ class KubernetesTarget(Target):
             # Istio is installed once per session; a case's mesh config would have to
             # edit the istio ConfigMap for that case alone, which is not done yet. A
             # case whose mesh config is the installed one's runs.
-            from .podlogs import access_log_difference
+            from .podlogs import mesh_config_difference
 
             installed = self.adapter.installed_mesh_config()
             difference = (
                 "the installed mesh config is not known"
                 if installed is None
-                else access_log_difference(spec.mesh_config, installed)
+                else mesh_config_difference(spec.mesh_config, installed)
             )
             if difference is not None:
                 pytest.skip(

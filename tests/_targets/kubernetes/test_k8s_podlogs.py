@@ -153,19 +153,19 @@ def test_the_installed_mesh_config_by_profile_and_how_a_case_differs() -> None:
     assert demo.access_log_file == "/dev/stdout"
     assert demo.provider("otel") is not None  # the demo profile's collector providers
     assert default == MeshConfig()
-    assert podlogs.access_log_difference(MeshConfig(access_log_file="/dev/stdout"), demo) is None
-    assert podlogs.access_log_difference(MeshConfig(), default) is None
-    assert podlogs.access_log_difference(MeshConfig(), demo) == (
+    assert podlogs.mesh_config_difference(MeshConfig(access_log_file="/dev/stdout"), demo) is None
+    assert podlogs.mesh_config_difference(MeshConfig(), default) is None
+    assert podlogs.mesh_config_difference(MeshConfig(), demo) == (
         "accessLogFile '' (installed: '/dev/stdout')"
     )
     json_logs = MeshConfig(access_log_file="/dev/stdout", access_log_encoding="JSON")
-    assert podlogs.access_log_difference(json_logs, demo) == (
+    assert podlogs.mesh_config_difference(json_logs, demo) == (
         "accessLogEncoding 'JSON' (installed: 'TEXT')"
     )
     own = MeshConfig.model_validate(
         {"extensionProviders": [{"name": "mine", "envoyFileAccessLog": {"path": "/dev/stdout"}}]}
     )
-    assert podlogs.access_log_difference(own, default) == (
+    assert podlogs.mesh_config_difference(own, default) == (
         "extensionProviders 'mine' (not installed as written)"
     )
 
